@@ -1,0 +1,113 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Switchboard: a chat backend whose identical, stateless nodes scale out.
+/// Dependencies point inward: ChatCore imports nothing of ours; only the CLI and the end-to-end tests
+/// import NodeBootstrap, the composition root.
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "switchboard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "switchboard", targets: ["SwitchboardCLI"]),
+        .library(name: "ChatClient", targets: ["ChatClient"]),
+        .library(name: "ChatTesting", targets: ["ChatTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["JSON", "CommandLineArguments"]),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+    ],
+    targets: [
+        // The pure core: domain, rules, error codes, events, the five ports. No I/O.
+        .target(name: "ChatCore", swiftSettings: strict),
+        // The wire protocol: frames, codec, validation into typed commands, REST bodies, status tables.
+        .target(name: "ChatWire", dependencies: ["ChatCore"], swiftSettings: strict),
+        // The engine-agnostic node runtime: sessions, subscriptions, fan-out, the chat service.
+        .target(
+            name: "ChatNode",
+            dependencies: [
+                "ChatCore", "ChatWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // SQLite store plus in-process broker, presence, cache and queue.
+        .target(
+            name: "EmbeddedEngine",
+            dependencies: [
+                "ChatCore",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // HTTP and WebSocket edge: routes, upgrade, JWT, health.
+        .target(
+            name: "ChatServer",
+            dependencies: [
+                "ChatCore", "ChatWire", "ChatNode",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Composition root: configuration, engine choice, one ServiceGroup.
+        .target(
+            name: "NodeBootstrap",
+            dependencies: [
+                "ChatCore", "ChatNode", "ChatServer", "EmbeddedEngine",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "SwitchboardCLI",
+            dependencies: [
+                "NodeBootstrap", "ChatCore", "ChatServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // The Swift SDK: typed API over WebSocket and REST, reconnect.
+        .target(
+            name: "ChatClient",
+            dependencies: [
+                "ChatCore", "ChatWire",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Test support: one conformance suite per port, a manual clock, helpers.
+        .target(name: "ChatTesting", dependencies: ["ChatCore"], swiftSettings: strict),
+
+        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], swiftSettings: strict),
+        .testTarget(name: "ChatWireTests", dependencies: ["ChatCore", "ChatWire"], swiftSettings: strict),
+        .testTarget(name: "EmbeddedEngineTests", dependencies: ["ChatCore", "EmbeddedEngine", "ChatTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["ChatCore", "ChatClient", "NodeBootstrap", "ChatTesting", "ChatServer"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,93 @@
+/// A pub/sub channel between nodes. Conversation channels carry a conversation's events (messages,
+/// membership changes); user channels carry user-scoped events (you joined, you left).
+///
+/// Names are Redis-Cluster friendly: the id sits in a hash tag, so SPUBLISH can shard them.
+public enum Channel: Hashable, Sendable, CustomStringConvertible {
+    case conversation(ConversationID)
+    case user(UserID)
+
+    /// The channel name under `prefix`, e.g. `sb:c:{c_123}` or `sb:u:{alice}`.
+    public func name(prefix: String) -> String {
+        switch self {
+        case .conversation(let id): "\(prefix):c:{\(id.rawValue)}"
+        case .user(let id): "\(prefix):u:{\(id.rawValue)}"
+        }
+    }
+
+    /// Parses a name made by ``name(prefix:)``.
+    public init?(name: String, prefix: String) {
+        let head = prefix + ":"
+        guard name.hasPrefix(head), name.hasSuffix("}") else { return nil }
+        let rest = name.dropFirst(head.count)
+        guard rest.count > 4, rest.dropFirst(1).hasPrefix(":{") else { return nil }
+        let id = String(rest.dropFirst(3).dropLast())
+        switch rest.first {
+        case "c": guard let value = ConversationID(id) else { return nil }; self = .conversation(value)
+        case "u": guard let value = UserID(id) else { return nil }; self = .user(value)
+        default: return nil
+        }
+    }
+
+    public var description: String { name(prefix: "sb") }
+}
+
+/// What an envelope carries, so that a receiving node can route it without decoding the frame.
+public enum EventKind: String, Sendable, Hashable, CaseIterable {
+    /// A stored conversation entry with a seq; relayed in seq order, once per node.
+    case message = "m"
+    /// A conversation's details or membership changed; `frame` is the event for its members.
+    case conversationUpdated = "u"
+    /// `subject` joined the conversation: the node subscribes and starts relaying to them.
+    case joined = "j"
+    /// `subject` left or was removed: the node stops relaying to them.
+    case left = "l"
+}
+
+/// One event crossing the broker. `frame` holds the exact bytes written to client sockets (encoded once
+/// by the publishing node); the other fields let receiving nodes route, order and dedupe without decoding.
+public struct Envelope: Sendable, Hashable {
+    public var channel: Channel
+    public var kind: EventKind
+    /// The node that published it.
+    public var origin: NodeID
+    /// Unique per origin node: (origin, eventID) identifies an event.
+    public var eventID: UInt64
+    public var conversation: ConversationID?
+    /// For `.message`, the entry's seq; for `.joined`, the conversation's last seq when the user joined.
+    public var seq: Seq?
+    /// For `.joined` and `.left`, the user concerned.
+    public var subject: UserID?
+    /// The client frame, UTF-8 JSON.
+    public var frame: [UInt8]
+
+    public init(
+        channel: Channel, kind: EventKind, origin: NodeID, eventID: UInt64, conversation: ConversationID? = nil,
+        seq: Seq? = nil, subject: UserID? = nil, frame: [UInt8]
+    ) {
+        self.channel = channel
+        self.kind = kind
+        self.origin = origin
+        self.eventID = eventID
+        self.conversation = conversation
+        self.seq = seq
+        self.subject = subject
+        self.frame = frame
+    }
+}
+
+/// Receives every envelope published to a channel this node subscribed to. Called from the broker's
+/// own context; it must not block (the node enqueues to bounded per-connection outboxes and returns).
+public typealias EnvelopeHandler = @Sendable (Envelope) -> Void
+
+/// Publish/subscribe between nodes. One instance per node; the node reference-counts its local
+/// interest and calls `subscribe` once per channel, however many local sockets want it.
+///
+/// Contract: at-most-once delivery to every node subscribed when the publish happens (including the
+/// publisher itself, when subscribed), in publish order per publisher and channel; `subscribe` and
+/// `unsubscribe` are idempotent; once `subscribe` returns, publishes from any node reach this node's
+/// handler. Delivery being at-most-once, the node repairs gaps from the store.
+public protocol Broker: Sendable {
+    func publish(_ envelope: Envelope) async throws
+    func subscribe(_ channel: Channel) async throws
+    func unsubscribe(_ channel: Channel) async throws
+}

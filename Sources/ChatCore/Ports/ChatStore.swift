@@ -1,0 +1,52 @@
+/// The durable store: conversations, participants and messages. The source of truth for ordering and
+/// resume. Implemented by the embedded SQLite store and the PostgreSQL store; both pass
+/// `StoreConformance` in ChatTesting.
+///
+/// Contract every implementation keeps:
+/// - `append` assigns the next gap-free seq of the conversation in the same transaction that stores
+///   the message and moves the conversation's `lastSeq` and `lastActivityAt`; concurrent appends to one
+///   conversation never share or skip a seq.
+/// - `append` is idempotent on (conversation, sender, client id): a repeat returns the stored message
+///   with `created == false` and stores nothing.
+/// - `createDirect` is idempotent on the unordered pair of users and the workspace.
+/// - Failures are ``ChatError``s: `unavailable` when the database cannot be reached (retryable),
+///   `notFound` for a missing conversation where one is required, `internal` otherwise.
+/// - Methods do not check permissions: the chat service applies ``ConversationRules`` first.
+public protocol ChatStore: Sendable {
+    /// Returns the direct conversation between the two users in `workspace`, creating it when missing.
+    func createDirect(
+        id: ConversationID, between creator: UserID, and other: UserID, workspace: WorkspaceID?, at time: Timestamp
+    ) async throws -> (conversation: Conversation, created: Bool)
+
+    /// Stores a new group: the creator as admin, the others as members.
+    func createGroup(
+        id: ConversationID, title: String, creator: UserID, others: [UserID], workspace: WorkspaceID?, at time: Timestamp
+    ) async throws -> Conversation
+
+    /// The conversation with its participants, or nil.
+    func conversation(_ id: ConversationID) async throws -> Conversation?
+
+    /// A page of `user`'s conversations, most recent activity first, each with its newest message.
+    func conversations(
+        of user: UserID, workspace: WorkspaceID?, after cursor: ConversationCursor?, limit: Int
+    ) async throws -> Page<ConversationSummary>
+
+    /// Ids of every conversation `user` takes part in (used to subscribe a connecting user's node).
+    func conversationIDs(of user: UserID) async throws -> [ConversationID]
+
+    /// Adds users with `role` (users already present are left as they are); returns the updated conversation.
+    func addParticipants(_ users: [UserID], role: Role, to id: ConversationID, at time: Timestamp) async throws
+        -> Conversation
+
+    /// Removes `user`, and promotes `promote` to admin in the same transaction when given.
+    func removeParticipant(_ user: UserID, from id: ConversationID, promote: UserID?) async throws -> Conversation
+
+    /// Sets `user`'s role; returns the updated conversation.
+    func setRole(_ role: Role, of user: UserID, in id: ConversationID) async throws -> Conversation
+
+    /// Stores a message with the next seq (see the contract above).
+    func append(_ draft: MessageDraft) async throws -> AppendResult
+
+    /// A slice of a conversation's messages in ascending seq order.
+    func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage
+}

@@ -1,0 +1,111 @@
+/// The rules of conversations and messages, as pure functions over values. No I/O: the chat service
+/// loads what a rule needs, asks the rule, then writes.
+public enum ConversationRules {
+    /// A direct conversation needs another person.
+    public static func checkDirect(creator: UserID, other: UserID) throws(ChatError) {
+        guard creator != other else { throw .validation("a direct conversation needs another user") }
+    }
+
+    /// A group needs a non-empty title and at least one other person; returns the distinct others.
+    public static func checkGroup(creator: UserID, title: String, others: [UserID], limits: Limits) throws(ChatError)
+        -> [UserID]
+    {
+        let trimmed = title.trimmingWhitespace()
+        guard !trimmed.isEmpty else { throw .validation("a group needs a title") }
+        guard trimmed.count <= limits.maxTitleLength else {
+            throw .validation("title is longer than \(limits.maxTitleLength) characters")
+        }
+        var seen: Set<UserID> = [creator]
+        let distinct = others.filter { seen.insert($0).inserted }
+        guard !distinct.isEmpty else { throw .validation("a group needs at least two participants") }
+        guard distinct.count + 1 <= limits.maxGroupParticipants else {
+            throw .validation("a group holds at most \(limits.maxGroupParticipants) participants")
+        }
+        return distinct
+    }
+
+    /// The caller must be a participant; anyone else learns nothing, not even that it exists.
+    public static func visible(_ conversation: Conversation?, to user: UserID) throws(ChatError) -> Conversation {
+        guard let conversation, conversation.isParticipant(user) else {
+            throw .notFound("no such conversation")
+        }
+        return conversation
+    }
+
+    /// Only admins of a group change its membership or roles.
+    public static func checkManage(_ conversation: Conversation, by user: UserID) throws(ChatError) {
+        guard conversation.kind == .group else { throw .conflict("a direct conversation's membership is fixed") }
+        guard conversation.participant(user)?.role == .admin else {
+            throw .forbidden("only an admin can change participants")
+        }
+    }
+
+    /// Who to add: the users not yet in the group, within the size limit.
+    public static func usersToAdd(_ users: [UserID], to conversation: Conversation, limits: Limits) throws(ChatError)
+        -> [UserID]
+    {
+        guard !users.isEmpty else { throw .validation("name at least one user to add") }
+        var seen = Set(conversation.participants.map(\.user))
+        let fresh = users.filter { seen.insert($0).inserted }
+        guard conversation.participants.count + fresh.count <= limits.maxGroupParticipants else {
+            throw .validation("a group holds at most \(limits.maxGroupParticipants) participants")
+        }
+        return fresh
+    }
+
+    /// Removing `user` (by an admin, or by themself when leaving). The group must keep an admin: when the
+    /// last admin goes, the longest-standing remaining participant becomes admin; returns that promotion.
+    public static func removal(of user: UserID, from conversation: Conversation) throws(ChatError) -> UserID? {
+        guard conversation.kind == .group else { throw .conflict("a direct conversation's membership is fixed") }
+        guard let leaving = conversation.participant(user) else { throw .notFound("no such participant") }
+        let remaining = conversation.participants.filter { $0.user != user }
+        guard leaving.role == .admin, !remaining.contains(where: { $0.role == .admin }) else { return nil }
+        return remaining.min { ($0.joinedAt, $0.user) < ($1.joinedAt, $1.user) }?.user
+    }
+
+    /// An admin changes a participant's role; the group must keep at least one admin.
+    public static func checkRoleChange(of user: UserID, to role: Role, in conversation: Conversation, by caller: UserID)
+        throws(ChatError)
+    {
+        try checkManage(conversation, by: caller)
+        guard let target = conversation.participant(user) else { throw .notFound("no such participant") }
+        if target.role == .admin, role != .admin {
+            let admins = conversation.participants.filter { $0.role == .admin }.count
+            guard admins > 1 else { throw .conflict("a group must keep at least one admin") }
+        }
+    }
+
+    /// A send must come from a participant, with a client-sendable kind and content within the limits.
+    public static func checkSend(
+        kind: MessageKind, content: String, metadataBytes: Int, limits: Limits
+    ) throws(ChatError) {
+        guard kind != .system else { throw .validation("clients cannot send system messages") }
+        guard content.utf8.count <= limits.maxContentBytes else {
+            throw .validation("content is larger than \(limits.maxContentBytes) bytes")
+        }
+        guard metadataBytes <= limits.maxMetadataBytes else {
+            throw .validation("metadata is larger than \(limits.maxMetadataBytes) bytes")
+        }
+        if kind == .text, content.isEmpty { throw .validation("a text message needs content") }
+    }
+
+    /// A history query must not name both bounds the wrong way round.
+    public static func checkHistory(_ query: HistoryQuery) throws(ChatError) {
+        if let before = query.before, before < 1 { throw .validation("before must be at least 1") }
+        if let after = query.after, after < 0 { throw .validation("after must not be negative") }
+        if let before = query.before, let after = query.after, before <= after {
+            throw .validation("before must be greater than after")
+        }
+    }
+}
+
+extension String {
+    /// The string without leading and trailing spaces, tabs and newlines.
+    func trimmingWhitespace() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(self[first...last])
+    }
+}

@@ -1,0 +1,38 @@
+/// Every limit the node enforces on what clients send. A `Sendable` value with documented defaults;
+/// configuration overrides each field (see docs/operations.md and the README's table).
+public struct Limits: Sendable, Hashable {
+    /// Largest WebSocket message (a whole JSON frame) the node reads, in bytes. A larger one is
+    /// answered with a `validation` error and the connection stays open.
+    public var maxFrameBytes: Int = 64 * 1024
+    /// Hard transport cap in bytes for one WebSocket frame; past it the socket is closed with 1009.
+    public var maxTransportFrameBytes: Int = 1024 * 1024
+    /// Largest message content in bytes (UTF-8).
+    public var maxContentBytes: Int = 16 * 1024
+    /// Largest metadata, encoded as JSON, in bytes.
+    public var maxMetadataBytes: Int = 4 * 1024
+    /// Longest group title in characters.
+    public var maxTitleLength: Int = 200
+    /// Most participants in one group.
+    public var maxGroupParticipants: Int = 1000
+    /// Largest page of history or conversations a client may ask for.
+    public var maxPageSize: Int = 200
+    /// The page size used when a client names none.
+    public var defaultPageSize: Int = 50
+    /// How long a WebSocket client that presented no token may take to send its `auth` frame.
+    public var authDeadline: Duration = .seconds(10)
+    /// Frames queued for one connection before it is treated as a slow consumer and closed.
+    public var outboundQueueFrames: Int = 1024
+    /// Largest HTTP request body in bytes.
+    public var maxRequestBodyBytes: Int = 64 * 1024
+
+    public init() {}
+
+    /// The page size to use for a request that asked for `requested`.
+    public func pageSize(_ requested: Int?) throws(ChatError) -> Int {
+        guard let requested else { return defaultPageSize }
+        guard requested >= 1, requested <= maxPageSize else {
+            throw .validation("limit must be between 1 and \(maxPageSize)")
+        }
+        return requested
+    }
+}

@@ -1,0 +1,243 @@
+import ChatCore
+
+/// A store to test, fresh and empty, and how to dispose of it.
+public struct StoreHarness: Sendable {
+    public let store: any ChatStore
+    public let teardown: @Sendable () async -> Void
+    public init(store: any ChatStore, teardown: @escaping @Sendable () async -> Void) {
+        self.store = store
+        self.teardown = teardown
+    }
+}
+
+/// Makes a fresh ``StoreHarness`` for one check.
+public typealias StoreFactory = @Sendable () async throws -> StoreHarness
+
+/// The ``ChatStore`` contract as checks that any implementation must pass.
+public enum StoreConformance {
+    public static let checks: [ConformanceCheck<StoreFactory>] = [
+        .init("direct conversations are unique per pair and workspace", directIsUnique),
+        .init("groups store title, creator as admin and members", groupRoles),
+        .init("a missing conversation reads as nil and rejects appends", missingConversation),
+        .init("appends number messages 1...n and retries return the stored message", appendSequenceAndIdempotency),
+        .init("concurrent appends get distinct gap-free seqs", concurrentAppends),
+        .init("history pages by before, after and limit", historyPaging),
+        .init("conversation lists sort by activity and page by cursor", listOrderAndPaging),
+        .init("participants are added, removed, promoted and re-roled", membership),
+        .init("metadata and every message kind round-trip", metadataRoundTrip),
+    ]
+
+    static let t0 = Timestamp(milliseconds: 1_700_000_000_000)
+    static func at(_ offset: Int64) -> Timestamp { Timestamp(milliseconds: t0.milliseconds + offset) }
+    static func user(_ name: String) -> UserID { UserID(name)! }
+    static func newID() -> ConversationID { RandomIDGenerator().conversationID() }
+
+    static func draft(_ conversation: ConversationID, _ sender: UserID, _ client: String, _ text: String, at time: Timestamp = t0)
+        -> MessageDraft
+    {
+        MessageDraft(
+            id: RandomIDGenerator().messageID(), conversation: conversation, sender: sender,
+            clientID: ClientMessageID(client)!, kind: .text, content: text, metadata: nil, createdAt: time)
+    }
+
+    static func with(_ factory: StoreFactory, _ body: (any ChatStore) async throws -> Void) async throws {
+        let harness = try await factory()
+        do {
+            try await body(harness.store)
+        } catch {
+            await harness.teardown()
+            throw error
+        }
+        await harness.teardown()
+    }
+
+    static func directIsUnique(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            let (first, created) = try await store.createDirect(id: newID(), between: user("ann"), and: user("bob"), workspace: nil, at: t0)
+            try check(created, "first createDirect creates")
+            try checkEqual(first.kind, .direct)
+            try checkEqual(Set(first.participants.map(\.user)), [user("ann"), user("bob")])
+            let (again, createdAgain) = try await store.createDirect(id: newID(), between: user("bob"), and: user("ann"), workspace: nil, at: at(5))
+            try check(!createdAgain, "the reverse pair finds the same conversation")
+            try checkEqual(again.id, first.id)
+            let (scoped, scopedCreated) = try await store.createDirect(
+                id: newID(), between: user("ann"), and: user("bob"), workspace: WorkspaceID("w1"), at: t0)
+            try check(scopedCreated && scoped.id != first.id, "another workspace is another conversation")
+            try checkEqual(scoped.workspace, WorkspaceID("w1"))
+        }
+    }
+
+    static func groupRoles(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            let id = newID()
+            let group = try await store.createGroup(
+                id: id, title: "Team", creator: user("ann"), others: [user("bob"), user("cat")], workspace: nil, at: t0)
+            try checkEqual(group.id, id)
+            try checkEqual(group.title, "Team")
+            try checkEqual(group.kind, .group)
+            try checkEqual(group.createdBy, user("ann"))
+            try checkEqual(group.participant(user("ann"))?.role, .admin)
+            try checkEqual(group.participant(user("bob"))?.role, .member)
+            try checkEqual(group.participants.count, 3)
+            try checkEqual(group.lastSeq, 0)
+            let read = try await store.conversation(id)
+            try checkEqual(read, group, "read back")
+        }
+    }
+
+    static func missingConversation(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            let id = newID()
+            try await checkAsync(try await store.conversation(id) == nil, "unknown id reads as nil")
+            try await checkThrows(.notFound) { try await store.append(draft(id, user("ann"), "x", "hi")) }
+            try await checkThrows(.notFound) { try await store.addParticipants([user("bob")], role: .member, to: id, at: t0) }
+        }
+    }
+
+    static func appendSequenceAndIdempotency(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            let (conversation, _) = try await store.createDirect(id: newID(), between: user("ann"), and: user("bob"), workspace: nil, at: t0)
+            var seqs: [Seq] = []
+            for index in 1...5 {
+                let result = try await store.append(draft(conversation.id, user("ann"), "c\(index)", "hello \(index)", at: at(Int64(index))))
+                try check(result.created, "a new client id creates")
+                seqs.append(result.message.seq)
+            }
+            try checkEqual(seqs, [1, 2, 3, 4, 5])
+            let retry = try await store.append(draft(conversation.id, user("ann"), "c3", "different text", at: at(100)))
+            try check(!retry.created, "a retried client id does not create")
+            try checkEqual(retry.message.seq, 3)
+            try checkEqual(retry.message.content, "hello 3", "the retry returns the first stored message")
+            let other = try await store.append(draft(conversation.id, user("bob"), "c3", "bob's own c3", at: at(101)))
+            try check(other.created, "client ids are per sender")
+            try checkEqual(other.message.seq, 6)
+            let after = try await store.conversation(conversation.id)
+            try checkEqual(after?.lastSeq, 6)
+            try checkEqual(after?.lastActivityAt, at(101))
+            let history = try await store.messages(in: conversation.id, HistoryQuery(limit: 100))
+            try checkEqual(history.messages.map(\.seq), [1, 2, 3, 4, 5, 6], "no row for the retry")
+        }
+    }
+
+    static func concurrentAppends(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            let group = try await store.createGroup(
+                id: newID(), title: "Busy", creator: user("ann"), others: [user("bob"), user("cat")], workspace: nil, at: t0)
+            let senders = [user("ann"), user("bob"), user("cat")]
+            let results = try await withThrowingTaskGroup(of: AppendResult.self) { tasks in
+                for index in 0..<60 {
+                    let sender = senders[index % 3]
+                    // Every fifth send is a retry of the one before it by the same sender.
+                    let client = index % 5 == 4 ? "k\(index - 3)" : "k\(index)"
+                    tasks.addTask { try await store.append(draft(group.id, sender, client, "m\(index)")) }
+                }
+                var all: [AppendResult] = []
+                for try await result in tasks { all.append(result) }
+                return all
+            }
+            let created = results.filter(\.created)
+            try checkEqual(created.count, 48, "48 distinct client ids")
+            try checkEqual(Set(created.map(\.message.seq)), Set(1...48), "seqs are exactly 1...48")
+            let history = try await store.messages(in: group.id, HistoryQuery(limit: 200))
+            try checkEqual(history.messages.map(\.seq), Array(1...48))
+        }
+    }
+
+    static func historyPaging(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            let (conversation, _) = try await store.createDirect(id: newID(), between: user("ann"), and: user("bob"), workspace: nil, at: t0)
+            for index in 1...25 { _ = try await store.append(draft(conversation.id, user("ann"), "h\(index)", "\(index)")) }
+            let newest = try await store.messages(in: conversation.id, HistoryQuery(limit: 10))
+            try checkEqual(newest.messages.map(\.seq), Array(16...25))
+            try check(newest.hasMore, "older entries remain")
+            let older = try await store.messages(in: conversation.id, HistoryQuery(before: 16, limit: 10))
+            try checkEqual(older.messages.map(\.seq), Array(6...15))
+            let oldest = try await store.messages(in: conversation.id, HistoryQuery(before: 6, limit: 10))
+            try checkEqual(oldest.messages.map(\.seq), Array(1...5))
+            try check(!oldest.hasMore, "nothing before seq 1")
+            let forward = try await store.messages(in: conversation.id, HistoryQuery(after: 20, limit: 3))
+            try checkEqual(forward.messages.map(\.seq), [21, 22, 23])
+            try check(forward.hasMore, "24 and 25 remain")
+            let tail = try await store.messages(in: conversation.id, HistoryQuery(after: 23, limit: 3))
+            try checkEqual(tail.messages.map(\.seq), [24, 25])
+            try check(!tail.hasMore, "nothing after 25")
+            let window = try await store.messages(in: conversation.id, HistoryQuery(before: 10, after: 5, limit: 10))
+            try checkEqual(window.messages.map(\.seq), [6, 7, 8, 9])
+        }
+    }
+
+    static func listOrderAndPaging(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            var ids: [ConversationID] = []
+            for index in 0..<5 {
+                let (conversation, _) = try await store.createDirect(
+                    id: newID(), between: user("ann"), and: user("peer\(index)"), workspace: index == 4 ? WorkspaceID("w") : nil,
+                    at: at(Int64(index)))
+                ids.append(conversation.id)
+            }
+            _ = try await store.append(draft(ids[1], user("ann"), "a", "latest", at: at(1000)))
+            let first = try await store.conversations(of: user("ann"), workspace: nil, after: nil, limit: 2)
+            try checkEqual(first.items.map(\.conversation.id), [ids[1], ids[4]], "most recent activity first")
+            try checkEqual(first.items.first?.lastMessage?.content, "latest", "newest message included")
+            try check(first.items.last?.lastMessage == nil, "no message yet")
+            let cursor = try first.nextCursor.flatMap(ConversationCursor.init(token:)).unwrap("a next cursor")
+            let second = try await store.conversations(of: user("ann"), workspace: nil, after: cursor, limit: 2)
+            try checkEqual(second.items.map(\.conversation.id), [ids[3], ids[2]])
+            let last = try await store.conversations(
+                of: user("ann"), workspace: nil, after: second.nextCursor.flatMap(ConversationCursor.init(token:)), limit: 2)
+            try checkEqual(last.items.map(\.conversation.id), [ids[0]])
+            try check(last.nextCursor == nil, "the last page has no cursor")
+            let scoped = try await store.conversations(of: user("ann"), workspace: WorkspaceID("w"), after: nil, limit: 10)
+            try checkEqual(scoped.items.map(\.conversation.id), [ids[4]], "workspace filter")
+            let peer = try await store.conversations(of: user("peer2"), workspace: nil, after: nil, limit: 10)
+            try checkEqual(peer.items.map(\.conversation.id), [ids[2]], "only one's own conversations")
+        }
+    }
+
+    static func membership(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            let id = newID()
+            _ = try await store.createGroup(id: id, title: "G", creator: user("ann"), others: [user("bob")], workspace: nil, at: t0)
+            let added = try await store.addParticipants([user("cat"), user("bob")], role: .moderator, to: id, at: at(10))
+            try checkEqual(added.participant(user("cat"))?.role, .moderator)
+            try checkEqual(added.participant(user("bob"))?.role, .member, "existing participants are left as they are")
+            try checkEqual(Set(try await store.conversationIDs(of: user("cat"))), [id])
+            let removed = try await store.removeParticipant(user("ann"), from: id, promote: user("bob"))
+            try check(!removed.isParticipant(user("ann")), "ann removed")
+            try checkEqual(removed.participant(user("bob"))?.role, .admin, "bob promoted in the same step")
+            try checkEqual(try await store.conversationIDs(of: user("ann")), [])
+            let reroled = try await store.setRole(.admin, of: user("cat"), in: id)
+            try checkEqual(reroled.participant(user("cat"))?.role, .admin)
+        }
+    }
+
+    static func metadataRoundTrip(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            let (conversation, _) = try await store.createDirect(id: newID(), between: user("ann"), and: user("bob"), workspace: nil, at: t0)
+            let metadata: JSONValue = .object([
+                "location": .object(["lat": .number(52.52), "lng": .number(13.405)]),
+                "attachments": .array([.string("blob:1"), .null, .bool(true), .number(3)]),
+            ])
+            for (index, kind) in MessageKind.allCases.enumerated() {
+                var message = draft(conversation.id, user("ann"), "k\(index)", "ciphertext==\(index) ünïcødé 🎉", at: at(Int64(index)))
+                message.kind = kind
+                message.metadata = metadata
+                _ = try await store.append(message)
+            }
+            let page = try await store.messages(in: conversation.id, HistoryQuery(limit: 10))
+            try checkEqual(page.messages.map(\.kind), MessageKind.allCases)
+            for message in page.messages {
+                try checkEqual(message.metadata, metadata, "metadata round-trips")
+                try check(message.content.hasSuffix("ünïcødé 🎉"), "content round-trips byte for byte")
+            }
+        }
+    }
+}
+
+extension Optional {
+    /// The value, or a ``ConformanceFailure`` naming what was missing.
+    public func unwrap(_ what: String, file: StaticString = #filePath, line: UInt = #line) throws -> Wrapped {
+        guard let value = self else { throw ConformanceFailure(message: "missing \(what)", file: file, line: line) }
+        return value
+    }
+}

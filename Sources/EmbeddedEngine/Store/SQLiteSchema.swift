@@ -1,0 +1,48 @@
+/// The embedded store's schema, applied in order at open; `PRAGMA user_version` records how many ran.
+enum SQLiteSchema {
+    static let migrations: [[String]] = [
+        [
+            """
+            CREATE TABLE conversations (
+                id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                title TEXT,
+                workspace TEXT,
+                created_by TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                last_seq INTEGER NOT NULL DEFAULT 0,
+                last_activity_at INTEGER NOT NULL,
+                -- "workspace|low|high" for direct conversations: one per pair of users per workspace.
+                direct_key TEXT UNIQUE
+            )
+            """,
+            """
+            CREATE TABLE participants (
+                conversation_id TEXT NOT NULL REFERENCES conversations(id),
+                user_id TEXT NOT NULL,
+                role TEXT NOT NULL,
+                joined_at INTEGER NOT NULL,
+                PRIMARY KEY (conversation_id, user_id)
+            ) WITHOUT ROWID
+            """,
+            // A user's conversations: the list and the subscribe-on-connect paths start here.
+            "CREATE INDEX participants_by_user ON participants (user_id, conversation_id)",
+            // History by (conversation, seq) is the primary key; the unique key makes sends idempotent.
+            """
+            CREATE TABLE messages (
+                conversation_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                id TEXT NOT NULL UNIQUE,
+                sender TEXT NOT NULL,
+                client_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                content TEXT NOT NULL,
+                metadata TEXT,
+                created_at INTEGER NOT NULL,
+                PRIMARY KEY (conversation_id, seq),
+                UNIQUE (conversation_id, sender, client_id)
+            ) WITHOUT ROWID
+            """,
+        ]
+    ]
+}

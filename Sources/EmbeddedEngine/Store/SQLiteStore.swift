@@ -1,0 +1,390 @@
+import ChatCore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SQLiteNIO
+
+/// The embedded ``ChatStore``: one SQLite database file in the node's data directory, in WAL mode.
+///
+/// Guarantees: every write runs as one transaction on the writer connection, one at a time, in arrival
+/// order (``AsyncGate``), so seq assignment is gap-free; reads use a second connection and see only
+/// committed data; every SQLite call runs on NIO's thread pool, never on an event loop. Survives
+/// restarts: reopening the same directory finds everything committed before.
+public final class SQLiteStore: ChatStore {
+    private let writer: SQLiteConnection
+    private let reader: SQLiteConnection
+    private let gate: AsyncGate
+    private let logger: Logger
+
+    private init(writer: SQLiteConnection, reader: SQLiteConnection, maxWaiters: Int, logger: Logger) {
+        self.writer = writer
+        self.reader = reader
+        self.gate = AsyncGate(maxWaiters: maxWaiters)
+        self.logger = logger
+    }
+
+    /// Opens (creating when missing) `chat.sqlite` in `directory` and migrates it.
+    public static func open(directory: String, maxWaitingWrites: Int = 10_000, logger: Logger) async throws -> SQLiteStore {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = (directory as NSString).appendingPathComponent("chat.sqlite")
+        let pool = NIOThreadPool.singleton
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let writer = try await SQLiteConnection.open(storage: .file(path: path), threadPool: pool, logger: logger, on: loop)
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"] {
+            _ = try await writer.query(pragma)
+        }
+        try await migrate(writer)
+        let reader = try await SQLiteConnection.open(storage: .file(path: path), threadPool: pool, logger: logger, on: loop)
+        _ = try await reader.query("PRAGMA busy_timeout=5000")
+        return SQLiteStore(writer: writer, reader: reader, maxWaiters: maxWaitingWrites, logger: logger)
+    }
+
+    /// Closes both connections; the store must not be used afterwards.
+    public func close() async {
+        try? await reader.close()
+        try? await writer.close()
+    }
+
+    private static func migrate(_ db: SQLiteConnection) async throws {
+        let version = try await db.query("PRAGMA user_version").first?.column("user_version")?.integer ?? 0
+        for (index, steps) in SQLiteSchema.migrations.enumerated() where index >= version {
+            _ = try await db.query("BEGIN IMMEDIATE")
+            do {
+                for step in steps { _ = try await db.query(step) }
+                _ = try await db.query("PRAGMA user_version = \(index + 1)")
+                _ = try await db.query("COMMIT")
+            } catch {
+                _ = try? await db.query("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    // MARK: Transactions
+
+    private func write<T: Sendable>(_ body: @Sendable @escaping (SQLiteConnection) async throws -> T) async throws -> T {
+        do {
+            return try await gate.run { [writer] in
+                _ = try await writer.query("BEGIN IMMEDIATE")
+                do {
+                    let value = try await body(writer)
+                    _ = try await writer.query("COMMIT")
+                    return value
+                } catch {
+                    _ = try? await writer.query("ROLLBACK")
+                    throw error
+                }
+            }
+        } catch {
+            throw map(error)
+        }
+    }
+
+    private func read<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+        do {
+            return try await body(reader)
+        } catch {
+            throw map(error)
+        }
+    }
+
+    private func map(_ error: any Error) -> ChatError {
+        if let chat = error as? ChatError { return chat }
+        if let sqlite = error as? SQLiteError {
+            switch sqlite.reason {
+            case .busy, .locked, .busyTimeout, .ioError, .full, .cantOpen:
+                logger.warning("sqlite unavailable", metadata: ["error": "\(sqlite)"])
+                return .unavailable("the store is busy or unreachable; retry")
+            case .constraint:
+                return .conflict("the change conflicts with stored data")
+            default: break
+            }
+        }
+        logger.error("sqlite failure", metadata: ["error": "\(error)"])
+        return .internal("store failure")
+    }
+
+    // MARK: Conversations
+
+    public func createDirect(
+        id: ConversationID, between creator: UserID, and other: UserID, workspace: WorkspaceID?, at time: Timestamp
+    ) async throws -> (conversation: Conversation, created: Bool) {
+        let pair = [creator.rawValue, other.rawValue].sorted()
+        let key = "\(workspace?.rawValue ?? "")|\(pair[0])|\(pair[1])"
+        let result: (Conversation, Bool) = try await write { db in
+            let existing = try await db.query("SELECT id FROM conversations WHERE direct_key = ?", [.text(key)])
+            if let found = existing.first?.column("id")?.string {
+                return (try await Self.loadConversation(ConversationID(trusted: found), db)!, false)
+            }
+            _ = try await db.query(
+                """
+                INSERT INTO conversations (id, kind, title, workspace, created_by, created_at, last_seq, last_activity_at, direct_key)
+                VALUES (?, 'direct', NULL, ?, ?, ?, 0, ?, ?)
+                """,
+                [.text(id.rawValue), workspace.sqlite, .text(creator.rawValue), .int(time.milliseconds),
+                 .int(time.milliseconds), .text(key)]
+            )
+            for user in [creator, other] {
+                try await Self.insertParticipant(user, role: .member, in: id, at: time, db)
+            }
+            return (try await Self.loadConversation(id, db)!, true)
+        }
+        return (result.0, result.1)
+    }
+
+    public func createGroup(
+        id: ConversationID, title: String, creator: UserID, others: [UserID], workspace: WorkspaceID?, at time: Timestamp
+    ) async throws -> Conversation {
+        try await write { db in
+            _ = try await db.query(
+                """
+                INSERT INTO conversations (id, kind, title, workspace, created_by, created_at, last_seq, last_activity_at)
+                VALUES (?, 'group', ?, ?, ?, ?, 0, ?)
+                """,
+                [.text(id.rawValue), .text(title), workspace.sqlite, .text(creator.rawValue), .int(time.milliseconds),
+                 .int(time.milliseconds)]
+            )
+            try await Self.insertParticipant(creator, role: .admin, in: id, at: time, db)
+            for user in others where user != creator {
+                try await Self.insertParticipant(user, role: .member, in: id, at: time, db)
+            }
+            return try await Self.loadConversation(id, db)!
+        }
+    }
+
+    public func conversation(_ id: ConversationID) async throws -> Conversation? {
+        try await read { db in try await Self.loadConversation(id, db) }
+    }
+
+    public func conversations(
+        of user: UserID, workspace: WorkspaceID?, after cursor: ConversationCursor?, limit: Int
+    ) async throws -> Page<ConversationSummary> {
+        try await read { db in
+            var sql = """
+                SELECT c.*, m.id AS m_id, m.seq AS m_seq, m.sender AS m_sender, m.client_id AS m_client_id,
+                       m.kind AS m_kind, m.content AS m_content, m.metadata AS m_metadata, m.created_at AS m_created_at
+                FROM participants p
+                JOIN conversations c ON c.id = p.conversation_id
+                LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq
+                WHERE p.user_id = ?
+                """
+            var binds: [SQLiteData] = [.text(user.rawValue)]
+            if let workspace {
+                sql += " AND c.workspace = ?"
+                binds.append(.text(workspace.rawValue))
+            }
+            if let cursor {
+                sql += " AND (c.last_activity_at < ? OR (c.last_activity_at = ? AND c.id < ?))"
+                binds += [.int(cursor.lastActivityAt.milliseconds), .int(cursor.lastActivityAt.milliseconds),
+                          .text(cursor.id.rawValue)]
+            }
+            sql += " ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?"
+            binds.append(.int(Int64(limit + 1)))
+            let rows = try await db.query(sql, binds)
+            let pageRows = rows.prefix(limit)
+            let ids = pageRows.map { ConversationID(trusted: $0.column("id")!.string!) }
+            let participants = try await Self.loadParticipants(ids, db)
+            let items = pageRows.map { row -> ConversationSummary in
+                let conversation = Self.decodeConversation(row, participants: participants)
+                var last: Message?
+                if row.column("m_id")?.string != nil {
+                    last = Self.decodeMessage(row, prefix: "m_", conversation: conversation.id)
+                }
+                return ConversationSummary(conversation: conversation, lastMessage: last)
+            }
+            let next = rows.count > limit
+                ? items.last.map { ConversationCursor(lastActivityAt: $0.conversation.lastActivityAt, id: $0.conversation.id).token }
+                : nil
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func conversationIDs(of user: UserID) async throws -> [ConversationID] {
+        try await read { db in
+            try await db.query("SELECT conversation_id FROM participants WHERE user_id = ?", [.text(user.rawValue)])
+                .map { ConversationID(trusted: $0.column("conversation_id")!.string!) }
+        }
+    }
+
+    public func addParticipants(_ users: [UserID], role: Role, to id: ConversationID, at time: Timestamp) async throws
+        -> Conversation
+    {
+        try await write { db in
+            guard try await Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
+            for user in users {
+                _ = try await db.query(
+                    "INSERT OR IGNORE INTO participants (conversation_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)",
+                    [.text(id.rawValue), .text(user.rawValue), .text(role.rawValue), .int(time.milliseconds)]
+                )
+            }
+            return try await Self.loadConversation(id, db)!
+        }
+    }
+
+    public func removeParticipant(_ user: UserID, from id: ConversationID, promote: UserID?) async throws -> Conversation {
+        try await write { db in
+            guard try await Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
+            _ = try await db.query(
+                "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?", [.text(id.rawValue), .text(user.rawValue)])
+            if let promote {
+                _ = try await db.query(
+                    "UPDATE participants SET role = 'admin' WHERE conversation_id = ? AND user_id = ?",
+                    [.text(id.rawValue), .text(promote.rawValue)])
+            }
+            return try await Self.loadConversation(id, db)!
+        }
+    }
+
+    public func setRole(_ role: Role, of user: UserID, in id: ConversationID) async throws -> Conversation {
+        try await write { db in
+            guard try await Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
+            _ = try await db.query(
+                "UPDATE participants SET role = ? WHERE conversation_id = ? AND user_id = ?",
+                [.text(role.rawValue), .text(id.rawValue), .text(user.rawValue)])
+            return try await Self.loadConversation(id, db)!
+        }
+    }
+
+    // MARK: Messages
+
+    public func append(_ draft: MessageDraft) async throws -> AppendResult {
+        let metadata = try draft.metadata.map { try Self.encodeJSON($0) }
+        return try await write { db in
+            let existing = try await db.query(
+                "SELECT * FROM messages WHERE conversation_id = ? AND sender = ? AND client_id = ?",
+                [.text(draft.conversation.rawValue), .text(draft.sender.rawValue), .text(draft.clientID.rawValue)])
+            if let row = existing.first {
+                return AppendResult(message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false)
+            }
+            let updated = try await db.query(
+                "UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = MAX(last_activity_at, ?) WHERE id = ? RETURNING last_seq",
+                [.int(draft.createdAt.milliseconds), .text(draft.conversation.rawValue)])
+            guard let seq = updated.first?.column("last_seq")?.integer else {
+                throw ChatError.notFound("no such conversation")
+            }
+            _ = try await db.query(
+                """
+                INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, content, metadata, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [.text(draft.conversation.rawValue), .int(Int64(seq)), .text(draft.id.rawValue), .text(draft.sender.rawValue),
+                 .text(draft.clientID.rawValue), .text(draft.kind.rawValue), .text(draft.content),
+                 metadata.map { .text($0) } ?? .null, .int(draft.createdAt.milliseconds)]
+            )
+            let message = Message(
+                id: draft.id, conversation: draft.conversation, seq: Seq(seq), sender: draft.sender, clientID: draft.clientID,
+                kind: draft.kind, content: draft.content, metadata: draft.metadata, createdAt: draft.createdAt)
+            return AppendResult(message: message, created: true)
+        }
+    }
+
+    public func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage {
+        try await read { db in
+            var sql = "SELECT * FROM messages WHERE conversation_id = ?"
+            var binds: [SQLiteData] = [.text(id.rawValue)]
+            if let before = query.before {
+                sql += " AND seq < ?"
+                binds.append(.int(Int64(before)))
+            }
+            if let after = query.after {
+                sql += " AND seq > ?"
+                binds.append(.int(Int64(after)))
+            }
+            // Reading forward from `after` takes the oldest; otherwise the newest, reversed below.
+            let ascending = query.after != nil && query.before == nil
+            sql += ascending ? " ORDER BY seq ASC LIMIT ?" : " ORDER BY seq DESC LIMIT ?"
+            binds.append(.int(Int64(query.limit + 1)))
+            let rows = try await db.query(sql, binds)
+            var messages = rows.prefix(query.limit).map { Self.decodeMessage($0, prefix: "", conversation: id) }
+            if !ascending { messages.reverse() }
+            return HistoryPage(messages: messages, hasMore: rows.count > query.limit)
+        }
+    }
+
+    // MARK: Rows
+
+    private static func exists(_ id: ConversationID, _ db: SQLiteConnection) async throws -> Bool {
+        try await !db.query("SELECT 1 AS one FROM conversations WHERE id = ?", [.text(id.rawValue)]).isEmpty
+    }
+
+    private static func insertParticipant(_ user: UserID, role: Role, in id: ConversationID, at time: Timestamp, _ db: SQLiteConnection)
+        async throws
+    {
+        _ = try await db.query(
+            "INSERT INTO participants (conversation_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)",
+            [.text(id.rawValue), .text(user.rawValue), .text(role.rawValue), .int(time.milliseconds)])
+    }
+
+    private static func loadConversation(_ id: ConversationID, _ db: SQLiteConnection) async throws -> Conversation? {
+        guard let row = try await db.query("SELECT * FROM conversations WHERE id = ?", [.text(id.rawValue)]).first else {
+            return nil
+        }
+        return decodeConversation(row, participants: try await loadParticipants([id], db))
+    }
+
+    private static func loadParticipants(_ ids: [ConversationID], _ db: SQLiteConnection) async throws
+        -> [ConversationID: [Participant]]
+    {
+        guard !ids.isEmpty else { return [:] }
+        let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
+        let rows = try await db.query(
+            "SELECT * FROM participants WHERE conversation_id IN (\(marks)) ORDER BY joined_at, user_id",
+            ids.map { .text($0.rawValue) })
+        var result: [ConversationID: [Participant]] = [:]
+        for row in rows {
+            let id = ConversationID(trusted: row.column("conversation_id")!.string!)
+            result[id, default: []].append(
+                Participant(
+                    user: UserID(trusted: row.column("user_id")!.string!),
+                    role: Role(rawValue: row.column("role")!.string!) ?? .member,
+                    joinedAt: Timestamp(milliseconds: Int64(row.column("joined_at")!.integer!))))
+        }
+        return result
+    }
+
+    private static func decodeConversation(_ row: SQLiteRow, participants: [ConversationID: [Participant]]) -> Conversation {
+        let id = ConversationID(trusted: row.column("id")!.string!)
+        return Conversation(
+            id: id,
+            kind: ConversationKind(rawValue: row.column("kind")!.string!) ?? .group,
+            title: row.column("title")?.string,
+            workspace: row.column("workspace")?.string.map(WorkspaceID.init(trusted:)),
+            createdBy: UserID(trusted: row.column("created_by")!.string!),
+            createdAt: Timestamp(milliseconds: Int64(row.column("created_at")!.integer!)),
+            lastSeq: Seq(row.column("last_seq")!.integer!),
+            lastActivityAt: Timestamp(milliseconds: Int64(row.column("last_activity_at")!.integer!)),
+            participants: participants[id] ?? [])
+    }
+
+    private static func decodeMessage(_ row: SQLiteRow, prefix: String, conversation: ConversationID) -> Message {
+        func column(_ name: String) -> SQLiteData? { row.column(prefix + name) }
+        return Message(
+            id: MessageID(trusted: column("id")!.string!),
+            conversation: conversation,
+            seq: Seq(column("seq")!.integer!),
+            sender: UserID(trusted: column("sender")!.string!),
+            clientID: ClientMessageID(trusted: column("client_id")!.string!),
+            kind: MessageKind(rawValue: column("kind")!.string!) ?? .text,
+            content: column("content")?.string ?? "",
+            metadata: column("metadata")?.string.flatMap { try? decodeJSON($0) },
+            createdAt: Timestamp(milliseconds: Int64(column("created_at")!.integer!)))
+    }
+
+    private static func encodeJSON(_ value: JSONValue) throws -> String {
+        String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+    }
+
+    private static func decodeJSON(_ text: String) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+    }
+}
+
+extension Optional where Wrapped == WorkspaceID {
+    fileprivate var sqlite: SQLiteData { map { .text($0.rawValue) } ?? .null }
+}
+
+extension SQLiteData {
+    /// A 64-bit integer bind, whatever width SQLiteNIO's integer has on this platform.
+    fileprivate static func int(_ value: Int64) -> SQLiteData { .integer(SQLiteInt64(value)) }
+}
