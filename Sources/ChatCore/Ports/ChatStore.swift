@@ -31,8 +31,9 @@ public protocol ChatStore: Sendable {
         of user: UserID, workspace: WorkspaceID?, after cursor: ConversationCursor?, limit: Int
     ) async throws -> Page<ConversationSummary>
 
-    /// Ids of every conversation `user` takes part in (used to subscribe a connecting user's node).
-    func conversationIDs(of user: UserID) async throws -> [ConversationID]
+    /// Every conversation `user` takes part in, with its last seq (a connecting user's node subscribes
+    /// to these and relays what comes after those seqs).
+    func memberships(of user: UserID) async throws -> [ConversationID: Seq]
 
     /// Adds users with `role` (users already present are left as they are); returns the updated conversation.
     func addParticipants(_ users: [UserID], role: Role, to id: ConversationID, at time: Timestamp) async throws

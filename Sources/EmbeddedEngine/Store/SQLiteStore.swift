@@ -200,10 +200,14 @@ public final class SQLiteStore: ChatStore {
         }
     }
 
-    public func conversationIDs(of user: UserID) async throws -> [ConversationID] {
+    public func memberships(of user: UserID) async throws -> [ConversationID: Seq] {
         try await read { db in
-            try await db.query("SELECT conversation_id FROM participants WHERE user_id = ?", [.text(user.rawValue)])
-                .map { ConversationID(trusted: $0.column("conversation_id")!.string!) }
+            let rows = try await db.query(
+                "SELECT c.id, c.last_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id WHERE p.user_id = ?",
+                [.text(user.rawValue)])
+            var result: [ConversationID: Seq] = [:]
+            for row in rows { result[ConversationID(trusted: row.column("id")!.string!)] = Seq(row.column("last_seq")!.integer!) }
+            return result
         }
     }
 

@@ -1,0 +1,163 @@
+import ChatCore
+import ChatWire
+import Logging
+import NIOCore
+import Synchronization
+
+/// One complete message read from a client socket, as the transport hands it over.
+public enum InboundMessage: Sendable {
+    /// A text message within the frame limit.
+    case text(ByteBuffer)
+    /// A message larger than `limits.maxFrameBytes`; its bytes were discarded as they arrived.
+    case tooLarge(Int)
+    /// A binary message: the protocol is JSON text only.
+    case binary
+}
+
+/// Runs one client connection from first byte to close, whatever the transport. The WebSocket edge
+/// feeds it messages and drains the ``Outbox`` to the socket.
+///
+/// Sequence: authenticate (a token from the upgrade request, or an `auth` frame within the deadline),
+/// register with the hub, send `welcome`, then answer each request in order: exactly one `ack` or
+/// `error` for each request that carries an id. Bad frames get a `validation` error and the
+/// connection stays usable; a bad token closes with ``CloseCode/unauthorized``.
+public struct ConnectionDriver: Sendable {
+    public let service: ChatService
+    public let hub: Hub
+    public let authenticator: any Authenticator
+    public let settings: NodeSettings
+    let logger: Logger
+
+    public init(service: ChatService, hub: Hub, authenticator: any Authenticator, settings: NodeSettings, logger: Logger) {
+        self.service = service
+        self.hub = hub
+        self.authenticator = authenticator
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Runs the connection until `inbound` ends or the connection is closed.
+    /// - Parameters:
+    ///   - token: the token the upgrade request carried (header or query), if any.
+    public func run<Inbound: AsyncSequence & Sendable>(inbound: Inbound, token: String?, outbox: Outbox) async
+    where Inbound.Element == InboundMessage {
+        let authenticated = Flag()
+        await withTaskGroup(of: Void.self) { group in
+            // The auth deadline: a client that has not authenticated by then is closed.
+            group.addTask { [deadline = settings.limits.authDeadline] in
+                do { try await Task.sleep(for: deadline) } catch { return }
+                if !authenticated.isSet {
+                    outbox.send(bytes: FrameCodec.error(re: nil, .unauthorized("no auth frame within \(deadline)")))
+                    outbox.close(.authTimeout, reason: "auth timeout")
+                }
+            }
+            var session: Session?
+            if let token {
+                session = await authenticate(token: token, re: nil, outbox: outbox)
+                guard session != nil else {
+                    group.cancelAll()
+                    return
+                }
+                authenticated.set()
+                if let expiry = session?.principal.expiresAt { group.addTask { await closeAtExpiry(expiry, outbox: outbox) } }
+            }
+            do {
+                for try await message in inbound {
+                    let frame: InboundFrame
+                    switch decode(message) {
+                    case .failure(let failure):
+                        outbox.send(bytes: FrameCodec.error(re: failure.re, failure.error))
+                        continue
+                    case .success(let decoded): frame = decoded
+                    }
+                    switch frame {
+                    case .ping(let id):
+                        outbox.send(bytes: FrameCodec.ack(re: id, EmptyReply()))
+                    case .auth(let id, let token):
+                        if session != nil {
+                            outbox.send(bytes: FrameCodec.error(re: id, .conflict("already authenticated")))
+                            continue
+                        }
+                        session = await authenticate(token: token, re: id, outbox: outbox)
+                        guard let current = session else { break }
+                        authenticated.set()
+                        if let expiry = current.principal.expiresAt { group.addTask { await closeAtExpiry(expiry, outbox: outbox) } }
+                    case .command(let id, let command):
+                        guard let current = session else {
+                            outbox.send(bytes: FrameCodec.error(re: id, .unauthorized("send an auth frame first")))
+                            continue
+                        }
+                        do {
+                            let reply = try await service.execute(command, as: current.principal)
+                            outbox.send(bytes: reply.ackFrame(re: id))
+                        } catch {
+                            outbox.send(bytes: FrameCodec.error(re: id, ChatError.from(error)))
+                        }
+                    }
+                    if case .auth = frame, session == nil { break }
+                }
+            } catch {
+                logger.debug("connection read ended", metadata: ["error": "\(error)"])
+            }
+            if let session { hub.unregister(session) }
+            outbox.finish()
+            group.cancelAll()
+        }
+    }
+
+    private func decode(_ message: InboundMessage) -> Result<InboundFrame, FrameError> {
+        switch message {
+        case .text(let buffer):
+            return FrameCodec.decode(buffer.readableBytesView)
+        case .tooLarge(let size):
+            return .failure(FrameError(re: nil, error: .validation("frame of \(size) bytes exceeds the limit of \(settings.limits.maxFrameBytes)")))
+        case .binary:
+            return .failure(FrameError(re: nil, error: .validation("binary frames are not supported; send JSON text")))
+        }
+    }
+
+    /// Verifies the token and registers a session; on failure writes the error and asks to close.
+    private func authenticate(token: String, re: String?, outbox: Outbox) async -> Session? {
+        let principal: Principal
+        do {
+            principal = try await authenticator.authenticate(token)
+        } catch {
+            outbox.send(bytes: FrameCodec.error(re: re, ChatError.from(error)))
+            outbox.close(.unauthorized, reason: "unauthorized")
+            return nil
+        }
+        let session = Session(id: ConnectionID(RandomIDGenerator.token(length: 16)), principal: principal, outbox: outbox)
+        do {
+            try await hub.register(session)
+        } catch {
+            outbox.send(bytes: FrameCodec.error(re: re, ChatError.from(error)))
+            outbox.close(.serviceRestart, reason: "node unavailable")
+            return nil
+        }
+        if let re { outbox.send(bytes: FrameCodec.ack(re: re, EmptyReply())) }
+        outbox.send(
+            bytes: FrameCodec.event(
+                .welcome,
+                WelcomeBody(
+                    user: principal.user.rawValue, node: settings.nodeID.rawValue, connection: session.id.rawValue,
+                    maxFrameBytes: settings.limits.maxFrameBytes, maxContentBytes: settings.limits.maxContentBytes)))
+        return session
+    }
+
+    /// Closes the connection when its token expires.
+    private func closeAtExpiry(_ expiry: Timestamp, outbox: Outbox) async {
+        let remaining = expiry.milliseconds - service.clock.now().milliseconds
+        if remaining > 0 {
+            do { try await Task.sleep(for: .milliseconds(remaining)) } catch { return }
+        }
+        outbox.send(bytes: FrameCodec.error(re: nil, .unauthorized("token expired")))
+        outbox.close(.unauthorized, reason: "token expired")
+    }
+}
+
+/// A one-way boolean shared between a connection's tasks.
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}

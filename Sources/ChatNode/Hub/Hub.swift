@@ -1,0 +1,301 @@
+import ChatCore
+import ChatWire
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// This node's live connections and what they listen to. Two planes:
+///
+/// - The data plane, ``handle(_:)``, is the broker's envelope handler: it looks up local recipients
+///   under a mutex and enqueues the envelope's bytes (encoded once) to their bounded outboxes. It never
+///   waits and never reads the store.
+/// - The control plane, ``run()``, executes connects, disconnects, joins, leaves and gap repairs one at
+///   a time from a bounded queue, so subscription changes never race. The node subscribes to a
+///   conversation's channel once, when its first local member connects or joins, and unsubscribes when
+///   the last leaves; likewise one user channel per locally connected user.
+///
+/// Guarantees: each message event reaches every local session of every local member at most once per
+/// node and in seq order per conversation (``ConversationRelay``); a missing seq is read from the
+/// store after `gapRepairDelay`.
+public final class Hub: Service, Sendable {
+    private struct State {
+        var sessions: [UserID: [ConnectionID: Session]] = [:]
+        var memberships: [UserID: Set<ConversationID>] = [:]
+        var members: [ConversationID: Set<UserID>] = [:]
+        var relays: [ConversationID: ConversationRelay] = [:]
+
+        func sessions(of users: Set<UserID>) -> [Session] {
+            users.flatMap { sessions[$0].map { Array($0.values) } ?? [] }
+        }
+    }
+
+    private enum Control: Sendable {
+        case register(Session, CheckedContinuation<Void, any Error>)
+        case unregister(Session)
+        case joined(UserID, ConversationID, lastSeq: Seq)
+        case left(UserID, ConversationID)
+        case repair
+    }
+
+    private let state = Mutex(State())
+    private let broker: Mutex<(any Broker)?> = Mutex(nil)
+    private let store: any ChatStore
+    private let clock: any WallClock
+    private let settings: NodeSettings
+    private let logger: Logger
+    private let controlStream: AsyncStream<Control>
+    private let control: AsyncStream<Control>.Continuation
+
+    public init(store: any ChatStore, clock: any WallClock, settings: NodeSettings, logger: Logger) {
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.logger = logger
+        (controlStream, control) = AsyncStream.makeStream(
+            of: Control.self, bufferingPolicy: .bufferingOldest(settings.controlQueueCapacity))
+    }
+
+    /// Connects the hub to its broker (made with ``handle(_:)`` as its handler). Call once, before `run`.
+    public func attach(_ broker: any Broker) { self.broker.withLock { $0 = broker } }
+
+    private var currentBroker: any Broker {
+        get throws {
+            guard let broker = broker.withLock({ $0 }) else { throw ChatError.internal("hub has no broker") }
+            return broker
+        }
+    }
+
+    // MARK: Control plane
+
+    /// Processes control operations until graceful shutdown.
+    public func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [control, settings] in
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: settings.gapRepairInterval) } catch { return }
+                    control.yield(.repair)
+                }
+            }
+            await withGracefulShutdownHandler {
+                for await request in controlStream { await process(request) }
+            } onGracefulShutdown: { [control] in
+                control.finish()
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Registers an authenticated session: once this returns, every event for the user's conversations
+    /// reaches its outbox. Throws `unavailable` when the store or broker cannot be reached.
+    public func register(_ session: Session) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            if case .enqueued = control.yield(.register(session, continuation)) { return }
+            continuation.resume(throwing: ChatError.unavailable("the node is busy or stopping"))
+        }
+    }
+
+    /// Removes a session whose connection ended.
+    public func unregister(_ session: Session) {
+        if case .enqueued = control.yield(.unregister(session)) { return }
+        // The control loop is gone (shutdown) or full: drop the session from the data plane at least.
+        state.withLock { state in
+            state.sessions[session.principal.user]?[session.id] = nil
+        }
+    }
+
+    private func process(_ request: Control) async {
+        switch request {
+        case .register(let session, let continuation):
+            do {
+                try await subscribeSession(session)
+                continuation.resume()
+            } catch {
+                await unregisterNow(session)
+                continuation.resume(throwing: ChatError.from(error).code == .internal ? ChatError.unavailable("could not subscribe") : error)
+            }
+        case .unregister(let session):
+            await unregisterNow(session)
+        case .joined(let user, let conversation, let lastSeq):
+            do {
+                try await join(user, conversation, lastSeq: lastSeq)
+            } catch {
+                logger.warning("join failed", metadata: ["user": "\(user)", "conversation": "\(conversation)", "error": "\(error)"])
+            }
+        case .left(let user, let conversation):
+            let drop = state.withLock { state -> Bool in
+                state.memberships[user]?.remove(conversation)
+                return Self.removeMember(user, from: conversation, in: &state)
+            }
+            if drop { await unsubscribe(.conversation(conversation)) }
+        case .repair:
+            await repairGaps()
+        }
+    }
+
+    private func subscribeSession(_ session: Session) async throws {
+        let user = session.principal.user
+        let first = state.withLock { state -> Bool in
+            state.sessions[user, default: [:]][session.id] = session
+            return state.sessions[user]?.count == 1
+        }
+        guard first else { return }
+        try await currentBroker.subscribe(.user(user))
+        let conversations = try await store.memberships(of: user)
+        let fresh = state.withLock { state -> [ConversationID] in
+            state.memberships[user] = Set(conversations.keys)
+            return conversations.keys.filter { Self.addMember(user, to: $0, in: &state, maxPending: settings.maxPendingPerConversation) }
+        }
+        guard !fresh.isEmpty else { return }
+        for conversation in fresh { try await currentBroker.subscribe(.conversation(conversation)) }
+        // Baselines read after subscribing: anything stored later arrives through the broker or a repair.
+        let baselines = try await store.memberships(of: user)
+        for conversation in fresh { start(conversation, lastSeq: baselines[conversation] ?? 0) }
+    }
+
+    private func unregisterNow(_ session: Session) async {
+        let user = session.principal.user
+        let (last, dropped) = state.withLock { state -> (Bool, [ConversationID]) in
+            guard state.sessions[user]?.removeValue(forKey: session.id) != nil else { return (false, []) }
+            guard state.sessions[user]?.isEmpty == true else { return (false, []) }
+            state.sessions[user] = nil
+            let conversations = state.memberships.removeValue(forKey: user) ?? []
+            return (true, conversations.filter { Self.removeMember(user, from: $0, in: &state) })
+        }
+        guard last else { return }
+        await unsubscribe(.user(user))
+        for conversation in dropped { await unsubscribe(.conversation(conversation)) }
+    }
+
+    private func join(_ user: UserID, _ conversation: ConversationID, lastSeq: Seq) async throws {
+        let fresh = state.withLock { state -> Bool? in
+            guard state.sessions[user]?.isEmpty == false else { return nil }
+            guard state.memberships[user]?.insert(conversation).inserted == true else { return nil }
+            return Self.addMember(user, to: conversation, in: &state, maxPending: settings.maxPendingPerConversation)
+        }
+        guard fresh == true else { return }
+        try await currentBroker.subscribe(.conversation(conversation))
+        // Start from the seq the conversation had when the user joined, then read what came since.
+        start(conversation, lastSeq: lastSeq)
+        try await repair(conversation, after: lastSeq)
+    }
+
+    private func unsubscribe(_ channel: ChatCore.Channel) async {
+        do {
+            try await currentBroker.unsubscribe(channel)
+        } catch {
+            logger.warning("unsubscribe failed", metadata: ["channel": "\(channel)", "error": "\(error)"])
+        }
+    }
+
+    /// Adds a local member; returns true when the conversation had none (a relay was created).
+    private static func addMember(_ user: UserID, to conversation: ConversationID, in state: inout State, maxPending: Int) -> Bool {
+        if state.members[conversation] != nil {
+            state.members[conversation]?.insert(user)
+            return false
+        }
+        state.members[conversation] = [user]
+        state.relays[conversation] = ConversationRelay(maxPending: maxPending)
+        return true
+    }
+
+    /// Removes a local member; returns true when the conversation has none left (its relay is gone).
+    private static func removeMember(_ user: UserID, from conversation: ConversationID, in state: inout State) -> Bool {
+        guard state.members[conversation]?.remove(user) != nil else { return false }
+        guard state.members[conversation]?.isEmpty == true else { return false }
+        state.members[conversation] = nil
+        state.relays[conversation] = nil
+        return true
+    }
+
+    private func start(_ conversation: ConversationID, lastSeq: Seq) {
+        let now = clock.now()
+        state.withLock { state in
+            guard var relay = state.relays[conversation] else { return }
+            let ready = relay.start(lastSeq: lastSeq, now: now)
+            state.relays[conversation] = relay
+            Self.fanOut(ready, to: state.sessions(of: state.members[conversation] ?? []))
+        }
+    }
+
+    private func repairGaps() async {
+        let now = clock.now()
+        let due = state.withLock { state in
+            state.relays.compactMap { id, relay in relay.repairPoint(now: now, delay: settings.gapRepairDelay).map { (id, $0) } }
+        }
+        for (conversation, after) in due {
+            do {
+                try await repair(conversation, after: after)
+            } catch {
+                logger.warning("gap repair failed", metadata: ["conversation": "\(conversation)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Reads what the store has after `after` and feeds it through the relay as if it had arrived.
+    private func repair(_ conversation: ConversationID, after: Seq) async throws {
+        let page = try await store.messages(in: conversation, HistoryQuery(after: after, limit: settings.limits.maxPageSize))
+        guard !page.messages.isEmpty else { return }
+        let envelopes = page.messages.map { EventPublisher.messageEnvelope($0, origin: settings.nodeID, eventID: 0) }
+        let now = clock.now()
+        state.withLock { state in
+            guard var relay = state.relays[conversation] else { return }
+            var ready: [Envelope] = []
+            for envelope in envelopes { ready += relay.receive(envelope, now: now) }
+            state.relays[conversation] = relay
+            Self.fanOut(ready, to: state.sessions(of: state.members[conversation] ?? []))
+        }
+    }
+
+    // MARK: Data plane
+
+    /// The broker's envelope handler. Never blocks; see the type's documentation.
+    public func handle(_ envelope: Envelope) {
+        switch envelope.kind {
+        case .message:
+            guard let conversation = envelope.conversation else { return }
+            let now = clock.now()
+            state.withLock { state in
+                guard var relay = state.relays[conversation] else { return }
+                let ready = relay.receive(envelope, now: now)
+                state.relays[conversation] = relay
+                // Enqueued under the lock so that concurrent handlers cannot reorder one conversation's seqs.
+                Self.fanOut(ready, to: state.sessions(of: state.members[conversation] ?? []))
+            }
+        case .conversationUpdated:
+            guard let conversation = envelope.conversation else { return }
+            state.withLock { state in
+                Self.fanOut([envelope], to: state.sessions(of: state.members[conversation] ?? []))
+            }
+        case .joined, .left:
+            guard let user = envelope.subject, let conversation = envelope.conversation else { return }
+            state.withLock { state in
+                Self.fanOut([envelope], to: state.sessions(of: [user]))
+            }
+            let request: Control = envelope.kind == .joined
+                ? .joined(user, conversation, lastSeq: envelope.seq ?? 0) : .left(user, conversation)
+            if case .dropped = control.yield(request) {
+                logger.error("control queue full; membership change not applied", metadata: ["user": "\(user)"])
+            }
+        }
+    }
+
+    private static func fanOut(_ envelopes: [Envelope], to sessions: [Session]) {
+        guard !sessions.isEmpty else { return }
+        for envelope in envelopes {
+            let bytes = ByteBuffer(bytes: envelope.frame)
+            for session in sessions { session.outbox.send(bytes) }
+        }
+    }
+
+    // MARK: Introspection
+
+    /// Live sessions on this node.
+    public var sessionCount: Int { state.withLock { $0.sessions.values.reduce(0) { $0 + $1.count } } }
+
+    /// Conversations this node relays (one broker subscription each).
+    public var relayedConversations: Int { state.withLock { $0.relays.count } }
+
+    /// Every live session, for drain and heartbeats.
+    public var allSessions: [Session] { state.withLock { $0.sessions.values.flatMap(\.values) } }
+}

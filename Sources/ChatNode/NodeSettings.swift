@@ -1,0 +1,25 @@
+import ChatCore
+
+/// What the node runtime needs to know about itself, with defaults. Loaded from configuration by
+/// NodeBootstrap; every field is documented in docs/operations.md.
+public struct NodeSettings: Sendable {
+    /// This node's identity in the cluster (unique per process start).
+    public var nodeID: NodeID
+    /// Limits on what clients send.
+    public var limits: Limits
+    /// How long a cached first page of a conversation list lives.
+    public var listCacheTTL: Duration = .seconds(60)
+    /// How long a relay waits for a missing seq before reading it from the store.
+    public var gapRepairDelay: Duration = .milliseconds(500)
+    /// How often the hub looks for gaps to repair.
+    public var gapRepairInterval: Duration = .milliseconds(100)
+    /// Out-of-order events a relay holds per conversation before repairing at once.
+    public var maxPendingPerConversation: Int = 1000
+    /// Pending control operations (connects, disconnects, joins) before new ones are refused.
+    public var controlQueueCapacity: Int = 10_000
+
+    public init(nodeID: NodeID, limits: Limits = Limits()) {
+        self.nodeID = nodeID
+        self.limits = limits
+    }
+}

@@ -1,0 +1,162 @@
+import ChatCore
+import ChatWire
+import Foundation
+import Logging
+
+/// Executes commands for an authenticated caller: applies ``ConversationRules``, writes through the
+/// store, keeps the cache correct, and publishes what changed. The one implementation of every
+/// operation, used alike by WebSocket frames and REST routes.
+///
+/// Guarantees: a send is acknowledged only after the store has it; a non-participant gets `not_found`
+/// for any conversation, so they learn nothing; errors are ``ChatError``s.
+public struct ChatService: Sendable {
+    public let store: any ChatStore
+    public let cache: any Cache
+    public let publisher: EventPublisher
+    public let clock: any WallClock
+    public let ids: any IDGenerator
+    public let settings: NodeSettings
+    let logger: Logger
+
+    public init(
+        store: any ChatStore, cache: any Cache, publisher: EventPublisher, clock: any WallClock, ids: any IDGenerator,
+        settings: NodeSettings, logger: Logger
+    ) {
+        self.store = store
+        self.cache = cache
+        self.publisher = publisher
+        self.clock = clock
+        self.ids = ids
+        self.settings = settings
+        self.logger = logger
+    }
+
+    private var limits: Limits { settings.limits }
+
+    /// Runs `command` as `caller`.
+    public func execute(_ command: Command, as caller: Principal) async throws -> Reply {
+        let user = caller.user
+        switch command {
+        case .createDirect(let other, let workspace):
+            try ConversationRules.checkDirect(creator: user, other: other)
+            let (conversation, created) = try await store.createDirect(
+                id: ids.conversationID(), between: user, and: other, workspace: workspace, at: clock.now())
+            if created {
+                await invalidateLists(of: conversation.participants.map(\.user))
+                await publish { try await publisher.joined(conversation.participants.map(\.user), conversation, notifyMembers: false) }
+            }
+            return .conversation(ConversationReply(conversation: ConversationBody(conversation), created: created))
+
+        case .createGroup(let title, let participants, let workspace):
+            let others = try ConversationRules.checkGroup(creator: user, title: title, others: participants, limits: limits)
+            let conversation = try await store.createGroup(
+                id: ids.conversationID(), title: title.trimmingCharacters(in: .whitespacesAndNewlines), creator: user, others: others,
+                workspace: workspace, at: clock.now())
+            await invalidateLists(of: conversation.participants.map(\.user))
+            await publish { try await publisher.joined(conversation.participants.map(\.user), conversation, notifyMembers: false) }
+            return .conversation(ConversationReply(conversation: ConversationBody(conversation), created: true))
+
+        case .listConversations(let cursor, let limit, let workspace):
+            return .conversationList(try await list(user, cursor: cursor, limit: limit, workspace: workspace))
+
+        case .getConversation(let id):
+            let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
+            return .conversation(ConversationReply(conversation: ConversationBody(conversation)))
+
+        case .addParticipants(let id, let users, let role):
+            let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
+            try ConversationRules.checkManage(conversation, by: user)
+            let fresh = try ConversationRules.usersToAdd(users, to: conversation, limits: limits)
+            guard !fresh.isEmpty else { return .conversation(ConversationReply(conversation: ConversationBody(conversation))) }
+            let updated = try await store.addParticipants(fresh, role: role, to: id, at: clock.now())
+            await invalidateLists(of: updated.participants.map(\.user))
+            await publish { try await publisher.joined(fresh, updated, notifyMembers: true) }
+            return .conversation(ConversationReply(conversation: ConversationBody(updated)))
+
+        case .removeParticipant(let id, let target):
+            let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
+            if target != user { try ConversationRules.checkManage(conversation, by: user) }
+            return .conversation(ConversationReply(conversation: ConversationBody(try await remove(target, from: conversation))))
+
+        case .leave(let id):
+            let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
+            _ = try await remove(user, from: conversation)
+            return .empty
+
+        case .setRole(let id, let target, let role):
+            let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
+            try ConversationRules.checkRoleChange(of: target, to: role, in: conversation, by: user)
+            let updated = try await store.setRole(role, of: target, in: id)
+            await invalidateLists(of: updated.participants.map(\.user))
+            await publish { try await publisher.updated(updated) }
+            return .conversation(ConversationReply(conversation: ConversationBody(updated)))
+
+        case .send(let id, let clientID, let kind, let content, let metadata):
+            let metadataBytes = try metadata.map { try JSONEncoder().encode($0).count } ?? 0
+            try ConversationRules.checkSend(kind: kind, content: content, metadataBytes: metadataBytes, limits: limits)
+            let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
+            let result = try await store.append(
+                MessageDraft(
+                    id: ids.messageID(), conversation: id, sender: user, clientID: clientID, kind: kind, content: content,
+                    metadata: metadata, createdAt: clock.now()))
+            if result.created { await invalidateLists(of: conversation.participants.map(\.user)) }
+            // A retry publishes again: if the first publish was lost, this one delivers; relays drop repeats.
+            await publish { try await publisher.message(result.message) }
+            return .sent(SendReply(message: MessageBody(result.message), duplicate: !result.created))
+
+        case .history(let id, let before, let after, let limit):
+            let query = HistoryQuery(before: before, after: after, limit: try limits.pageSize(limit))
+            try ConversationRules.checkHistory(query)
+            _ = try ConversationRules.visible(try await store.conversation(id), to: user)
+            let page = try await store.messages(in: id, query)
+            return .history(HistoryReply(messages: page.messages.map(MessageBody.init), hasMore: page.hasMore))
+        }
+    }
+
+    private func remove(_ target: UserID, from conversation: Conversation) async throws -> Conversation {
+        let promote = try ConversationRules.removal(of: target, from: conversation)
+        let updated = try await store.removeParticipant(target, from: conversation.id, promote: promote)
+        await invalidateLists(of: conversation.participants.map(\.user))
+        await publish { try await publisher.left(target, updated) }
+        return updated
+    }
+
+    /// The first page (default size, all workspaces) comes from the cache when it can; the rest from the store.
+    private func list(_ user: UserID, cursor: ConversationCursor?, limit: Int?, workspace: WorkspaceID?) async throws
+        -> ConversationListReply
+    {
+        let size = try limits.pageSize(limit)
+        let cacheable = cursor == nil && workspace == nil && size == limits.defaultPageSize
+        if cacheable, let bytes = try? await cache.get(.conversationList(user)),
+            let cached = try? JSONDecoder().decode(ConversationListReply.self, from: Data(bytes))
+        {
+            return cached
+        }
+        let page = try await store.conversations(of: user, workspace: workspace, after: cursor, limit: size)
+        let reply = ConversationListReply(conversations: page.items.map(SummaryBody.init), nextCursor: page.nextCursor)
+        if cacheable {
+            do {
+                try await cache.set(.conversationList(user), FrameCodec.body(reply), ttl: settings.listCacheTTL)
+            } catch {
+                logger.warning("cache write failed", metadata: ["error": "\(error)"])
+            }
+        }
+        return reply
+    }
+
+    private func invalidateLists(of users: [UserID]) async {
+        do {
+            try await cache.delete(users.map(CacheKey.conversationList))
+        } catch {
+            logger.warning("cache invalidation failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func publish(_ body: () async throws -> Void) async {
+        do {
+            try await body()
+        } catch {
+            logger.warning("publish failed; receivers will repair from the store", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import ChatCore
+import ChatWire
+import Synchronization
+
+/// Builds envelopes for domain changes, encoding each client frame once, and publishes them on the
+/// broker. Publishing is best effort: the change is already stored, and receivers repair gaps from
+/// the store, so a failed publish is logged by the caller and never fails the request.
+public final class EventPublisher: Sendable {
+    private let broker: any Broker
+    private let node: NodeID
+    private let counter = Atomic<UInt64>(0)
+
+    public init(broker: any Broker, node: NodeID) {
+        self.broker = broker
+        self.node = node
+    }
+
+    private func nextID() -> UInt64 { counter.add(1, ordering: .relaxed).newValue }
+
+    /// The envelope of a stored message, as the relay of any node would deliver it.
+    public static func messageEnvelope(_ message: Message, origin: NodeID, eventID: UInt64) -> Envelope {
+        Envelope(
+            channel: .conversation(message.conversation), kind: .message, origin: origin, eventID: eventID,
+            conversation: message.conversation, seq: message.seq,
+            frame: FrameCodec.event(.messageNew, MessageEvent(message: MessageBody(message))))
+    }
+
+    func message(_ message: Message) async throws {
+        try await broker.publish(Self.messageEnvelope(message, origin: node, eventID: nextID()))
+    }
+
+    /// Tells each of `users` they joined `conversation`, then tells existing members it changed.
+    func joined(_ users: [UserID], _ conversation: Conversation, notifyMembers: Bool) async throws {
+        let frame = FrameCodec.event(.conversationJoined, ConversationReply(conversation: ConversationBody(conversation)))
+        for user in users {
+            try await broker.publish(
+                Envelope(
+                    channel: .user(user), kind: .joined, origin: node, eventID: nextID(), conversation: conversation.id,
+                    seq: conversation.lastSeq, subject: user, frame: frame))
+        }
+        if notifyMembers { try await updated(conversation) }
+    }
+
+    /// Tells `user` they left `conversation`, and the remaining members that it changed.
+    func left(_ user: UserID, _ conversation: Conversation) async throws {
+        try await broker.publish(
+            Envelope(
+                channel: .user(user), kind: .left, origin: node, eventID: nextID(), conversation: conversation.id, subject: user,
+                frame: FrameCodec.event(.conversationLeft, LeftEvent(conversation: conversation.id.rawValue))))
+        try await updated(conversation)
+    }
+
+    func updated(_ conversation: Conversation) async throws {
+        try await broker.publish(
+            Envelope(
+                channel: .conversation(conversation.id), kind: .conversationUpdated, origin: node, eventID: nextID(),
+                conversation: conversation.id,
+                frame: FrameCodec.event(.conversationUpdated, ConversationReply(conversation: ConversationBody(conversation)))))
+    }
+}

@@ -1,0 +1,42 @@
+import ChatCore
+import ChatWire
+
+/// The successful outcome of a ``Command``, ready to be written as a WebSocket `ack` or a REST body.
+public enum Reply: Sendable, Hashable {
+    case conversation(ConversationReply)
+    case conversationList(ConversationListReply)
+    case sent(SendReply)
+    case history(HistoryReply)
+    case empty
+
+    /// The `ack` frame answering request `re`.
+    public func ackFrame(re: String?) -> [UInt8] {
+        switch self {
+        case .conversation(let body): FrameCodec.ack(re: re, body)
+        case .conversationList(let body): FrameCodec.ack(re: re, body)
+        case .sent(let body): FrameCodec.ack(re: re, body)
+        case .history(let body): FrameCodec.ack(re: re, body)
+        case .empty: FrameCodec.ack(re: re, EmptyReply())
+        }
+    }
+
+    /// The REST response body.
+    public var body: [UInt8] {
+        switch self {
+        case .conversation(let body): FrameCodec.body(body)
+        case .conversationList(let body): FrameCodec.body(body)
+        case .sent(let body): FrameCodec.body(body)
+        case .history(let body): FrameCodec.body(body)
+        case .empty: FrameCodec.body(EmptyReply())
+        }
+    }
+
+    /// The REST status: 201 when something was created, 200 otherwise.
+    public var httpStatus: Int {
+        switch self {
+        case .conversation(let body) where body.created == true: 201
+        case .sent(let body) where !body.duplicate: 201
+        default: 200
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import ChatCore
+import Foundation
+import JWTKit
+
+/// The claims Switchboard reads from a token: `sub` (the user id), optional `name` and `roles`, and
+/// `exp`, which is required and enforced.
+public struct ChatClaims: JWTPayload, Equatable {
+    public var sub: SubjectClaim
+    public var exp: ExpirationClaim
+    public var name: String?
+    public var roles: [String]?
+
+    public init(user: String, name: String? = nil, roles: [String]? = nil, expires: Date) {
+        sub = SubjectClaim(value: user)
+        exp = ExpirationClaim(value: expires)
+        self.name = name
+        self.roles = roles
+    }
+
+    public func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+    }
+}
+
+/// Where token keys come from.
+public enum TokenKeys: Sendable {
+    /// HS256 with a shared secret: verifies and mints.
+    case hmac(secret: String)
+    /// RS256/ES256 (and any algorithm JWKS names) from a JWKS document: verifies; mints only when the
+    /// document holds a private key.
+    case jwks(json: String)
+}
+
+/// Verifies bearer tokens with JWTKit and turns their claims into a ``Principal``.
+///
+/// Guarantees: a token that is malformed, signed with another key or algorithm, expired, or whose
+/// `sub` is not a valid user id is refused with `unauthorized`; nothing else is.
+public struct JWTAuthenticator: Authenticator {
+    private let keys: JWTKeyCollection
+
+    public init(keys: TokenKeys) async throws {
+        let collection = JWTKeyCollection()
+        switch keys {
+        case .hmac(let secret):
+            await collection.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        case .jwks(let json):
+            do {
+                try await collection.add(jwksJSON: json)
+            } catch {
+                throw ChatError.validation("the JWKS document could not be read: \(error)")
+            }
+        }
+        self.keys = collection
+    }
+
+    public func authenticate(_ token: String) async throws -> Principal {
+        let claims: ChatClaims
+        do {
+            claims = try await keys.verify(token, as: ChatClaims.self)
+        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+            throw ChatError.unauthorized("the token has expired")
+        } catch {
+            throw ChatError.unauthorized("the token is not valid")
+        }
+        guard let user = UserID(claims.sub.value) else {
+            throw ChatError.unauthorized("the token's subject is not a valid user id")
+        }
+        return Principal(
+            user: user, name: claims.name, roles: claims.roles ?? [],
+            expiresAt: Timestamp(milliseconds: Int64(claims.exp.value.timeIntervalSince1970 * 1000)))
+    }
+
+    /// Signs claims with the configured key (`switchboard token`).
+    public func mint(_ claims: ChatClaims) async throws -> String {
+        do {
+            return try await keys.sign(claims)
+        } catch {
+            throw ChatError.validation("cannot sign with the configured keys (a JWKS of public keys only verifies): \(error)")
+        }
+    }
+}

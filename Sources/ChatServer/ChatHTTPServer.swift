@@ -1,0 +1,110 @@
+import ChatCore
+import ChatNode
+import ChatWire
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// Where and how the HTTP/WebSocket edge listens.
+public struct ServerSettings: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    /// The WebSocket endpoint's path.
+    public var webSocketPath: String = "/v1/ws"
+    /// How often the server pings an idle WebSocket; a client that does not answer is closed.
+    public var pingInterval: Duration = .seconds(30)
+
+    public init() {}
+}
+
+/// The HTTP and WebSocket edge of a node: REST routes, the WebSocket upgrade, health. Errors become
+/// JSON bodies here, once, through ``HTTPStatusTable``.
+public enum ChatHTTPServer {
+    public typealias App = Application<RouterResponder<BasicRequestContext>>
+
+    /// Builds the Hummingbird application. `onRunning` receives the bound port (useful with port 0).
+    public static func application(
+        service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness,
+        server: ServerSettings, limits: Limits, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void
+    ) -> App {
+        let router = Router(context: BasicRequestContext.self)
+        let rest = RESTRoutes(service: service, authenticator: authenticator, limits: limits)
+        rest.register(on: router)
+        router.get("/health/live") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"live"}"#))) }
+        router.get("/health/ready") { _, _ in
+            readiness.isReady
+                ? Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#)))
+                : Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"not_ready"}"#)))
+        }
+        let webSocketPath = server.webSocketPath
+        let outboxCapacity = limits.outboundQueueFrames
+        let maxFrame = limits.maxFrameBytes
+        return Application(
+            router: router,
+            server: .http1WebSocketUpgrade(
+                configuration: .init(
+                    ws: WebSocketServerConfiguration(
+                        maxFrameSize: limits.maxTransportFrameBytes, autoPing: .enabled(timePeriod: server.pingInterval)))
+            ) { request, _, _ in
+                let (path, query) = split(request.path ?? "")
+                guard path == webSocketPath else { return .dontUpgrade }
+                let token = bearer(request.headerFields[.authorization]) ?? queryValue(query, "token")
+                return .upgrade([:]) { inbound, outbound, _ in
+                    let outbox = Outbox(capacity: outboxCapacity)
+                    await withTaskGroup(of: Void.self) { group in
+                        group.addTask { await write(outbox, to: outbound) }
+                        await driver.run(inbound: MessageAssembler(frames: inbound, maxBytes: maxFrame), token: token, outbox: outbox)
+                        await group.waitForAll()
+                    }
+                }
+            },
+            configuration: .init(address: .hostname(server.host, port: server.port), serverName: "switchboard"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? server.port) },
+            logger: logger
+        )
+    }
+
+    /// Drains a connection's outbox to its socket: frames as text, a close request as a close frame.
+    static func write(_ outbox: Outbox, to outbound: WebSocketOutboundWriter) async {
+        do {
+            for await item in outbox.items {
+                if outbox.isSlowConsumer { break }
+                switch item {
+                case .frame(let buffer):
+                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
+                case .close(let code, let reason):
+                    try await outbound.close(WebSocketErrorCode(codeNumber: Int(code.rawValue)), reason: reason)
+                    return
+                }
+            }
+            if outbox.isSlowConsumer {
+                try await outbound.close(WebSocketErrorCode(codeNumber: Int(CloseCode.slowConsumer.rawValue)), reason: "slow consumer")
+            }
+        } catch {
+            // The socket is gone; the reader side ends on its own.
+        }
+    }
+
+    static func split(_ path: String) -> (String, Substring) {
+        guard let mark = path.firstIndex(of: "?") else { return (path, "") }
+        return (String(path[..<mark]), path[path.index(after: mark)...])
+    }
+
+    static func queryValue(_ query: Substring, _ name: String) -> String? {
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2, parts[0] == name { return String(parts[1]).removingPercentEncoding ?? String(parts[1]) }
+        }
+        return nil
+    }
+
+    static func bearer(_ header: String?) -> String? {
+        guard let header, header.lowercased().hasPrefix("bearer ") else { return nil }
+        let token = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
+}

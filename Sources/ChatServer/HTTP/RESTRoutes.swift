@@ -1,0 +1,125 @@
+import ChatCore
+import ChatNode
+import ChatWire
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The REST API: the same operations as the WebSocket protocol, through the same ``ChatService``.
+/// Every route needs `Authorization: Bearer <token>`; every error is `{"error":{"code","message"}}`
+/// with the status ``HTTPStatusTable`` gives its code.
+struct RESTRoutes: Sendable {
+    let service: ChatService
+    let authenticator: any Authenticator
+    let limits: Limits
+
+    func register(on router: Router<BasicRequestContext>) {
+        let v1 = router.group("v1/conversations")
+        v1.post("direct") { request, context in
+            await respond(request) { principal in
+                try await service.execute(Validate.createDirect(decode(CreateDirectRequest.self, request)), as: principal)
+            }
+        }
+        v1.post("group") { request, context in
+            await respond(request) { principal in
+                try await service.execute(Validate.createGroup(decode(CreateGroupRequest.self, request)), as: principal)
+            }
+        }
+        v1.get { request, context in
+            await respond(request) { principal in
+                let query = request.uri.queryParameters
+                let limit = try query.get("limit").map { value throws(ChatError) -> Int in
+                    guard let number = Int(value) else { throw .validation("'limit' must be an integer") }
+                    return number
+                }
+                let body = ListConversationsRequest(
+                    cursor: query.get("cursor"), limit: limit, workspace: query.get("workspace"))
+                return try await service.execute(Validate.list(body), as: principal)
+            }
+        }
+        v1.get(":id") { request, context in
+            await respond(request) { principal in
+                try await service.execute(.getConversation(Validate.conversation(context.parameters.get("id"))), as: principal)
+            }
+        }
+        v1.post(":id/participants") { request, context in
+            await respond(request) { principal in
+                let body = try await decode(AddParticipantsRequest.self, request)
+                return try await service.execute(Validate.addParticipants(body, conversation: context.parameters.get("id")), as: principal)
+            }
+        }
+        v1.delete(":id/participants/:user") { request, context in
+            await respond(request) { principal in
+                let command = Command.removeParticipant(
+                    try Validate.conversation(context.parameters.get("id")), user: try Validate.user(context.parameters.get("user")))
+                return try await service.execute(command, as: principal)
+            }
+        }
+        v1.put(":id/participants/:user/role") { request, context in
+            await respond(request) { principal in
+                let body = try await decode(SetRoleRequest.self, request)
+                let command = try Validate.setRole(body, conversation: context.parameters.get("id"), user: context.parameters.get("user"))
+                return try await service.execute(command, as: principal)
+            }
+        }
+        v1.post(":id/leave") { request, context in
+            await respond(request) { principal in
+                try await service.execute(.leave(Validate.conversation(context.parameters.get("id"))), as: principal)
+            }
+        }
+        v1.post(":id/messages") { request, context in
+            await respond(request) { principal in
+                let body = try await decode(SendRequest.self, request)
+                return try await service.execute(Validate.send(body, conversation: context.parameters.get("id")), as: principal)
+            }
+        }
+        v1.get(":id/messages") { request, context in
+            await respond(request) { principal in
+                let query = request.uri.queryParameters
+                func number(_ name: String) throws(ChatError) -> Int64? {
+                    guard let value = query.get(name) else { return nil }
+                    guard let parsed = Int64(value) else { throw .validation("'\(name)' must be an integer") }
+                    return parsed
+                }
+                let body = HistoryRequest(before: try number("before"), after: try number("after"), limit: try number("limit").map { Int($0) })
+                return try await service.execute(Validate.history(body, conversation: context.parameters.get("id")), as: principal)
+            }
+        }
+    }
+
+    /// Authenticates, runs `body`, and writes its reply or its error.
+    private func respond(_ request: Request, _ body: (Principal) async throws -> Reply) async -> Response {
+        do {
+            guard let token = ChatHTTPServer.bearer(request.headers[.authorization]) else {
+                throw ChatError.unauthorized("missing 'Authorization: Bearer <token>' header")
+            }
+            let principal = try await authenticator.authenticate(token)
+            let reply = try await body(principal)
+            return json(status: reply.httpStatus, reply.body)
+        } catch {
+            let chat = ChatError.from(error)
+            return json(status: HTTPStatusTable.status(for: chat.code), FrameCodec.body(ErrorResponse(error: ErrorBody(chat))))
+        }
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limits.maxRequestBodyBytes)
+        } catch {
+            throw ChatError.validation("the body is larger than \(limits.maxRequestBodyBytes) bytes")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw ChatError.validation(FrameCodec.describe(error))
+        }
+    }
+
+    private func json(status: Int, _ bytes: [UInt8]) -> Response {
+        Response(
+            status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

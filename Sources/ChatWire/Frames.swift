@@ -1,0 +1,233 @@
+import ChatCore
+import Foundation
+
+/// Frame type names, client to server.
+public enum RequestType: String, Sendable, CaseIterable {
+    case auth
+    case ping
+    case createDirect = "conversation.create_direct"
+    case createGroup = "conversation.create_group"
+    case listConversations = "conversation.list"
+    case getConversation = "conversation.get"
+    case addParticipants = "conversation.add_participants"
+    case removeParticipant = "conversation.remove_participant"
+    case setRole = "conversation.set_role"
+    case leave = "conversation.leave"
+    case send = "message.send"
+    case history = "message.history"
+}
+
+/// Frame type names, server to client.
+public enum EventType: String, Sendable, CaseIterable {
+    /// The reply to a request that succeeded; `re` names the request's id.
+    case ack
+    /// The reply to a request that failed, or a complaint about a frame that could not be read.
+    case error
+    /// The connection is authenticated.
+    case welcome
+    /// A message was stored in one of your conversations.
+    case messageNew = "message.new"
+    /// A conversation you are in changed (title, participants, roles).
+    case conversationUpdated = "conversation.updated"
+    /// You were added to a conversation (or created one).
+    case conversationJoined = "conversation.joined"
+    /// You left or were removed from a conversation.
+    case conversationLeft = "conversation.left"
+}
+
+/// A frame read from a client.
+public enum InboundFrame: Sendable, Hashable {
+    case auth(id: String?, token: String)
+    case ping(id: String?)
+    case command(id: String?, Command)
+}
+
+/// A frame that could not be turned into an ``InboundFrame``: the error to send back, and the request
+/// id when the frame had a readable one.
+public struct FrameError: Error, Sendable, Equatable {
+    public var re: String?
+    public var error: ChatError
+    public init(re: String?, error: ChatError) {
+        self.re = re
+        self.error = error
+    }
+}
+
+/// Reads client frames and writes server frames: `{"type": ..., "id"|"re": ..., "payload": {...}}`.
+///
+/// Guarantees: `decode` never traps on any input; every failure is a ``FrameError`` with a
+/// `validation` code naming what was wrong, and the id when it could be read. Encoders produce UTF-8
+/// JSON bytes, once per event, that the node writes unchanged to every recipient.
+public enum FrameCodec {
+    private struct Header: Decodable {
+        var type: String?
+        var id: FlexibleID?
+    }
+
+    /// Accepts a string or a number as a request id, and gives it back as a string.
+    private struct FlexibleID: Decodable {
+        var value: String
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let text = try? container.decode(String.self) {
+                value = text
+            } else if let number = try? container.decode(Int64.self) {
+                value = String(number)
+            } else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "id must be a string or an integer")
+            }
+        }
+    }
+
+    private struct Body<Payload: Decodable>: Decodable {
+        var payload: Payload?
+    }
+
+    /// Decodes one client frame.
+    public static func decode(_ bytes: some Collection<UInt8>) -> Result<InboundFrame, FrameError> {
+        let data = Data(bytes)
+        let header: Header
+        do {
+            header = try JSONDecoder().decode(Header.self, from: data)
+        } catch {
+            return .failure(FrameError(re: nil, error: .validation("the frame is not a JSON object with a string 'type' and an optional 'id'")))
+        }
+        let id = header.id?.value
+        if let id, id.utf8.count > 128 { return .failure(FrameError(re: nil, error: .validation("'id' is longer than 128 bytes"))) }
+        guard let typeName = header.type else { return .failure(FrameError(re: id, error: .validation("missing field 'type'"))) }
+        guard let type = RequestType(rawValue: typeName) else {
+            return .failure(FrameError(re: id, error: .validation("unknown frame type '\(typeName)'")))
+        }
+        do {
+            switch type {
+            case .auth:
+                return .success(.auth(id: id, token: try payload(AuthRequest.self, data).token))
+            case .ping:
+                return .success(.ping(id: id))
+            case .createDirect:
+                return .success(.command(id: id, try Validate.createDirect(payload(CreateDirectRequest.self, data))))
+            case .createGroup:
+                return .success(.command(id: id, try Validate.createGroup(payload(CreateGroupRequest.self, data))))
+            case .listConversations:
+                let body = try optionalPayload(ListConversationsRequest.self, data) ?? ListConversationsRequest()
+                return .success(.command(id: id, try Validate.list(body)))
+            case .getConversation:
+                return .success(.command(id: id, .getConversation(try Validate.conversation(payload(ConversationRequest.self, data).conversation))))
+            case .addParticipants:
+                return .success(.command(id: id, try Validate.addParticipants(payload(AddParticipantsRequest.self, data))))
+            case .removeParticipant:
+                let body = try payload(RemoveParticipantRequest.self, data)
+                return .success(.command(id: id, .removeParticipant(try Validate.conversation(body.conversation), user: try Validate.user(body.user))))
+            case .setRole:
+                return .success(.command(id: id, try Validate.setRole(payload(SetRoleRequest.self, data))))
+            case .leave:
+                return .success(.command(id: id, .leave(try Validate.conversation(payload(ConversationRequest.self, data).conversation))))
+            case .send:
+                return .success(.command(id: id, try Validate.send(payload(SendRequest.self, data))))
+            case .history:
+                return .success(.command(id: id, try Validate.history(payload(HistoryRequest.self, data))))
+            }
+        } catch let error as ChatError {
+            return .failure(FrameError(re: id, error: error))
+        } catch {
+            return .failure(FrameError(re: id, error: .internal("could not read the frame")))
+        }
+    }
+
+    private static func payload<P: Decodable>(_ type: P.Type, _ data: Data) throws -> P {
+        guard let value = try optionalPayload(type, data) else { throw ChatError.validation("missing field 'payload'") }
+        return value
+    }
+
+    private static func optionalPayload<P: Decodable>(_ type: P.Type, _ data: Data) throws -> P? {
+        do {
+            return try JSONDecoder().decode(Body<P>.self, from: data).payload
+        } catch let error as DecodingError {
+            throw ChatError.validation(describe(error))
+        }
+    }
+
+    /// A human description of a decoding failure that names the field, e.g. `missing field 'payload.user'`.
+    public static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey], _ last: (any CodingKey)? = nil) -> String {
+            let all = keys + (last.map { [$0] } ?? [])
+            return all.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+                .replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing field '\(path(context.codingPath, key))'"
+        case .valueNotFound(_, let context): return "missing value for '\(path(context.codingPath))'"
+        case .typeMismatch(_, let context): return "field '\(path(context.codingPath))' has the wrong type"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "the body is not valid JSON" : "field '\(path(context.codingPath))' has an invalid value"
+        @unknown default: return "the request could not be read"
+        }
+    }
+
+    // MARK: Encoding
+
+    private struct Outbound<Payload: Encodable>: Encodable {
+        var type: String
+        var re: String?
+        var payload: Payload
+    }
+
+    private static func encode<P: Encodable>(_ frame: Outbound<P>) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        // Every payload type is a plain struct of strings, numbers and arrays: encoding cannot fail.
+        return (try? Array(encoder.encode(frame))) ?? Array(#"{"type":"error","payload":{"code":"internal","message":"encoding failed"}}"#.utf8)
+    }
+
+    /// `{"type":"ack","re":id,"payload":...}`
+    public static func ack<P: Encodable>(re: String?, _ payload: P) -> [UInt8] {
+        encode(Outbound(type: EventType.ack.rawValue, re: re, payload: payload))
+    }
+
+    /// `{"type":"error","re":id,"payload":{"code":...,"message":...}}`
+    public static func error(re: String?, _ error: ChatError) -> [UInt8] {
+        encode(Outbound(type: EventType.error.rawValue, re: re, payload: ErrorBody(error)))
+    }
+
+    /// `{"type":type,"payload":...}` for events that answer no request.
+    public static func event<P: Encodable>(_ type: EventType, _ payload: P) -> [UInt8] {
+        encode(Outbound(type: type.rawValue, re: nil, payload: payload))
+    }
+
+    /// JSON bytes of a REST body.
+    public static func body<P: Encodable>(_ payload: P) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return (try? Array(encoder.encode(payload))) ?? Array(#"{"error":{"code":"internal","message":"encoding failed"}}"#.utf8)
+    }
+}
+
+/// The envelope of a server frame as a client reads it: type, the request it answers, and the raw bytes
+/// to decode the payload from once the type is known.
+public struct ServerFrame: Sendable {
+    public var type: String
+    public var re: String?
+    public var bytes: [UInt8]
+
+    private struct Header: Decodable {
+        var type: String
+        var re: String?
+    }
+
+    private struct Body<P: Decodable>: Decodable {
+        var payload: P
+    }
+
+    /// Reads the header of a server frame.
+    public init(bytes: [UInt8]) throws {
+        let header = try JSONDecoder().decode(Header.self, from: Data(bytes))
+        type = header.type
+        re = header.re
+        self.bytes = bytes
+    }
+
+    /// Decodes the payload as `P`.
+    public func payload<P: Decodable>(_ type: P.Type) throws -> P {
+        try JSONDecoder().decode(Body<P>.self, from: Data(bytes)).payload
+    }
+}

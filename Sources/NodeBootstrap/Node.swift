@@ -1,0 +1,115 @@
+import ChatCore
+import ChatNode
+import ChatServer
+import EmbeddedEngine
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// A whole Switchboard node: engines chosen from the configuration, the hub, the chat service and the
+/// HTTP/WebSocket server, as one ServiceGroup. The only place that knows every engine.
+public final class Node: Sendable {
+    private let group: ServiceGroup
+    private let store: SQLiteStore
+    private let ports: AsyncStream<Int>
+    private let portContinuation: AsyncStream<Int>.Continuation
+    public let nodeID: NodeID
+    public let hub: Hub
+
+    /// Builds a node; `signals` trigger a graceful shutdown (the CLI passes SIGTERM and SIGINT).
+    public init(configuration: NodeConfiguration, logger: Logger, signals: [UnixSignal] = []) async throws {
+        try configuration.validate()
+        let nodeID = NodeID(configuration.nodeID ?? "node-" + RandomIDGenerator.token(length: 8))
+        let settings = configuration.nodeSettings(nodeID: nodeID)
+        let clock = SystemWallClock()
+        let store = try await SQLiteStore.open(directory: configuration.dataDirectory, logger: logger)
+        let hub = Hub(store: store, clock: clock, settings: settings, logger: logger)
+        let broker = InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) })
+        hub.attach(broker)
+        let service = ChatService(
+            store: store, cache: MemoryCache(clock: clock), publisher: EventPublisher(broker: broker, node: nodeID), clock: clock,
+            ids: RandomIDGenerator(), settings: settings, logger: logger)
+        let authenticator = try await JWTAuthenticator(keys: Self.tokenKeys(configuration, logger: logger))
+        let driver = ConnectionDriver(service: service, hub: hub, authenticator: authenticator, settings: settings, logger: logger)
+        let readiness = Readiness()
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
+        let host = configuration.server.host
+        let app = ChatHTTPServer.application(
+            service: service, driver: driver, authenticator: authenticator, readiness: readiness, server: configuration.server,
+            limits: configuration.limits, logger: logger
+        ) { port in
+            readiness.set(true)
+            logger.notice(
+                "switchboard listening", metadata: ["http": "http://\(host):\(port)", "ws": "ws://\(host):\(port)/v1/ws", "node": "\(nodeID)"])
+            portContinuation.yield(port)
+        }
+        self.group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: hub), .init(service: app), .init(service: ReadinessGate(readiness: readiness))],
+                gracefulShutdownSignals: signals, logger: logger))
+        self.store = store
+        self.ports = ports
+        self.portContinuation = portContinuation
+        self.nodeID = nodeID
+        self.hub = hub
+    }
+
+    /// Runs until a signal or ``shutdown()``; closes the store afterwards.
+    public func run() async throws {
+        do {
+            try await group.run()
+        } catch {
+            await store.close()
+            throw error
+        }
+        portContinuation.finish()
+        await store.close()
+    }
+
+    /// The bound port, once the server listens.
+    public func port() async -> Int? {
+        for await port in ports { return port }
+        return nil
+    }
+
+    /// Starts a graceful shutdown.
+    public func shutdown() async { await group.triggerGracefulShutdown() }
+
+    /// The token keys the configuration names: a JWKS file, a secret, or a secret generated once and
+    /// kept in the data directory (`jwt-secret`, mode 0600).
+    public static func tokenKeys(_ configuration: NodeConfiguration, logger: Logger) throws -> TokenKeys {
+        if let file = configuration.jwksFile {
+            do {
+                return .jwks(json: try String(contentsOfFile: file, encoding: .utf8))
+            } catch {
+                throw ChatError.validation("cannot read the JWKS file '\(file)': \(error.localizedDescription)")
+            }
+        }
+        if let secret = configuration.authSecret { return .hmac(secret: secret) }
+        let path = (configuration.dataDirectory as NSString).appendingPathComponent("jwt-secret")
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8), !existing.isEmpty {
+            logger.info("using the HS256 secret kept in the data directory", metadata: ["path": "\(path)"])
+            return .hmac(secret: existing.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let secret = RandomIDGenerator.token(length: 48)
+        guard FileManager.default.createFile(atPath: path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ChatError.internal("cannot write the generated secret to '\(path)'")
+        }
+        logger.notice(
+            "generated an HS256 secret and kept it in the data directory; `switchboard token --user NAME` mints tokens with it",
+            metadata: ["path": "\(path)"])
+        return .hmac(secret: secret)
+    }
+}
+
+/// Turns readiness off as soon as a graceful shutdown starts (it is the last service, so the first told).
+struct ReadinessGate: Service {
+    let readiness: Readiness
+    func run() async throws {
+        try? await gracefulShutdown()
+        readiness.set(false)
+    }
+}

@@ -1,0 +1,91 @@
+import ChatCore
+import Configuration
+
+/// One configuration key: its dotted name (flag `--a-b`, variable `A_B`, JSON `{"a":{"b":…}}`), its
+/// default and what it does. The README's table is this list.
+public struct ConfigKeyInfo: Sendable {
+    public let key: String
+    public let defaultValue: String
+    public let help: String
+
+    /// The command-line flag: `http.port` is `--http-port`.
+    public var flag: String { "--" + key.replacingDots(with: "-") }
+    /// The environment variable: `http.port` is `HTTP_PORT`.
+    public var variable: String { key.replacingDots(with: "_").uppercased() }
+}
+
+extension String {
+    fileprivate func replacingDots(with separator: Character) -> String { String(map { $0 == "." ? separator : $0 }) }
+}
+
+/// Every key a node reads.
+public enum ConfigKeys {
+    public static let all: [ConfigKeyInfo] = [
+        .init(key: "http.host", defaultValue: "127.0.0.1", help: "Address to listen on (0.0.0.0 for every interface)."),
+        .init(key: "http.port", defaultValue: "8080", help: "Port to listen on (0 picks a free one)."),
+        .init(key: "data.dir", defaultValue: "./data", help: "Embedded engine: directory of the SQLite database and the generated secret."),
+        .init(key: "auth.secret", defaultValue: "(generated)", help: "HS256 secret for tokens. Unset with no JWKS: generated and kept in the data directory."),
+        .init(key: "auth.jwks.file", defaultValue: "(none)", help: "JWKS file with RS256/ES256 keys; tokens signed by any of them are accepted."),
+        .init(key: "node.id", defaultValue: "(random)", help: "This node's id in the cluster."),
+        .init(key: "log.level", defaultValue: "info", help: "trace, debug, info, notice, warning, error or critical."),
+        .init(key: "limits.frame.bytes", defaultValue: "65536", help: "Largest WebSocket message; larger ones get a validation error, the socket stays open."),
+        .init(key: "limits.transport.frame.bytes", defaultValue: "1048576", help: "Largest single WebSocket frame; larger ones close the socket with 1009."),
+        .init(key: "limits.content.bytes", defaultValue: "16384", help: "Largest message content (UTF-8 bytes)."),
+        .init(key: "limits.metadata.bytes", defaultValue: "4096", help: "Largest message metadata (JSON bytes)."),
+        .init(key: "limits.title.length", defaultValue: "200", help: "Longest group title (characters)."),
+        .init(key: "limits.group.participants", defaultValue: "1000", help: "Most participants in a group."),
+        .init(key: "limits.page.max", defaultValue: "200", help: "Largest page a client may ask for (history, conversation list)."),
+        .init(key: "limits.page.default", defaultValue: "50", help: "Page size when a client names none."),
+        .init(key: "limits.auth.deadline.ms", defaultValue: "10000", help: "Time a WebSocket without a token has to send its auth frame."),
+        .init(key: "limits.outbound.frames", defaultValue: "1024", help: "Frames queued per connection before it is closed as a slow consumer (4002)."),
+        .init(key: "limits.body.bytes", defaultValue: "65536", help: "Largest REST request body."),
+        .init(key: "cache.list.ttl.ms", defaultValue: "60000", help: "Lifetime of a cached first page of a conversation list."),
+        .init(key: "ws.ping.interval.ms", defaultValue: "30000", help: "WebSocket ping interval; a peer that does not answer is closed."),
+    ]
+}
+
+extension NodeConfiguration {
+    /// Reads every key in ``ConfigKeys`` from `reader`, keeping defaults for what is unset.
+    public init(reader: ConfigReader) throws {
+        self.init()
+        server.host = reader.string(forKey: "http.host", default: server.host)
+        server.port = reader.int(forKey: "http.port", default: server.port)
+        server.pingInterval = .milliseconds(reader.int(forKey: "ws.ping.interval.ms", default: 30_000))
+        dataDirectory = reader.string(forKey: "data.dir", default: dataDirectory)
+        authSecret = reader.string(forKey: "auth.secret", isSecret: true)
+        jwksFile = reader.string(forKey: "auth.jwks.file")
+        nodeID = reader.string(forKey: "node.id")
+        logLevel = reader.string(forKey: "log.level", default: logLevel)
+        limits.maxFrameBytes = reader.int(forKey: "limits.frame.bytes", default: limits.maxFrameBytes)
+        limits.maxTransportFrameBytes = reader.int(forKey: "limits.transport.frame.bytes", default: limits.maxTransportFrameBytes)
+        limits.maxContentBytes = reader.int(forKey: "limits.content.bytes", default: limits.maxContentBytes)
+        limits.maxMetadataBytes = reader.int(forKey: "limits.metadata.bytes", default: limits.maxMetadataBytes)
+        limits.maxTitleLength = reader.int(forKey: "limits.title.length", default: limits.maxTitleLength)
+        limits.maxGroupParticipants = reader.int(forKey: "limits.group.participants", default: limits.maxGroupParticipants)
+        limits.maxPageSize = reader.int(forKey: "limits.page.max", default: limits.maxPageSize)
+        limits.defaultPageSize = reader.int(forKey: "limits.page.default", default: limits.defaultPageSize)
+        limits.authDeadline = .milliseconds(reader.int(forKey: "limits.auth.deadline.ms", default: 10_000))
+        limits.outboundQueueFrames = reader.int(forKey: "limits.outbound.frames", default: limits.outboundQueueFrames)
+        limits.maxRequestBodyBytes = reader.int(forKey: "limits.body.bytes", default: limits.maxRequestBodyBytes)
+        listCacheTTL = .milliseconds(reader.int(forKey: "cache.list.ttl.ms", default: 60_000))
+        try validate()
+    }
+
+    /// Refuses settings that cannot work, naming the key.
+    public func validate() throws {
+        func positive(_ value: Int, _ key: String) throws {
+            guard value > 0 else { throw ChatError.validation("configuration '\(key)' must be positive") }
+        }
+        guard (0...65535).contains(server.port) else { throw ChatError.validation("configuration 'http.port' must be 0...65535") }
+        try positive(limits.maxFrameBytes, "limits.frame.bytes")
+        try positive(limits.maxContentBytes, "limits.content.bytes")
+        try positive(limits.maxPageSize, "limits.page.max")
+        try positive(limits.outboundQueueFrames, "limits.outbound.frames")
+        guard limits.maxTransportFrameBytes >= limits.maxFrameBytes else {
+            throw ChatError.validation("'limits.transport.frame.bytes' must be at least 'limits.frame.bytes'")
+        }
+        guard (1...limits.maxPageSize).contains(limits.defaultPageSize) else {
+            throw ChatError.validation("'limits.page.default' must be between 1 and 'limits.page.max'")
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import ChatCore
+import ChatNode
+import ChatServer
+
+/// Everything a node is configured with, with defaults. Reading it from flags, environment variables
+/// and a file is in `NodeConfiguration+ConfigReader.swift`; every key is listed in ``ConfigKeys`` and in
+/// the README.
+public struct NodeConfiguration: Sendable {
+    public var server = ServerSettings()
+    /// Where the embedded engine keeps its SQLite database and generated secret.
+    public var dataDirectory: String = "./data"
+    /// HS256 secret; when neither this nor `jwksFile` is set, a secret is generated in the data directory.
+    public var authSecret: String?
+    /// A JWKS file of public (or private, for minting) keys for RS256/ES256 tokens.
+    public var jwksFile: String?
+    /// Node identity; a random one per start when unset.
+    public var nodeID: String?
+    public var limits = Limits()
+    public var listCacheTTL: Duration = .seconds(60)
+    public var logLevel: String = "info"
+
+    public init() {}
+
+    /// The runtime settings derived from this configuration.
+    public func nodeSettings(nodeID: NodeID) -> NodeSettings {
+        var settings = NodeSettings(nodeID: nodeID, limits: limits)
+        settings.listCacheTTL = listCacheTTL
+        return settings
+    }
+}
