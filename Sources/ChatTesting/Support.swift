@@ -21,6 +21,11 @@ public struct ConformanceFailure: Error, CustomStringConvertible {
     public let file: StaticString
     public let line: UInt
     public var description: String { "\(file):\(line): \(message)" }
+    public init(message: String, file: StaticString = #filePath, line: UInt = #line) {
+        self.message = message
+        self.file = file
+        self.line = line
+    }
 }
 
 /// Throws a ``ConformanceFailure`` unless `condition` holds.

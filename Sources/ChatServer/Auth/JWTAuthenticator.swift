@@ -42,6 +42,9 @@ public struct JWTAuthenticator: Authenticator {
         let collection = JWTKeyCollection()
         switch keys {
         case .hmac(let secret):
+            guard secret.utf8.count >= 32 else {
+                throw ChatError.validation("the HS256 secret must be at least 32 bytes (it is \(secret.utf8.count))")
+            }
             await collection.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         case .jwks(let json):
             do {

@@ -1,0 +1,211 @@
+import ChatCore
+import ChatWire
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// How a WebSocket client presents its token.
+public enum TokenTransport: Sendable {
+    /// `Authorization: Bearer` on the upgrade request.
+    case header
+    /// `?token=` on the URL (browsers cannot set headers).
+    case query
+    /// An `auth` frame sent first.
+    case frame
+    /// No token at all (to test the auth deadline).
+    case none
+}
+
+/// A live WebSocket connection to a node: typed requests that await their one reply, and every
+/// other frame (events) collected in arrival order.
+public final class ChatConnection: Sendable {
+    private struct State {
+        var writer: WebSocketOutboundWriter?
+        var pending: [String: ReplySlot] = [:]
+        var events: [ServerFrame] = []
+        var closed: WebSocketCloseFrame??
+        var nextID = 0
+    }
+    /// A request's reply: expected, arrived before anyone waited, or awaited.
+    private enum ReplySlot {
+        case expected
+        case arrived(ServerFrame)
+        case awaited(CheckedContinuation<ServerFrame, any Error>)
+    }
+    private let state = Mutex(State())
+    private let maxEvents: Int
+
+    init(maxEvents: Int) { self.maxEvents = maxEvents }
+
+    // MARK: Driving (called by ChatClient)
+
+    func attach(_ writer: WebSocketOutboundWriter) { state.withLock { $0.writer = writer } }
+
+    func received(_ text: String) {
+        guard let frame = try? ServerFrame(bytes: Array(text.utf8)) else { return }
+        let waiter = state.withLock { state -> CheckedContinuation<ServerFrame, any Error>? in
+            if let re = frame.re, frame.type == "ack" || frame.type == "error", let slot = state.pending[re] {
+                switch slot {
+                case .expected, .arrived:
+                    state.pending[re] = .arrived(frame)
+                    return nil
+                case .awaited(let waiter):
+                    state.pending[re] = nil
+                    return waiter
+                }
+            }
+            if state.events.count >= maxEvents { state.events.removeFirst() }
+            state.events.append(frame)
+            return nil
+        }
+        waiter?.resume(returning: frame)
+    }
+
+    func finished(_ close: WebSocketCloseFrame?) {
+        let waiters = state.withLock { state in
+            state.closed = .some(close)
+            state.writer = nil
+            defer { state.pending.removeAll() }
+            return state.pending.values.compactMap { slot in
+                if case .awaited(let waiter) = slot { return waiter }
+                return nil
+            }
+        }
+        for waiter in waiters { waiter.resume(throwing: ChatError.unavailable("the connection closed")) }
+    }
+
+    var isAttached: Bool { state.withLock { $0.writer != nil || $0.closed != nil } }
+
+    // MARK: Public API
+
+    /// Every non-reply frame received so far (welcome, message.new, conversation.*, and errors without `re`).
+    public var events: [ServerFrame] { state.withLock { $0.events } }
+
+    /// The close code the server sent, once the connection has ended; nil while open.
+    public var closeCode: Int? {
+        state.withLock { state in
+            guard case .some(let frame) = state.closed else { return nil }
+            return frame.map { Int(UInt16(webSocketErrorCode: $0.closeCode)) } ?? 1006
+        }
+    }
+
+    /// True once the connection has ended.
+    public var isClosed: Bool { state.withLock { $0.closed != nil } }
+
+    /// Sends raw text as one WebSocket message (for testing how the server treats bad input).
+    public func sendRaw(_ text: String) async throws {
+        guard let writer = state.withLock({ $0.writer }) else { throw ChatError.unavailable("the connection is closed") }
+        try await writer.write(.text(text))
+    }
+
+    /// Sends a request frame and waits for its `ack`; an `error` reply throws the server's ``ChatError``.
+    public func request<P: Encodable & Sendable>(_ type: RequestType, _ payload: P) async throws -> ServerFrame {
+        let (id, writer) = state.withLock { state -> (String, WebSocketOutboundWriter?) in
+            state.nextID += 1
+            let id = "r\(state.nextID)"
+            if state.writer != nil { state.pending[id] = .expected }
+            return (id, state.writer)
+        }
+        guard let writer else { throw ChatError.unavailable("the connection is closed") }
+        let bytes = try JSONEncoder().encode(RequestFrame(type: type.rawValue, id: id, payload: payload))
+        do {
+            try await writer.write(.text(String(decoding: bytes, as: UTF8.self)))
+        } catch {
+            state.withLock { _ = $0.pending.removeValue(forKey: id) }
+            throw error
+        }
+        let reply = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ServerFrame, any Error>) in
+            let ready = state.withLock { state -> Result<ServerFrame, any Error>? in
+                switch state.pending[id] {
+                case .arrived(let frame):
+                    state.pending[id] = nil
+                    return .success(frame)
+                case .expected:
+                    state.pending[id] = .awaited(continuation)
+                    return nil
+                case .awaited, .none:
+                    return .failure(ChatError.unavailable("the connection closed"))
+                }
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+        if reply.type == "error" {
+            let body = try reply.payload(ErrorBody.self)
+            throw ChatError(ChatError.Code(rawValue: body.code) ?? .internal, body.message)
+        }
+        return reply
+    }
+
+    private struct RequestFrame<P: Encodable>: Encodable {
+        var type: String
+        var id: String
+        var payload: P
+    }
+
+    /// Closes the connection normally.
+    public func close() async {
+        guard let writer = state.withLock({ $0.writer }) else { return }
+        try? await writer.close(.normalClosure, reason: nil)
+    }
+
+    // MARK: Typed requests
+
+    public func authenticate(token: String) async throws {
+        _ = try await request(.auth, AuthRequest(token: token))
+    }
+
+    public func createDirect(with user: String, workspace: String? = nil) async throws -> ConversationReply {
+        try await request(.createDirect, CreateDirectRequest(user: user, workspace: workspace)).payload(ConversationReply.self)
+    }
+
+    public func createGroup(title: String, participants: [String], workspace: String? = nil) async throws -> ConversationReply {
+        try await request(.createGroup, CreateGroupRequest(title: title, participants: participants, workspace: workspace))
+            .payload(ConversationReply.self)
+    }
+
+    public func conversations(cursor: String? = nil, limit: Int? = nil, workspace: String? = nil) async throws -> ConversationListReply {
+        try await request(.listConversations, ListConversationsRequest(cursor: cursor, limit: limit, workspace: workspace))
+            .payload(ConversationListReply.self)
+    }
+
+    public func conversation(_ id: String) async throws -> ConversationReply {
+        try await request(.getConversation, ConversationRequest(conversation: id)).payload(ConversationReply.self)
+    }
+
+    public func addParticipants(_ users: [String], to conversation: String, role: Role? = nil) async throws -> ConversationReply {
+        try await request(.addParticipants, AddParticipantsRequest(conversation: conversation, users: users, role: role))
+            .payload(ConversationReply.self)
+    }
+
+    public func removeParticipant(_ user: String, from conversation: String) async throws -> ConversationReply {
+        try await request(.removeParticipant, RemoveParticipantRequest(conversation: conversation, user: user)).payload(ConversationReply.self)
+    }
+
+    public func setRole(_ role: Role, of user: String, in conversation: String) async throws -> ConversationReply {
+        try await request(.setRole, SetRoleRequest(conversation: conversation, user: user, role: role)).payload(ConversationReply.self)
+    }
+
+    public func leave(_ conversation: String) async throws {
+        _ = try await request(.leave, ConversationRequest(conversation: conversation))
+    }
+
+    public func send(
+        _ content: String, to conversation: String, clientID: String = UUID().uuidString, kind: MessageKind = .text, metadata: JSONValue? = nil
+    ) async throws -> SendReply {
+        try await request(.send, SendRequest(conversation: conversation, clientID: clientID, kind: kind, content: content, metadata: metadata))
+            .payload(SendReply.self)
+    }
+
+    public func history(_ conversation: String, before: Int64? = nil, after: Int64? = nil, limit: Int? = nil) async throws -> HistoryReply {
+        try await request(.history, HistoryRequest(conversation: conversation, before: before, after: after, limit: limit))
+            .payload(HistoryReply.self)
+    }
+
+    /// The messages received as `message.new` events so far, in arrival order.
+    public var receivedMessages: [MessageBody] {
+        events.filter { $0.type == EventType.messageNew.rawValue }.compactMap { try? $0.payload(MessageEvent.self).message }
+    }
+}

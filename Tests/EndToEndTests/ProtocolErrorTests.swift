@@ -1,0 +1,117 @@
+import ChatClient
+import ChatCore
+import ChatTesting
+import ChatWire
+import Foundation
+import Testing
+
+/// Bad input gets its documented answer, the connection stays usable, and nothing stored is lost.
+@Suite struct ProtocolErrorTests {
+    /// The error frames received without a request id, decoded.
+    static func errors(_ connection: ChatConnection) -> [ErrorBody] {
+        connection.events.filter { $0.type == "error" }.compactMap { try? $0.payload(ErrorBody.self) }
+    }
+
+    @Test func badFramesGetErrorsAndTheConnectionStaysUsable() async throws {
+        let node = TestNode { $0.limits.maxFrameBytes = 2048 }
+        defer { node.cleanUp() }
+        try await node.run { url in
+            let alice = try await TestNode.client(url, "alice")
+            try await alice.withConnection { socket in
+                let id = try await socket.createDirect(with: "bob").conversation.id
+                _ = try await socket.send("kept", to: id)
+                try await socket.sendRaw("{not json")
+                try await socket.sendRaw(String(repeating: "x", count: 5000))
+                try await eventually("two errors") { Self.errors(socket).count == 2 }
+                #expect(Self.errors(socket).allSatisfy { $0.code == "validation" })
+                #expect(Self.errors(socket)[1].message.contains("exceeds the limit"))
+                try await socket.sendRaw(#"{"type":"message.explode","id":"x1"}"#)
+                try await socket.sendRaw(#"{"type":"message.send","id":"x2","payload":{"conversation":"\#(id)"}}"#)
+                try await eventually("errors naming the requests") {
+                    socket.events.contains { $0.re == "x1" } && socket.events.contains { $0.re == "x2" }
+                }
+                let named = socket.events.filter { $0.re != nil }.compactMap { try? $0.payload(ErrorBody.self) }
+                #expect(named.map(\.message) == ["unknown frame type 'message.explode'", "missing field 'payload.content'"])
+                await #expect(throws: ChatError.validation("missing field 'payload.content'")) {
+                    _ = try await socket.request(.send, ["conversation": id])
+                }
+                await #expect(throws: ChatError.validation("clients cannot send system messages")) {
+                    _ = try await socket.send("forged", to: id, kind: .system)
+                }
+                await #expect(throws: ChatError.validation("content is larger than 16384 bytes")) {
+                    _ = try await alice.rest(
+                        "POST", "/v1/conversations/\(id)/messages", body: SendRequest(clientID: "big", content: String(repeating: "y", count: 17000)),
+                        as: SendReply.self)
+                }
+                _ = try await socket.request(.ping, EmptyReply())
+                let after = try await socket.send("still here", to: id)
+                #expect(after.message.seq == 2)
+                #expect(try await socket.history(id).messages.map(\.content) == ["kept", "still here"])
+            }
+        }
+    }
+
+    @Test func badAndExpiredTokensAreClosedWithTheirCode() async throws {
+        let node = TestNode()
+        defer { node.cleanUp() }
+        try await node.run { url in
+            let forged = ChatClient(baseURL: url, token: try await TestNode.token("mallory", secret: "another-secret-that-is-also-32-bytes-long"))
+            let expired = ChatClient(baseURL: url, token: try await TestNode.token("alice", expiresIn: -60))
+            for client in [forged, expired] {
+                await #expect(throws: ChatError.self) { try await client.withConnection { _ in } }
+                try await client.withConnection(auth: .none) { socket in
+                    try await socket.sendRaw(#"{"type":"auth","id":"a","payload":{"token":"\#(client.token)"}}"#)
+                    try await eventually("closed with 4501") { socket.closeCode == Int(CloseCode.unauthorized.rawValue) }
+                }
+                let (status, body) = try await client.call("GET", "/v1/conversations")
+                #expect(status == 401)
+                #expect(String(decoding: body, as: UTF8.self).contains("unauthorized"))
+            }
+            let garbage = ChatClient(baseURL: url, token: "not-a-jwt")
+            try await garbage.withConnection(auth: .none) { socket in
+                try await socket.sendRaw(#"{"type":"message.history","id":"early","payload":{"conversation":"c_x"}}"#)
+                try await eventually("an unauthorized reply") { socket.events.contains { $0.re == "early" } }
+                try await socket.sendRaw(#"{"type":"auth","payload":{"token":"not-a-jwt"}}"#)
+                try await eventually("closed with 4501") { socket.closeCode == 4501 }
+            }
+        }
+    }
+
+    @Test func aClientThatNeverAuthenticatesIsClosedAtTheDeadline() async throws {
+        let node = TestNode { $0.limits.authDeadline = .milliseconds(300) }
+        defer { node.cleanUp() }
+        try await node.run { url in
+            let client = try await TestNode.client(url, "slowpoke")
+            try await client.withConnection(auth: .none) { socket in
+                try await eventually("closed with 4001") { socket.closeCode == Int(CloseCode.authTimeout.rawValue) }
+            }
+        }
+    }
+
+    @Test func everythingSurvivesARestart() async throws {
+        let node = TestNode()
+        defer { node.cleanUp() }
+        let id = try await node.run { url in
+            let alice = try await TestNode.client(url, "alice")
+            return try await alice.withConnection { socket in
+                let group = try await socket.createGroup(title: "Durable", participants: ["bob", "carol"])
+                for index in 1...10 { _ = try await socket.send("before restart \(index)", to: group.conversation.id) }
+                return group.conversation.id
+            }
+        }
+        try await node.run { url in
+            let bob = try await TestNode.client(url, "bob")
+            try await bob.withConnection { socket in
+                let conversation = try await socket.conversation(id)
+                #expect(conversation.conversation.title == "Durable")
+                #expect(conversation.conversation.lastSeq == 10)
+                let history = try await socket.history(id)
+                #expect(history.messages.map(\.content) == (1...10).map { "before restart \($0)" })
+                let next = try await socket.send("after restart", to: id)
+                #expect(next.message.seq == 11)
+                let list = try await socket.conversations()
+                #expect(list.conversations.map(\.conversation.id) == [id])
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import ChatClient
+import ChatCore
+import ChatServer
+import ChatTesting
+import Foundation
+import Logging
+import NodeBootstrap
+
+/// A real node on a free loopback port, with its own data directory, for one test.
+struct TestNode {
+    static let secret = "end-to-end-test-secret-of-at-least-32-bytes"
+    let directory: String
+    var configuration: NodeConfiguration
+
+    init(configure: (inout NodeConfiguration) -> Void = { _ in }) {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-e2e-\(UUID().uuidString)").path
+        configuration = NodeConfiguration()
+        configuration.server.port = 0
+        configuration.dataDirectory = directory
+        configuration.authSecret = Self.secret
+        configure(&configuration)
+    }
+
+    /// Starts the node, runs `body` with its base URL, then shuts it down gracefully.
+    func run<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
+        var logger = Logger(label: "e2e")
+        logger.logLevel = .warning
+        let node = try await Node(configuration: configuration, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await node.run() }
+            guard let port = await node.port() else { throw ConformanceFailure(message: "node did not start", file: #filePath, line: #line) }
+            do {
+                let result = try await body("http://127.0.0.1:\(port)")
+                await node.shutdown()
+                try await group.waitForAll()
+                return result
+            } catch {
+                await node.shutdown()
+                try? await group.waitForAll()
+                throw error
+            }
+        }
+    }
+
+    func cleanUp() { try? FileManager.default.removeItem(atPath: directory) }
+
+    static func token(_ user: String, expiresIn seconds: TimeInterval = 3600, secret: String = secret) async throws -> String {
+        try await JWTAuthenticator(keys: .hmac(secret: secret)).mint(
+            ChatClaims(user: user, name: user.capitalized, expires: Date().addingTimeInterval(seconds)))
+    }
+
+    static func client(_ url: String, _ user: String) async throws -> ChatClient {
+        ChatClient(baseURL: url, token: try await token(user))
+    }
+}
+
+/// Waits until `connection` has received messages whose contents are `expected`, in that order.
+func waitForMessages(_ connection: ChatConnection, _ expected: [String], file: StaticString = #filePath, line: UInt = #line) async throws {
+    try await eventually("messages \(expected)", file: file, line: line) { connection.receivedMessages.map(\.content) == expected }
+}
