@@ -1,0 +1,24 @@
+# Switchboard: `make run` starts a node on the embedded engine; `make test` runs the whole suite.
+SWIFT ?= swift
+ARGS ?=
+
+.PHONY: run build test deps clean
+
+## Installs what a fresh Debian machine lacks (nothing beyond the Swift toolchain for the embedded engine).
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build --product switchboard
+
+## One node on the embedded engine (SQLite in ./data, in-process pub/sub): no servers needed.
+run: build
+	.build/debug/switchboard serve --data-dir ./data $(ARGS)
+
+## The whole suite: unit, conformance and end-to-end tests against real nodes on loopback ports.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+clean:
+	rm -rf .build

@@ -1,0 +1,91 @@
+import ChatCore
+import Testing
+
+@Suite struct RulesTests {
+    let ann = UserID("ann")!, bob = UserID("bob")!, cat = UserID("cat")!
+    let t = Timestamp(milliseconds: 0)
+
+    func group(_ roles: [(UserID, Role)]) -> Conversation {
+        Conversation(
+            id: ConversationID("c_1")!, kind: .group, title: "G", workspace: nil, createdBy: ann, createdAt: t, lastSeq: 0,
+            lastActivityAt: t, participants: roles.enumerated().map { Participant(user: $1.0, role: $1.1, joinedAt: Timestamp(milliseconds: Int64($0))) })
+    }
+
+    @Test func identifiersRejectSpacesControlsAndLength() {
+        #expect(UserID("") == nil)
+        #expect(UserID("a b") == nil)
+        #expect(UserID("tab\t") == nil)
+        #expect(UserID(String(repeating: "x", count: 129)) == nil)
+        #expect(UserID("ünïcødé@example.com") != nil)
+    }
+
+    @Test func groupsNeedATitleAndAnotherPerson() throws {
+        #expect(throws: ChatError.validation("a group needs a title")) {
+            try ConversationRules.checkGroup(creator: ann, title: "  ", others: [bob], limits: Limits())
+        }
+        #expect(throws: ChatError.validation("a group needs at least two participants")) {
+            try ConversationRules.checkGroup(creator: ann, title: "T", others: [ann], limits: Limits())
+        }
+        #expect(try ConversationRules.checkGroup(creator: ann, title: "T", others: [bob, bob, cat], limits: Limits()) == [bob, cat])
+        #expect(throws: ChatError.validation("a direct conversation needs another user")) {
+            try ConversationRules.checkDirect(creator: ann, other: ann)
+        }
+    }
+
+    @Test func onlyAdminsManageAndTheLastAdminIsReplaced() throws {
+        let conversation = group([(ann, .admin), (bob, .member), (cat, .moderator)])
+        #expect(throws: ChatError.forbidden("only an admin can change participants")) { try ConversationRules.checkManage(conversation, by: bob) }
+        try ConversationRules.checkManage(conversation, by: ann)
+        #expect(try ConversationRules.removal(of: ann, from: conversation) == bob, "longest-standing member becomes admin")
+        #expect(try ConversationRules.removal(of: bob, from: conversation) == nil)
+        #expect(throws: ChatError.conflict("a group must keep at least one admin")) {
+            try ConversationRules.checkRoleChange(of: ann, to: .member, in: conversation, by: ann)
+        }
+    }
+
+    @Test func nonParticipantsSeeNotFound() {
+        #expect(throws: ChatError.notFound("no such conversation")) { try ConversationRules.visible(group([(ann, .admin)]), to: bob) }
+        #expect(throws: ChatError.notFound("no such conversation")) { try ConversationRules.visible(nil, to: bob) }
+    }
+
+    @Test func sendsRespectLimitsAndKinds() throws {
+        var limits = Limits()
+        limits.maxContentBytes = 4
+        #expect(throws: ChatError.validation("content is larger than 4 bytes")) {
+            try ConversationRules.checkSend(kind: .text, content: "héllo", metadataBytes: 0, limits: limits)
+        }
+        #expect(throws: ChatError.validation("clients cannot send system messages")) {
+            try ConversationRules.checkSend(kind: .system, content: "x", metadataBytes: 0, limits: limits)
+        }
+        try ConversationRules.checkSend(kind: .image, content: "", metadataBytes: 10, limits: limits)
+    }
+
+    @Test func retryPolicyGrowsAndStops() {
+        let policy = RetryPolicy(base: .seconds(1), factor: 2, cap: .seconds(5), maxAttempts: 4)
+        #expect(policy.delay(afterAttempt: 0, unit: 1) == .seconds(1))
+        #expect(policy.delay(afterAttempt: 2, unit: 1) == .seconds(4))
+        #expect(policy.delay(afterAttempt: 2, unit: 0.5) == .seconds(2))
+        #expect(policy.delay(afterAttempt: 3, unit: 1) == nil)
+        #expect(RetryPolicy(base: .seconds(1), factor: 2, cap: .seconds(5), maxAttempts: 10).delay(afterAttempt: 6, unit: 1) == .seconds(5))
+    }
+
+    @Test func channelNamesAreHashTaggedAndParse() {
+        let channel = Channel.conversation(ConversationID("c_9")!)
+        #expect(channel.name(prefix: "sb") == "sb:c:{c_9}")
+        #expect(Channel(name: "sb:c:{c_9}", prefix: "sb") == channel)
+        #expect(Channel(name: "sb:u:{ann}", prefix: "sb") == .user(ann))
+        #expect(Channel(name: "other:c:{c_9}", prefix: "sb") == nil)
+    }
+
+    @Test func cursorsRoundTrip() {
+        let cursor = ConversationCursor(lastActivityAt: Timestamp(milliseconds: 42), id: ConversationID("c_a.b")!)
+        #expect(ConversationCursor(token: cursor.token) == cursor)
+        #expect(ConversationCursor(token: "garbage") == nil)
+    }
+
+    @Test func everyErrorCodeHasAStableSpelling() {
+        #expect(ChatError.Code.all.map(\.rawValue) == [
+            "validation", "unauthorized", "forbidden", "not_found", "conflict", "rate_limited", "unavailable", "internal",
+        ])
+    }
+}

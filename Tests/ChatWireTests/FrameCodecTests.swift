@@ -1,0 +1,62 @@
+import ChatCore
+import ChatWire
+import Testing
+
+@Suite struct FrameCodecTests {
+    func decode(_ text: String) -> Result<InboundFrame, FrameError> { FrameCodec.decode(Array(text.utf8)) }
+
+    @Test func decodesEveryRequestType() {
+        #expect(decode(#"{"type":"ping","id":7}"#) == .success(.ping(id: "7")))
+        #expect(decode(#"{"type":"auth","payload":{"token":"t"}}"#) == .success(.auth(id: nil, token: "t")))
+        #expect(
+            decode(#"{"type":"message.send","id":"a","payload":{"conversation":"c_1","client_id":"k","content":"hi"}}"#)
+                == .success(.command(id: "a", .send(ConversationID("c_1")!, clientID: ClientMessageID("k")!, kind: .text, content: "hi", metadata: nil))))
+        #expect(decode(#"{"type":"conversation.list"}"#) == .success(.command(id: nil, .listConversations(cursor: nil, limit: nil, workspace: nil))))
+        #expect(
+            decode(#"{"type":"conversation.add_participants","payload":{"conversation":"c_1","users":["b"],"role":"moderator"}}"#)
+                == .success(.command(id: nil, .addParticipants(ConversationID("c_1")!, users: [UserID("b")!], role: .moderator))))
+        for type in RequestType.allCases {
+            if case .failure(let failure) = decode(#"{"type":"\#(type.rawValue)","id":"x","payload":{}}"#) {
+                #expect(failure.re == "x" && failure.error.code == .validation)
+            }
+        }
+    }
+
+    @Test func namesWhatIsWrong() {
+        #expect(decode("{nope") == .failure(FrameError(re: nil, error: .validation("the frame is not a JSON object with a string 'type' and an optional 'id'"))))
+        #expect(decode(#"{"id":"1"}"#) == .failure(FrameError(re: "1", error: .validation("missing field 'type'"))))
+        #expect(decode(#"{"type":"nope","id":"2"}"#) == .failure(FrameError(re: "2", error: .validation("unknown frame type 'nope'"))))
+        #expect(decode(#"{"type":"message.send","id":"3"}"#) == .failure(FrameError(re: "3", error: .validation("missing field 'payload'"))))
+        #expect(
+            decode(#"{"type":"message.send","id":"4","payload":{"conversation":"c_1","client_id":"k","content":5}}"#)
+                == .failure(FrameError(re: "4", error: .validation("field 'payload.content' has the wrong type"))))
+        #expect(
+            decode(#"{"type":"conversation.create_direct","id":"5","payload":{"user":"has space"}}"#)
+                == .failure(FrameError(re: "5", error: .validation("'user' is not a valid user id"))))
+        #expect(
+            decode(#"{"type":"message.send","id":"6","payload":{"conversation":"c_1","client_id":"k","content":"x","kind":"hologram"}}"#)
+                == .failure(FrameError(re: "6", error: .validation("field 'payload.kind' has an invalid value"))))
+    }
+
+    @Test func neverTrapsOnArbitraryBytes() {
+        var generator = SystemRandomNumberGenerator()
+        let seeds = [#"{"type":"message.send","id":"1","payload":{"conversation":"c_1","client_id":"k","content":"hi"}}"#]
+        for _ in 0..<5000 {
+            var bytes = Array(seeds[0].utf8)
+            for _ in 0..<Int.random(in: 1...6, using: &generator) {
+                bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            }
+            _ = FrameCodec.decode(bytes)
+        }
+        _ = FrameCodec.decode([UInt8]())
+        _ = FrameCodec.decode((0..<2000).map { _ in UInt8.random(in: 0...255) })
+    }
+
+    @Test func encodesRepliesAndStatuses() throws {
+        let frame = try ServerFrame(bytes: FrameCodec.error(re: "9", .notFound("no such conversation")))
+        #expect(frame.type == "error" && frame.re == "9")
+        #expect(try frame.payload(ErrorBody.self) == ErrorBody(code: "not_found", message: "no such conversation"))
+        #expect(ChatError.Code.all.map(HTTPStatusTable.status(for:)) == [400, 401, 403, 404, 409, 429, 503, 500])
+        #expect(CloseCode.unauthorized.shouldReconnect == false && CloseCode.slowConsumer.shouldReconnect)
+    }
+}
