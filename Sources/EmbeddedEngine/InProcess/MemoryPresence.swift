@@ -13,7 +13,8 @@ public actor MemoryPresence: Presence {
     private let clock: any WallClock
     private let maxRememberedUsers: Int
     private var entries: [ConnectionID: Entry] = [:]
-    private var liveCount: [UserID: Int] = [:]
+    /// Each user's connections: a user is online while this set holds an unexpired entry.
+    private var connections: [UserID: Set<ConnectionID>] = [:]
     private var lastSeen: [UserID: Timestamp] = [:]
 
     public init(clock: any WallClock, maxRememberedUsers: Int = 100_000) {
@@ -28,8 +29,8 @@ public actor MemoryPresence: Presence {
             return nil
         }
         entries[connection] = Entry(user: user, node: node, expiresAt: now.advanced(by: ttl))
-        liveCount[user, default: 0] += 1
-        return liveCount[user] == 1 ? .online(user) : nil
+        connections[user, default: []].insert(connection)
+        return connections[user]?.count == 1 ? .online(user) : nil
     }
 
     public func heartbeat(_ connections: [ConnectionID], node: NodeID, ttl: Duration) {
@@ -41,13 +42,13 @@ public actor MemoryPresence: Presence {
 
     public func disconnect(_ connection: ConnectionID, user: UserID) -> PresenceTransition? {
         guard let entry = entries.removeValue(forKey: connection) else { return nil }
-        return drop(entry.user, at: clock.now())
+        return drop(connection, of: entry.user, at: clock.now())
     }
 
     public func status(of users: [UserID]) -> [UserPresence] {
         let now = clock.now()
         return users.map { user in
-            let online = entries.values.contains { $0.user == user && $0.expiresAt > now }
+            let online = connections[user]?.contains { (entries[$0]?.expiresAt ?? now) > now } ?? false
             return UserPresence(user: user, online: online, lastSeen: online ? nil : lastSeen[user])
         }
     }
@@ -58,18 +59,15 @@ public actor MemoryPresence: Presence {
         var transitions: [PresenceTransition] = []
         for (connection, entry) in expired {
             entries[connection] = nil
-            if let transition = drop(entry.user, at: entry.expiresAt) { transitions.append(transition) }
+            if let transition = drop(connection, of: entry.user, at: entry.expiresAt) { transitions.append(transition) }
         }
         return transitions
     }
 
-    private func drop(_ user: UserID, at time: Timestamp) -> PresenceTransition? {
-        let remaining = (liveCount[user] ?? 1) - 1
-        guard remaining == 0 else {
-            liveCount[user] = remaining
-            return nil
-        }
-        liveCount[user] = nil
+    private func drop(_ connection: ConnectionID, of user: UserID, at time: Timestamp) -> PresenceTransition? {
+        connections[user]?.remove(connection)
+        guard connections[user]?.isEmpty ?? true else { return nil }
+        connections[user] = nil
         if lastSeen.count >= maxRememberedUsers, lastSeen[user] == nil,
             let oldest = lastSeen.min(by: { $0.value < $1.value })?.key
         {
