@@ -98,7 +98,8 @@ public struct ChatClient: Sendable {
         guard let url = URL(string: baseURL + path) else { throw ChatError.validation("bad URL \(baseURL + path)") }
         var request = URLRequest(url: url)
         request.httpMethod = method
-        if let token = token ?? Optional(self.token), !token.isEmpty {
+        let token = token ?? self.token
+        if !token.isEmpty {
             request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         }
         if let body {

@@ -29,8 +29,9 @@ public enum ChatHTTPServer {
     /// Builds the Hummingbird application. `onRunning` receives the bound port (useful with port 0).
     public static func application(
         service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness,
-        server: ServerSettings, limits: Limits, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void
+        server: ServerSettings, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void
     ) -> App {
+        let limits = service.settings.limits
         let router = Router(context: BasicRequestContext.self)
         let rest = RESTRoutes(service: service, authenticator: authenticator, limits: limits)
         rest.register(on: router)

@@ -32,13 +32,13 @@ public final class Node: Sendable {
             store: store, cache: MemoryCache(clock: clock), publisher: EventPublisher(broker: broker, node: nodeID), clock: clock,
             ids: RandomIDGenerator(), settings: settings, logger: logger)
         let authenticator = try await JWTAuthenticator(keys: Self.tokenKeys(configuration, logger: logger))
-        let driver = ConnectionDriver(service: service, hub: hub, authenticator: authenticator, settings: settings, logger: logger)
+        let driver = ConnectionDriver(service: service, hub: hub, authenticator: authenticator, logger: logger)
         let readiness = Readiness()
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
         let host = configuration.server.host
         let app = ChatHTTPServer.application(
             service: service, driver: driver, authenticator: authenticator, readiness: readiness, server: configuration.server,
-            limits: configuration.limits, logger: logger
+            logger: logger
         ) { port in
             readiness.set(true)
             logger.notice(
@@ -58,13 +58,14 @@ public final class Node: Sendable {
 
     /// Runs until a signal or ``shutdown()``; closes the store afterwards.
     public func run() async throws {
+        // A node that fails before listening must still end `port()`, or its callers would wait forever.
+        defer { portContinuation.finish() }
         do {
             try await group.run()
         } catch {
             await store.close()
             throw error
         }
-        portContinuation.finish()
         await store.close()
     }
 

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A wall-clock instant in milliseconds since the Unix epoch; what the wire and the stores carry.
 public struct Timestamp: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var milliseconds: Int64
@@ -33,11 +41,3 @@ public struct SystemWallClock: WallClock {
         return Timestamp(milliseconds: Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif

@@ -6,9 +6,10 @@ public enum ConversationRules {
         guard creator != other else { throw .validation("a direct conversation needs another user") }
     }
 
-    /// A group needs a non-empty title and at least one other person; returns the distinct others.
+    /// A group needs a non-empty title and at least one other person; returns the title without
+    /// surrounding whitespace and the distinct others.
     public static func checkGroup(creator: UserID, title: String, others: [UserID], limits: Limits) throws(ChatError)
-        -> [UserID]
+        -> (title: String, others: [UserID])
     {
         let trimmed = title.trimmingWhitespace()
         guard !trimmed.isEmpty else { throw .validation("a group needs a title") }
@@ -21,7 +22,7 @@ public enum ConversationRules {
         guard distinct.count + 1 <= limits.maxGroupParticipants else {
             throw .validation("a group holds at most \(limits.maxGroupParticipants) participants")
         }
-        return distinct
+        return (trimmed, distinct)
     }
 
     /// The caller must be a participant; anyone else learns nothing, not even that it exists.

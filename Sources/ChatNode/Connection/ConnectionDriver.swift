@@ -25,16 +25,16 @@ public struct ConnectionDriver: Sendable {
     public let service: ChatService
     public let hub: Hub
     public let authenticator: any Authenticator
-    public let settings: NodeSettings
     let logger: Logger
 
-    public init(service: ChatService, hub: Hub, authenticator: any Authenticator, settings: NodeSettings, logger: Logger) {
+    public init(service: ChatService, hub: Hub, authenticator: any Authenticator, logger: Logger) {
         self.service = service
         self.hub = hub
         self.authenticator = authenticator
-        self.settings = settings
         self.logger = logger
     }
+
+    private var settings: NodeSettings { service.settings }
 
     /// Runs the connection until `inbound` ends or the connection is closed.
     /// - Parameters:

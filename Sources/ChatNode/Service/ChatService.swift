@@ -48,9 +48,9 @@ public struct ChatService: Sendable {
             return .conversation(ConversationReply(conversation: ConversationBody(conversation), created: created))
 
         case .createGroup(let title, let participants, let workspace):
-            let others = try ConversationRules.checkGroup(creator: user, title: title, others: participants, limits: limits)
+            let checked = try ConversationRules.checkGroup(creator: user, title: title, others: participants, limits: limits)
             let conversation = try await store.createGroup(
-                id: ids.conversationID(), title: title.trimmingCharacters(in: .whitespacesAndNewlines), creator: user, others: others,
+                id: ids.conversationID(), title: checked.title, creator: user, others: checked.others,
                 workspace: workspace, at: clock.now())
             await invalidateLists(of: conversation.participants.map(\.user))
             await publish { try await publisher.joined(conversation.participants.map(\.user), conversation, notifyMembers: false) }

@@ -17,17 +17,17 @@ struct RESTRoutes: Sendable {
     func register(on router: Router<BasicRequestContext>) {
         let v1 = router.group("v1/conversations")
         v1.post("direct") { request, context in
-            await respond(request) { principal in
-                try await service.execute(Validate.createDirect(decode(CreateDirectRequest.self, request)), as: principal)
+            await respond(request) {
+                try await Validate.createDirect(decode(CreateDirectRequest.self, request))
             }
         }
         v1.post("group") { request, context in
-            await respond(request) { principal in
-                try await service.execute(Validate.createGroup(decode(CreateGroupRequest.self, request)), as: principal)
+            await respond(request) {
+                try await Validate.createGroup(decode(CreateGroupRequest.self, request))
             }
         }
         v1.get { request, context in
-            await respond(request) { principal in
+            await respond(request) {
                 let query = request.uri.queryParameters
                 let limit = try query.get("limit").map { value throws(ChatError) -> Int in
                     guard let number = Int(value) else { throw .validation("'limit' must be an integer") }
@@ -35,47 +35,45 @@ struct RESTRoutes: Sendable {
                 }
                 let body = ListConversationsRequest(
                     cursor: query.get("cursor"), limit: limit, workspace: query.get("workspace"))
-                return try await service.execute(Validate.list(body), as: principal)
+                return try Validate.list(body)
             }
         }
         v1.get(":id") { request, context in
-            await respond(request) { principal in
-                try await service.execute(.getConversation(Validate.conversation(context.parameters.get("id"))), as: principal)
+            await respond(request) {
+                try .getConversation(Validate.conversation(context.parameters.get("id")))
             }
         }
         v1.post(":id/participants") { request, context in
-            await respond(request) { principal in
+            await respond(request) {
                 let body = try await decode(AddParticipantsRequest.self, request)
-                return try await service.execute(Validate.addParticipants(body, conversation: context.parameters.get("id")), as: principal)
+                return try Validate.addParticipants(body, conversation: context.parameters.get("id"))
             }
         }
         v1.delete(":id/participants/:user") { request, context in
-            await respond(request) { principal in
-                let command = Command.removeParticipant(
-                    try Validate.conversation(context.parameters.get("id")), user: try Validate.user(context.parameters.get("user")))
-                return try await service.execute(command, as: principal)
+            await respond(request) {
+                try Command.removeParticipant(
+                    Validate.conversation(context.parameters.get("id")), user: Validate.user(context.parameters.get("user")))
             }
         }
         v1.put(":id/participants/:user/role") { request, context in
-            await respond(request) { principal in
+            await respond(request) {
                 let body = try await decode(SetRoleRequest.self, request)
-                let command = try Validate.setRole(body, conversation: context.parameters.get("id"), user: context.parameters.get("user"))
-                return try await service.execute(command, as: principal)
+                return try Validate.setRole(body, conversation: context.parameters.get("id"), user: context.parameters.get("user"))
             }
         }
         v1.post(":id/leave") { request, context in
-            await respond(request) { principal in
-                try await service.execute(.leave(Validate.conversation(context.parameters.get("id"))), as: principal)
+            await respond(request) {
+                try .leave(Validate.conversation(context.parameters.get("id")))
             }
         }
         v1.post(":id/messages") { request, context in
-            await respond(request) { principal in
+            await respond(request) {
                 let body = try await decode(SendRequest.self, request)
-                return try await service.execute(Validate.send(body, conversation: context.parameters.get("id")), as: principal)
+                return try Validate.send(body, conversation: context.parameters.get("id"))
             }
         }
         v1.get(":id/messages") { request, context in
-            await respond(request) { principal in
+            await respond(request) {
                 let query = request.uri.queryParameters
                 func number(_ name: String) throws(ChatError) -> Int64? {
                     guard let value = query.get(name) else { return nil }
@@ -83,19 +81,19 @@ struct RESTRoutes: Sendable {
                     return parsed
                 }
                 let body = HistoryRequest(before: try number("before"), after: try number("after"), limit: try number("limit").map { Int($0) })
-                return try await service.execute(Validate.history(body, conversation: context.parameters.get("id")), as: principal)
+                return try Validate.history(body, conversation: context.parameters.get("id"))
             }
         }
     }
 
-    /// Authenticates, runs `body`, and writes its reply or its error.
-    private func respond(_ request: Request, _ body: (Principal) async throws -> Reply) async -> Response {
+    /// Authenticates, builds the command with `command`, executes it, and writes its reply or its error.
+    private func respond(_ request: Request, _ command: () async throws -> Command) async -> Response {
         do {
             guard let token = ChatHTTPServer.bearer(request.headers[.authorization]) else {
                 throw ChatError.unauthorized("missing 'Authorization: Bearer <token>' header")
             }
             let principal = try await authenticator.authenticate(token)
-            let reply = try await body(principal)
+            let reply = try await service.execute(try await command(), as: principal)
             return json(status: reply.httpStatus, reply.body)
         } catch {
             let chat = ChatError.from(error)
