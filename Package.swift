@@ -110,8 +110,16 @@ let package = Package(
         .testTarget(name: "ChatWireTests", dependencies: ["ChatCore", "ChatWire"], swiftSettings: strict),
         .testTarget(name: "EmbeddedEngineTests", dependencies: ["ChatCore", "EmbeddedEngine", "ChatTesting"], swiftSettings: strict),
         .testTarget(
+            name: "ChatNodeTests",
+            dependencies: ["ChatCore", "ChatWire", "ChatNode", "EmbeddedEngine", "ChatTesting"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ChatCore", "ChatClient", "NodeBootstrap", "ChatTesting", "ChatServer"],
+            dependencies: [
+                "ChatCore", "ChatClient", "NodeBootstrap", "ChatTesting", "ChatServer",
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
             swiftSettings: strict
         ),
     ]

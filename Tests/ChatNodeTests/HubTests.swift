@@ -1,0 +1,126 @@
+import ChatCore
+import ChatNode
+import ChatTesting
+import ChatWire
+import EmbeddedEngine
+import Foundation
+import Logging
+import NIOCore
+import Testing
+
+/// The hub on a real in-process bus and SQLite store.
+@Suite struct HubTests {
+    struct Fixture {
+        let store: SQLiteStore
+        let bus = InProcessBus()
+        let hub: Hub
+        let node = NodeID("n1")
+        let directory: String
+
+        init() async throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-hub-\(UUID().uuidString)").path
+            store = try await SQLiteStore.open(directory: directory, logger: Logger(label: "test"))
+            var settings = NodeSettings(nodeID: node)
+            settings.gapRepairDelay = .milliseconds(50)
+            settings.gapRepairInterval = .milliseconds(10)
+            hub = Hub(store: store, clock: SystemWallClock(), settings: settings, logger: Logger(label: "test"))
+            let hub = hub
+            hub.attach(bus.broker(node: node, handler: { hub.handle($0) }))
+        }
+
+        /// Runs the hub's control loop around `body`.
+        func run(_ body: () async throws -> Void) async throws {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await hub.run() }
+                do {
+                    try await body()
+                } catch {
+                    group.cancelAll()
+                    throw error
+                }
+                group.cancelAll()
+            }
+            await store.close()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+
+        func session(_ user: String) -> Session {
+            Session(id: ConnectionID(uniqueName("s")), principal: Principal(user: UserID(user)!), outbox: Outbox(capacity: 100))
+        }
+
+        func append(_ conversation: ConversationID, _ client: String) async throws -> Message {
+            try await store.append(
+                MessageDraft(
+                    id: RandomIDGenerator().messageID(), conversation: conversation, sender: UserID("ann")!,
+                    clientID: ClientMessageID(client)!, kind: .text, content: client, metadata: nil, createdAt: Timestamp(milliseconds: 1))
+            ).message
+        }
+    }
+
+    /// Collects the seqs of `message.new` frames an outbox receives.
+    static func collect(_ outbox: Outbox, into seqs: Recorder<Int64>) async {
+        for await item in outbox.items {
+            guard case .frame(let buffer) = item, let frame = try? ServerFrame(bytes: Array(buffer.readableBytesView)),
+                let event = try? frame.payload(MessageEvent.self)
+            else { continue }
+            seqs.record(event.message.seq)
+        }
+    }
+
+    @Test func subscribesOncePerChannelAndLetsGoWithTheLastLocalMember() async throws {
+        let fixture = try await Fixture()
+        let group = try await fixture.store.createGroup(
+            id: RandomIDGenerator().conversationID(), title: "G", creator: UserID("ann")!, others: [UserID("bob")!], workspace: nil,
+            at: Timestamp(milliseconds: 0))
+        let conversation = ChatCore.Channel.conversation(group.id)
+        try await fixture.run {
+            let (hub, bus, node) = (fixture.hub, fixture.bus, fixture.node)
+            let phone = fixture.session("ann"), laptop = fixture.session("ann"), bob = fixture.session("bob")
+            try await hub.register(phone)
+            #expect(bus.isSubscribed(node, conversation) && bus.isSubscribed(node, .user(UserID("ann")!)))
+            try await hub.register(bob)
+            try await hub.register(laptop)
+            #expect(hub.relayedConversations == 1, "one relay, one subscription, for three local sockets")
+            #expect(bus.channelCount == 3, "the conversation and two user channels")
+            hub.unregister(phone)
+            try await eventually("phone gone") { hub.sessionCount == 2 }
+            #expect(bus.isSubscribed(node, .user(UserID("ann")!)), "ann's laptop is still here")
+            hub.unregister(laptop)
+            try await eventually("ann's channel released") { !bus.isSubscribed(node, .user(UserID("ann")!)) }
+            #expect(bus.isSubscribed(node, conversation), "bob still listens")
+            hub.unregister(bob)
+            try await eventually("every channel released") { bus.channelCount == 0 }
+            #expect(hub.relayedConversations == 0)
+        }
+    }
+
+    @Test func fansOutInOrderAndRepairsGapsFromTheStore() async throws {
+        let fixture = try await Fixture()
+        let (direct, _) = try await fixture.store.createDirect(
+            id: RandomIDGenerator().conversationID(), between: UserID("ann")!, and: UserID("bob")!, workspace: nil,
+            at: Timestamp(milliseconds: 0))
+        try await fixture.run {
+            let hub = fixture.hub
+            let bob = fixture.session("bob")
+            try await hub.register(bob)
+            let received = Recorder<Int64>()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await Self.collect(bob.outbox, into: received) }
+                let m1 = try await fixture.append(direct.id, "1"), m2 = try await fixture.append(direct.id, "2")
+                let m3 = try await fixture.append(direct.id, "3"), m4 = try await fixture.append(direct.id, "4")
+                // Out of order on the broker: 2 then 1.
+                hub.handle(EventPublisher.messageEnvelope(m2, origin: NodeID("n2"), eventID: 2))
+                hub.handle(EventPublisher.messageEnvelope(m1, origin: NodeID("n2"), eventID: 1))
+                try await eventually("1 and 2 in order") { received.all == [1, 2] }
+                // 3 is lost on the broker: 4 waits, then the hub reads 3 from the store.
+                hub.handle(EventPublisher.messageEnvelope(m4, origin: NodeID("n2"), eventID: 4))
+                try await eventually("3 repaired from the store, then 4") { received.all == [1, 2, 3, 4] }
+                hub.handle(EventPublisher.messageEnvelope(m3, origin: NodeID("n2"), eventID: 3))
+                hub.unregister(bob)
+                bob.outbox.finish()
+                try await group.waitForAll()
+            }
+            #expect(received.all == [1, 2, 3, 4], "each seq once")
+        }
+    }
+}
