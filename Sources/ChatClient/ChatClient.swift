@@ -33,9 +33,10 @@ public struct ChatClient: Sendable {
     }
 
     /// Opens a WebSocket, waits for `welcome` (unless `auth` is `.none`), runs `body`, then closes.
-    /// With `.frame`, the client sends the `auth` frame itself before `body` runs.
+    /// With `.frame` (the default), the client sends the `auth` frame itself before `body` runs. A refusal
+    /// (an `error` frame before `welcome`) is thrown as the server's ``ChatError``.
     public func withConnection<T: Sendable>(
-        auth: TokenTransport = .header, _ body: @Sendable (ChatConnection) async throws -> T
+        auth: TokenTransport = .frame, _ body: @Sendable (ChatConnection) async throws -> T
     ) async throws -> T {
         let connection = ChatConnection(maxEvents: maxEvents)
         var url = baseURL.replacingOccurrences(of: "http://", with: "ws://").replacingOccurrences(of: "https://", with: "wss://")
@@ -71,6 +72,13 @@ public struct ChatClient: Sendable {
             if auth == .frame { try await connection.authenticate(token: token) }
             if auth != .none {
                 while !connection.events.contains(where: { $0.type == EventType.welcome.rawValue }) {
+                    // A refused token is answered with an error frame before the close: report it at once
+                    // rather than waiting for the close handshake to finish.
+                    if let refusal = connection.events.first(where: { $0.type == EventType.error.rawValue }),
+                        let body = try? refusal.payload(ErrorBody.self)
+                    {
+                        throw ChatError(ChatError.Code(rawValue: body.code) ?? .internal, body.message)
+                    }
                     if connection.isClosed { throw ChatError.unauthorized("closed before welcome (code \(connection.closeCode ?? 0))") }
                     guard ContinuousClock.now < deadline else { throw ChatError.unavailable("no welcome from \(url)") }
                     try await Task.sleep(for: .milliseconds(2))

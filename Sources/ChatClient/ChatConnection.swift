@@ -8,6 +8,12 @@ import NIOWebSocket
 import Synchronization
 
 /// How a WebSocket client presents its token.
+///
+/// `.frame` is the default and the most robust: the server says nothing until it has read the `auth`
+/// frame. With `.header` and `.query` the server answers as soon as the upgrade completes (`welcome`,
+/// or `error` and close 4501 for a bad token), and the NIO client upgrade path this SDK uses can drop
+/// bytes that arrive in the same read as the 101 response; the SDK then reports `unavailable` ("no
+/// welcome") after its connect deadline instead of the server's answer.
 public enum TokenTransport: Sendable {
     /// `Authorization: Bearer` on the upgrade request.
     case header

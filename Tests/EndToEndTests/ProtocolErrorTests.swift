@@ -57,8 +57,18 @@ import Testing
         try await node.run { url in
             let forged = ChatClient(baseURL: url, token: try await TestNode.token("mallory", secret: "another-secret-that-is-also-32-bytes-long"))
             let expired = ChatClient(baseURL: url, token: try await TestNode.token("alice", expiresIn: -60))
-            for client in [forged, expired] {
-                await #expect(throws: ChatError.self) { try await client.withConnection { _ in } }
+            let port = try #require(URLComponents(string: url)?.port)
+            for (client, reason) in [(forged, "the token is not valid"), (expired, "the token has expired")] {
+                // In the upgrade request (header or query): checked on raw sockets, because a client library
+                // may drop frames that arrive in the same packet as the 101 (see TokenTransport).
+                for headers in [["Authorization": "Bearer \(client.token)"], [:]] {
+                    let path = headers.isEmpty ? "/v1/ws?token=\(client.token)" : "/v1/ws"
+                    let reply = try RawWebSocket.upgrade(port: port, path: path, headers: headers)
+                    #expect(reply.status.contains("101"))
+                    #expect(reply.texts.count == 1 && reply.texts[0].contains("\"unauthorized\"") && reply.texts[0].contains(reason))
+                    #expect(reply.closeCode == Int(CloseCode.unauthorized.rawValue))
+                }
+                // In an auth frame, through the SDK.
                 try await client.withConnection(auth: .none) { socket in
                     try await socket.sendRaw(#"{"type":"auth","id":"a","payload":{"token":"\#(client.token)"}}"#)
                     try await eventually("closed with 4501") { socket.closeCode == Int(CloseCode.unauthorized.rawValue) }

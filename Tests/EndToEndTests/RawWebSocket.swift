@@ -1,0 +1,82 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A bare WebSocket handshake over a TCP socket, reading everything the server sends until it closes
+/// the connection or sends a close frame. It checks what the server writes independently of any
+/// client library (frames that follow the 101 in the same packet are read like any others).
+enum RawWebSocket {
+    struct Reply {
+        var status: String
+        var frames: [(opcode: UInt8, payload: [UInt8])]
+
+        /// The close code of the close frame, if one came.
+        var closeCode: Int? {
+            guard let close = frames.first(where: { $0.opcode == 0x8 }), close.payload.count >= 2 else { return nil }
+            return Int(close.payload[0]) << 8 | Int(close.payload[1])
+        }
+
+        /// Text frames as strings.
+        var texts: [String] { frames.filter { $0.opcode == 0x1 }.map { String(decoding: $0.payload, as: UTF8.self) } }
+    }
+
+    /// Connects to 127.0.0.1:`port`, sends an upgrade request for `path` with `headers`, and reads the reply.
+    static func upgrade(port: Int, path: String, headers: [String: String] = [:], timeoutSeconds: Int = 5) throws -> Reply {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        for (name, value) in headers { request += "\(name): \(value)\r\n" }
+        request += "\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            data += buffer[0..<count]
+            if let reply = parse(data), reply.closeCode != nil { return reply }
+        }
+        return parse(data) ?? Reply(status: "", frames: [])
+    }
+
+    /// Splits the HTTP head from the frames after it; nil while the head is incomplete.
+    static func parse(_ data: [UInt8]) -> Reply? {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard let end = (0...max(0, data.count - 4)).first(where: { data.count >= $0 + 4 && Array(data[$0..<$0 + 4]) == separator }) else {
+            return nil
+        }
+        let head = String(decoding: data[..<end], as: UTF8.self)
+        var frames: [(UInt8, [UInt8])] = []
+        var index = end + 4
+        while index + 2 <= data.count {
+            let opcode = data[index] & 0x0F
+            var length = Int(data[index + 1] & 0x7F)
+            var start = index + 2
+            if length == 126 {
+                guard start + 2 <= data.count else { break }
+                length = Int(data[start]) << 8 | Int(data[start + 1])
+                start += 2
+            } else if length == 127 {
+                break
+            }
+            guard start + length <= data.count else { break }
+            frames.append((opcode, Array(data[start..<start + length])))
+            index = start + length
+        }
+        return Reply(status: String(head.prefix { $0 != "\r" }), frames: frames)
+    }
+}
