@@ -35,8 +35,10 @@ public struct ChatClient: Sendable {
     /// Opens a WebSocket, waits for `welcome` (unless `auth` is `.none`), runs `body`, then closes.
     /// With `.frame` (the default), the client sends the `auth` frame itself before `body` runs. A refusal
     /// (an `error` frame before `welcome`) is thrown as the server's ``ChatError``.
+    /// `resume` (with `.frame` auth) names the last seq seen per conversation: the node first sends
+    /// everything after those, then live entries (see ``ChatConnection/positions``).
     public func withConnection<T: Sendable>(
-        auth: TokenTransport = .frame, _ body: @Sendable (ChatConnection) async throws -> T
+        auth: TokenTransport = .frame, resume: [String: Int64]? = nil, _ body: @Sendable (ChatConnection) async throws -> T
     ) async throws -> T {
         let connection = ChatConnection(maxEvents: maxEvents)
         var url = baseURL.replacingOccurrences(of: "http://", with: "ws://").replacingOccurrences(of: "https://", with: "wss://")
@@ -69,7 +71,7 @@ public struct ChatClient: Sendable {
                 guard ContinuousClock.now < deadline else { throw ChatError.unavailable("could not connect to \(url)") }
                 try await Task.sleep(for: .milliseconds(2))
             }
-            if auth == .frame { try await connection.authenticate(token: token) }
+            if auth == .frame { try await connection.authenticate(token: token, resume: resume) }
             if auth != .none {
                 while !connection.events.contains(where: { $0.type == EventType.welcome.rawValue }) {
                     // A refused token is answered with an error frame before the close: report it at once

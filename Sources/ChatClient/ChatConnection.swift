@@ -34,6 +34,8 @@ public final class ChatConnection: Sendable {
         var events: [ServerFrame] = []
         var closed: WebSocketCloseFrame??
         var nextID = 0
+        /// Who is typing where, until when (from `typing` events and their expiry).
+        var typing: [String: [String: ContinuousClock.Instant]] = [:]
     }
     /// A request's reply: expected, arrived before anyone waited, or awaited.
     private enum ReplySlot {
@@ -62,6 +64,9 @@ public final class ChatConnection: Sendable {
                     state.pending[re] = nil
                     return waiter
                 }
+            }
+            if frame.type == EventType.typing.rawValue, let typing = try? frame.payload(TypingEvent.self) {
+                state.typing[typing.conversation, default: [:]][typing.user] = .now.advanced(by: .milliseconds(typing.expiresInMs))
             }
             if state.events.count >= maxEvents { state.events.removeFirst() }
             state.events.append(frame)
@@ -159,8 +164,8 @@ public final class ChatConnection: Sendable {
 
     // MARK: Typed requests
 
-    public func authenticate(token: String) async throws {
-        _ = try await request(.auth, AuthRequest(token: token))
+    public func authenticate(token: String, resume: [String: Int64]? = nil) async throws {
+        _ = try await request(.auth, AuthRequest(token: token, resume: resume))
     }
 
     public func createDirect(with user: String, workspace: String? = nil) async throws -> ConversationReply {
@@ -210,8 +215,76 @@ public final class ChatConnection: Sendable {
             .payload(HistoryReply.self)
     }
 
-    /// The messages received as `message.new` events so far, in arrival order.
+    public func edit(_ seq: Int64, in conversation: String, to content: String, clientID: String? = nil) async throws -> SendReply {
+        try await request(.edit, EditRequest(conversation: conversation, seq: seq, content: content, clientID: clientID))
+            .payload(SendReply.self)
+    }
+
+    public func delete(_ seq: Int64, in conversation: String, clientID: String? = nil) async throws -> SendReply {
+        try await request(.delete, DeleteRequest(conversation: conversation, seq: seq, clientID: clientID)).payload(SendReply.self)
+    }
+
+    public func react(_ emoji: String, to seq: Int64, in conversation: String) async throws -> SendReply {
+        try await request(.react, ReactionRequest(conversation: conversation, seq: seq, emoji: emoji)).payload(SendReply.self)
+    }
+
+    public func unreact(_ emoji: String, from seq: Int64, in conversation: String) async throws -> SendReply {
+        try await request(.unreact, ReactionRequest(conversation: conversation, seq: seq, emoji: emoji)).payload(SendReply.self)
+    }
+
+    /// Moves your watermarks: everything up to `delivered` reached you, up to `read` you read.
+    public func mark(_ conversation: String, delivered: Int64? = nil, read: Int64? = nil) async throws -> ReceiptBody {
+        try await request(.receipt, ReceiptRequest(conversation: conversation, delivered: delivered, read: read)).payload(ReceiptBody.self)
+    }
+
+    /// Tells the others you are typing (the node throttles and never stores it).
+    public func typing(in conversation: String) async throws {
+        _ = try await request(.typing, ConversationRequest(conversation: conversation))
+    }
+
+    public func presence(of users: [String]) async throws -> [PresenceBody] {
+        try await request(.presence, PresenceRequest(users: users)).payload(PresenceReply.self).users
+    }
+
+    public func archive(_ conversation: String) async throws {
+        _ = try await request(.archive, ConversationRequest(conversation: conversation))
+    }
+
+    public func unarchive(_ conversation: String) async throws {
+        _ = try await request(.unarchive, ConversationRequest(conversation: conversation))
+    }
+
+    public func close(_ conversation: String) async throws -> ConversationReply {
+        try await request(.close, ConversationRequest(conversation: conversation)).payload(ConversationReply.self)
+    }
+
+    /// The posts received as `message.new` events so far, in arrival order.
     public var receivedMessages: [MessageBody] {
         events.filter { $0.type == EventType.messageNew.rawValue }.compactMap { try? $0.payload(MessageEvent.self).message }
+    }
+
+    private static let entryTypes: Set<String> = [
+        EventType.messageNew, .messageEdited, .messageDeleted, .reactionAdded, .reactionRemoved,
+    ].reduce(into: []) { $0.insert($1.rawValue) }
+
+    /// Every log entry received so far (posts, edits, deletions, reactions), in arrival order.
+    public var receivedEntries: [MessageBody] {
+        events.filter { Self.entryTypes.contains($0.type) }.compactMap { try? $0.payload(MessageEvent.self).message }
+    }
+
+    /// The highest seq received per conversation: what to pass as `resume` when reconnecting.
+    public var positions: [String: Int64] {
+        receivedEntries.reduce(into: [:]) { result, entry in result[entry.conversation] = max(result[entry.conversation] ?? 0, entry.seq) }
+    }
+
+    /// The users shown as typing in `conversation` now (their last typing event has not expired).
+    public func typingUsers(in conversation: String) -> Set<String> {
+        let now = ContinuousClock.now
+        return state.withLock { state in Set((state.typing[conversation] ?? [:]).filter { $0.value > now }.keys) }
+    }
+
+    /// The `presence` events received so far, in arrival order.
+    public var presenceEvents: [PresenceBody] {
+        events.filter { $0.type == EventType.presence.rawValue }.compactMap { try? $0.payload(PresenceBody.self) }
     }
 }

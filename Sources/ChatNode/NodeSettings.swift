@@ -17,6 +17,13 @@ public struct NodeSettings: Sendable {
     public var maxPendingPerConversation: Int = 1000
     /// Pending control operations (connects, disconnects, joins) before new ones are refused.
     public var controlQueueCapacity: Int = 10_000
+    /// A user's typing signals in one conversation are passed on at most once per this interval.
+    public var typingThrottle: Duration = .seconds(2)
+    /// How long clients show someone as typing after their last typing event.
+    public var typingExpiry: Duration = .seconds(5)
+    /// How long a connection's presence entry lives without a heartbeat; the node heartbeats its live
+    /// connections every third of it, so presence is never stale longer than this.
+    public var presenceTTL: Duration = .seconds(30)
 
     public init(nodeID: NodeID, limits: Limits = Limits()) {
         self.nodeID = nodeID

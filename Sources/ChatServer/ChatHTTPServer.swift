@@ -76,6 +76,7 @@ public enum ChatHTTPServer {
                 if outbox.isSlowConsumer { break }
                 switch item {
                 case .frame(let buffer):
+                    outbox.written()
                     try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
                 case .close(let code, let reason):
                     try await outbound.close(WebSocketErrorCode(codeNumber: Int(code.rawValue)), reason: reason)

@@ -25,6 +25,10 @@ public enum StoreConformance {
         .init("conversation lists sort by activity and page by cursor", listOrderAndPaging),
         .init("participants are added, removed, promoted and re-roled", membership),
         .init("metadata and every message kind round-trip", metadataRoundTrip),
+        .init("edits, deletions and reactions are entries with their own seqs", actionsAreEntries),
+        .init("receipt watermarks only move forwards and drive unread counts", watermarks),
+        .init("archive is per user, a post un-archives, close blocks appends", archiveAndClose),
+        .init("contacts are everyone who shares a conversation", contacts),
     ]
 
     static let t0 = Timestamp(milliseconds: 1_700_000_000_000)
@@ -114,7 +118,9 @@ public enum StoreConformance {
             let after = try await store.conversation(conversation.id)
             try checkEqual(after?.lastSeq, 6)
             try checkEqual(after?.lastActivityAt, at(101))
-            try checkEqual(try await store.memberships(of: user("bob")), [conversation.id: 6], "memberships carry the last seq")
+            try checkEqual(
+                try await store.memberships(of: user("bob")), [conversation.id: Membership(lastSeq: 6, deliveredSeq: 0)],
+                "memberships carry the last seq and the delivered watermark")
             let history = try await store.messages(in: conversation.id, HistoryQuery(limit: 100))
             try checkEqual(history.messages.map(\.seq), [1, 2, 3, 4, 5, 6], "no row for the retry")
         }
@@ -202,7 +208,7 @@ public enum StoreConformance {
             let added = try await store.addParticipants([user("cat"), user("bob")], role: .moderator, to: id, at: at(10))
             try checkEqual(added.participant(user("cat"))?.role, .moderator)
             try checkEqual(added.participant(user("bob"))?.role, .member, "existing participants are left as they are")
-            try checkEqual(try await store.memberships(of: user("cat")), [id: 0])
+            try checkEqual(try await store.memberships(of: user("cat")), [id: Membership(lastSeq: 0, deliveredSeq: 0)])
             let removed = try await store.removeParticipant(user("ann"), from: id, promote: user("bob"))
             try check(!removed.isParticipant(user("ann")), "ann removed")
             try checkEqual(removed.participant(user("bob"))?.role, .admin, "bob promoted in the same step")
@@ -231,6 +237,129 @@ public enum StoreConformance {
                 try checkEqual(message.metadata, metadata, "metadata round-trips")
                 try check(message.content.hasSuffix("ünïcødé 🎉"), "content round-trips byte for byte")
             }
+        }
+    }
+}
+
+extension StoreConformance {
+    static func act(_ conversation: ConversationID, _ sender: UserID, _ client: String, _ action: MessageAction, _ text: String = "")
+        -> MessageDraft
+    {
+        var entry = draft(conversation, sender, client, text, at: at(500))
+        entry.action = action
+        return entry
+    }
+
+    static func actionsAreEntries(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            let (conversation, _) = try await store.createDirect(id: newID(), between: user("ann"), and: user("bob"), workspace: nil, at: t0)
+            let id = conversation.id
+            _ = try await store.append(draft(id, user("ann"), "p1", "first", at: at(1)))
+            _ = try await store.append(draft(id, user("bob"), "p2", "second", at: at(2)))
+            let edit = try await store.append(act(id, user("ann"), "e1", .edit(target: 1), "first, edited"))
+            try checkEqual(edit.message.seq, 3, "an edit takes the next seq")
+            try checkEqual(edit.message.action, .edit(target: 1))
+            let retried = try await store.append(act(id, user("ann"), "e1", .edit(target: 1), "other"))
+            try check(!retried.created, "a retried edit stores nothing")
+            _ = try await store.append(act(id, user("bob"), "r1", .react(target: 1, emoji: "👍")))
+            _ = try await store.append(act(id, user("ann"), "r2", .react(target: 1, emoji: "👍")))
+            _ = try await store.append(act(id, user("ann"), "r3", .react(target: 2, emoji: "🎉")))
+            _ = try await store.append(act(id, user("ann"), "r4", .unreact(target: 2, emoji: "🎉")))
+            let deleted = try await store.append(act(id, user("bob"), "d1", .delete(target: 2)))
+            try checkEqual(deleted.message.seq, 8)
+            let page = try await store.messages(in: id, HistoryQuery(limit: 50))
+            try checkEqual(page.messages.map(\.seq), Array(1...8), "every action is an entry in the log")
+            let first = try page.messages.first.unwrap("post 1")
+            try checkEqual(first.content, "first, edited", "a post reads with its latest edit")
+            try check(first.editedAt != nil, "an edited post says when")
+            try checkEqual(first.reactions, [Reaction(emoji: "👍", users: [user("ann"), user("bob")])], "same time: by user id")
+            let second = try await store.message(2, in: id).unwrap("post 2")
+            try check(second.isDeleted && second.content.isEmpty, "a deleted post is a tombstone without content")
+            try checkEqual(second.reactions, [], "a tombstone keeps no reactions")
+            try await checkThrows(.notFound) {
+                _ = try await store.append(act(id, user("bob"), "e2", .edit(target: 2), "again"))
+            }
+            try await checkThrows(.notFound) {
+                _ = try await store.append(act(id, user("ann"), "e3", .edit(target: 3), "edit of an edit"))
+            }
+            let after = try await store.conversation(id).unwrap("conversation")
+            try checkEqual(after.lastSeq, 8)
+            try checkEqual(after.lastActivityAt, at(2), "only posts move the activity time")
+            let list = try await store.conversations(of: user("ann"), workspace: nil, after: nil, limit: 10)
+            try checkEqual(list.items.first?.lastMessage?.seq, 2, "the preview is the newest post")
+        }
+    }
+
+    static func watermarks(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            let id = newID()
+            _ = try await store.createGroup(id: id, title: "G", creator: user("ann"), others: [user("bob")], workspace: nil, at: t0)
+            for index in 1...4 { _ = try await store.append(draft(id, user("ann"), "m\(index)", "m\(index)", at: at(Int64(index)))) }
+            _ = try await store.append(draft(id, user("bob"), "b1", "from bob", at: at(5)))
+            func unread(_ name: String) async throws -> Int {
+                try await store.conversations(of: user(name), workspace: nil, after: nil, limit: 10).items.first?.unread ?? -1
+            }
+            try checkEqual(try await unread("bob"), 4, "posts from others count as unread")
+            try checkEqual(try await unread("ann"), 1)
+            let delivered = try await store.markWatermarks(of: user("bob"), in: id, delivered: 3, read: nil)
+            try checkEqual(delivered, Watermarks(deliveredSeq: 3, readSeq: 0, moved: true))
+            let read = try await store.markWatermarks(of: user("bob"), in: id, delivered: nil, read: 2)
+            try checkEqual(read, Watermarks(deliveredSeq: 3, readSeq: 2, moved: true))
+            try checkEqual(try await unread("bob"), 2)
+            let backwards = try await store.markWatermarks(of: user("bob"), in: id, delivered: 1, read: 1)
+            try checkEqual(backwards, Watermarks(deliveredSeq: 3, readSeq: 2, moved: false), "watermarks never move backwards")
+            let clamped = try await store.markWatermarks(of: user("bob"), in: id, delivered: nil, read: 99)
+            try checkEqual(clamped, Watermarks(deliveredSeq: 5, readSeq: 5, moved: true), "a read counts as delivered, clamped to the last seq")
+            try checkEqual(try await unread("bob"), 0)
+            let conversation = try await store.conversation(id).unwrap("conversation")
+            try checkEqual(conversation.participant(user("bob"))?.readSeq, 5)
+            try checkEqual(try await store.memberships(of: user("bob"))[id]?.deliveredSeq, 5)
+            _ = try await store.addParticipants([user("cat")], role: .member, to: id, at: at(10))
+            try checkEqual(try await unread("cat"), 0, "a newcomer has nothing unread from before")
+            try checkEqual(try await store.memberships(of: user("cat"))[id], Membership(lastSeq: 5, deliveredSeq: 5))
+            try await checkThrows(.notFound) {
+                _ = try await store.markWatermarks(of: user("dan"), in: id, delivered: 1, read: nil)
+            }
+        }
+    }
+
+    static func archiveAndClose(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            let id = newID()
+            _ = try await store.createGroup(id: id, title: "G", creator: user("ann"), others: [user("bob")], workspace: nil, at: t0)
+            func archived(_ name: String) async throws -> Bool {
+                try await store.conversations(of: user(name), workspace: nil, after: nil, limit: 10).items.first?.archived ?? false
+            }
+            try await store.setArchived(true, for: user("bob"), in: id)
+            try checkEqual(try await archived("bob"), true, "archived for bob")
+            try checkEqual(try await archived("ann"), false, "not for ann")
+            _ = try await store.append(draft(id, user("ann"), "m1", "news", at: at(1)))
+            try checkEqual(try await archived("bob"), false, "a new post un-archives")
+            let closed = try await store.close(id, at: at(2))
+            try checkEqual(closed.closedAt, at(2))
+            try checkEqual(try await archived("ann"), true, "closing archives for everyone")
+            try checkEqual(try await archived("bob"), true, "closing archives for everyone")
+            try await checkThrows(.conflict) {
+                _ = try await store.append(draft(id, user("bob"), "m2", "too late", at: at(3)))
+            }
+            let retry = try await store.append(draft(id, user("ann"), "m1", "news", at: at(4)))
+            try check(!retry.created, "a retry of a send stored before the close still finds it")
+            let again = try await store.close(id, at: at(9))
+            try checkEqual(again.closedAt, at(2), "closing twice changes nothing")
+            try await checkThrows(.notFound) {
+                try await store.setArchived(true, for: user("dan"), in: id)
+            }
+        }
+    }
+
+    static func contacts(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            _ = try await store.createDirect(id: newID(), between: user("ann"), and: user("bob"), workspace: nil, at: t0)
+            _ = try await store.createGroup(id: newID(), title: "G", creator: user("ann"), others: [user("cat"), user("bob")], workspace: nil, at: t0)
+            _ = try await store.createDirect(id: newID(), between: user("dan"), and: user("eve"), workspace: nil, at: t0)
+            try checkEqual(try await store.contacts(of: user("ann")), [user("bob"), user("cat")])
+            try checkEqual(try await store.contacts(of: user("cat")), [user("ann"), user("bob")])
+            try checkEqual(try await store.contacts(of: user("zed")), [])
         }
     }
 }

@@ -13,6 +13,13 @@ public enum Command: Sendable, Hashable {
     case leave(ConversationID)
     case send(ConversationID, clientID: ClientMessageID, kind: MessageKind, content: String, metadata: JSONValue?)
     case history(ConversationID, before: Seq?, after: Seq?, limit: Int?)
+    /// Appends an edit, delete, react or unreact entry (never `.post`: that is `send`).
+    case act(ConversationID, MessageAction, clientID: ClientMessageID?, content: String, metadata: JSONValue?)
+    case markReceipt(ConversationID, delivered: Seq?, read: Seq?)
+    case typing(ConversationID)
+    case presence([UserID])
+    case archive(ConversationID, archived: Bool)
+    case close(ConversationID)
 }
 
 /// Turns request bodies into ``Command``s, naming the offending field in every `validation` error.
@@ -72,6 +79,61 @@ public enum Validate {
             throw .validation("'client_id' must be 1 to 64 bytes without spaces or control characters")
         }
         return .send(try conversation(id ?? body.conversation), clientID: clientID, kind: body.kind ?? .text, content: body.content, metadata: body.metadata)
+    }
+
+    public static func clientID(_ value: String?) throws(ChatError) -> ClientMessageID? {
+        guard let value else { return nil }
+        guard let id = ClientMessageID(value) else {
+            throw .validation("'client_id' must be 1 to 64 bytes without spaces or control characters")
+        }
+        return id
+    }
+
+    public static func seq(_ value: Int64?, field: String = "seq") throws(ChatError) -> Seq {
+        guard let value else { throw .validation("missing field '\(field)'") }
+        guard value >= 1 else { throw .validation("'\(field)' must be at least 1") }
+        return value
+    }
+
+    public static func edit(_ body: EditRequest, conversation id: String? = nil, seq number: Int64? = nil) throws(ChatError) -> Command {
+        .act(
+            try conversation(id ?? body.conversation), .edit(target: try seq(number ?? body.seq)), clientID: try clientID(body.clientID),
+            content: body.content, metadata: body.metadata)
+    }
+
+    public static func delete(_ body: DeleteRequest, conversation id: String? = nil, seq number: Int64? = nil) throws(ChatError) -> Command {
+        .act(try conversation(id ?? body.conversation), .delete(target: try seq(number ?? body.seq)), clientID: try clientID(body.clientID), content: "", metadata: nil)
+    }
+
+    public static func reaction(
+        _ body: ReactionRequest, add: Bool, conversation id: String? = nil, seq number: Int64? = nil
+    ) throws(ChatError) -> Command {
+        let target = try seq(number ?? body.seq)
+        let action: MessageAction = add ? .react(target: target, emoji: body.emoji) : .unreact(target: target, emoji: body.emoji)
+        return .act(try conversation(id ?? body.conversation), action, clientID: try clientID(body.clientID), content: "", metadata: nil)
+    }
+
+    public static func receipt(_ body: ReceiptRequest, conversation id: String? = nil) throws(ChatError) -> Command {
+        guard body.delivered != nil || body.read != nil else { throw .validation("name 'delivered' or 'read'") }
+        if let delivered = body.delivered, delivered < 0 { throw .validation("'delivered' must not be negative") }
+        if let read = body.read, read < 0 { throw .validation("'read' must not be negative") }
+        return .markReceipt(try conversation(id ?? body.conversation), delivered: body.delivered, read: body.read)
+    }
+
+    public static func presence(_ body: PresenceRequest) throws(ChatError) -> Command {
+        guard !body.users.isEmpty else { throw .validation("name at least one user") }
+        return .presence(try users(body.users, field: "users"))
+    }
+
+    /// Resume positions from an `auth` frame: conversation id to the last seq the client saw.
+    public static func resume(_ positions: [String: Int64]?) throws(ChatError) -> [ConversationID: Seq] {
+        var result: [ConversationID: Seq] = [:]
+        for (key, value) in positions ?? [:] {
+            guard let id = ConversationID(key) else { throw .validation("'resume' names an invalid conversation id") }
+            guard value >= 0 else { throw .validation("'resume' seqs must not be negative") }
+            result[id] = value
+        }
+        return result
     }
 
     public static func history(_ body: HistoryRequest, conversation id: String? = nil) throws(ChatError) -> Command {

@@ -5,20 +5,27 @@ import ChatCore
 // milliseconds since the Unix epoch; seqs are integers.
 
 /// A participant on the wire.
+/// A participant on the wire, with their receipt watermarks (so a sender sees who has read what).
 public struct ParticipantBody: Codable, Sendable, Hashable {
     public var user: String
     public var role: Role
     public var joinedAt: Int64
+    public var deliveredSeq: Int64
+    public var readSeq: Int64
 
     enum CodingKeys: String, CodingKey {
         case user, role
         case joinedAt = "joined_at"
+        case deliveredSeq = "delivered_seq"
+        case readSeq = "read_seq"
     }
 
     public init(_ participant: Participant) {
         user = participant.user.rawValue
         role = participant.role
         joinedAt = participant.joinedAt.milliseconds
+        deliveredSeq = participant.deliveredSeq
+        readSeq = participant.readSeq
     }
 }
 
@@ -32,6 +39,7 @@ public struct ConversationBody: Codable, Sendable, Hashable {
     public var createdAt: Int64
     public var lastSeq: Int64
     public var lastActivityAt: Int64
+    public var closedAt: Int64?
     public var participants: [ParticipantBody]
 
     enum CodingKeys: String, CodingKey {
@@ -40,6 +48,7 @@ public struct ConversationBody: Codable, Sendable, Hashable {
         case createdAt = "created_at"
         case lastSeq = "last_seq"
         case lastActivityAt = "last_activity_at"
+        case closedAt = "closed_at"
     }
 
     public init(_ conversation: Conversation) {
@@ -51,26 +60,48 @@ public struct ConversationBody: Codable, Sendable, Hashable {
         createdAt = conversation.createdAt.milliseconds
         lastSeq = conversation.lastSeq
         lastActivityAt = conversation.lastActivityAt.milliseconds
+        closedAt = conversation.closedAt?.milliseconds
         participants = conversation.participants.map(ParticipantBody.init)
     }
 }
 
-/// A message on the wire.
+/// The users who reacted to a post with one emoji.
+public struct ReactionBody: Codable, Sendable, Hashable {
+    public var emoji: String
+    public var users: [String]
+
+    public init(_ reaction: Reaction) {
+        emoji = reaction.emoji
+        users = reaction.users.map(\.rawValue)
+    }
+}
+
+/// An entry of a conversation's log on the wire: a post, or an edit, deletion or reaction naming its
+/// post's seq in `target`. Posts read from history show their current state.
 public struct MessageBody: Codable, Sendable, Hashable {
     public var id: String
     public var conversation: String
     public var seq: Int64
     public var sender: String
     public var clientID: String
+    /// `post`, `edit`, `delete`, `react` or `unreact`.
+    public var action: String
+    public var target: Int64?
+    public var emoji: String?
     public var kind: MessageKind
     public var content: String
     public var metadata: JSONValue?
     public var createdAt: Int64
+    public var editedAt: Int64?
+    public var deletedAt: Int64?
+    public var reactions: [ReactionBody]?
 
     enum CodingKeys: String, CodingKey {
-        case id, conversation, seq, sender, kind, content, metadata
+        case id, conversation, seq, sender, kind, content, metadata, action, target, emoji, reactions
         case clientID = "client_id"
         case createdAt = "created_at"
+        case editedAt = "edited_at"
+        case deletedAt = "deleted_at"
     }
 
     public init(_ message: Message) {
@@ -79,26 +110,37 @@ public struct MessageBody: Codable, Sendable, Hashable {
         seq = message.seq
         sender = message.sender.rawValue
         clientID = message.clientID.rawValue
+        action = message.action.name
+        target = message.action.target
+        emoji = message.action.emoji
         kind = message.kind
         content = message.content
         metadata = message.metadata
         createdAt = message.createdAt.milliseconds
+        editedAt = message.editedAt?.milliseconds
+        deletedAt = message.deletedAt?.milliseconds
+        reactions = message.reactions.isEmpty ? nil : message.reactions.map(ReactionBody.init)
     }
 }
 
-/// A conversation in a list, with its newest message.
+/// A conversation in the caller's list, with its newest post, the caller's unread count (posts from
+/// others after their read watermark) and whether the caller archived it.
 public struct SummaryBody: Codable, Sendable, Hashable {
     public var conversation: ConversationBody
     public var lastMessage: MessageBody?
+    public var unread: Int
+    public var archived: Bool
 
     enum CodingKeys: String, CodingKey {
-        case conversation
+        case conversation, unread, archived
         case lastMessage = "last_message"
     }
 
     public init(_ summary: ConversationSummary) {
         conversation = ConversationBody(summary.conversation)
         lastMessage = summary.lastMessage.map(MessageBody.init)
+        unread = summary.unread
+        archived = summary.archived
     }
 }
 
@@ -212,4 +254,74 @@ public struct MessageEvent: Codable, Sendable, Hashable {
 public struct LeftEvent: Codable, Sendable, Hashable {
     public var conversation: String
     public init(conversation: String) { self.conversation = conversation }
+}
+
+/// Reply to a receipt mark, and the `receipt` event the conversation's members get when a
+/// participant's watermarks move.
+public struct ReceiptBody: Codable, Sendable, Hashable {
+    public var conversation: String
+    public var user: String
+    public var deliveredSeq: Int64
+    public var readSeq: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case conversation, user
+        case deliveredSeq = "delivered_seq"
+        case readSeq = "read_seq"
+    }
+
+    public init(conversation: String, user: String, deliveredSeq: Int64, readSeq: Int64) {
+        self.conversation = conversation
+        self.user = user
+        self.deliveredSeq = deliveredSeq
+        self.readSeq = readSeq
+    }
+}
+
+/// Event: `user` is typing in `conversation`; show it as stopped after `expires_in_ms` unless another
+/// typing event arrives.
+public struct TypingEvent: Codable, Sendable, Hashable {
+    public var conversation: String
+    public var user: String
+    public var expiresInMs: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case conversation, user
+        case expiresInMs = "expires_in_ms"
+    }
+
+    public init(conversation: String, user: String, expiresInMs: Int64) {
+        self.conversation = conversation
+        self.user = user
+        self.expiresInMs = expiresInMs
+    }
+}
+
+/// One user's presence: the `presence` event, and an entry of a presence query's reply. `last_seen`
+/// is set once the user's last connection went away.
+public struct PresenceBody: Codable, Sendable, Hashable {
+    public var user: String
+    public var online: Bool
+    public var lastSeen: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case user, online
+        case lastSeen = "last_seen"
+    }
+
+    public init(user: String, online: Bool, lastSeen: Int64?) {
+        self.user = user
+        self.online = online
+        self.lastSeen = lastSeen
+    }
+
+    public init(_ presence: UserPresence) {
+        self.init(user: presence.user.rawValue, online: presence.online, lastSeen: presence.lastSeen?.milliseconds)
+    }
+}
+
+/// Reply to a presence query, in the order asked.
+public struct PresenceReply: Codable, Sendable, Hashable {
+    public var users: [PresenceBody]
+    public init(users: [PresenceBody]) { self.users = users }
 }

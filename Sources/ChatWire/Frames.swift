@@ -15,6 +15,16 @@ public enum RequestType: String, Sendable, CaseIterable {
     case leave = "conversation.leave"
     case send = "message.send"
     case history = "message.history"
+    case edit = "message.edit"
+    case delete = "message.delete"
+    case react = "reaction.add"
+    case unreact = "reaction.remove"
+    case receipt = "receipt.mark"
+    case typing
+    case presence = "presence.query"
+    case archive = "conversation.archive"
+    case unarchive = "conversation.unarchive"
+    case close = "conversation.close"
 }
 
 /// Frame type names, server to client.
@@ -33,11 +43,38 @@ public enum EventType: String, Sendable, CaseIterable {
     case conversationJoined = "conversation.joined"
     /// You left or were removed from a conversation.
     case conversationLeft = "conversation.left"
+    /// A post was edited: an entry with its own seq, `target` naming the post.
+    case messageEdited = "message.edited"
+    /// A post was deleted (a tombstone stays): an entry with its own seq.
+    case messageDeleted = "message.deleted"
+    /// Someone reacted to a post: an entry with its own seq.
+    case reactionAdded = "reaction.added"
+    /// Someone took a reaction back: an entry with its own seq.
+    case reactionRemoved = "reaction.removed"
+    /// A participant's receipt watermarks moved.
+    case receipt
+    /// Someone is typing (never stored).
+    case typing
+    /// Someone who shares a conversation with you went online or offline.
+    case presence
+    /// The server is going away: reconnect after `delay_ms` (jittered per client).
+    case reconnect
+
+    /// The event that carries a log entry with `action`.
+    public static func entry(_ action: MessageAction) -> EventType {
+        switch action {
+        case .post: .messageNew
+        case .edit: .messageEdited
+        case .delete: .messageDeleted
+        case .react: .reactionAdded
+        case .unreact: .reactionRemoved
+        }
+    }
 }
 
 /// A frame read from a client.
 public enum InboundFrame: Sendable, Hashable {
-    case auth(id: String?, token: String)
+    case auth(id: String?, token: String, resume: [ConversationID: Seq])
     case ping(id: String?)
     case command(id: String?, Command)
 }
@@ -101,7 +138,8 @@ public enum FrameCodec {
         do {
             switch type {
             case .auth:
-                return .success(.auth(id: id, token: try payload(AuthRequest.self, data).token))
+                let body = try payload(AuthRequest.self, data)
+                return .success(.auth(id: id, token: body.token, resume: try Validate.resume(body.resume)))
             case .ping:
                 return .success(.ping(id: id))
             case .createDirect:
@@ -126,6 +164,23 @@ public enum FrameCodec {
                 return .success(.command(id: id, try Validate.send(payload(SendRequest.self, data))))
             case .history:
                 return .success(.command(id: id, try Validate.history(payload(HistoryRequest.self, data))))
+            case .edit:
+                return .success(.command(id: id, try Validate.edit(payload(EditRequest.self, data))))
+            case .delete:
+                return .success(.command(id: id, try Validate.delete(payload(DeleteRequest.self, data))))
+            case .react, .unreact:
+                return .success(.command(id: id, try Validate.reaction(payload(ReactionRequest.self, data), add: type == .react)))
+            case .receipt:
+                return .success(.command(id: id, try Validate.receipt(payload(ReceiptRequest.self, data))))
+            case .typing:
+                return .success(.command(id: id, .typing(try Validate.conversation(payload(ConversationRequest.self, data).conversation))))
+            case .presence:
+                return .success(.command(id: id, try Validate.presence(payload(PresenceRequest.self, data))))
+            case .archive, .unarchive:
+                let conversation = try Validate.conversation(payload(ConversationRequest.self, data).conversation)
+                return .success(.command(id: id, .archive(conversation, archived: type == .archive)))
+            case .close:
+                return .success(.command(id: id, .close(try Validate.conversation(payload(ConversationRequest.self, data).conversation))))
             }
         } catch let error as ChatError {
             return .failure(FrameError(re: id, error: error))

@@ -3,10 +3,17 @@ import ChatCore
 // Request bodies. REST routes take the same bodies as the WebSocket payloads, minus the ids the path
 // already names.
 
-/// `auth` payload: the token a browser could not put in a header.
+/// `auth` payload: the token a browser could not put in a header, and optionally where the client
+/// stopped in each conversation (`{conversation id: last seq seen}`): the node then sends every entry
+/// after those seqs, once and in order, before live ones. Conversations not named resume from the
+/// user's delivered watermark.
 public struct AuthRequest: Codable, Sendable, Hashable {
     public var token: String
-    public init(token: String) { self.token = token }
+    public var resume: [String: Int64]?
+    public init(token: String, resume: [String: Int64]? = nil) {
+        self.token = token
+        self.resume = resume
+    }
 }
 
 /// Create (or find) the direct conversation with `user`.
@@ -117,4 +124,83 @@ public struct HistoryRequest: Codable, Sendable, Hashable {
         self.after = after
         self.limit = limit
     }
+}
+
+/// Edit a post of yours: `seq` names it.
+public struct EditRequest: Codable, Sendable, Hashable {
+    public var conversation: String?
+    public var seq: Int64?
+    public var content: String
+    public var metadata: JSONValue?
+    public var clientID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case conversation, seq, content, metadata
+        case clientID = "client_id"
+    }
+
+    public init(conversation: String? = nil, seq: Int64? = nil, content: String, metadata: JSONValue? = nil, clientID: String? = nil) {
+        self.conversation = conversation
+        self.seq = seq
+        self.content = content
+        self.metadata = metadata
+        self.clientID = clientID
+    }
+}
+
+/// Delete a post (yours, or any as an admin or moderator of a group).
+public struct DeleteRequest: Codable, Sendable, Hashable {
+    public var conversation: String?
+    public var seq: Int64?
+    public var clientID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case conversation, seq
+        case clientID = "client_id"
+    }
+
+    public init(conversation: String? = nil, seq: Int64? = nil, clientID: String? = nil) {
+        self.conversation = conversation
+        self.seq = seq
+        self.clientID = clientID
+    }
+}
+
+/// Add or remove your reaction `emoji` on a post.
+public struct ReactionRequest: Codable, Sendable, Hashable {
+    public var conversation: String?
+    public var seq: Int64?
+    public var emoji: String
+    public var clientID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case conversation, seq, emoji
+        case clientID = "client_id"
+    }
+
+    public init(conversation: String? = nil, seq: Int64? = nil, emoji: String, clientID: String? = nil) {
+        self.conversation = conversation
+        self.seq = seq
+        self.emoji = emoji
+        self.clientID = clientID
+    }
+}
+
+/// Move your receipt watermarks forwards: everything up to `delivered` reached you, up to `read` you read.
+public struct ReceiptRequest: Codable, Sendable, Hashable {
+    public var conversation: String?
+    public var delivered: Int64?
+    public var read: Int64?
+
+    public init(conversation: String? = nil, delivered: Int64? = nil, read: Int64? = nil) {
+        self.conversation = conversation
+        self.delivered = delivered
+        self.read = read
+    }
+}
+
+/// Ask which of `users` are online.
+public struct PresenceRequest: Codable, Sendable, Hashable {
+    public var users: [String]
+    public init(users: [String]) { self.users = users }
 }

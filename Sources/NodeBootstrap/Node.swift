@@ -28,11 +28,14 @@ public final class Node: Sendable {
         let hub = Hub(store: store, clock: clock, settings: settings, logger: logger)
         let broker = InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) })
         hub.attach(broker)
+        let publisher = EventPublisher(broker: broker, node: nodeID)
+        let presence = MemoryPresence(clock: clock)
         let service = ChatService(
-            store: store, cache: MemoryCache(clock: clock), publisher: EventPublisher(broker: broker, node: nodeID), clock: clock,
+            store: store, cache: MemoryCache(clock: clock), presence: presence, publisher: publisher, clock: clock,
             ids: RandomIDGenerator(), settings: settings, logger: logger)
+        let tracker = PresenceTracker(presence: presence, store: store, publisher: publisher, hub: hub, settings: settings, logger: logger)
         let authenticator = try await JWTAuthenticator(keys: Self.tokenKeys(configuration, logger: logger))
-        let driver = ConnectionDriver(service: service, hub: hub, authenticator: authenticator, logger: logger)
+        let driver = ConnectionDriver(service: service, hub: hub, presence: tracker, authenticator: authenticator, logger: logger)
         let readiness = Readiness()
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
         let host = configuration.server.host
@@ -47,7 +50,9 @@ public final class Node: Sendable {
         }
         self.group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: hub), .init(service: app), .init(service: ReadinessGate(readiness: readiness))],
+                services: [
+                    .init(service: hub), .init(service: tracker), .init(service: app), .init(service: ReadinessGate(readiness: readiness)),
+                ],
                 gracefulShutdownSignals: signals, logger: logger))
         self.store = store
         self.ports = ports

@@ -39,6 +39,11 @@ public enum ConfigKeys {
         .init(key: "limits.auth.deadline.ms", defaultValue: "10000", help: "Time a WebSocket without a token has to send its auth frame."),
         .init(key: "limits.outbound.frames", defaultValue: "1024", help: "Frames queued per connection before it is closed as a slow consumer (4002)."),
         .init(key: "limits.body.bytes", defaultValue: "65536", help: "Largest REST request body."),
+        .init(key: "limits.reaction.bytes", defaultValue: "64", help: "Largest reaction (emoji or short code) in bytes."),
+        .init(key: "limits.presence.users", defaultValue: "200", help: "Most users one presence query may name."),
+        .init(key: "typing.throttle.ms", defaultValue: "2000", help: "A user's typing signals per conversation are passed on at most once per this interval."),
+        .init(key: "typing.expiry.ms", defaultValue: "5000", help: "Clients show a typist as stopped this long after their last typing event."),
+        .init(key: "presence.ttl.ms", defaultValue: "30000", help: "Lifetime of a connection's presence entry without a heartbeat (sent every third of it)."),
         .init(key: "cache.list.ttl.ms", defaultValue: "60000", help: "Lifetime of a cached first page of a conversation list."),
         .init(key: "ws.ping.interval.ms", defaultValue: "30000", help: "WebSocket ping interval; a peer that does not answer is closed."),
     ]
@@ -67,7 +72,12 @@ extension NodeConfiguration {
         limits.authDeadline = .milliseconds(reader.int(forKey: "limits.auth.deadline.ms", default: 10_000))
         limits.outboundQueueFrames = reader.int(forKey: "limits.outbound.frames", default: limits.outboundQueueFrames)
         limits.maxRequestBodyBytes = reader.int(forKey: "limits.body.bytes", default: limits.maxRequestBodyBytes)
+        limits.maxReactionBytes = reader.int(forKey: "limits.reaction.bytes", default: limits.maxReactionBytes)
+        limits.maxPresenceQueryUsers = reader.int(forKey: "limits.presence.users", default: limits.maxPresenceQueryUsers)
         listCacheTTL = .milliseconds(reader.int(forKey: "cache.list.ttl.ms", default: 60_000))
+        typingThrottle = .milliseconds(reader.int(forKey: "typing.throttle.ms", default: 2_000))
+        typingExpiry = .milliseconds(reader.int(forKey: "typing.expiry.ms", default: 5_000))
+        presenceTTL = .milliseconds(reader.int(forKey: "presence.ttl.ms", default: 30_000))
         try validate()
     }
 
@@ -81,6 +91,9 @@ extension NodeConfiguration {
         try positive(limits.maxContentBytes, "limits.content.bytes")
         try positive(limits.maxPageSize, "limits.page.max")
         try positive(limits.outboundQueueFrames, "limits.outbound.frames")
+        try positive(limits.maxReactionBytes, "limits.reaction.bytes")
+        try positive(limits.maxPresenceQueryUsers, "limits.presence.users")
+        guard presenceTTL >= .milliseconds(30) else { throw ChatError.validation("configuration 'presence.ttl.ms' must be at least 30") }
         guard limits.maxTransportFrameBytes >= limits.maxFrameBytes else {
             throw ChatError.validation("'limits.transport.frame.bytes' must be at least 'limits.frame.bytes'")
         }

@@ -44,8 +44,8 @@ import Testing
             try? FileManager.default.removeItem(atPath: directory)
         }
 
-        func session(_ user: String) -> Session {
-            Session(id: ConnectionID(uniqueName("s")), principal: Principal(user: UserID(user)!), outbox: Outbox(capacity: 100))
+        func session(_ user: String, capacity: Int = 100) -> Session {
+            Session(id: ConnectionID(uniqueName("s")), principal: Principal(user: UserID(user)!), outbox: Outbox(capacity: capacity))
         }
 
         func append(_ conversation: ConversationID, _ client: String) async throws -> Message {
@@ -60,6 +60,7 @@ import Testing
     /// Collects the seqs of `message.new` frames an outbox receives.
     static func collect(_ outbox: Outbox, into seqs: Recorder<Int64>) async {
         for await item in outbox.items {
+            outbox.written()
             guard case .frame(let buffer) = item, let frame = try? ServerFrame(bytes: Array(buffer.readableBytesView)),
                 let event = try? frame.payload(MessageEvent.self)
             else { continue }
@@ -121,6 +122,37 @@ import Testing
                 try await group.waitForAll()
             }
             #expect(received.all == [1, 2, 3, 4], "each seq once")
+        }
+    }
+
+    @Test func aLongCatchUpThroughASmallOutboxMeetsTheLiveStreamExactlyOnce() async throws {
+        let fixture = try await Fixture()
+        let (direct, _) = try await fixture.store.createDirect(
+            id: RandomIDGenerator().conversationID(), between: UserID("ann")!, and: UserID("bob")!, workspace: nil,
+            at: Timestamp(milliseconds: 0))
+        for index in 1...1500 { _ = try await fixture.append(direct.id, "old\(index)") }
+        try await fixture.run {
+            let hub = fixture.hub
+            // Far more owed than the outbox holds (40) or a relay may hold pending (1000).
+            let bob = fixture.session("bob", capacity: 40)
+            try await hub.register(bob, resume: [direct.id: 10])
+            let received = Recorder<Int64>()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await Self.collect(bob.outbox, into: received) }
+                group.addTask { await hub.catchUp(bob) }
+                // Live entries keep arriving while bob catches up.
+                for index in 1...200 {
+                    let message = try await fixture.append(direct.id, "live\(index)")
+                    hub.handle(EventPublisher.messageEnvelope(message, origin: NodeID("n2"), eventID: UInt64(index)))
+                    if index % 20 == 0 { await Task.yield() }
+                }
+                try await eventually("bob has everything after seq 10") { received.all.last == 1700 }
+                hub.unregister(bob)
+                bob.outbox.finish()
+                try await group.waitForAll()
+            }
+            #expect(received.all == Array(11...1700), "every entry after the resume point, once, in order")
+            #expect(!bob.outbox.isSlowConsumer, "the catch-up waited for room instead of overflowing")
         }
     }
 }

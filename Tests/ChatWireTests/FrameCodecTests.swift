@@ -7,7 +7,34 @@ import Testing
 
     @Test func decodesEveryRequestType() {
         #expect(decode(#"{"type":"ping","id":7}"#) == .success(.ping(id: "7")))
-        #expect(decode(#"{"type":"auth","payload":{"token":"t"}}"#) == .success(.auth(id: nil, token: "t")))
+        #expect(decode(#"{"type":"auth","payload":{"token":"t"}}"#) == .success(.auth(id: nil, token: "t", resume: [:])))
+        #expect(
+            decode(#"{"type":"auth","payload":{"token":"t","resume":{"c_1":7}}}"#)
+                == .success(.auth(id: nil, token: "t", resume: [ConversationID("c_1")!: 7])))
+        #expect(
+            decode(#"{"type":"message.edit","id":1,"payload":{"conversation":"c_1","seq":3,"content":"new"}}"#)
+                == .success(.command(id: "1", .act(ConversationID("c_1")!, .edit(target: 3), clientID: nil, content: "new", metadata: nil))))
+        #expect(
+            decode(#"{"type":"reaction.remove","payload":{"conversation":"c_1","seq":3,"emoji":"+1","client_id":"k"}}"#)
+                == .success(
+                    .command(id: nil, .act(ConversationID("c_1")!, .unreact(target: 3, emoji: "+1"), clientID: ClientMessageID("k")!, content: "", metadata: nil))))
+        #expect(
+            decode(#"{"type":"receipt.mark","payload":{"conversation":"c_1","read":4}}"#)
+                == .success(.command(id: nil, .markReceipt(ConversationID("c_1")!, delivered: nil, read: 4))))
+        #expect(decode(#"{"type":"typing","payload":{"conversation":"c_1"}}"#) == .success(.command(id: nil, .typing(ConversationID("c_1")!))))
+        #expect(
+            decode(#"{"type":"conversation.unarchive","payload":{"conversation":"c_1"}}"#)
+                == .success(.command(id: nil, .archive(ConversationID("c_1")!, archived: false))))
+        if case .failure(let failure) = decode(#"{"type":"message.delete","id":"d","payload":{"conversation":"c_1","seq":0}}"#) {
+            #expect(failure == FrameError(re: "d", error: .validation("'seq' must be at least 1")))
+        } else {
+            Issue.record("a seq of 0 must be refused")
+        }
+        if case .failure(let failure) = decode(#"{"type":"receipt.mark","id":"r","payload":{"conversation":"c_1"}}"#) {
+            #expect(failure.error.code == .validation)
+        } else {
+            Issue.record("a receipt needs a watermark")
+        }
         #expect(
             decode(#"{"type":"message.send","id":"a","payload":{"conversation":"c_1","client_id":"k","content":"hi"}}"#)
                 == .success(.command(id: "a", .send(ConversationID("c_1")!, clientID: ClientMessageID("k")!, kind: .text, content: "hi", metadata: nil))))

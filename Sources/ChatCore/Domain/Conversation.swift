@@ -21,16 +21,55 @@ public enum Role: String, Sendable, Hashable, Codable, CaseIterable, Comparable 
     public static func < (lhs: Role, rhs: Role) -> Bool { lhs.rank < rhs.rank }
 }
 
-/// One person's membership in a conversation.
+/// One person's membership in a conversation, with their receipt watermarks.
+///
+/// Guarantees (kept by the stores): `readSeq <= deliveredSeq <= ` the conversation's `lastSeq`, and
+/// neither watermark ever moves backwards. A participant added to a conversation starts with both at
+/// the conversation's `lastSeq` then: history from before they joined is readable but not unread.
 public struct Participant: Sendable, Hashable {
     public var user: UserID
     public var role: Role
     public var joinedAt: Timestamp
+    /// Every entry up to this seq reached one of the user's devices.
+    public var deliveredSeq: Seq
+    /// The user has read every entry up to this seq.
+    public var readSeq: Seq
+    /// The user archived the conversation for themself (a new post un-archives it).
+    public var archived: Bool
 
-    public init(user: UserID, role: Role, joinedAt: Timestamp) {
+    public init(user: UserID, role: Role, joinedAt: Timestamp, deliveredSeq: Seq = 0, readSeq: Seq = 0, archived: Bool = false) {
         self.user = user
         self.role = role
         self.joinedAt = joinedAt
+        self.deliveredSeq = deliveredSeq
+        self.readSeq = readSeq
+        self.archived = archived
+    }
+}
+
+/// A user's position in one conversation: what a connecting node needs to relay and resume.
+public struct Membership: Sendable, Hashable {
+    /// The conversation's newest seq.
+    public var lastSeq: Seq
+    /// The user's delivered watermark: on connect, entries after it are pushed.
+    public var deliveredSeq: Seq
+
+    public init(lastSeq: Seq, deliveredSeq: Seq) {
+        self.lastSeq = lastSeq
+        self.deliveredSeq = deliveredSeq
+    }
+}
+
+/// Where a participant's receipt watermarks stand after a mark, and whether the mark moved them.
+public struct Watermarks: Sendable, Hashable {
+    public var deliveredSeq: Seq
+    public var readSeq: Seq
+    public var moved: Bool
+
+    public init(deliveredSeq: Seq, readSeq: Seq, moved: Bool) {
+        self.deliveredSeq = deliveredSeq
+        self.readSeq = readSeq
+        self.moved = moved
     }
 }
 
@@ -38,7 +77,8 @@ public struct Participant: Sendable, Hashable {
 ///
 /// Guarantees (kept by ``ConversationRules`` and the stores): a direct conversation has exactly two
 /// distinct participants; a group has a title; `lastSeq` is the seq of the newest stored entry (0 when
-/// none); `lastActivityAt` is the creation time or the newest message's time.
+/// none); `lastActivityAt` is the creation time or the newest message's time; once `closedAt` is set
+/// nothing more can be posted.
 public struct Conversation: Sendable, Hashable {
     public var id: ConversationID
     public var kind: ConversationKind
@@ -48,12 +88,14 @@ public struct Conversation: Sendable, Hashable {
     public var createdAt: Timestamp
     public var lastSeq: Seq
     public var lastActivityAt: Timestamp
+    public var closedAt: Timestamp?
     public var participants: [Participant]
 
     public init(
         id: ConversationID, kind: ConversationKind, title: String?, workspace: WorkspaceID?, createdBy: UserID,
-        createdAt: Timestamp, lastSeq: Seq, lastActivityAt: Timestamp, participants: [Participant]
+        createdAt: Timestamp, lastSeq: Seq, lastActivityAt: Timestamp, closedAt: Timestamp? = nil, participants: [Participant]
     ) {
+        self.closedAt = closedAt
         self.id = id
         self.kind = kind
         self.title = title
@@ -74,14 +116,19 @@ public struct Conversation: Sendable, Hashable {
     public func isParticipant(_ user: UserID) -> Bool { participant(user) != nil }
 }
 
-/// A conversation as it appears in a user's list: the conversation and its newest message.
+/// A conversation as it appears in one user's list: the conversation, its newest post, and the
+/// viewer's own state (unread posts from others after their read watermark, archived for them).
 public struct ConversationSummary: Sendable, Hashable {
     public var conversation: Conversation
     public var lastMessage: Message?
+    public var unread: Int
+    public var archived: Bool
 
-    public init(conversation: Conversation, lastMessage: Message?) {
+    public init(conversation: Conversation, lastMessage: Message?, unread: Int = 0, archived: Bool = false) {
         self.conversation = conversation
         self.lastMessage = lastMessage
+        self.unread = unread
+        self.archived = archived
     }
 }
 

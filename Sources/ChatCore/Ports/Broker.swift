@@ -41,6 +41,12 @@ public enum EventKind: String, Sendable, Hashable, CaseIterable {
     case joined = "j"
     /// `subject` left or was removed: the node stops relaying to them.
     case left = "l"
+    /// A conversation-wide signal that is not stored (a receipt): to every local session of every member.
+    case signal = "s"
+    /// Like `signal`, but not to the sessions of `subject` (typing is not echoed to the typist).
+    case signalOthers = "o"
+    /// A notice on a user channel (presence of a contact): to every local session of that user.
+    case notice = "n"
 }
 
 /// One event crossing the broker. `frame` holds the exact bytes written to client sockets (encoded once

@@ -8,6 +8,11 @@
 ///   conversation never share or skip a seq.
 /// - `append` is idempotent on (conversation, sender, client id): a repeat returns the stored message
 ///   with `created == false` and stores nothing.
+/// - `append` of a post moves `lastActivityAt` and un-archives the conversation for every participant;
+///   an edit, delete, react or unreact changes its target post in the same transaction, and fails with
+///   `notFound` when the target is not a post or was deleted. Nothing is appended to a closed
+///   conversation (`conflict`).
+/// - Receipt watermarks only move forwards, never past `lastSeq`, and `readSeq <= deliveredSeq`.
 /// - `createDirect` is idempotent on the unordered pair of users and the workspace.
 /// - Failures are ``ChatError``s: `unavailable` when the database cannot be reached (retryable),
 ///   `notFound` for a missing conversation where one is required, `internal` otherwise.
@@ -31,9 +36,13 @@ public protocol ChatStore: Sendable {
         of user: UserID, workspace: WorkspaceID?, after cursor: ConversationCursor?, limit: Int
     ) async throws -> Page<ConversationSummary>
 
-    /// Every conversation `user` takes part in, with its last seq (a connecting user's node subscribes
-    /// to these and relays what comes after those seqs).
-    func memberships(of user: UserID) async throws -> [ConversationID: Seq]
+    /// Every conversation `user` takes part in, with its last seq and the user's delivered watermark (a
+    /// connecting user's node subscribes to these, relays what comes after the last seq, and pushes
+    /// what lies between the watermark and it).
+    func memberships(of user: UserID) async throws -> [ConversationID: Membership]
+
+    /// Everyone who shares at least one conversation with `user`, without `user`.
+    func contacts(of user: UserID) async throws -> Set<UserID>
 
     /// Adds users with `role` (users already present are left as they are); returns the updated conversation.
     func addParticipants(_ users: [UserID], role: Role, to id: ConversationID, at time: Timestamp) async throws
@@ -48,6 +57,20 @@ public protocol ChatStore: Sendable {
     /// Stores a message with the next seq (see the contract above).
     func append(_ draft: MessageDraft) async throws -> AppendResult
 
-    /// A slice of a conversation's messages in ascending seq order.
+    /// A slice of a conversation's entries in ascending seq order, posts as they are now.
     func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage
+
+    /// One entry, or nil.
+    func message(_ seq: Seq, in id: ConversationID) async throws -> Message?
+
+    /// Moves `user`'s watermarks forwards to `delivered` and `read` (a read also counts as delivered),
+    /// clamped to the conversation's last seq; `notFound` when `user` is not a participant.
+    func markWatermarks(of user: UserID, in id: ConversationID, delivered: Seq?, read: Seq?) async throws -> Watermarks
+
+    /// Archives or un-archives the conversation for `user` alone; `notFound` when not a participant.
+    func setArchived(_ archived: Bool, for user: UserID, in id: ConversationID) async throws
+
+    /// Closes the conversation: nothing can be posted after, and it is archived for every participant.
+    /// Closing a closed conversation changes nothing. Returns the conversation as it is now.
+    func close(_ id: ConversationID, at time: Timestamp) async throws -> Conversation
 }

@@ -90,6 +90,45 @@ public enum ConversationRules {
         if kind == .text, content.isEmpty { throw .validation("a text message needs content") }
     }
 
+    /// Nothing can be posted to a closed conversation.
+    public static func checkOpen(_ conversation: Conversation) throws(ChatError) {
+        guard conversation.closedAt == nil else { throw .conflict("the conversation is closed") }
+    }
+
+    /// An edit, deletion or reaction on `target` by `user`: the target must be a post that was not
+    /// deleted; only its sender edits it; its sender, or a group's admins and moderators, delete it;
+    /// anyone in the conversation reacts, with an emoji of 1 to `maxReactionBytes` bytes.
+    public static func checkAct(
+        _ action: MessageAction, on target: Message?, in conversation: Conversation, by user: UserID, content: String,
+        metadataBytes: Int, limits: Limits
+    ) throws(ChatError) {
+        guard let target, target.action == .post, !target.isDeleted else { throw .notFound("no such message") }
+        try checkOpen(conversation)
+        switch action {
+        case .post:
+            throw .validation("a post is sent, not acted on")
+        case .edit:
+            guard target.sender == user else { throw .forbidden("only the sender can edit a message") }
+            try checkSend(kind: target.kind, content: content, metadataBytes: metadataBytes, limits: limits)
+        case .delete:
+            let role = conversation.participant(user)?.role ?? .member
+            guard target.sender == user || (conversation.kind == .group && role >= .moderator) else {
+                throw .forbidden("only the sender, an admin or a moderator can delete a message")
+            }
+        case .react(_, let emoji), .unreact(_, let emoji):
+            guard Identifier.isValid(emoji, maxBytes: limits.maxReactionBytes) else {
+                throw .validation("'emoji' must be 1 to \(limits.maxReactionBytes) bytes without spaces or control characters")
+            }
+        }
+    }
+
+    /// Closing: a group's admins only. (Support conversations add their agent, see the support desk.)
+    public static func checkClose(_ conversation: Conversation, by user: UserID) throws(ChatError) {
+        guard conversation.kind == .group, conversation.participant(user)?.role == .admin else {
+            throw .forbidden("only an admin can close a conversation")
+        }
+    }
+
     /// A history query must not name both bounds the wrong way round.
     public static func checkHistory(_ query: HistoryQuery) throws(ChatError) {
         if let before = query.before, before < 1 { throw .validation("before must be at least 1") }

@@ -24,6 +24,10 @@ public struct Limits: Sendable, Hashable {
     public var outboundQueueFrames: Int = 1024
     /// Largest HTTP request body in bytes.
     public var maxRequestBodyBytes: Int = 64 * 1024
+    /// Largest reaction (an emoji or short code) in bytes.
+    public var maxReactionBytes: Int = 64
+    /// Most users one presence query may name.
+    public var maxPresenceQueryUsers: Int = 200
 
     public init() {}
 

@@ -25,11 +25,13 @@ public struct ConnectionDriver: Sendable {
     public let service: ChatService
     public let hub: Hub
     public let authenticator: any Authenticator
+    public let presence: PresenceTracker
     let logger: Logger
 
-    public init(service: ChatService, hub: Hub, authenticator: any Authenticator, logger: Logger) {
+    public init(service: ChatService, hub: Hub, presence: PresenceTracker, authenticator: any Authenticator, logger: Logger) {
         self.service = service
         self.hub = hub
+        self.presence = presence
         self.authenticator = authenticator
         self.logger = logger
     }
@@ -53,13 +55,13 @@ public struct ConnectionDriver: Sendable {
             }
             var session: Session?
             if let token {
-                session = await authenticate(token: token, re: nil, outbox: outbox)
-                guard session != nil else {
+                session = await authenticate(token: token, re: nil, resume: [:], outbox: outbox)
+                guard let current = session else {
                     group.cancelAll()
                     return
                 }
                 authenticated.set()
-                if let expiry = session?.principal.expiresAt { group.addTask { await closeAtExpiry(expiry, outbox: outbox) } }
+                started(current, group: &group)
             }
             do {
                 for try await message in inbound {
@@ -73,15 +75,15 @@ public struct ConnectionDriver: Sendable {
                     switch frame {
                     case .ping(let id):
                         outbox.send(bytes: FrameCodec.ack(re: id, EmptyReply()))
-                    case .auth(let id, let token):
+                    case .auth(let id, let token, let resume):
                         if session != nil {
                             outbox.send(bytes: FrameCodec.error(re: id, .conflict("already authenticated")))
                             continue
                         }
-                        session = await authenticate(token: token, re: id, outbox: outbox)
+                        session = await authenticate(token: token, re: id, resume: resume, outbox: outbox)
                         guard let current = session else { break }
                         authenticated.set()
-                        if let expiry = current.principal.expiresAt { group.addTask { await closeAtExpiry(expiry, outbox: outbox) } }
+                        started(current, group: &group)
                     case .command(let id, let command):
                         guard let current = session else {
                             outbox.send(bytes: FrameCodec.error(re: id, .unauthorized("send an auth frame first")))
@@ -99,9 +101,25 @@ public struct ConnectionDriver: Sendable {
             } catch {
                 logger.debug("connection read ended", metadata: ["error": "\(error)"])
             }
-            if let session { hub.unregister(session) }
             outbox.finish()
             group.cancelAll()
+            // Children first: presence must not see the disconnect before the connect.
+            await group.waitForAll()
+            if let session {
+                hub.unregister(session)
+                await presence.disconnected(session)
+            }
+        }
+    }
+
+    /// What runs beside an authenticated connection: its catch-up, presence, and the token's expiry.
+    private func started(_ session: Session, group: inout TaskGroup<Void>) {
+        group.addTask { [hub, presence] in
+            await presence.connected(session)
+            await hub.catchUp(session)
+        }
+        if let expiry = session.principal.expiresAt {
+            group.addTask { await closeAtExpiry(expiry, outbox: session.outbox) }
         }
     }
 
@@ -117,7 +135,7 @@ public struct ConnectionDriver: Sendable {
     }
 
     /// Verifies the token and registers a session; on failure writes the error and asks to close.
-    private func authenticate(token: String, re: String?, outbox: Outbox) async -> Session? {
+    private func authenticate(token: String, re: String?, resume: [ConversationID: Seq], outbox: Outbox) async -> Session? {
         let principal: Principal
         do {
             principal = try await authenticator.authenticate(token)
@@ -128,7 +146,7 @@ public struct ConnectionDriver: Sendable {
         }
         let session = Session(id: ConnectionID(RandomIDGenerator.token(length: 16)), principal: principal, outbox: outbox)
         do {
-            try await hub.register(session)
+            try await hub.register(session, resume: resume)
         } catch {
             outbox.send(bytes: FrameCodec.error(re: re, ChatError.from(error)))
             outbox.close(.serviceRestart, reason: "node unavailable")

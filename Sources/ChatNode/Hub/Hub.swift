@@ -15,6 +15,14 @@ import Synchronization
 ///   conversation's channel once, when its first local member connects or joins, and unsubscribes when
 ///   the last leaves; likewise one user channel per locally connected user.
 ///
+/// Resume: a session that connects behind the live stream (its resume position, or the user's
+/// delivered watermark, lies below what the node relays) gets a catch-up cursor per such conversation:
+/// the seq it needs next. ``catchUp(_:)`` reads from the store after the cursor, page by page as the
+/// outbox makes room; live entries that reach the session meanwhile are delivered only if they are the
+/// one the cursor expects (the store has the others). Once the cursor meets the node's relay, the
+/// session switches to the shared live path under the same lock, so it receives every entry after its
+/// position exactly once and in order, however far behind it was, holding nothing in memory for it.
+///
 /// Guarantees: each message event reaches every local session of every local member at most once per
 /// node and in seq order per conversation (``ConversationRelay``); a missing seq is read from the
 /// store after `gapRepairDelay`.
@@ -24,6 +32,8 @@ public final class Hub: Service, Sendable {
         var memberships: [UserID: Set<ConversationID>] = [:]
         var members: [ConversationID: Set<UserID>] = [:]
         var relays: [ConversationID: ConversationRelay] = [:]
+        /// Sessions still catching up: per conversation, the seq each needs next (see the type's documentation).
+        var catchUps: [ConnectionID: [ConversationID: Seq]] = [:]
 
         func sessions(of users: Set<UserID>) -> [Session] {
             users.flatMap { sessions[$0].map { Array($0.values) } ?? [] }
@@ -31,7 +41,7 @@ public final class Hub: Service, Sendable {
     }
 
     private enum Control: Sendable {
-        case register(Session, CheckedContinuation<Void, any Error>)
+        case register(Session, resume: [ConversationID: Seq], CheckedContinuation<Void, any Error>)
         case unregister(Session)
         case joined(UserID, ConversationID, lastSeq: Seq)
         case left(UserID, ConversationID)
@@ -87,10 +97,12 @@ public final class Hub: Service, Sendable {
     }
 
     /// Registers an authenticated session: once this returns, every event for the user's conversations
-    /// reaches its outbox. Throws `unavailable` when the store or broker cannot be reached.
-    public func register(_ session: Session) async throws {
+    /// reaches its outbox, and entries after `resume` (or after the user's delivered watermark, for
+    /// conversations it does not name) are owed to it by ``catchUp(_:)``. Throws `unavailable` when the
+    /// store or broker cannot be reached.
+    public func register(_ session: Session, resume: [ConversationID: Seq] = [:]) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            if case .enqueued = control.yield(.register(session, continuation)) { return }
+            if case .enqueued = control.yield(.register(session, resume: resume, continuation)) { return }
             continuation.resume(throwing: ChatError.unavailable("the node is busy or stopping"))
         }
     }
@@ -101,14 +113,15 @@ public final class Hub: Service, Sendable {
         // The control loop is gone (shutdown) or full: drop the session from the data plane at least.
         state.withLock { state in
             state.sessions[session.principal.user]?[session.id] = nil
+            state.catchUps[session.id] = nil
         }
     }
 
     private func process(_ request: Control) async {
         switch request {
-        case .register(let session, let continuation):
+        case .register(let session, let resume, let continuation):
             do {
-                try await subscribeSession(session)
+                try await subscribeSession(session, resume: resume)
                 continuation.resume()
             } catch {
                 await unregisterNow(session)
@@ -125,6 +138,7 @@ public final class Hub: Service, Sendable {
         case .left(let user, let conversation):
             let drop = state.withLock { state -> Bool in
                 state.memberships[user]?.remove(conversation)
+                for session in (state.sessions[user] ?? [:]).keys { state.catchUps[session]?[conversation] = nil }
                 return Self.removeMember(user, from: conversation, in: &state)
             }
             if drop { await unsubscribe(.conversation(conversation)) }
@@ -133,31 +147,49 @@ public final class Hub: Service, Sendable {
         }
     }
 
-    private func subscribeSession(_ session: Session) async throws {
+    private func subscribeSession(_ session: Session, resume: [ConversationID: Seq]) async throws {
         let user = session.principal.user
-        let first = state.withLock { state -> Bool in
+        // The control loop runs one operation at a time, so nothing else changes this user meanwhile.
+        let first = state.withLock { $0.sessions[user]?.isEmpty ?? true }
+        var positions: [ConversationID: Membership]
+        if first {
+            try await currentBroker.subscribe(.user(user))
+            let conversations = try await store.memberships(of: user)
+            let fresh = state.withLock { state -> [ConversationID] in
+                state.memberships[user] = Set(conversations.keys)
+                return conversations.keys.filter { Self.addMember(user, to: $0, in: &state, maxPending: settings.maxPendingPerConversation) }
+            }
+            for conversation in fresh { try await currentBroker.subscribe(.conversation(conversation)) }
+            // Baselines read after subscribing: anything stored later arrives through the broker or a repair.
+            positions = try await store.memberships(of: user)
+            for conversation in fresh { start(conversation, lastSeq: positions[conversation]?.lastSeq ?? 0) }
+        } else {
+            positions = try await store.memberships(of: user)
+        }
+        // The session joins the data plane and gets its catch-up cursors under one lock: no live event
+        // can reach it directly before it knows where it stands.
+        state.withLock { state in
             state.sessions[user, default: [:]][session.id] = session
-            return state.sessions[user]?.count == 1
+            var catchUps: [ConversationID: Seq] = [:]
+            for conversation in state.memberships[user] ?? [] {
+                guard let position = positions[conversation] else { continue }
+                let from = resume[conversation] ?? position.deliveredSeq
+                let live = state.relays[conversation]?.expected ?? (position.lastSeq + 1)
+                if from + 1 < live { catchUps[conversation] = from + 1 }
+            }
+            if !catchUps.isEmpty { state.catchUps[session.id] = catchUps }
         }
-        guard first else { return }
-        try await currentBroker.subscribe(.user(user))
-        let conversations = try await store.memberships(of: user)
-        let fresh = state.withLock { state -> [ConversationID] in
-            state.memberships[user] = Set(conversations.keys)
-            return conversations.keys.filter { Self.addMember(user, to: $0, in: &state, maxPending: settings.maxPendingPerConversation) }
-        }
-        guard !fresh.isEmpty else { return }
-        for conversation in fresh { try await currentBroker.subscribe(.conversation(conversation)) }
-        // Baselines read after subscribing: anything stored later arrives through the broker or a repair.
-        let baselines = try await store.memberships(of: user)
-        for conversation in fresh { start(conversation, lastSeq: baselines[conversation] ?? 0) }
     }
 
     private func unregisterNow(_ session: Session) async {
         let user = session.principal.user
         let (last, dropped) = state.withLock { state -> (Bool, [ConversationID]) in
-            guard state.sessions[user]?.removeValue(forKey: session.id) != nil else { return (false, []) }
-            guard state.sessions[user]?.isEmpty == true else { return (false, []) }
+            state.catchUps[session.id] = nil
+            state.sessions[user]?.removeValue(forKey: session.id)
+            // Also cleans up after a registration that failed half way (memberships without sessions).
+            guard state.sessions[user]?.isEmpty ?? true, state.memberships[user] != nil || state.sessions[user] != nil else {
+                return (false, [])
+            }
             state.sessions[user] = nil
             let conversations = state.memberships.removeValue(forKey: user) ?? []
             return (true, conversations.filter { Self.removeMember(user, from: $0, in: &state) })
@@ -165,6 +197,77 @@ public final class Hub: Service, Sendable {
         guard last else { return }
         await unsubscribe(.user(user))
         for conversation in dropped { await unsubscribe(.conversation(conversation)) }
+    }
+
+    // MARK: Catch-up
+
+    /// Sends `session` what it is owed from the store (see the type's documentation), page by page as
+    /// its outbox makes room, until it is level with the live stream or its connection ends. The
+    /// connection runs this after `welcome`.
+    public func catchUp(_ session: Session) async {
+        while !Task.isCancelled {
+            let work = state.withLock { state -> (done: Bool, next: (ConversationID, Seq)?) in
+                guard let cursors = state.catchUps[session.id] else { return (true, nil) }
+                for (conversation, next) in cursors {
+                    guard let live = state.relays[conversation]?.expected else { continue }
+                    if next < live { return (false, (conversation, next - 1)) }
+                }
+                return (false, nil)
+            }
+            if work.done { return }
+            guard let (conversation, after) = work.next else {
+                // The node's relay is not running yet (its baseline is being read): wait for it.
+                do { try await Task.sleep(for: settings.gapRepairInterval) } catch { return }
+                continue
+            }
+            guard await session.outbox.waitForRoom() else { return }
+            let room = max(1, min(settings.limits.maxPageSize, session.outbox.capacity - session.outbox.backlog - 1))
+            let page: HistoryPage
+            do {
+                page = try await store.messages(in: conversation, HistoryQuery(after: after, limit: room))
+            } catch {
+                logger.warning("catch-up read failed", metadata: ["conversation": "\(conversation)", "error": "\(error)"])
+                do { try await Task.sleep(for: settings.gapRepairDelay) } catch { return }
+                continue
+            }
+            let envelopes = page.messages.map { EventPublisher.messageEnvelope($0, origin: settings.nodeID, eventID: 0) }
+            state.withLock { state in
+                Self.advance(session, in: conversation, with: envelopes, state: &state)
+            }
+        }
+    }
+
+    /// Delivers to a catching-up `session` the entries that continue its cursor, then switches it to
+    /// the live path once the cursor meets the node's relay. Entries past a hole are skipped: the
+    /// catch-up reads them from the store.
+    private static func advance(_ session: Session, in conversation: ConversationID, with envelopes: [Envelope], state: inout State) {
+        guard var next = state.catchUps[session.id]?[conversation] else { return }
+        for envelope in envelopes where envelope.seq == next {
+            session.outbox.send(ByteBuffer(bytes: envelope.frame))
+            next += 1
+        }
+        if next == state.relays[conversation]?.expected {
+            state.catchUps[session.id]?[conversation] = nil
+            if state.catchUps[session.id]?.isEmpty == true { state.catchUps[session.id] = nil }
+        } else {
+            state.catchUps[session.id]?[conversation] = next
+        }
+    }
+
+    /// Delivers a conversation's ordered entries to its local members: directly, or through the
+    /// cursor of a session still catching up.
+    private static func deliver(_ ready: [Envelope], in conversation: ConversationID, state: inout State) {
+        guard !ready.isEmpty else { return }
+        let sessions = state.sessions(of: state.members[conversation] ?? [])
+        var direct: [Session] = []
+        for session in sessions {
+            if state.catchUps[session.id]?[conversation] != nil {
+                advance(session, in: conversation, with: ready, state: &state)
+            } else {
+                direct.append(session)
+            }
+        }
+        fanOut(ready, to: direct)
     }
 
     private func join(_ user: UserID, _ conversation: ConversationID, lastSeq: Seq) async throws {
@@ -214,7 +317,7 @@ public final class Hub: Service, Sendable {
             guard var relay = state.relays[conversation] else { return }
             let ready = relay.start(lastSeq: lastSeq, now: now)
             state.relays[conversation] = relay
-            Self.fanOut(ready, to: state.sessions(of: state.members[conversation] ?? []))
+            Self.deliver(ready, in: conversation, state: &state)
         }
     }
 
@@ -243,7 +346,7 @@ public final class Hub: Service, Sendable {
             var ready: [Envelope] = []
             for envelope in envelopes { ready += relay.receive(envelope, now: now) }
             state.relays[conversation] = relay
-            Self.fanOut(ready, to: state.sessions(of: state.members[conversation] ?? []))
+            Self.deliver(ready, in: conversation, state: &state)
         }
     }
 
@@ -260,12 +363,24 @@ public final class Hub: Service, Sendable {
                 let ready = relay.receive(envelope, now: now)
                 state.relays[conversation] = relay
                 // Enqueued under the lock so that concurrent handlers cannot reorder one conversation's seqs.
-                Self.fanOut(ready, to: state.sessions(of: state.members[conversation] ?? []))
+                Self.deliver(ready, in: conversation, state: &state)
             }
-        case .conversationUpdated:
+        case .conversationUpdated, .signal:
             guard let conversation = envelope.conversation else { return }
             state.withLock { state in
                 Self.fanOut([envelope], to: state.sessions(of: state.members[conversation] ?? []))
+            }
+        case .signalOthers:
+            guard let conversation = envelope.conversation else { return }
+            state.withLock { state in
+                var members = state.members[conversation] ?? []
+                if let subject = envelope.subject { members.remove(subject) }
+                Self.fanOut([envelope], to: state.sessions(of: members))
+            }
+        case .notice:
+            guard case .user(let user) = envelope.channel else { return }
+            state.withLock { state in
+                Self.fanOut([envelope], to: state.sessions(of: [user]))
             }
         case .joined, .left:
             guard let user = envelope.subject, let conversation = envelope.conversation else { return }

@@ -17,15 +17,21 @@ public final class Outbox: Sendable {
     public let items: AsyncStream<OutboundItem>
     private let continuation: AsyncStream<OutboundItem>.Continuation
     private let overflowed = Atomic<Bool>(false)
+    private let queued = Atomic<Int>(0)
+    /// Frames the queue holds at most.
+    public let capacity: Int
 
     public init(capacity: Int) {
+        self.capacity = max(capacity, 1)
         (items, continuation) = AsyncStream.makeStream(of: OutboundItem.self, bufferingPolicy: .bufferingOldest(max(capacity, 1)))
     }
 
     /// Queues a frame; returns false (and ends the queue) when the connection is too slow.
     @discardableResult public func send(_ frame: ByteBuffer) -> Bool {
         switch continuation.yield(.frame(frame)) {
-        case .enqueued: return true
+        case .enqueued:
+            queued.add(1, ordering: .relaxed)
+            return true
         case .dropped:
             overflowed.store(true, ordering: .relaxed)
             continuation.finish()
@@ -46,6 +52,22 @@ public final class Outbox: Sendable {
 
     /// Ends the queue without a close request (the socket is already gone).
     public func finish() { continuation.finish() }
+
+    /// The writer took a frame off the queue.
+    public func written() { queued.subtract(1, ordering: .relaxed) }
+
+    /// Frames queued and not yet written (approximate while producers run).
+    public var backlog: Int { queued.load(ordering: .relaxed) }
+
+    /// Waits until at most half the queue is used, so that a producer with much to send (a resume)
+    /// fills it in steps instead of overflowing it. Returns false when the queue ended.
+    public func waitForRoom() async -> Bool {
+        while backlog > capacity / 2 {
+            if isSlowConsumer || Task.isCancelled { return false }
+            do { try await Task.sleep(for: .milliseconds(5)) } catch { return false }
+        }
+        return !isSlowConsumer
+    }
 
     /// True once the queue overflowed.
     public var isSlowConsumer: Bool { overflowed.load(ordering: .relaxed) }

@@ -2,6 +2,7 @@ import ChatCore
 import ChatWire
 import Foundation
 import Logging
+import Synchronization
 
 /// Executes commands for an authenticated caller: applies ``ConversationRules``, writes through the
 /// store, keeps the cache correct, and publishes what changed. The one implementation of every
@@ -12,18 +13,22 @@ import Logging
 public struct ChatService: Sendable {
     public let store: any ChatStore
     public let cache: any Cache
+    public let presence: any Presence
     public let publisher: EventPublisher
     public let clock: any WallClock
     public let ids: any IDGenerator
     public let settings: NodeSettings
     let logger: Logger
+    private let typingThrottle: ThrottleBox
 
     public init(
-        store: any ChatStore, cache: any Cache, publisher: EventPublisher, clock: any WallClock, ids: any IDGenerator,
-        settings: NodeSettings, logger: Logger
+        store: any ChatStore, cache: any Cache, presence: any Presence, publisher: EventPublisher, clock: any WallClock,
+        ids: any IDGenerator, settings: NodeSettings, logger: Logger
     ) {
         self.store = store
         self.cache = cache
+        self.presence = presence
+        self.typingThrottle = ThrottleBox(TypingThrottle(interval: settings.typingThrottle))
         self.publisher = publisher
         self.clock = clock
         self.ids = ids
@@ -110,6 +115,69 @@ public struct ChatService: Sendable {
             _ = try ConversationRules.visible(try await store.conversation(id), to: user)
             let page = try await store.messages(in: id, query)
             return .history(HistoryReply(messages: page.messages.map(MessageBody.init), hasMore: page.hasMore))
+
+        case .act(let id, let action, let clientID, let content, let metadata):
+            guard let targetSeq = action.target else { throw ChatError.validation("a post is sent with message.send") }
+            let metadataBytes = try metadata.map { try JSONEncoder().encode($0).count } ?? 0
+            let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
+            let target = try await store.message(targetSeq, in: id)
+            try ConversationRules.checkAct(
+                action, on: target, in: conversation, by: user, content: content, metadataBytes: metadataBytes, limits: limits)
+            let result = try await store.append(
+                MessageDraft(
+                    id: ids.messageID(), conversation: id, sender: user,
+                    clientID: clientID ?? ClientMessageID(trusted: ids.messageID().rawValue), action: action,
+                    kind: target?.kind ?? .text, content: content, metadata: metadata, createdAt: clock.now()))
+            // An edit or a deletion may change the preview in every participant's list.
+            if result.created { await invalidateLists(of: conversation.participants.map(\.user)) }
+            await publish { try await publisher.message(result.message) }
+            return .sent(SendReply(message: MessageBody(result.message), duplicate: !result.created))
+
+        case .markReceipt(let id, let delivered, let read):
+            let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
+            let marks = try await store.markWatermarks(of: user, in: id, delivered: delivered, read: read)
+            let body = ReceiptBody(conversation: id.rawValue, user: user.rawValue, deliveredSeq: marks.deliveredSeq, readSeq: marks.readSeq)
+            if marks.moved {
+                // Unread counts (the reader's) and watermarks (everyone's list shows them) changed.
+                await invalidateLists(of: conversation.participants.map(\.user))
+                await publish { try await publisher.receipt(body, in: id) }
+            }
+            return .receipt(body)
+
+        case .typing(let id):
+            let now = clock.now()
+            // Throttled signals are acknowledged and dropped before any read: typing is advisory.
+            guard typingThrottle.allow(user, in: id, now: now) else { return .empty }
+            let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
+            try ConversationRules.checkOpen(conversation)
+            await publish { try await publisher.typing(user, in: id, expiresIn: settings.typingExpiry) }
+            return .empty
+
+        case .presence(let users):
+            guard users.count <= limits.maxPresenceQueryUsers else {
+                throw ChatError.validation("ask for at most \(limits.maxPresenceQueryUsers) users at once")
+            }
+            // Only people who share a conversation with the caller are shown; others read as unknown.
+            var visible = try await store.contacts(of: user)
+            visible.insert(user)
+            let known = try await presence.status(of: users.filter { visible.contains($0) })
+            let byUser = Dictionary(known.map { ($0.user, $0) }, uniquingKeysWith: { first, _ in first })
+            return .presence(
+                PresenceReply(
+                    users: users.map { byUser[$0].map(PresenceBody.init) ?? PresenceBody(user: $0.rawValue, online: false, lastSeen: nil) }))
+
+        case .archive(let id, let archived):
+            try await store.setArchived(archived, for: user, in: id)
+            await invalidateLists(of: [user])
+            return .empty
+
+        case .close(let id):
+            let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
+            try ConversationRules.checkClose(conversation, by: user)
+            let closed = try await store.close(id, at: clock.now())
+            await invalidateLists(of: closed.participants.map(\.user))
+            if conversation.closedAt == nil { await publish { try await publisher.updated(closed) } }
+            return .conversation(ConversationReply(conversation: ConversationBody(closed)))
         }
     }
 
@@ -158,5 +226,14 @@ public struct ChatService: Sendable {
         } catch {
             logger.warning("publish failed; receivers will repair from the store", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// The node's typing throttle behind a lock (never held across an await).
+final class ThrottleBox: Sendable {
+    private let throttle: Mutex<TypingThrottle>
+    init(_ throttle: TypingThrottle) { self.throttle = Mutex(throttle) }
+    func allow(_ user: UserID, in conversation: ConversationID, now: Timestamp) -> Bool {
+        throttle.withLock { $0.allow(user, in: conversation, now: now) }
     }
 }

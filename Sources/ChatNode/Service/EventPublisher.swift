@@ -22,7 +22,7 @@ public final class EventPublisher: Sendable {
         Envelope(
             channel: .conversation(message.conversation), kind: .message, origin: origin, eventID: eventID,
             conversation: message.conversation, seq: message.seq,
-            frame: FrameCodec.event(.messageNew, MessageEvent(message: MessageBody(message))))
+            frame: FrameCodec.event(EventType.entry(message.action), MessageEvent(message: MessageBody(message))))
     }
 
     func message(_ message: Message) async throws {
@@ -48,6 +48,39 @@ public final class EventPublisher: Sendable {
                 channel: .user(user), kind: .left, origin: node, eventID: nextID(), conversation: conversation.id, subject: user,
                 frame: FrameCodec.event(.conversationLeft, LeftEvent(conversation: conversation.id.rawValue))))
         try await updated(conversation)
+    }
+
+    /// Tells the conversation's members that a participant's watermarks moved.
+    func receipt(_ body: ReceiptBody, in conversation: ConversationID) async throws {
+        try await broker.publish(
+            Envelope(
+                channel: .conversation(conversation), kind: .signal, origin: node, eventID: nextID(), conversation: conversation,
+                frame: FrameCodec.event(.receipt, body)))
+    }
+
+    /// Tells the conversation's other members that `user` is typing.
+    func typing(_ user: UserID, in conversation: ConversationID, expiresIn: Duration) async throws {
+        let body = TypingEvent(
+            conversation: conversation.rawValue, user: user.rawValue,
+            expiresInMs: expiresIn.components.seconds * 1000 + expiresIn.components.attoseconds / 1_000_000_000_000_000)
+        try await broker.publish(
+            Envelope(
+                channel: .conversation(conversation), kind: .signalOthers, origin: node, eventID: nextID(),
+                conversation: conversation, subject: user, frame: FrameCodec.event(.typing, body)))
+    }
+
+    /// Tells each of `contacts` that a user went online or offline (one frame, encoded once).
+    func presence(_ transition: PresenceTransition, to contacts: Set<UserID>) async throws {
+        let body: PresenceBody
+        switch transition {
+        case .online(let user): body = PresenceBody(user: user.rawValue, online: true, lastSeen: nil)
+        case .offline(let user, let lastSeen): body = PresenceBody(user: user.rawValue, online: false, lastSeen: lastSeen.milliseconds)
+        }
+        let frame = FrameCodec.event(.presence, body)
+        for contact in contacts {
+            try await broker.publish(
+                Envelope(channel: .user(contact), kind: .notice, origin: node, eventID: nextID(), subject: transition.user, frame: frame))
+        }
     }
 
     func updated(_ conversation: Conversation) async throws {

@@ -7,6 +7,8 @@ public enum Reply: Sendable, Hashable {
     case conversationList(ConversationListReply)
     case sent(SendReply)
     case history(HistoryReply)
+    case receipt(ReceiptBody)
+    case presence(PresenceReply)
     case empty
 
     /// The `ack` frame answering request `re`.
@@ -16,6 +18,8 @@ public enum Reply: Sendable, Hashable {
         case .conversationList(let body): FrameCodec.ack(re: re, body)
         case .sent(let body): FrameCodec.ack(re: re, body)
         case .history(let body): FrameCodec.ack(re: re, body)
+        case .receipt(let body): FrameCodec.ack(re: re, body)
+        case .presence(let body): FrameCodec.ack(re: re, body)
         case .empty: FrameCodec.ack(re: re, EmptyReply())
         }
     }
@@ -27,6 +31,8 @@ public enum Reply: Sendable, Hashable {
         case .conversationList(let body): FrameCodec.body(body)
         case .sent(let body): FrameCodec.body(body)
         case .history(let body): FrameCodec.body(body)
+        case .receipt(let body): FrameCodec.body(body)
+        case .presence(let body): FrameCodec.body(body)
         case .empty: FrameCodec.body(EmptyReply())
         }
     }

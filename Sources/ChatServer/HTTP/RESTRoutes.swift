@@ -84,6 +84,69 @@ struct RESTRoutes: Sendable {
                 return try Validate.history(body, conversation: context.parameters.get("id"))
             }
         }
+        v1.patch(":id/messages/:seq") { request, context in
+            await respond(request) {
+                let body = try await decode(EditRequest.self, request)
+                return try Validate.edit(body, conversation: context.parameters.get("id"), seq: Self.seq(context))
+            }
+        }
+        v1.delete(":id/messages/:seq") { request, context in
+            await respond(request) {
+                let body = DeleteRequest(clientID: request.uri.queryParameters.get("client_id"))
+                return try Validate.delete(body, conversation: context.parameters.get("id"), seq: Self.seq(context))
+            }
+        }
+        v1.post(":id/messages/:seq/reactions") { request, context in
+            await respond(request) {
+                let body = try await decode(ReactionRequest.self, request)
+                return try Validate.reaction(body, add: true, conversation: context.parameters.get("id"), seq: Self.seq(context))
+            }
+        }
+        v1.delete(":id/messages/:seq/reactions/:emoji") { request, context in
+            await respond(request) {
+                let emoji = context.parameters.get("emoji").flatMap { $0.removingPercentEncoding } ?? ""
+                let body = ReactionRequest(emoji: emoji, clientID: request.uri.queryParameters.get("client_id"))
+                return try Validate.reaction(body, add: false, conversation: context.parameters.get("id"), seq: Self.seq(context))
+            }
+        }
+        v1.post(":id/receipts") { request, context in
+            await respond(request) {
+                try Validate.receipt(await decode(ReceiptRequest.self, request), conversation: context.parameters.get("id"))
+            }
+        }
+        v1.post(":id/typing") { request, context in
+            await respond(request) {
+                try .typing(Validate.conversation(context.parameters.get("id")))
+            }
+        }
+        v1.post(":id/archive") { request, context in
+            await respond(request) {
+                try .archive(Validate.conversation(context.parameters.get("id")), archived: true)
+            }
+        }
+        v1.delete(":id/archive") { request, context in
+            await respond(request) {
+                try .archive(Validate.conversation(context.parameters.get("id")), archived: false)
+            }
+        }
+        v1.post(":id/close") { request, context in
+            await respond(request) {
+                try .close(Validate.conversation(context.parameters.get("id")))
+            }
+        }
+        router.get("v1/presence") { request, context in
+            await respond(request) {
+                let users = request.uri.queryParameters.get("users")?.split(separator: ",").map(String.init) ?? []
+                return try Validate.presence(PresenceRequest(users: users))
+            }
+        }
+    }
+
+    private static func seq(_ context: BasicRequestContext) throws(ChatError) -> Int64 {
+        guard let value = context.parameters.get("seq"), let number = Int64(value) else {
+            throw .validation("the path's seq must be an integer")
+        }
+        return number
     }
 
     /// Authenticates, builds the command with `command`, executes it, and writes its reply or its error.

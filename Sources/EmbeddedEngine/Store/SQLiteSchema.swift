@@ -43,6 +43,32 @@ enum SQLiteSchema {
                 UNIQUE (conversation_id, sender, client_id)
             ) WITHOUT ROWID
             """,
-        ]
+        ],
+        // Live chat: receipts, archive and close, edits, deletions and reactions as log entries.
+        [
+            "ALTER TABLE conversations ADD COLUMN closed_at INTEGER",
+            // The newest post (not edit or reaction): the list's preview, read without a scan.
+            "ALTER TABLE conversations ADD COLUMN last_post_seq INTEGER NOT NULL DEFAULT 0",
+            "UPDATE conversations SET last_post_seq = last_seq",
+            "ALTER TABLE participants ADD COLUMN delivered_seq INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE participants ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE participants ADD COLUMN archived INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE messages ADD COLUMN action TEXT NOT NULL DEFAULT 'post'",
+            "ALTER TABLE messages ADD COLUMN target_seq INTEGER",
+            "ALTER TABLE messages ADD COLUMN emoji TEXT",
+            "ALTER TABLE messages ADD COLUMN edited_at INTEGER",
+            "ALTER TABLE messages ADD COLUMN deleted_at INTEGER",
+            // Who reacted with what, per post: read with a page of history by (conversation, seq) range.
+            """
+            CREATE TABLE reactions (
+                conversation_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                emoji TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                created_at INTEGER NOT NULL,
+                PRIMARY KEY (conversation_id, seq, emoji, user_id)
+            ) WITHOUT ROWID
+            """,
+        ],
     ]
 }

@@ -163,10 +163,16 @@ public final class SQLiteStore: ChatStore {
         try await read { db in
             var sql = """
                 SELECT c.*, m.id AS m_id, m.seq AS m_seq, m.sender AS m_sender, m.client_id AS m_client_id,
-                       m.kind AS m_kind, m.content AS m_content, m.metadata AS m_metadata, m.created_at AS m_created_at
+                       m.kind AS m_kind, m.content AS m_content, m.metadata AS m_metadata, m.created_at AS m_created_at,
+                       m.action AS m_action, m.target_seq AS m_target_seq, m.emoji AS m_emoji,
+                       m.edited_at AS m_edited_at, m.deleted_at AS m_deleted_at,
+                       p.archived AS my_archived,
+                       (SELECT COUNT(*) FROM messages u
+                        WHERE u.conversation_id = c.id AND u.seq > p.read_seq AND u.action = 'post'
+                          AND u.deleted_at IS NULL AND u.sender <> p.user_id) AS my_unread
                 FROM participants p
                 JOIN conversations c ON c.id = p.conversation_id
-                LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq
+                LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_post_seq
                 WHERE p.user_id = ?
                 """
             var binds: [SQLiteData] = [.text(user.rawValue)]
@@ -191,7 +197,9 @@ public final class SQLiteStore: ChatStore {
                 if row.column("m_id")?.string != nil {
                     last = Self.decodeMessage(row, prefix: "m_", conversation: conversation.id)
                 }
-                return ConversationSummary(conversation: conversation, lastMessage: last)
+                return ConversationSummary(
+                    conversation: conversation, lastMessage: last, unread: Int(row.column("my_unread")?.integer ?? 0),
+                    archived: (row.column("my_archived")?.integer ?? 0) != 0)
             }
             let next = rows.count > limit
                 ? items.last.map { ConversationCursor(lastActivityAt: $0.conversation.lastActivityAt, id: $0.conversation.id).token }
@@ -200,14 +208,32 @@ public final class SQLiteStore: ChatStore {
         }
     }
 
-    public func memberships(of user: UserID) async throws -> [ConversationID: Seq] {
+    public func memberships(of user: UserID) async throws -> [ConversationID: Membership] {
         try await read { db in
             let rows = try await db.query(
-                "SELECT c.id, c.last_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id WHERE p.user_id = ?",
+                """
+                SELECT c.id, c.last_seq, p.delivered_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
+                WHERE p.user_id = ?
+                """,
                 [.text(user.rawValue)])
-            var result: [ConversationID: Seq] = [:]
-            for row in rows { result[ConversationID(trusted: row.column("id")!.string!)] = Seq(row.column("last_seq")!.integer!) }
+            var result: [ConversationID: Membership] = [:]
+            for row in rows {
+                result[ConversationID(trusted: row.column("id")!.string!)] = Membership(
+                    lastSeq: Seq(row.column("last_seq")!.integer!), deliveredSeq: Seq(row.column("delivered_seq")!.integer!))
+            }
             return result
+        }
+    }
+
+    public func contacts(of user: UserID) async throws -> Set<UserID> {
+        try await read { db in
+            let rows = try await db.query(
+                """
+                SELECT DISTINCT o.user_id FROM participants p JOIN participants o ON o.conversation_id = p.conversation_id
+                WHERE p.user_id = ? AND o.user_id <> p.user_id
+                """,
+                [.text(user.rawValue)])
+            return Set(rows.map { UserID(trusted: $0.column("user_id")!.string!) })
         }
     }
 
@@ -217,9 +243,13 @@ public final class SQLiteStore: ChatStore {
         try await write { db in
             guard try await Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
             for user in users {
+                // A newcomer starts with both watermarks at the current last seq: nothing from before is unread.
                 _ = try await db.query(
-                    "INSERT OR IGNORE INTO participants (conversation_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)",
-                    [.text(id.rawValue), .text(user.rawValue), .text(role.rawValue), .int(time.milliseconds)]
+                    """
+                    INSERT OR IGNORE INTO participants (conversation_id, user_id, role, joined_at, delivered_seq, read_seq)
+                    SELECT id, ?, ?, ?, last_seq, last_seq FROM conversations WHERE id = ?
+                    """,
+                    [.text(user.rawValue), .text(role.rawValue), .int(time.milliseconds), .text(id.rawValue)]
                 )
             }
             return try await Self.loadConversation(id, db)!
@@ -255,30 +285,86 @@ public final class SQLiteStore: ChatStore {
     public func append(_ draft: MessageDraft) async throws -> AppendResult {
         let metadata = try draft.metadata.map { try Self.encodeJSON($0) }
         return try await write { db in
+            let conversation = draft.conversation.rawValue
             let existing = try await db.query(
                 "SELECT * FROM messages WHERE conversation_id = ? AND sender = ? AND client_id = ?",
-                [.text(draft.conversation.rawValue), .text(draft.sender.rawValue), .text(draft.clientID.rawValue)])
+                [.text(conversation), .text(draft.sender.rawValue), .text(draft.clientID.rawValue)])
             if let row = existing.first {
                 return AppendResult(message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false)
             }
+            var kind = draft.kind
+            if let target = draft.action.target {
+                let rows = try await db.query(
+                    "SELECT kind FROM messages WHERE conversation_id = ? AND seq = ? AND action = 'post' AND deleted_at IS NULL",
+                    [.text(conversation), .int(target)])
+                guard let found = rows.first?.column("kind")?.string else { throw ChatError.notFound("no such message") }
+                kind = MessageKind(rawValue: found) ?? .text
+            }
+            let isPost = draft.action == .post
             let updated = try await db.query(
-                "UPDATE conversations SET last_seq = last_seq + 1, last_activity_at = MAX(last_activity_at, ?) WHERE id = ? RETURNING last_seq",
-                [.int(draft.createdAt.milliseconds), .text(draft.conversation.rawValue)])
+                isPost
+                    ? """
+                    UPDATE conversations SET last_seq = last_seq + 1, last_post_seq = last_seq + 1,
+                        last_activity_at = MAX(last_activity_at, ?)
+                    WHERE id = ? AND closed_at IS NULL RETURNING last_seq
+                    """
+                    : "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? AND closed_at IS NULL RETURNING last_seq",
+                isPost ? [.int(draft.createdAt.milliseconds), .text(conversation)] : [.text(conversation)])
             guard let seq = updated.first?.column("last_seq")?.integer else {
+                if try await Self.exists(draft.conversation, db) { throw ChatError.conflict("the conversation is closed") }
                 throw ChatError.notFound("no such conversation")
+            }
+            let time = Int64(draft.createdAt.milliseconds)
+            var content = draft.content
+            var storedMetadata = metadata
+            switch draft.action {
+            case .post:
+                _ = try await db.query(
+                    "UPDATE participants SET archived = 0 WHERE conversation_id = ? AND archived = 1", [.text(conversation)])
+            case .edit(let target):
+                _ = try await db.query(
+                    "UPDATE messages SET content = ?, metadata = ?, edited_at = ? WHERE conversation_id = ? AND seq = ?",
+                    [.text(draft.content), metadata.map { .text($0) } ?? .null, .int(time), .text(conversation), .int(target)])
+            case .delete(let target):
+                content = ""
+                storedMetadata = nil
+                // The tombstone keeps its seq; its content, the content of its edits and its reactions go.
+                _ = try await db.query(
+                    "UPDATE messages SET content = '', metadata = NULL, deleted_at = ? WHERE conversation_id = ? AND seq = ?",
+                    [.int(time), .text(conversation), .int(target)])
+                _ = try await db.query(
+                    "UPDATE messages SET content = '', metadata = NULL WHERE conversation_id = ? AND action = 'edit' AND target_seq = ?",
+                    [.text(conversation), .int(target)])
+                _ = try await db.query(
+                    "DELETE FROM reactions WHERE conversation_id = ? AND seq = ?", [.text(conversation), .int(target)])
+            case .react(let target, let emoji):
+                content = ""
+                storedMetadata = nil
+                _ = try await db.query(
+                    "INSERT OR IGNORE INTO reactions (conversation_id, seq, emoji, user_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                    [.text(conversation), .int(target), .text(emoji), .text(draft.sender.rawValue), .int(time)])
+            case .unreact(let target, let emoji):
+                content = ""
+                storedMetadata = nil
+                _ = try await db.query(
+                    "DELETE FROM reactions WHERE conversation_id = ? AND seq = ? AND emoji = ? AND user_id = ?",
+                    [.text(conversation), .int(target), .text(emoji), .text(draft.sender.rawValue)])
             }
             _ = try await db.query(
                 """
-                INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, content, metadata, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, content, metadata, created_at,
+                                      action, target_seq, emoji)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-                [.text(draft.conversation.rawValue), .int(Int64(seq)), .text(draft.id.rawValue), .text(draft.sender.rawValue),
-                 .text(draft.clientID.rawValue), .text(draft.kind.rawValue), .text(draft.content),
-                 metadata.map { .text($0) } ?? .null, .int(draft.createdAt.milliseconds)]
+                [.text(conversation), .int(Int64(seq)), .text(draft.id.rawValue), .text(draft.sender.rawValue),
+                 .text(draft.clientID.rawValue), .text(kind.rawValue), .text(content),
+                 storedMetadata.map { .text($0) } ?? .null, .int(time), .text(draft.action.name),
+                 draft.action.target.map { .int($0) } ?? .null, draft.action.emoji.map { .text($0) } ?? .null]
             )
             let message = Message(
                 id: draft.id, conversation: draft.conversation, seq: Seq(seq), sender: draft.sender, clientID: draft.clientID,
-                kind: draft.kind, content: draft.content, metadata: draft.metadata, createdAt: draft.createdAt)
+                action: draft.action, kind: kind, content: content, metadata: storedMetadata == nil ? nil : draft.metadata,
+                createdAt: draft.createdAt)
             return AppendResult(message: message, created: true)
         }
     }
@@ -302,11 +388,92 @@ public final class SQLiteStore: ChatStore {
             let rows = try await db.query(sql, binds)
             var messages = rows.prefix(query.limit).map { Self.decodeMessage($0, prefix: "", conversation: id) }
             if !ascending { messages.reverse() }
+            try await Self.attachReactions(&messages, in: id, db)
             return HistoryPage(messages: messages, hasMore: rows.count > query.limit)
         }
     }
 
+    public func message(_ seq: Seq, in id: ConversationID) async throws -> Message? {
+        try await read { db in
+            let rows = try await db.query("SELECT * FROM messages WHERE conversation_id = ? AND seq = ?", [.text(id.rawValue), .int(seq)])
+            guard let row = rows.first else { return nil }
+            var messages = [Self.decodeMessage(row, prefix: "", conversation: id)]
+            try await Self.attachReactions(&messages, in: id, db)
+            return messages.first
+        }
+    }
+
+    // MARK: Receipts, archive, close
+
+    public func markWatermarks(of user: UserID, in id: ConversationID, delivered: Seq?, read: Seq?) async throws -> Watermarks {
+        try await write { db in
+            let rows = try await db.query(
+                """
+                SELECT p.delivered_seq, p.read_seq, c.last_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
+                WHERE p.conversation_id = ? AND p.user_id = ?
+                """,
+                [.text(id.rawValue), .text(user.rawValue)])
+            guard let row = rows.first else { throw ChatError.notFound("no such conversation") }
+            let last = Seq(row.column("last_seq")!.integer!)
+            let oldDelivered = Seq(row.column("delivered_seq")!.integer!), oldRead = Seq(row.column("read_seq")!.integer!)
+            let newRead = min(last, max(oldRead, read ?? 0))
+            let newDelivered = min(last, max(oldDelivered, delivered ?? 0, newRead))
+            let moved = newRead != oldRead || newDelivered != oldDelivered
+            if moved {
+                _ = try await db.query(
+                    "UPDATE participants SET delivered_seq = ?, read_seq = ? WHERE conversation_id = ? AND user_id = ?",
+                    [.int(newDelivered), .int(newRead), .text(id.rawValue), .text(user.rawValue)])
+            }
+            return Watermarks(deliveredSeq: newDelivered, readSeq: newRead, moved: moved)
+        }
+    }
+
+    public func setArchived(_ archived: Bool, for user: UserID, in id: ConversationID) async throws {
+        try await write { db in
+            let rows = try await db.query(
+                "UPDATE participants SET archived = ? WHERE conversation_id = ? AND user_id = ? RETURNING user_id",
+                [.int(archived ? 1 : 0), .text(id.rawValue), .text(user.rawValue)])
+            guard !rows.isEmpty else { throw ChatError.notFound("no such conversation") }
+        }
+    }
+
+    public func close(_ id: ConversationID, at time: Timestamp) async throws -> Conversation {
+        try await write { db in
+            guard try await Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
+            let closed = try await db.query(
+                "UPDATE conversations SET closed_at = ? WHERE id = ? AND closed_at IS NULL RETURNING id",
+                [.int(time.milliseconds), .text(id.rawValue)])
+            if !closed.isEmpty {
+                _ = try await db.query("UPDATE participants SET archived = 1 WHERE conversation_id = ?", [.text(id.rawValue)])
+            }
+            return try await Self.loadConversation(id, db)!
+        }
+    }
+
     // MARK: Rows
+
+    /// Fills in the reactions of the posts in `messages` (one range read).
+    private static func attachReactions(_ messages: inout [Message], in id: ConversationID, _ db: SQLiteConnection) async throws {
+        let posts = messages.filter { $0.action == .post && !$0.isDeleted }.map(\.seq)
+        guard let low = posts.min(), let high = posts.max() else { return }
+        let rows = try await db.query(
+            "SELECT seq, emoji, user_id FROM reactions WHERE conversation_id = ? AND seq BETWEEN ? AND ? ORDER BY seq, emoji, created_at, user_id",
+            [.text(id.rawValue), .int(low), .int(high)])
+        guard !rows.isEmpty else { return }
+        var bySeq: [Seq: [Reaction]] = [:]
+        for row in rows {
+            let seq = Seq(row.column("seq")!.integer!), emoji = row.column("emoji")!.string!
+            let user = UserID(trusted: row.column("user_id")!.string!)
+            if let index = bySeq[seq]?.firstIndex(where: { $0.emoji == emoji }) {
+                bySeq[seq]![index].users.append(user)
+            } else {
+                bySeq[seq, default: []].append(Reaction(emoji: emoji, users: [user]))
+            }
+        }
+        for index in messages.indices where messages[index].action == .post {
+            messages[index].reactions = bySeq[messages[index].seq] ?? []
+        }
+    }
 
     private static func exists(_ id: ConversationID, _ db: SQLiteConnection) async throws -> Bool {
         try await !db.query("SELECT 1 AS one FROM conversations WHERE id = ?", [.text(id.rawValue)]).isEmpty
@@ -342,7 +509,10 @@ public final class SQLiteStore: ChatStore {
                 Participant(
                     user: UserID(trusted: row.column("user_id")!.string!),
                     role: Role(rawValue: row.column("role")!.string!) ?? .member,
-                    joinedAt: Timestamp(milliseconds: Int64(row.column("joined_at")!.integer!))))
+                    joinedAt: Timestamp(milliseconds: Int64(row.column("joined_at")!.integer!)),
+                    deliveredSeq: Seq(row.column("delivered_seq")!.integer!),
+                    readSeq: Seq(row.column("read_seq")!.integer!),
+                    archived: (row.column("archived")?.integer ?? 0) != 0))
         }
         return result
     }
@@ -358,21 +528,29 @@ public final class SQLiteStore: ChatStore {
             createdAt: Timestamp(milliseconds: Int64(row.column("created_at")!.integer!)),
             lastSeq: Seq(row.column("last_seq")!.integer!),
             lastActivityAt: Timestamp(milliseconds: Int64(row.column("last_activity_at")!.integer!)),
+            closedAt: row.column("closed_at")?.integer.map { Timestamp(milliseconds: Int64($0)) },
             participants: participants[id] ?? [])
     }
 
     private static func decodeMessage(_ row: SQLiteRow, prefix: String, conversation: ConversationID) -> Message {
         func column(_ name: String) -> SQLiteData? { row.column(prefix + name) }
+        func time(_ name: String) -> Timestamp? { column(name)?.integer.map { Timestamp(milliseconds: Int64($0)) } }
+        let action = MessageAction(
+            name: column("action")?.string ?? "post", target: column("target_seq")?.integer.map { Seq($0) },
+            emoji: column("emoji")?.string) ?? .post
         return Message(
             id: MessageID(trusted: column("id")!.string!),
             conversation: conversation,
             seq: Seq(column("seq")!.integer!),
             sender: UserID(trusted: column("sender")!.string!),
             clientID: ClientMessageID(trusted: column("client_id")!.string!),
+            action: action,
             kind: MessageKind(rawValue: column("kind")!.string!) ?? .text,
             content: column("content")?.string ?? "",
             metadata: column("metadata")?.string.flatMap { try? decodeJSON($0) },
-            createdAt: Timestamp(milliseconds: Int64(column("created_at")!.integer!)))
+            createdAt: Timestamp(milliseconds: Int64(column("created_at")!.integer!)),
+            editedAt: time("edited_at"),
+            deletedAt: time("deleted_at"))
     }
 
     private static func encodeJSON(_ value: JSONValue) throws -> String {

@@ -1,0 +1,82 @@
+import ChatCore
+import Logging
+import ServiceLifecycle
+
+/// Keeps the Presence port in step with this node's live connections, and tells a user's contacts
+/// (everyone who shares a conversation with them) when the user goes online or offline.
+///
+/// Guarantees: a connection is an entry from `connected` to `disconnected`; while the node runs, it
+/// refreshes its entries every third of `presenceTTL` and sweeps expired entries (a dead node's
+/// connections) at the same pace, so no user stays online longer than one TTL after their last
+/// connection vanished. Failures of the port are logged and retried on the next beat: presence is
+/// advisory and never fails a connection.
+public final class PresenceTracker: Service, Sendable {
+    private let presence: any Presence
+    private let store: any ChatStore
+    private let publisher: EventPublisher
+    private let hub: Hub
+    private let settings: NodeSettings
+    private let logger: Logger
+
+    public init(presence: any Presence, store: any ChatStore, publisher: EventPublisher, hub: Hub, settings: NodeSettings, logger: Logger) {
+        self.presence = presence
+        self.store = store
+        self.publisher = publisher
+        self.hub = hub
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Heartbeats and sweeps until graceful shutdown.
+    public func run() async throws {
+        let interval = settings.presenceTTL / 3
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                await self.beat()
+            }
+        }
+    }
+
+    /// One heartbeat of this node's connections and one sweep of expired entries.
+    public func beat() async {
+        do {
+            try await presence.heartbeat(hub.allSessions.map(\.id), node: settings.nodeID, ttl: settings.presenceTTL)
+            for transition in try await presence.expire() { await announce(transition) }
+        } catch {
+            logger.warning("presence heartbeat failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// A session became live on this node.
+    public func connected(_ session: Session) async {
+        do {
+            if let transition = try await presence.connect(
+                session.id, user: session.principal.user, node: settings.nodeID, ttl: settings.presenceTTL)
+            {
+                await announce(transition)
+            }
+        } catch {
+            logger.warning("presence connect failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// A session on this node ended.
+    public func disconnected(_ session: Session) async {
+        do {
+            if let transition = try await presence.disconnect(session.id, user: session.principal.user) { await announce(transition) }
+        } catch {
+            logger.warning("presence disconnect failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func announce(_ transition: PresenceTransition) async {
+        do {
+            let contacts = try await store.contacts(of: transition.user)
+            guard !contacts.isEmpty else { return }
+            try await publisher.presence(transition, to: contacts)
+        } catch {
+            logger.warning("presence event failed", metadata: ["user": "\(transition.user)", "error": "\(error)"])
+        }
+    }
+}
