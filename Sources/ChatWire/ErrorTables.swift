@@ -22,12 +22,16 @@ public enum HTTPStatusTable {
 public enum CloseCode: UInt16, Sendable, CaseIterable {
     /// A single WebSocket frame exceeded the transport cap (`limits.transport_frame_bytes`).
     case messageTooBig = 1009
+    /// The client did not answer a ping within `ws.ping.interval.ms` (sent by the WebSocket layer).
+    case goingAway = 1001
     /// The node is restarting or draining; reconnect, possibly to another node.
     case serviceRestart = 1012
     /// No `auth` frame arrived within the auth deadline. Reconnect and authenticate promptly.
     case authTimeout = 4001
     /// The connection could not keep up with its outbound queue and was closed; reconnect and resume.
     case slowConsumer = 4002
+    /// The user already holds `limits.connections.per.user` connections on this node; close one, then retry.
+    case tooManyConnections = 4003
     /// The token was missing, malformed, badly signed or expired. Get a new token before reconnecting.
     case unauthorized = 4501
 

@@ -41,6 +41,9 @@ public enum ConfigKeys {
         .init(key: "limits.body.bytes", defaultValue: "65536", help: "Largest REST request body."),
         .init(key: "limits.reaction.bytes", defaultValue: "64", help: "Largest reaction (emoji or short code) in bytes."),
         .init(key: "limits.presence.users", defaultValue: "200", help: "Most users one presence query may name."),
+        .init(key: "limits.rate.messages", defaultValue: "20", help: "Messages (posts, edits, deletions, reactions) per second per user, on average; over it: rate_limited."),
+        .init(key: "limits.rate.burst", defaultValue: "40", help: "Messages a user may send at once before the per-second rate applies."),
+        .init(key: "limits.connections.per.user", defaultValue: "20", help: "WebSocket connections per user on one node; the next is closed with 4003."),
         .init(key: "typing.throttle.ms", defaultValue: "2000", help: "A user's typing signals per conversation are passed on at most once per this interval."),
         .init(key: "typing.expiry.ms", defaultValue: "5000", help: "Clients show a typist as stopped this long after their last typing event."),
         .init(key: "presence.ttl.ms", defaultValue: "30000", help: "Lifetime of a connection's presence entry without a heartbeat (sent every third of it)."),
@@ -74,6 +77,9 @@ extension NodeConfiguration {
         limits.maxRequestBodyBytes = reader.int(forKey: "limits.body.bytes", default: limits.maxRequestBodyBytes)
         limits.maxReactionBytes = reader.int(forKey: "limits.reaction.bytes", default: limits.maxReactionBytes)
         limits.maxPresenceQueryUsers = reader.int(forKey: "limits.presence.users", default: limits.maxPresenceQueryUsers)
+        limits.messagesPerSecond = reader.double(forKey: "limits.rate.messages", default: limits.messagesPerSecond)
+        limits.messageBurst = reader.int(forKey: "limits.rate.burst", default: limits.messageBurst)
+        limits.connectionsPerUser = reader.int(forKey: "limits.connections.per.user", default: limits.connectionsPerUser)
         listCacheTTL = .milliseconds(reader.int(forKey: "cache.list.ttl.ms", default: 60_000))
         typingThrottle = .milliseconds(reader.int(forKey: "typing.throttle.ms", default: 2_000))
         typingExpiry = .milliseconds(reader.int(forKey: "typing.expiry.ms", default: 5_000))
@@ -93,6 +99,9 @@ extension NodeConfiguration {
         try positive(limits.outboundQueueFrames, "limits.outbound.frames")
         try positive(limits.maxReactionBytes, "limits.reaction.bytes")
         try positive(limits.maxPresenceQueryUsers, "limits.presence.users")
+        try positive(limits.messageBurst, "limits.rate.burst")
+        try positive(limits.connectionsPerUser, "limits.connections.per.user")
+        guard limits.messagesPerSecond > 0 else { throw ChatError.validation("configuration 'limits.rate.messages' must be positive") }
         guard presenceTTL >= .milliseconds(30) else { throw ChatError.validation("configuration 'presence.ttl.ms' must be at least 30") }
         guard limits.maxTransportFrameBytes >= limits.maxFrameBytes else {
             throw ChatError.validation("'limits.transport.frame.bytes' must be at least 'limits.frame.bytes'")

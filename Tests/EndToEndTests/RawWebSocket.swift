@@ -24,11 +24,19 @@ enum RawWebSocket {
 
     /// Connects to 127.0.0.1:`port`, sends an upgrade request for `path` with `headers`, and reads the reply.
     static func upgrade(port: Int, path: String, headers: [String: String] = [:], timeoutSeconds: Int = 5) throws -> Reply {
+        let fd = try open(port: port, path: path, headers: headers, timeoutSeconds: timeoutSeconds)
+        defer { close(fd) }
+        return read(fd) { $0.closeCode != nil }
+    }
+
+    /// Connects and sends the upgrade request; the caller reads (or, to play a slow consumer, does not).
+    /// `receiveBuffer` shrinks the kernel's receive buffer when given.
+    static func open(port: Int, path: String, headers: [String: String], timeoutSeconds: Int = 5, receiveBuffer: Int32? = nil) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
-        defer { close(fd) }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -36,19 +44,27 @@ enum RawWebSocket {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        guard connected == 0 else {
+            close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
         request += "\r\n"
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        return fd
+    }
+
+    /// Reads until `done` holds for what arrived, the peer closes, or the read times out.
+    static func read(_ fd: Int32, until done: (Reply) -> Bool) -> Reply {
         var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = recv(fd, &buffer, buffer.count, 0)
             if count <= 0 { break }
             data += buffer[0..<count]
-            if let reply = parse(data), reply.closeCode != nil { return reply }
+            if let reply = parse(data), done(reply) { return reply }
         }
         return parse(data) ?? Reply(status: "", frames: [])
     }
@@ -71,7 +87,9 @@ enum RawWebSocket {
                 length = Int(data[start]) << 8 | Int(data[start + 1])
                 start += 2
             } else if length == 127 {
-                break
+                guard start + 8 <= data.count else { break }
+                length = (0..<8).reduce(0) { $0 << 8 | Int(data[start + $1]) }
+                start += 8
             }
             guard start + length <= data.count else { break }
             frames.append((opcode, Array(data[start..<start + length])))

@@ -18,6 +18,9 @@ struct TestNode {
         configuration.server.port = 0
         configuration.dataDirectory = directory
         configuration.authSecret = Self.secret
+        // Tests send fast on purpose; the rate limit has its own test.
+        configuration.limits.messagesPerSecond = 100_000
+        configuration.limits.messageBurst = 100_000
         configure(&configuration)
     }
 

@@ -28,6 +28,12 @@ public struct Limits: Sendable, Hashable {
     public var maxReactionBytes: Int = 64
     /// Most users one presence query may name.
     public var maxPresenceQueryUsers: Int = 200
+    /// Messages (posts, edits, deletions, reactions) one user may send per second, on average.
+    public var messagesPerSecond: Double = 20
+    /// How many messages a user may send at once before `messagesPerSecond` applies.
+    public var messageBurst: Int = 40
+    /// Live WebSocket connections one user may hold on one node; the next is closed with 4003.
+    public var connectionsPerUser: Int = 20
 
     public init() {}
 

@@ -148,8 +148,13 @@ public struct ConnectionDriver: Sendable {
         do {
             try await hub.register(session, resume: resume)
         } catch {
-            outbox.send(bytes: FrameCodec.error(re: re, ChatError.from(error)))
-            outbox.close(.serviceRestart, reason: "node unavailable")
+            let chat = ChatError.from(error)
+            outbox.send(bytes: FrameCodec.error(re: re, chat))
+            if chat.code == .rateLimited {
+                outbox.close(.tooManyConnections, reason: "too many connections")
+            } else {
+                outbox.close(.serviceRestart, reason: "node unavailable")
+            }
             return nil
         }
         if let re { outbox.send(bytes: FrameCodec.ack(re: re, EmptyReply())) }

@@ -150,7 +150,10 @@ public final class Hub: Service, Sendable {
     private func subscribeSession(_ session: Session, resume: [ConversationID: Seq]) async throws {
         let user = session.principal.user
         // The control loop runs one operation at a time, so nothing else changes this user meanwhile.
-        let first = state.withLock { $0.sessions[user]?.isEmpty ?? true }
+        let (first, count) = state.withLock { ($0.sessions[user]?.isEmpty ?? true, $0.sessions[user]?.count ?? 0) }
+        guard count < settings.limits.connectionsPerUser else {
+            throw ChatError.rateLimited("at most \(settings.limits.connectionsPerUser) connections per user on one node")
+        }
         var positions: [ConversationID: Membership]
         if first {
             try await currentBroker.subscribe(.user(user))

@@ -20,6 +20,7 @@ public struct ChatService: Sendable {
     public let settings: NodeSettings
     let logger: Logger
     private let typingThrottle: ThrottleBox
+    private let rateLimiter: RateLimiter
 
     public init(
         store: any ChatStore, cache: any Cache, presence: any Presence, publisher: EventPublisher, clock: any WallClock,
@@ -29,6 +30,7 @@ public struct ChatService: Sendable {
         self.cache = cache
         self.presence = presence
         self.typingThrottle = ThrottleBox(TypingThrottle(interval: settings.typingThrottle))
+        self.rateLimiter = RateLimiter(perSecond: settings.limits.messagesPerSecond, burst: settings.limits.messageBurst)
         self.publisher = publisher
         self.clock = clock
         self.ids = ids
@@ -99,6 +101,7 @@ public struct ChatService: Sendable {
         case .send(let id, let clientID, let kind, let content, let metadata):
             let metadataBytes = try metadata.map { try JSONEncoder().encode($0).count } ?? 0
             try ConversationRules.checkSend(kind: kind, content: content, metadataBytes: metadataBytes, limits: limits)
+            try checkRate(user)
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
             let result = try await store.append(
                 MessageDraft(
@@ -119,6 +122,7 @@ public struct ChatService: Sendable {
         case .act(let id, let action, let clientID, let content, let metadata):
             guard let targetSeq = action.target else { throw ChatError.validation("a post is sent with message.send") }
             let metadataBytes = try metadata.map { try JSONEncoder().encode($0).count } ?? 0
+            try checkRate(user)
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
             let target = try await store.message(targetSeq, in: id)
             try ConversationRules.checkAct(
@@ -178,6 +182,14 @@ public struct ChatService: Sendable {
             await invalidateLists(of: closed.participants.map(\.user))
             if conversation.closedAt == nil { await publish { try await publisher.updated(closed) } }
             return .conversation(ConversationReply(conversation: ConversationBody(closed)))
+        }
+    }
+
+    /// Messages per second per user (a token bucket); over it: `rate_limited`, nothing stored.
+    private func checkRate(_ user: UserID) throws {
+        guard rateLimiter.allow(user, now: clock.now()) else {
+            throw ChatError.rateLimited(
+                "more than \(limits.messageBurst) messages at once or \(Int(limits.messagesPerSecond)) per second; retry later")
         }
     }
 

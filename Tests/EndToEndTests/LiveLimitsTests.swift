@@ -1,0 +1,55 @@
+import ChatClient
+import ChatCore
+import ChatTesting
+import ChatWire
+import Foundation
+import Testing
+
+/// The live-chat limits crossed: message rate and connections per user.
+@Suite struct LiveLimitsTests {
+    @Test func sendingFasterThanTheRateIsRefusedAndStoresNothing() async throws {
+        let node = TestNode {
+            $0.limits.messagesPerSecond = 0.5
+            $0.limits.messageBurst = 3
+        }
+        defer { node.cleanUp() }
+        try await node.run { url in
+            let alice = try await TestNode.client(url, "alice")
+            try await alice.withConnection { socket in
+                let id = try await socket.createDirect(with: "bob").conversation.id
+                for index in 1...3 { _ = try await socket.send("burst \(index)", to: id) }
+                await #expect(throws: ChatError.rateLimited("more than 3 messages at once or 0 per second; retry later")) {
+                    _ = try await socket.send("one too many", to: id)
+                }
+                await #expect(throws: ChatError.self) { _ = try await socket.react("👍", to: 1, in: id) }
+                let (status, body) = try await alice.call(
+                    "POST", "/v1/conversations/\(id)/messages", body: SendRequest(clientID: "rest", content: "also too many"))
+                #expect(status == 429)
+                #expect(String(decoding: body, as: UTF8.self).contains("\"rate_limited\""))
+                #expect(try await socket.history(id).messages.map(\.content) == ["burst 1", "burst 2", "burst 3"])
+            }
+        }
+    }
+
+    @Test func oneConnectionTooManyIsClosedWith4003() async throws {
+        let node = TestNode { $0.limits.connectionsPerUser = 2 }
+        defer { node.cleanUp() }
+        try await node.run { url in
+            let alice = try await TestNode.client(url, "alice")
+            try await alice.withConnection { _ in
+                try await alice.withConnection { _ in
+                    await #expect(throws: ChatError.rateLimited("at most 2 connections per user on one node")) {
+                        try await alice.withConnection { _ in }
+                    }
+                    let port = Int(url.split(separator: ":").last!)!
+                    let reply = try RawWebSocket.upgrade(
+                        port: port, path: "/v1/ws", headers: ["Authorization": "Bearer \(try await TestNode.token("alice"))"])
+                    #expect(reply.closeCode == Int(CloseCode.tooManyConnections.rawValue))
+                    #expect(reply.texts.first?.contains("\"rate_limited\"") == true)
+                }
+                // Below the limit again: a new connection is accepted.
+                try await alice.withConnection { socket in _ = try await socket.conversations() }
+            }
+        }
+    }
+}
