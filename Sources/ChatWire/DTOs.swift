@@ -325,3 +325,19 @@ public struct PresenceReply: Codable, Sendable, Hashable {
     public var users: [PresenceBody]
     public init(users: [PresenceBody]) { self.users = users }
 }
+
+/// Event: the node is going away; reconnect (to any node) after `delay_ms`.
+public struct ReconnectEvent: Codable, Sendable, Hashable {
+    public var delayMs: Int64
+    public var reason: String
+
+    enum CodingKeys: String, CodingKey {
+        case reason
+        case delayMs = "delay_ms"
+    }
+
+    public init(delayMs: Int64, reason: String) {
+        self.delayMs = delayMs
+        self.reason = reason
+    }
+}

@@ -51,7 +51,10 @@ public final class Node: Sendable {
         self.group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: hub), .init(service: tracker), .init(service: app), .init(service: ReadinessGate(readiness: readiness)),
+                    // Shut down in reverse: readiness off first, then the drain, then the server, presence, hub.
+                    .init(service: hub), .init(service: tracker), .init(service: app),
+                    .init(service: Drainer(hub: hub, grace: configuration.drainGrace, maxJitter: configuration.drainJitter)),
+                    .init(service: ReadinessGate(readiness: readiness)),
                 ],
                 gracefulShutdownSignals: signals, logger: logger))
         self.store = store

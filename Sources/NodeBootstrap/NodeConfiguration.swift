@@ -20,6 +20,10 @@ public struct NodeConfiguration: Sendable {
     public var typingThrottle: Duration = .seconds(2)
     public var typingExpiry: Duration = .seconds(5)
     public var presenceTTL: Duration = .seconds(30)
+    /// On SIGTERM: how long clients have to leave after the `reconnect` advisory before 1012.
+    public var drainGrace: Duration = .seconds(5)
+    /// The largest delay the advisory asks a client to wait before reconnecting (each gets a random one).
+    public var drainJitter: Duration = .seconds(5)
     public var logLevel: String = "info"
 
     public init() {}

@@ -9,7 +9,7 @@ import Testing
 @Suite struct LiveLimitsTests {
     @Test func sendingFasterThanTheRateIsRefusedAndStoresNothing() async throws {
         let node = TestNode {
-            $0.limits.messagesPerSecond = 0.5
+            $0.limits.messagesPerSecond = 0.001
             $0.limits.messageBurst = 3
         }
         defer { node.cleanUp() }
@@ -42,7 +42,7 @@ import Testing
                         try await alice.withConnection { _ in }
                     }
                     let port = Int(url.split(separator: ":").last!)!
-                    let reply = try RawWebSocket.upgrade(
+                    let reply = try await RawWebSocket.upgrade(
                         port: port, path: "/v1/ws", headers: ["Authorization": "Bearer \(try await TestNode.token("alice"))"])
                     #expect(reply.closeCode == Int(CloseCode.tooManyConnections.rawValue))
                     #expect(reply.texts.first?.contains("\"rate_limited\"") == true)

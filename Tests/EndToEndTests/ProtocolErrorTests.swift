@@ -63,7 +63,7 @@ import Testing
                 // may drop frames that arrive in the same packet as the 101 (see TokenTransport).
                 for headers in [["Authorization": "Bearer \(client.token)"], [:]] {
                     let path = headers.isEmpty ? "/v1/ws?token=\(client.token)" : "/v1/ws"
-                    let reply = try RawWebSocket.upgrade(port: port, path: path, headers: headers)
+                    let reply = try await RawWebSocket.upgrade(port: port, path: path, headers: headers)
                     #expect(reply.status.contains("101"))
                     #expect(reply.texts.count == 1 && reply.texts[0].contains("\"unauthorized\"") && reply.texts[0].contains(reason))
                     #expect(reply.closeCode == Int(CloseCode.unauthorized.rawValue))

@@ -23,10 +23,19 @@ enum RawWebSocket {
     }
 
     /// Connects to 127.0.0.1:`port`, sends an upgrade request for `path` with `headers`, and reads the reply.
-    static func upgrade(port: Int, path: String, headers: [String: String] = [:], timeoutSeconds: Int = 5) throws -> Reply {
-        let fd = try open(port: port, path: path, headers: headers, timeoutSeconds: timeoutSeconds)
-        defer { close(fd) }
-        return read(fd) { $0.closeCode != nil }
+    /// The blocking socket calls run on a Dispatch thread: blocking the concurrency pool's few threads
+    /// would starve the node under test, which runs in the same process.
+    static func upgrade(port: Int, path: String, headers: [String: String] = [:], timeoutSeconds: Int = 5) async throws -> Reply {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(
+                    with: Result {
+                        let fd = try open(port: port, path: path, headers: headers, timeoutSeconds: timeoutSeconds)
+                        defer { close(fd) }
+                        return read(fd) { $0.closeCode != nil }
+                    })
+            }
+        }
     }
 
     /// Connects and sends the upgrade request; the caller reads (or, to play a slow consumer, does not).

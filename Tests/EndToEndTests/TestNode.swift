@@ -21,6 +21,7 @@ struct TestNode {
         // Tests send fast on purpose; the rate limit has its own test.
         configuration.limits.messagesPerSecond = 100_000
         configuration.limits.messageBurst = 100_000
+        configuration.drainGrace = .milliseconds(500)
         configure(&configuration)
     }
 
