@@ -91,7 +91,8 @@ import Testing
                             // Typing and the message cross the same channel in order: by now every typing event is in.
                             #expect(socket.events.filter { $0.type == EventType.typing.rawValue }.count == 1, "the second signal was throttled")
                         }
-                        #expect(bobSocket.typingUsers(in: id) == ["alice"] || bobSocket.typingUsers(in: id).isEmpty)
+                        let typing = try #require(bobSocket.events.first { $0.type == EventType.typing.rawValue })
+                        #expect(try typing.payload(TypingEvent.self) == TypingEvent(conversation: id, user: "alice", expiresInMs: 300))
                         #expect(!aliceSocket.events.contains { $0.type == EventType.typing.rawValue }, "the typist gets no echo")
                         try await eventually("bob's view of alice typing expires") { bobSocket.typingUsers(in: id).isEmpty }
                     }
@@ -185,8 +186,13 @@ import Testing
                     let edited = try await alice.rest(
                         "PATCH", "/v1/conversations/\(id)/messages/1", body: EditRequest(content: "hello, edited"), as: SendReply.self)
                     #expect(edited.message.action == "edit")
-                    let byModerator = try await carol.rest("DELETE", "/v1/conversations/\(id)/messages/2", as: SendReply.self)
+                    let byModerator = try await carol.rest("DELETE", "/v1/conversations/\(id)/messages/2?client_id=del-2", as: SendReply.self)
                     #expect(byModerator.message.action == "delete" && byModerator.message.target == 2)
+                    let retried = try await carol.rest("DELETE", "/v1/conversations/\(id)/messages/2?client_id=del-2", as: SendReply.self)
+                    #expect(retried.duplicate && retried.message == byModerator.message, "a retried delete returns the first result")
+                    await #expect(throws: ChatError.notFound("no such message"), "a new delete of a tombstone") {
+                        _ = try await carol.rest("DELETE", "/v1/conversations/\(id)/messages/2?client_id=del-3", as: SendReply.self)
+                    }
                     try await eventually("bob sees the edit and the deletion") {
                         bobSocket.events.contains { $0.type == EventType.messageEdited.rawValue }
                             && bobSocket.events.contains { $0.type == EventType.messageDeleted.rawValue }

@@ -4,8 +4,8 @@ public enum ConversationKind: String, Sendable, Hashable, Codable, CaseIterable 
     case group
 }
 
-/// A participant's power in a group. Admins manage membership and roles; moderators may remove
-/// others' messages (a later feature); members chat. Both people in a direct conversation are members.
+/// A participant's power in a group. Admins manage membership, roles and closing; moderators may
+/// delete others' messages; members chat. Both people in a direct conversation are members.
 public enum Role: String, Sendable, Hashable, Codable, CaseIterable, Comparable {
     case member
     case moderator

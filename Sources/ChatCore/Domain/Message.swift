@@ -38,6 +38,14 @@ public enum MessageAction: Sendable, Hashable {
         }
     }
 
+    /// True for the actions whose entry keeps content and metadata (a post, an edit); the others store none.
+    public var carriesContent: Bool {
+        switch self {
+        case .post, .edit: true
+        case .delete, .react, .unreact: false
+        }
+    }
+
     /// The stable name stored and sent on the wire: `post`, `edit`, `delete`, `react`, `unreact`.
     public var name: String {
         switch self {

@@ -96,13 +96,16 @@ public enum ConversationRules {
     }
 
     /// An edit, deletion or reaction on `target` by `user`: the target must be a post that was not
-    /// deleted; only its sender edits it; its sender, or a group's admins and moderators, delete it;
-    /// anyone in the conversation reacts, with an emoji of 1 to `maxReactionBytes` bytes.
+    /// deleted (a deletion may name a tombstone, so that a retried delete reaches the store, which
+    /// answers it from its client id or with `notFound`); only its sender edits it; its sender, or a
+    /// group's admins and moderators, delete it; anyone in the conversation reacts, with an emoji of 1
+    /// to `maxReactionBytes` bytes.
     public static func checkAct(
         _ action: MessageAction, on target: Message?, in conversation: Conversation, by user: UserID, content: String,
         metadataBytes: Int, limits: Limits
     ) throws(ChatError) {
-        guard let target, target.action == .post, !target.isDeleted else { throw .notFound("no such message") }
+        let isDelete = if case .delete = action { true } else { false }
+        guard let target, target.action == .post, isDelete || !target.isDeleted else { throw .notFound("no such message") }
         try checkOpen(conversation)
         switch action {
         case .post:

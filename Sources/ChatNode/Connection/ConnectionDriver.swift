@@ -114,10 +114,8 @@ public struct ConnectionDriver: Sendable {
 
     /// What runs beside an authenticated connection: its catch-up, presence, and the token's expiry.
     private func started(_ session: Session, group: inout TaskGroup<Void>) {
-        group.addTask { [hub, presence] in
-            await presence.connected(session)
-            await hub.catchUp(session)
-        }
+        group.addTask { [presence] in await presence.connected(session) }
+        group.addTask { [hub] in await hub.catchUp(session) }
         if let expiry = session.principal.expiresAt {
             group.addTask { await closeAtExpiry(expiry, outbox: session.outbox) }
         }

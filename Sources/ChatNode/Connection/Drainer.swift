@@ -22,7 +22,7 @@ public struct Drainer: Service {
 
     public func run() async throws {
         try? await gracefulShutdown()
-        let jitter = max(1, maxJitter.components.seconds * 1000 + maxJitter.components.attoseconds / 1_000_000_000_000_000)
+        let jitter = max(1, maxJitter.wholeMilliseconds)
         for session in hub.allSessions {
             session.outbox.send(
                 bytes: FrameCodec.event(.reconnect, ReconnectEvent(delayMs: Int64.random(in: 0...jitter), reason: "the node is restarting")))

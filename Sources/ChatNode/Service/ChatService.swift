@@ -2,7 +2,6 @@ import ChatCore
 import ChatWire
 import Foundation
 import Logging
-import Synchronization
 
 /// Executes commands for an authenticated caller: applies ``ConversationRules``, writes through the
 /// store, keeps the cache correct, and publishes what changed. The one implementation of every
@@ -19,8 +18,8 @@ public struct ChatService: Sendable {
     public let ids: any IDGenerator
     public let settings: NodeSettings
     let logger: Logger
-    private let typingThrottle: ThrottleBox
-    private let rateLimiter: RateLimiter
+    private let typingLimiter: RateLimiter<TypingKey>
+    private let messageLimiter: RateLimiter<UserID>
 
     public init(
         store: any ChatStore, cache: any Cache, presence: any Presence, publisher: EventPublisher, clock: any WallClock,
@@ -29,8 +28,8 @@ public struct ChatService: Sendable {
         self.store = store
         self.cache = cache
         self.presence = presence
-        self.typingThrottle = ThrottleBox(TypingThrottle(interval: settings.typingThrottle))
-        self.rateLimiter = RateLimiter(perSecond: settings.limits.messagesPerSecond, burst: settings.limits.messageBurst)
+        self.typingLimiter = RateLimiter(oncePer: settings.typingThrottle)
+        self.messageLimiter = RateLimiter(perSecond: settings.limits.messagesPerSecond, burst: settings.limits.messageBurst)
         self.publisher = publisher
         self.clock = clock
         self.ids = ids
@@ -151,7 +150,7 @@ public struct ChatService: Sendable {
         case .typing(let id):
             let now = clock.now()
             // Throttled signals are acknowledged and dropped before any read: typing is advisory.
-            guard typingThrottle.allow(user, in: id, now: now) else { return .empty }
+            guard typingLimiter.allow(TypingKey(user: user, conversation: id), now: now) else { return .empty }
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
             try ConversationRules.checkOpen(conversation)
             await publish { try await publisher.typing(user, in: id, expiresIn: settings.typingExpiry) }
@@ -187,7 +186,7 @@ public struct ChatService: Sendable {
 
     /// Messages per second per user (a token bucket); over it: `rate_limited`, nothing stored.
     private func checkRate(_ user: UserID) throws {
-        guard rateLimiter.allow(user, now: clock.now()) else {
+        guard messageLimiter.allow(user, now: clock.now()) else {
             throw ChatError.rateLimited(
                 "more than \(limits.messageBurst) messages at once or \(Int(limits.messagesPerSecond)) per second; retry later")
         }
@@ -238,14 +237,5 @@ public struct ChatService: Sendable {
         } catch {
             logger.warning("publish failed; receivers will repair from the store", metadata: ["error": "\(error)"])
         }
-    }
-}
-
-/// The node's typing throttle behind a lock (never held across an await).
-final class ThrottleBox: Sendable {
-    private let throttle: Mutex<TypingThrottle>
-    init(_ throttle: TypingThrottle) { self.throttle = Mutex(throttle) }
-    func allow(_ user: UserID, in conversation: ConversationID, now: Timestamp) -> Bool {
-        throttle.withLock { $0.allow(user, in: conversation, now: now) }
     }
 }

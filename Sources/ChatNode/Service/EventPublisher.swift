@@ -60,9 +60,7 @@ public final class EventPublisher: Sendable {
 
     /// Tells the conversation's other members that `user` is typing.
     func typing(_ user: UserID, in conversation: ConversationID, expiresIn: Duration) async throws {
-        let body = TypingEvent(
-            conversation: conversation.rawValue, user: user.rawValue,
-            expiresInMs: expiresIn.components.seconds * 1000 + expiresIn.components.attoseconds / 1_000_000_000_000_000)
+        let body = TypingEvent(conversation: conversation.rawValue, user: user.rawValue, expiresInMs: expiresIn.wholeMilliseconds)
         try await broker.publish(
             Envelope(
                 channel: .conversation(conversation), kind: .signalOthers, origin: node, eventID: nextID(),

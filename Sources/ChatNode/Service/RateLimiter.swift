@@ -1,14 +1,16 @@
 import ChatCore
 import Synchronization
 
-/// Messages per second per user on this node: one ``TokenBucket`` per user who sent recently.
+/// Rate limits on this node: one ``TokenBucket`` per key that was used recently. The chat service
+/// keeps two: messages per user, and typing signals per user and conversation (a bucket of one
+/// token refilled once per `typing.throttle.ms`).
 ///
-/// Guarantees: memory is bounded by `capacity` buckets; full buckets (users who have been quiet long
-/// enough) are forgotten first, which changes nothing; if every bucket is in use, a new user is let
-/// through without one (fail open: the limit protects the node, it never loses a message). Shared
-/// across nodes by the Redis engine's limiter (a later issue); here it is per node.
-public final class RateLimiter: Sendable {
-    private let buckets = Mutex<[UserID: TokenBucket]>([:])
+/// Guarantees: memory is bounded by `capacity` buckets; full buckets (keys quiet long enough) are
+/// forgotten first, which changes nothing; if every bucket is in use, a new key is let through
+/// without one (fail open: the limit protects the node, it never loses a message). Shared across
+/// nodes by the Redis engine's limiter (a later issue); here it is per node.
+public final class RateLimiter<Key: Hashable & Sendable>: Sendable {
+    private let buckets = Mutex<[Key: TokenBucket]>([:])
     private let perSecond: Double
     private let burst: Int
     private let capacity: Int
@@ -19,17 +21,28 @@ public final class RateLimiter: Sendable {
         self.capacity = max(capacity, 1)
     }
 
-    /// True when `user` may send one more message at `now`.
-    public func allow(_ user: UserID, now: Timestamp) -> Bool {
+    /// At most one take per `interval`.
+    public convenience init(oncePer interval: Duration, capacity: Int = 100_000) {
+        self.init(perSecond: 1000 / Double(max(interval.wholeMilliseconds, 1)), burst: 1, capacity: capacity)
+    }
+
+    /// True when `key` may take one more token at `now`.
+    public func allow(_ key: Key, now: Timestamp) -> Bool {
         buckets.withLock { buckets in
-            if buckets[user] == nil, buckets.count >= capacity {
+            if buckets[key] == nil, buckets.count >= capacity {
                 buckets = buckets.filter { !$0.value.isFull(now: now) }
                 if buckets.count >= capacity { return true }
             }
-            var bucket = buckets[user] ?? TokenBucket(perSecond: perSecond, burst: burst, now: now)
+            var bucket = buckets[key] ?? TokenBucket(perSecond: perSecond, burst: burst, now: now)
             let allowed = bucket.take(now: now)
-            buckets[user] = bucket
+            buckets[key] = bucket
             return allowed
         }
     }
+}
+
+/// Who typed where: the key of the typing limiter.
+struct TypingKey: Hashable, Sendable {
+    var user: UserID
+    var conversation: ConversationID
 }

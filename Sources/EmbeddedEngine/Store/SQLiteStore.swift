@@ -315,8 +315,8 @@ public final class SQLiteStore: ChatStore {
                 throw ChatError.notFound("no such conversation")
             }
             let time = Int64(draft.createdAt.milliseconds)
-            var content = draft.content
-            var storedMetadata = metadata
+            let content = draft.action.carriesContent ? draft.content : ""
+            let entryMetadata = draft.action.carriesContent ? metadata : nil
             switch draft.action {
             case .post:
                 _ = try await db.query(
@@ -326,8 +326,6 @@ public final class SQLiteStore: ChatStore {
                     "UPDATE messages SET content = ?, metadata = ?, edited_at = ? WHERE conversation_id = ? AND seq = ?",
                     [.text(draft.content), metadata.map { .text($0) } ?? .null, .int(time), .text(conversation), .int(target)])
             case .delete(let target):
-                content = ""
-                storedMetadata = nil
                 // The tombstone keeps its seq; its content, the content of its edits and its reactions go.
                 _ = try await db.query(
                     "UPDATE messages SET content = '', metadata = NULL, deleted_at = ? WHERE conversation_id = ? AND seq = ?",
@@ -338,14 +336,10 @@ public final class SQLiteStore: ChatStore {
                 _ = try await db.query(
                     "DELETE FROM reactions WHERE conversation_id = ? AND seq = ?", [.text(conversation), .int(target)])
             case .react(let target, let emoji):
-                content = ""
-                storedMetadata = nil
                 _ = try await db.query(
                     "INSERT OR IGNORE INTO reactions (conversation_id, seq, emoji, user_id, created_at) VALUES (?, ?, ?, ?, ?)",
                     [.text(conversation), .int(target), .text(emoji), .text(draft.sender.rawValue), .int(time)])
             case .unreact(let target, let emoji):
-                content = ""
-                storedMetadata = nil
                 _ = try await db.query(
                     "DELETE FROM reactions WHERE conversation_id = ? AND seq = ? AND emoji = ? AND user_id = ?",
                     [.text(conversation), .int(target), .text(emoji), .text(draft.sender.rawValue)])
@@ -358,12 +352,12 @@ public final class SQLiteStore: ChatStore {
                 """,
                 [.text(conversation), .int(Int64(seq)), .text(draft.id.rawValue), .text(draft.sender.rawValue),
                  .text(draft.clientID.rawValue), .text(kind.rawValue), .text(content),
-                 storedMetadata.map { .text($0) } ?? .null, .int(time), .text(draft.action.name),
+                 entryMetadata.map { .text($0) } ?? .null, .int(time), .text(draft.action.name),
                  draft.action.target.map { .int($0) } ?? .null, draft.action.emoji.map { .text($0) } ?? .null]
             )
             let message = Message(
                 id: draft.id, conversation: draft.conversation, seq: Seq(seq), sender: draft.sender, clientID: draft.clientID,
-                action: draft.action, kind: kind, content: content, metadata: storedMetadata == nil ? nil : draft.metadata,
+                action: draft.action, kind: kind, content: content, metadata: draft.action.carriesContent ? draft.metadata : nil,
                 createdAt: draft.createdAt)
             return AppendResult(message: message, created: true)
         }
