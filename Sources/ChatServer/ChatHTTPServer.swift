@@ -44,18 +44,19 @@ public enum ChatHTTPServer {
         let webSocketPath = server.webSocketPath
         let outboxCapacity = limits.outboundQueueFrames
         let maxFrame = limits.maxFrameBytes
+        let evictionGrace = limits.slowConsumerCloseGrace
         return Application(
             router: router,
             server: .http1WebSocketUpgrade(
                 configuration: .init(
                     ws: WebSocketServerConfiguration(
                         maxFrameSize: limits.maxTransportFrameBytes, autoPing: .enabled(timePeriod: server.pingInterval)))
-            ) { request, _, _ in
+            ) { request, channel, _ in
                 let (path, query) = split(request.path ?? "")
                 guard path == webSocketPath else { return .dontUpgrade }
                 let token = bearer(request.headerFields[.authorization]) ?? queryValue(query, "token")
                 return .upgrade([:]) { inbound, outbound, _ in
-                    let outbox = Outbox(capacity: outboxCapacity)
+                    let outbox = Outbox(capacity: outboxCapacity) { evict(channel, grace: evictionGrace) }
                     await withTaskGroup(of: Void.self) { group in
                         group.addTask { await write(outbox, to: outbound) }
                         await driver.run(inbound: MessageAssembler(frames: inbound, maxBytes: maxFrame), token: token, outbox: outbox)
@@ -70,10 +71,12 @@ public enum ChatHTTPServer {
     }
 
     /// Drains a connection's outbox to its socket: frames as text, a close request as a close frame.
+    /// A slow consumer's socket is closed by ``evict(_:grace:)``, not here: this writer may be the
+    /// very thing that is stuck.
     static func write(_ outbox: Outbox, to outbound: WebSocketOutboundWriter) async {
         do {
             for await item in outbox.items {
-                if outbox.isSlowConsumer { break }
+                if outbox.isSlowConsumer { return }
                 switch item {
                 case .frame(let buffer):
                     outbox.written()
@@ -83,11 +86,27 @@ public enum ChatHTTPServer {
                     return
                 }
             }
-            if outbox.isSlowConsumer {
-                try await outbound.close(WebSocketErrorCode(codeNumber: Int(CloseCode.slowConsumer.rawValue)), reason: "slow consumer")
-            }
         } catch {
             // The socket is gone; the reader side ends on its own.
+        }
+    }
+
+    /// Closes a slow consumer's socket. The 4002 close frame goes straight into the channel, behind
+    /// the frames already handed to it, so it does not wait for the (possibly stuck) writer; the socket
+    /// closes as soon as that frame is on the wire, or after `grace` if the client never drains it.
+    /// Closing the channel ends the connection's inbound side, and with it the session.
+    static func evict(_ channel: any NIOCore.Channel, grace: Duration) {
+        var payload = ByteBufferAllocator().buffer(capacity: 32)
+        payload.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: Int(CloseCode.slowConsumer.rawValue)))
+        payload.writeString("slow consumer")
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+        let loop = channel.eventLoop
+        loop.execute {
+            let deadline = loop.scheduleTask(in: TimeAmount(grace)) { channel.close(promise: nil) }
+            channel.writeAndFlush(frame).whenComplete { _ in
+                deadline.cancel()
+                channel.close(promise: nil)
+            }
         }
     }
 

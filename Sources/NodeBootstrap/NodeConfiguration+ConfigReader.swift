@@ -38,6 +38,7 @@ public enum ConfigKeys {
         .init(key: "limits.page.default", defaultValue: "50", help: "Page size when a client names none."),
         .init(key: "limits.auth.deadline.ms", defaultValue: "10000", help: "Time a WebSocket without a token has to send its auth frame."),
         .init(key: "limits.outbound.frames", defaultValue: "1024", help: "Frames queued per connection before it is closed as a slow consumer (4002)."),
+        .init(key: "limits.outbound.close.ms", defaultValue: "5000", help: "Time a slow consumer's 4002 close frame may wait for its socket to drain before the socket is dropped."),
         .init(key: "limits.body.bytes", defaultValue: "65536", help: "Largest REST request body."),
         .init(key: "limits.reaction.bytes", defaultValue: "64", help: "Largest reaction (emoji or short code) in bytes."),
         .init(key: "limits.presence.users", defaultValue: "200", help: "Most users one presence query may name."),
@@ -76,6 +77,7 @@ extension NodeConfiguration {
         limits.defaultPageSize = reader.int(forKey: "limits.page.default", default: limits.defaultPageSize)
         limits.authDeadline = .milliseconds(reader.int(forKey: "limits.auth.deadline.ms", default: 10_000))
         limits.outboundQueueFrames = reader.int(forKey: "limits.outbound.frames", default: limits.outboundQueueFrames)
+        limits.slowConsumerCloseGrace = .milliseconds(reader.int(forKey: "limits.outbound.close.ms", default: 5_000))
         limits.maxRequestBodyBytes = reader.int(forKey: "limits.body.bytes", default: limits.maxRequestBodyBytes)
         limits.maxReactionBytes = reader.int(forKey: "limits.reaction.bytes", default: limits.maxReactionBytes)
         limits.maxPresenceQueryUsers = reader.int(forKey: "limits.presence.users", default: limits.maxPresenceQueryUsers)

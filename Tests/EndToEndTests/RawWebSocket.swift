@@ -78,31 +78,71 @@ enum RawWebSocket {
         return parse(data) ?? Reply(status: "", frames: [])
     }
 
+    /// Reads frames as they arrive, parsing each byte once (a slow consumer's backlog runs to megabytes),
+    /// until `done` holds for a frame, the peer closes (`ended` is then true) or the read times out.
+    /// `afterHead` is false for a later read on a socket whose HTTP head an earlier one consumed.
+    static func stream(_ fd: Int32, afterHead: Bool = true, until done: (_ opcode: UInt8, _ payload: [UInt8]) -> Bool) -> (frames: Int, ended: Bool) {
+        var data: [UInt8] = []
+        var index = 0
+        var headSeen = !afterHead
+        var frames = 0
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count == 0 { return (frames, true) }
+            if count < 0 { return (frames, false) }
+            data += buffer[0..<count]
+            if !headSeen {
+                guard let end = headEnd(data) else { continue }
+                headSeen = true
+                index = end
+            }
+            while let (opcode, payload, next) = frame(in: data, at: index) {
+                index = next
+                frames += 1
+                if done(opcode, payload) { return (frames, false) }
+            }
+            if index > 1 << 20 {
+                data.removeFirst(index)
+                index = 0
+            }
+        }
+    }
+
+    /// The offset just past the HTTP head, once it is complete.
+    static func headEnd(_ data: [UInt8]) -> Int? {
+        guard data.count >= 4 else { return nil }
+        return (0...data.count - 4).first { data[$0] == 13 && data[$0 + 1] == 10 && data[$0 + 2] == 13 && data[$0 + 3] == 10 }.map { $0 + 4 }
+    }
+
+    /// The unmasked server frame starting at `index`, if it has fully arrived, and where the next starts.
+    static func frame(in data: [UInt8], at index: Int) -> (UInt8, [UInt8], Int)? {
+        guard index + 2 <= data.count else { return nil }
+        let opcode = data[index] & 0x0F
+        var length = Int(data[index + 1] & 0x7F)
+        var start = index + 2
+        if length == 126 {
+            guard start + 2 <= data.count else { return nil }
+            length = Int(data[start]) << 8 | Int(data[start + 1])
+            start += 2
+        } else if length == 127 {
+            guard start + 8 <= data.count else { return nil }
+            length = (0..<8).reduce(0) { $0 << 8 | Int(data[start + $1]) }
+            start += 8
+        }
+        guard start + length <= data.count else { return nil }
+        return (opcode, Array(data[start..<start + length]), start + length)
+    }
+
     /// Splits the HTTP head from the frames after it; nil while the head is incomplete.
     static func parse(_ data: [UInt8]) -> Reply? {
-        let separator: [UInt8] = [13, 10, 13, 10]
-        guard let end = (0...max(0, data.count - 4)).first(where: { data.count >= $0 + 4 && Array(data[$0..<$0 + 4]) == separator }) else {
-            return nil
-        }
-        let head = String(decoding: data[..<end], as: UTF8.self)
+        guard let end = headEnd(data) else { return nil }
+        let head = String(decoding: data[..<(end - 4)], as: UTF8.self)
         var frames: [(UInt8, [UInt8])] = []
-        var index = end + 4
-        while index + 2 <= data.count {
-            let opcode = data[index] & 0x0F
-            var length = Int(data[index + 1] & 0x7F)
-            var start = index + 2
-            if length == 126 {
-                guard start + 2 <= data.count else { break }
-                length = Int(data[start]) << 8 | Int(data[start + 1])
-                start += 2
-            } else if length == 127 {
-                guard start + 8 <= data.count else { break }
-                length = (0..<8).reduce(0) { $0 << 8 | Int(data[start + $1]) }
-                start += 8
-            }
-            guard start + length <= data.count else { break }
-            frames.append((opcode, Array(data[start..<start + length])))
-            index = start + length
+        var index = end
+        while let (opcode, payload, next) = frame(in: data, at: index) {
+            frames.append((opcode, payload))
+            index = next
         }
         return Reply(status: String(head.prefix { $0 != "\r" }), frames: frames)
     }

@@ -22,6 +22,10 @@ public struct Limits: Sendable, Hashable {
     public var authDeadline: Duration = .seconds(10)
     /// Frames queued for one connection before it is treated as a slow consumer and closed.
     public var outboundQueueFrames: Int = 1024
+    /// How long a slow consumer's 4002 close frame may wait for its socket to drain; past it the
+    /// socket is dropped without one. A resume whose queue does not drain to half within this time
+    /// also makes the connection a slow consumer.
+    public var slowConsumerCloseGrace: Duration = .seconds(5)
     /// Largest HTTP request body in bytes.
     public var maxRequestBodyBytes: Int = 64 * 1024
     /// Largest reaction (an emoji or short code) in bytes.

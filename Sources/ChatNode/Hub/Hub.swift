@@ -223,7 +223,7 @@ public final class Hub: Service, Sendable {
                 do { try await Task.sleep(for: settings.gapRepairInterval) } catch { return }
                 continue
             }
-            guard await session.outbox.waitForRoom() else { return }
+            guard await session.outbox.waitForRoom(patience: settings.limits.slowConsumerCloseGrace) else { return }
             let room = max(1, min(settings.limits.maxPageSize, session.outbox.capacity - session.outbox.backlog - 1))
             let page: HistoryPage
             do {

@@ -10,8 +10,9 @@ public enum OutboundItem: Sendable {
 }
 
 /// A connection's bounded outbound queue. Producers (fan-out, replies) never wait: `send` enqueues or,
-/// when the queue is full, marks the connection a slow consumer and ends the queue; the writer then
-/// closes the socket with ``CloseCode/slowConsumer``. Frames share their bytes: a ByteBuffer is
+/// when the queue is full, marks the connection a slow consumer, ends the queue and calls `onOverflow`
+/// once; the transport then closes the socket with ``CloseCode/slowConsumer``, even when its writer is
+/// stuck on a socket the client stopped reading. Frames share their bytes: a ByteBuffer is
 /// copy-on-write, so one encoded event sits in memory once however many outboxes hold it.
 public final class Outbox: Sendable {
     public let items: AsyncStream<OutboundItem>
@@ -20,9 +21,12 @@ public final class Outbox: Sendable {
     private let queued = Atomic<Int>(0)
     /// Frames the queue holds at most.
     public let capacity: Int
+    private let onOverflow: @Sendable () -> Void
 
-    public init(capacity: Int) {
+    /// - Parameter onOverflow: called once, from the producer that overflowed the queue; it must not block.
+    public init(capacity: Int, onOverflow: @escaping @Sendable () -> Void = {}) {
         self.capacity = max(capacity, 1)
+        self.onOverflow = onOverflow
         (items, continuation) = AsyncStream.makeStream(of: OutboundItem.self, bufferingPolicy: .bufferingOldest(max(capacity, 1)))
     }
 
@@ -33,8 +37,7 @@ public final class Outbox: Sendable {
             queued.add(1, ordering: .relaxed)
             return true
         case .dropped:
-            overflowed.store(true, ordering: .relaxed)
-            continuation.finish()
+            evict()
             return false
         case .terminated: return false
         @unknown default: return false
@@ -60,13 +63,25 @@ public final class Outbox: Sendable {
     public var backlog: Int { queued.load(ordering: .relaxed) }
 
     /// Waits until at most half the queue is used, so that a producer with much to send (a resume)
-    /// fills it in steps instead of overflowing it. Returns false when the queue ended.
-    public func waitForRoom() async -> Bool {
+    /// fills it in steps instead of overflowing it. A queue that does not drain to half within
+    /// `patience` marks a slow consumer all the same: it is ended as on overflow. Returns false when the queue ended.
+    public func waitForRoom(patience: Duration) async -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: patience)
         while backlog > capacity / 2 {
             if isSlowConsumer || Task.isCancelled { return false }
+            if ContinuousClock.now >= deadline {
+                evict()
+                return false
+            }
             do { try await Task.sleep(for: .milliseconds(5)) } catch { return false }
         }
         return !isSlowConsumer
+    }
+
+    /// Treats the connection as a slow consumer: ends the queue and calls `onOverflow` (once).
+    public func evict() {
+        continuation.finish()
+        if !overflowed.exchange(true, ordering: .relaxed) { onOverflow() }
     }
 
     /// True once the queue overflowed.

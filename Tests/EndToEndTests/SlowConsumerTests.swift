@@ -1,0 +1,157 @@
+import ChatClient
+import ChatCore
+import ChatTesting
+import ChatWire
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A client that stops reading: its outbound queue overflows, it is closed with 4002 (or dropped when
+/// it never drains even that frame), and on reconnecting with `resume` it has lost nothing.
+@Suite struct SlowConsumerTests {
+    /// Enough 8 KB posts to fill any loopback socket buffers and then the 8-frame queue.
+    static let posts = 1000
+    static let filler = String(repeating: "x", count: 8000)
+
+    @Test func aConsumerThatStopsReadingIsClosedWith4002AndResumesLosingNothing() async throws {
+        let node = TestNode {
+            $0.limits.outboundQueueFrames = 8
+            $0.limits.slowConsumerCloseGrace = .seconds(60)
+        }
+        defer { node.cleanUp() }
+        try await node.run { url in
+            let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
+            let id = try await alice.withConnection { try await $0.createDirect(with: "bob").conversation.id }
+            let fd = try await openSilentSocket(url: url, user: "bob")
+            defer { close(fd) }
+            try await flood(id, from: alice)
+
+            // Now read: everything the socket had taken, then the close frame, then the end of the stream.
+            let seen = SeqCollector()
+            let ended = try await Self.blocking {
+                _ = RawWebSocket.stream(fd, afterHead: false) { opcode, payload in
+                    if opcode == 0x8 {
+                        seen.close = payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : 0
+                        return true
+                    }
+                    seen.note(payload)
+                    return false
+                }
+                return RawWebSocket.stream(fd, afterHead: false) { _, _ in false }.ended
+            }
+            #expect(seen.close == Int(CloseCode.slowConsumer.rawValue))
+            #expect(ended, "the node closes the socket after the close frame")
+            #expect(seen.seqs == (1...Int64(Self.posts)).prefix(seen.seqs.count).map { $0 }, "what arrived arrived in order")
+            #expect(seen.seqs.count < Self.posts, "the queue overflowed before everything was written")
+
+            let last = seen.seqs.last ?? 0
+            try await bob.withConnection(resume: [id: last]) { socket in
+                try await eventually("bob catches up to seq \(Self.posts)") { socket.positions[id] == Int64(Self.posts) }
+                #expect(socket.receivedEntries.map(\.seq) == Array(last + 1...Int64(Self.posts)), "the rest, once, in order")
+            }
+        }
+    }
+
+    @Test func aConsumerThatNeverDrainsIsDroppedAfterTheGrace() async throws {
+        let node = TestNode {
+            $0.limits.outboundQueueFrames = 8
+            $0.limits.slowConsumerCloseGrace = .milliseconds(200)
+        }
+        defer { node.cleanUp() }
+        try await node.run { url in
+            let alice = try await TestNode.client(url, "alice")
+            let id = try await alice.withConnection { try await $0.createDirect(with: "bob").conversation.id }
+            let fd = try await openSilentSocket(url: url, user: "bob")
+            defer { close(fd) }
+            try await alice.withConnection { socket in
+                try await eventually("bob is online") { try await socket.presence(of: ["bob"]).first?.online == true }
+            }
+            try await flood(id, from: alice)
+            // Bob has still read nothing, yet his session is gone: the socket was dropped, not left open.
+            try await alice.withConnection { socket in
+                try await eventually("bob's dropped connection leaves him offline") {
+                    try await socket.presence(of: ["bob"]).first?.online == false
+                }
+            }
+        }
+    }
+
+    @Test func aResumeThatIsNeverReadEndsTheSessionAfterTheGrace() async throws {
+        let node = TestNode {
+            $0.limits.outboundQueueFrames = 8
+            $0.limits.slowConsumerCloseGrace = .milliseconds(200)
+        }
+        defer { node.cleanUp() }
+        try await node.run { url in
+            let alice = try await TestNode.client(url, "alice")
+            let id = try await alice.withConnection { try await $0.createDirect(with: "bob").conversation.id }
+            try await flood(id, from: alice)
+            // Bob connects with all of it to catch up on and reads nothing past `welcome`: the catch-up
+            // never overflows the queue (it waits for room), so it is its patience that ends the session.
+            let fd = try await openSilentSocket(url: url, user: "bob")
+            defer { close(fd) }
+            try await alice.withConnection { socket in
+                try await eventually("bob's stalled resume leaves him offline") {
+                    try await socket.presence(of: ["bob"]).first.map { !$0.online && $0.lastSeen != nil } == true
+                }
+            }
+        }
+    }
+
+    /// A WebSocket for `user` with a tiny receive buffer, read up to its `welcome` (so that its session
+    /// is live before the flood) and then not again until the test says so.
+    func openSilentSocket(url: String, user: String) async throws -> Int32 {
+        let port = Int(url.split(separator: ":").last!)!
+        let token = try await TestNode.token(user)
+        return try await Self.blocking {
+            let fd = try RawWebSocket.open(
+                port: port, path: "/v1/ws", headers: ["Authorization": "Bearer \(token)"], timeoutSeconds: 10, receiveBuffer: 4096)
+            let welcome = RawWebSocket.stream(fd) { opcode, payload in
+                opcode == 0x1 && String(decoding: payload, as: UTF8.self).contains("\"welcome\"")
+            }
+            guard welcome.frames == 1, !welcome.ended else {
+                close(fd)
+                throw ConformanceFailure(message: "no welcome", file: #filePath, line: #line)
+            }
+            return fd
+        }
+    }
+
+    func flood(_ id: String, from client: ChatClient) async throws {
+        try await client.withConnection { socket in
+            for index in 1...Self.posts { _ = try await socket.send("\(index) \(Self.filler)", to: id) }
+        }
+    }
+
+    /// Runs blocking socket calls on a Dispatch thread, away from the concurrency pool the node uses.
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+}
+
+/// The seqs of the `message.new` frames a raw socket read, and the close code it got.
+final class SeqCollector: @unchecked Sendable {
+    // Written by the one reading thread, read after it finished.
+    var seqs: [Int64] = []
+    var close: Int?
+
+    func note(_ payload: [UInt8]) {
+        struct Frame: Decodable {
+            struct Payload: Decodable {
+                struct Message: Decodable { var seq: Int64 }
+                var message: Message?
+            }
+            var type: String
+            var payload: Payload?
+        }
+        guard let frame = try? JSONDecoder().decode(Frame.self, from: Data(payload)), frame.type == EventType.messageNew.rawValue,
+            let seq = frame.payload?.message?.seq
+        else { return }
+        seqs.append(seq)
+    }
+}
