@@ -5,7 +5,7 @@ import ChatWire
 import Foundation
 import Testing
 
-/// The live-chat limits crossed: message rate and connections per user.
+/// The live-chat limits crossed: message rate, connections per user, the ping timeout.
 @Suite struct LiveLimitsTests {
     @Test func sendingFasterThanTheRateIsRefusedAndStoresNothing() async throws {
         let node = TestNode {
@@ -49,6 +49,24 @@ import Testing
                 }
                 // Below the limit again: a new connection is accepted.
                 try await alice.withConnection { socket in _ = try await socket.conversations() }
+            }
+        }
+    }
+
+    @Test func aClientThatLeavesPingsUnansweredIsClosedWith1001() async throws {
+        let node = TestNode { $0.server.pingInterval = .milliseconds(200) }
+        defer { node.cleanUp() }
+        try await node.run { url in
+            let port = Int(url.split(separator: ":").last!)!
+            // The raw socket reads but never answers a ping; the SDK's client answers them and stays.
+            let reply = try await RawWebSocket.upgrade(
+                port: port, path: "/v1/ws", headers: ["Authorization": "Bearer \(try await TestNode.token("bob"))"])
+            #expect(reply.frames.contains { $0.opcode == 0x9 }, "the node pinged")
+            #expect(reply.closeCode == 1001)
+            let alice = try await TestNode.client(url, "alice")
+            try await alice.withConnection { socket in
+                let start = ContinuousClock.now
+                while ContinuousClock.now - start < .milliseconds(700) { _ = try await socket.conversations() }
             }
         }
     }
