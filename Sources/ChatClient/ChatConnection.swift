@@ -287,4 +287,31 @@ public final class ChatConnection: Sendable {
     public var presenceEvents: [PresenceBody] {
         events.filter { $0.type == EventType.presence.rawValue }.compactMap { try? $0.payload(PresenceBody.self) }
     }
+
+    // MARK: Support desk
+
+    /// Asks `workspace`'s desk for help; `description` becomes the request conversation's first message.
+    public func openSupportRequest(in workspace: String, subject: String? = nil, description: String) async throws -> SupportOpenReply {
+        try await request(.supportOpen, SupportOpenRequest(workspace: workspace, subject: subject, content: description))
+            .payload(SupportOpenReply.self)
+    }
+
+    /// The waiting requests of a workspace you are an agent of, oldest first.
+    public func supportQueue(of workspace: String, limit: Int? = nil) async throws -> [SupportRequestBody] {
+        try await request(.supportQueue, SupportQueueRequest(workspace: workspace, limit: limit)).payload(SupportQueueReply.self).requests
+    }
+
+    /// Tries to take a waiting request: `outcome` is `won`, or `claimed` with the holder in `request.agent`.
+    public func claimSupportRequest(_ id: String) async throws -> SupportClaimReply {
+        try await request(.supportClaim, SupportClaimRequest(request: id)).payload(SupportClaimReply.self)
+    }
+
+    /// The support desk events received so far (`support.queued`, `support.claimed`, `support.closed`), in
+    /// arrival order, with their type.
+    public var supportEvents: [(type: String, request: SupportRequestBody)] {
+        events.compactMap { frame in
+            guard frame.type.hasPrefix("support."), let body = try? frame.payload(SupportEvent.self) else { return nil }
+            return (frame.type, body.request)
+        }
+    }
 }

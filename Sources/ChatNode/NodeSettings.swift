@@ -24,6 +24,9 @@ public struct NodeSettings: Sendable {
     /// How long a connection's presence entry lives without a heartbeat; the node heartbeats its live
     /// connections every third of it, so presence is never stale longer than this.
     public var presenceTTL: Duration = .seconds(30)
+    /// How long a support agent may be gone (no connection anywhere) before the requests they hold
+    /// without having replied go back to the queue.
+    public var supportRequeueAfter: Duration = .seconds(60)
 
     public init(nodeID: NodeID, limits: Limits = Limits()) {
         self.nodeID = nodeID

@@ -1,10 +1,11 @@
 import ChatCore
 
-/// A store to test, fresh and empty, and how to dispose of it.
+/// A store to test, fresh and empty, and how to dispose of it. Every store keeps the support desk too
+/// (support requests share the conversations' transactions).
 public struct StoreHarness: Sendable {
-    public let store: any ChatStore
+    public let store: any ChatStore & SupportStore
     public let teardown: @Sendable () async -> Void
-    public init(store: any ChatStore, teardown: @escaping @Sendable () async -> Void) {
+    public init(store: any ChatStore & SupportStore, teardown: @escaping @Sendable () async -> Void) {
         self.store = store
         self.teardown = teardown
     }
@@ -29,7 +30,7 @@ public enum StoreConformance {
         .init("receipt watermarks only move forwards and drive unread counts", watermarks),
         .init("archive is per user, a post un-archives, close blocks appends", archiveAndClose),
         .init("contacts are everyone who shares a conversation", contacts),
-    ]
+    ] + supportChecks
 
     static let t0 = Timestamp(milliseconds: 1_700_000_000_000)
     static func at(_ offset: Int64) -> Timestamp { Timestamp(milliseconds: t0.milliseconds + offset) }
@@ -44,7 +45,7 @@ public enum StoreConformance {
             clientID: ClientMessageID(client)!, kind: .text, content: text, metadata: nil, createdAt: time)
     }
 
-    static func with(_ factory: StoreFactory, _ body: (any ChatStore) async throws -> Void) async throws {
+    static func with(_ factory: StoreFactory, _ body: (any ChatStore & SupportStore) async throws -> Void) async throws {
         let harness = try await factory()
         do {
             try await body(harness.store)

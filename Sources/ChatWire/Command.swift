@@ -20,6 +20,9 @@ public enum Command: Sendable, Hashable {
     case presence([UserID])
     case archive(ConversationID, archived: Bool)
     case close(ConversationID)
+    case openSupport(workspace: WorkspaceID, subject: String?, kind: MessageKind, content: String, metadata: JSONValue?, clientID: ClientMessageID?)
+    case supportQueue(workspace: WorkspaceID, limit: Int?)
+    case claimSupport(SupportRequestID)
 }
 
 /// Turns request bodies into ``Command``s, naming the offending field in every `validation` error.
@@ -134,6 +137,24 @@ public enum Validate {
             result[id] = value
         }
         return result
+    }
+
+    public static func supportOpen(_ body: SupportOpenRequest) throws(ChatError) -> Command {
+        guard let workspace = try workspace(body.workspace) else { throw .validation("missing field 'workspace'") }
+        return .openSupport(
+            workspace: workspace, subject: body.subject, kind: body.kind ?? .text, content: body.content, metadata: body.metadata,
+            clientID: try clientID(body.clientID))
+    }
+
+    public static func supportQueue(workspace name: String?, limit: Int?) throws(ChatError) -> Command {
+        guard let workspace = try workspace(name) else { throw .validation("missing field 'workspace'") }
+        return .supportQueue(workspace: workspace, limit: limit)
+    }
+
+    public static func supportRequest(_ value: String?) throws(ChatError) -> SupportRequestID {
+        guard let value else { throw .validation("missing field 'request'") }
+        guard let id = SupportRequestID(value) else { throw .validation("'request' is not a valid support request id") }
+        return id
     }
 
     public static func history(_ body: HistoryRequest, conversation id: String? = nil) throws(ChatError) -> Command {

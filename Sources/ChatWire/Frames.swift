@@ -25,6 +25,9 @@ public enum RequestType: String, Sendable, CaseIterable {
     case archive = "conversation.archive"
     case unarchive = "conversation.unarchive"
     case close = "conversation.close"
+    case supportOpen = "support.open"
+    case supportQueue = "support.queue"
+    case supportClaim = "support.claim"
 }
 
 /// Frame type names, server to client.
@@ -59,6 +62,12 @@ public enum EventType: String, Sendable, CaseIterable {
     case presence
     /// The server is going away: reconnect after `delay_ms` (jittered per client).
     case reconnect
+    /// To a workspace's agents: a support request is waiting (new, or back in the queue).
+    case supportQueued = "support.queued"
+    /// To a workspace's agents: an agent claimed a request; it leaves the queue.
+    case supportClaimed = "support.claimed"
+    /// To a workspace's agents: a request was closed.
+    case supportClosed = "support.closed"
 
     /// The event that carries a log entry with `action`.
     public static func entry(_ action: MessageAction) -> EventType {
@@ -181,6 +190,13 @@ public enum FrameCodec {
                 return .success(.command(id: id, .archive(conversation, archived: type == .archive)))
             case .close:
                 return .success(.command(id: id, .close(try Validate.conversation(payload(ConversationRequest.self, data).conversation))))
+            case .supportOpen:
+                return .success(.command(id: id, try Validate.supportOpen(payload(SupportOpenRequest.self, data))))
+            case .supportQueue:
+                let body = try payload(SupportQueueRequest.self, data)
+                return .success(.command(id: id, try Validate.supportQueue(workspace: body.workspace, limit: body.limit)))
+            case .supportClaim:
+                return .success(.command(id: id, .claimSupport(try Validate.supportRequest(payload(SupportClaimRequest.self, data).request))))
             }
         } catch let error as ChatError {
             return .failure(FrameError(re: id, error: error))

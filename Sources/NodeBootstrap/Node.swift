@@ -31,9 +31,16 @@ public final class Node: Sendable {
         let publisher = EventPublisher(broker: broker, node: nodeID)
         let presence = MemoryPresence(clock: clock)
         let service = ChatService(
-            store: store, cache: MemoryCache(clock: clock), presence: presence, publisher: publisher, clock: clock,
+            store: store, support: store, cache: MemoryCache(clock: clock), presence: presence, publisher: publisher, clock: clock,
             ids: RandomIDGenerator(), settings: settings, logger: logger)
-        let tracker = PresenceTracker(presence: presence, store: store, publisher: publisher, hub: hub, settings: settings, logger: logger)
+        let jobs = MemoryJobQueue(clock: clock)
+        let desk = SupportDesk(
+            queue: jobs, presence: presence, service: service, clock: clock, requeueAfter: settings.supportRequeueAfter, logger: logger)
+        let runner = JobRunner(
+            queue: jobs, handlers: [SupportDesk.requeueKind: { try await desk.handle($0) }], clock: clock, policy: RetryPolicy(),
+            worker: nodeID.rawValue, logger: logger)
+        let tracker = PresenceTracker(
+            presence: presence, store: store, publisher: publisher, hub: hub, settings: settings, desk: desk, logger: logger)
         let authenticator = try await JWTAuthenticator(keys: Self.tokenKeys(configuration, logger: logger))
         let driver = ConnectionDriver(service: service, hub: hub, presence: tracker, authenticator: authenticator, logger: logger)
         let readiness = Readiness()
@@ -51,8 +58,8 @@ public final class Node: Sendable {
         self.group = ServiceGroup(
             configuration: .init(
                 services: [
-                    // Shut down in reverse: readiness off first, then the drain, then the server, presence, hub.
-                    .init(service: hub), .init(service: tracker), .init(service: app),
+                    // Shut down in reverse: readiness off first, then the drain, the server, presence, jobs, hub.
+                    .init(service: hub), .init(service: runner), .init(service: tracker), .init(service: app),
                     .init(service: Drainer(hub: hub, grace: configuration.drainGrace, maxJitter: configuration.drainJitter)),
                     .init(service: ReadinessGate(readiness: readiness)),
                 ],

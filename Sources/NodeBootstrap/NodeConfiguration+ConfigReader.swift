@@ -48,6 +48,7 @@ public enum ConfigKeys {
         .init(key: "typing.throttle.ms", defaultValue: "2000", help: "A user's typing signals per conversation are passed on at most once per this interval."),
         .init(key: "typing.expiry.ms", defaultValue: "5000", help: "Clients show a typist as stopped this long after their last typing event."),
         .init(key: "presence.ttl.ms", defaultValue: "30000", help: "Lifetime of a connection's presence entry without a heartbeat (sent every third of it)."),
+        .init(key: "support.requeue.ms", defaultValue: "60000", help: "Time a support agent may be gone before the requests they hold without a reply return to the queue."),
         .init(key: "drain.grace.ms", defaultValue: "5000", help: "On SIGTERM: time clients get after the reconnect advisory before sockets are closed with 1012."),
         .init(key: "drain.jitter.ms", defaultValue: "5000", help: "Largest reconnect delay the advisory gives a client (each gets a random one)."),
         .init(key: "cache.list.ttl.ms", defaultValue: "60000", help: "Lifetime of a cached first page of a conversation list."),
@@ -88,6 +89,7 @@ extension NodeConfiguration {
         typingThrottle = .milliseconds(reader.int(forKey: "typing.throttle.ms", default: 2_000))
         typingExpiry = .milliseconds(reader.int(forKey: "typing.expiry.ms", default: 5_000))
         presenceTTL = .milliseconds(reader.int(forKey: "presence.ttl.ms", default: 30_000))
+        supportRequeueAfter = .milliseconds(reader.int(forKey: "support.requeue.ms", default: 60_000))
         drainGrace = .milliseconds(reader.int(forKey: "drain.grace.ms", default: 5_000))
         drainJitter = .milliseconds(reader.int(forKey: "drain.jitter.ms", default: 5_000))
         try validate()

@@ -20,6 +20,8 @@ public struct NodeConfiguration: Sendable {
     public var typingThrottle: Duration = .seconds(2)
     public var typingExpiry: Duration = .seconds(5)
     public var presenceTTL: Duration = .seconds(30)
+    /// How long a support agent may be gone before their unanswered requests return to the queue.
+    public var supportRequeueAfter: Duration = .seconds(60)
     /// On SIGTERM: how long clients have to leave after the `reconnect` advisory before 1012.
     public var drainGrace: Duration = .seconds(5)
     /// The largest delay the advisory asks a client to wait before reconnecting (each gets a random one).
@@ -35,6 +37,7 @@ public struct NodeConfiguration: Sendable {
         settings.typingThrottle = typingThrottle
         settings.typingExpiry = typingExpiry
         settings.presenceTTL = presenceTTL
+        settings.supportRequeueAfter = supportRequeueAfter
         return settings
     }
 }

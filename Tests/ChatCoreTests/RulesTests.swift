@@ -89,4 +89,20 @@ import Testing
             "validation", "unauthorized", "forbidden", "not_found", "conflict", "rate_limited", "unavailable", "internal",
         ])
     }
+
+    @Test func agentsAreNamedByTheirTokensRolesAndRequeueWaitsForTheDelay() throws {
+        let agent = Principal(user: ann, roles: ["admin", "agent:acme", "agent:globex", "agent:"])
+        #expect(SupportRules.agentWorkspaces(of: agent) == [WorkspaceID("acme")!, WorkspaceID("globex")!])
+        #expect(throws: ChatError.forbidden("only the workspace's support agents can do this")) {
+            try SupportRules.checkAgent(Principal(user: bob), of: WorkspaceID("acme")!)
+        }
+        let left = Timestamp(milliseconds: 10_000)
+        let after = Duration.seconds(60)
+        #expect(!SupportRules.shouldRequeue(agentOnline: true, lastSeen: nil, now: left.advanced(by: .seconds(120)), after: after))
+        #expect(!SupportRules.shouldRequeue(agentOnline: false, lastSeen: left, now: left.advanced(by: .seconds(59)), after: after),
+                "gone again more recently: that disconnect's own check decides")
+        #expect(SupportRules.shouldRequeue(agentOnline: false, lastSeen: left, now: left.advanced(by: .seconds(60)), after: after))
+        #expect(try SupportRules.checkOpen(subject: "  Late  ", kind: .text, content: "x", metadataBytes: 0, limits: Limits()) == "Late")
+        #expect(throws: ChatError.self) { try SupportRules.checkOpen(subject: nil, kind: .text, content: "", metadataBytes: 0, limits: Limits()) }
+    }
 }

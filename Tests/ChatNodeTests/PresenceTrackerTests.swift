@@ -29,7 +29,7 @@ import Testing
         try await watcher.subscribe(.user(UserID("ann")!))
         let hub = Hub(store: store, clock: clock, settings: settings, logger: Logger(label: "test"))
         let publisher = EventPublisher(broker: bus.broker(node: settings.nodeID) { _ in }, node: settings.nodeID)
-        let tracker = PresenceTracker(presence: presence, store: store, publisher: publisher, hub: hub, settings: settings, logger: Logger(label: "test"))
+        let tracker = PresenceTracker(presence: presence, store: store, publisher: publisher, hub: hub, settings: settings, desk: nil, logger: Logger(label: "test"))
 
         // Bob's connection lives on a node that then vanishes: nobody heartbeats it.
         _ = await presence.connect(ConnectionID("on-dead-node"), user: UserID("bob")!, node: NodeID("dead"), ttl: settings.presenceTTL)

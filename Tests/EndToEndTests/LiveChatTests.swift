@@ -225,7 +225,7 @@ import Testing
                     try await bobSocket.archive(id)
                     try await bobSocket.unarchive(id)
                     #expect(try await archived(bobSocket) == false)
-                    await #expect(throws: ChatError.forbidden("only an admin can close a conversation")) { _ = try await bobSocket.close(id) }
+                    await #expect(throws: ChatError.forbidden("only an admin or the support agent can close a conversation")) { _ = try await bobSocket.close(id) }
                     let closed = try await aliceSocket.close(id)
                     #expect(closed.conversation.closedAt != nil)
                     try await eventually("bob is told it closed") {

@@ -48,13 +48,15 @@ struct TestNode {
 
     func cleanUp() { try? FileManager.default.removeItem(atPath: directory) }
 
-    static func token(_ user: String, expiresIn seconds: TimeInterval = 3600, secret: String = secret) async throws -> String {
+    static func token(_ user: String, roles: [String]? = nil, expiresIn seconds: TimeInterval = 3600, secret: String = secret) async throws
+        -> String
+    {
         try await JWTAuthenticator(keys: .hmac(secret: secret)).mint(
-            ChatClaims(user: user, name: user.capitalized, expires: Date().addingTimeInterval(seconds)))
+            ChatClaims(user: user, name: user.capitalized, roles: roles, expires: Date().addingTimeInterval(seconds)))
     }
 
-    static func client(_ url: String, _ user: String) async throws -> ChatClient {
-        ChatClient(baseURL: url, token: try await token(user))
+    static func client(_ url: String, _ user: String, roles: [String]? = nil) async throws -> ChatClient {
+        ChatClient(baseURL: url, token: try await token(user, roles: roles))
     }
 }
 

@@ -1,7 +1,10 @@
-/// Direct conversations have exactly two participants and no title; groups have a title and roles.
+/// Direct conversations have exactly two participants and no title; groups have a title and roles;
+/// a support conversation belongs to a support request: its customer, and the agent holding it (as
+/// admin), with membership that follows the request.
 public enum ConversationKind: String, Sendable, Hashable, Codable, CaseIterable {
     case direct
     case group
+    case support
 }
 
 /// A participant's power in a group. Admins manage membership, roles and closing; moderators may

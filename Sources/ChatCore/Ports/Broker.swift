@@ -1,16 +1,19 @@
 /// A pub/sub channel between nodes. Conversation channels carry a conversation's events (messages,
-/// membership changes); user channels carry user-scoped events (you joined, you left).
+/// membership changes); user channels carry user-scoped events (you joined, you left); a workspace's
+/// desk channel carries its support queue's events to its agents.
 ///
 /// Names are Redis-Cluster friendly: the id sits in a hash tag, so SPUBLISH can shard them.
 public enum Channel: Hashable, Sendable, CustomStringConvertible {
     case conversation(ConversationID)
     case user(UserID)
+    case desk(WorkspaceID)
 
-    /// The channel name under `prefix`, e.g. `sb:c:{c_123}` or `sb:u:{alice}`.
+    /// The channel name under `prefix`, e.g. `sb:c:{c_123}`, `sb:u:{alice}` or `sb:w:{acme}`.
     public func name(prefix: String) -> String {
         switch self {
         case .conversation(let id): "\(prefix):c:{\(id.rawValue)}"
         case .user(let id): "\(prefix):u:{\(id.rawValue)}"
+        case .desk(let id): "\(prefix):w:{\(id.rawValue)}"
         }
     }
 
@@ -24,6 +27,7 @@ public enum Channel: Hashable, Sendable, CustomStringConvertible {
         switch rest.first {
         case "c": guard let value = ConversationID(id) else { return nil }; self = .conversation(value)
         case "u": guard let value = UserID(id) else { return nil }; self = .user(value)
+        case "w": guard let value = WorkspaceID(id) else { return nil }; self = .desk(value)
         default: return nil
         }
     }
@@ -47,6 +51,8 @@ public enum EventKind: String, Sendable, Hashable, CaseIterable {
     case signalOthers = "o"
     /// A notice on a user channel (presence of a contact): to every local session of that user.
     case notice = "n"
+    /// A support queue event on a desk channel: to every local session of that workspace's agents.
+    case desk = "d"
 }
 
 /// One event crossing the broker. `frame` holds the exact bytes written to client sockets (encoded once

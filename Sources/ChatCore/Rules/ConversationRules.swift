@@ -35,9 +35,19 @@ public enum ConversationRules {
 
     /// Only admins of a group change its membership or roles.
     public static func checkManage(_ conversation: Conversation, by user: UserID) throws(ChatError) {
-        guard conversation.kind == .group else { throw .conflict("a direct conversation's membership is fixed") }
+        try checkMembershipIsManaged(conversation)
         guard conversation.participant(user)?.role == .admin else {
             throw .forbidden("only an admin can change participants")
+        }
+    }
+
+    /// Only a group's membership changes by request: a direct conversation's is fixed, a support
+    /// conversation's follows its request.
+    static func checkMembershipIsManaged(_ conversation: Conversation) throws(ChatError) {
+        switch conversation.kind {
+        case .group: return
+        case .direct: throw .conflict("a direct conversation's membership is fixed")
+        case .support: throw .conflict("a support conversation's membership follows its request")
         }
     }
 
@@ -57,7 +67,7 @@ public enum ConversationRules {
     /// Removing `user` (by an admin, or by themself when leaving). The group must keep an admin: when the
     /// last admin goes, the longest-standing remaining participant becomes admin; returns that promotion.
     public static func removal(of user: UserID, from conversation: Conversation) throws(ChatError) -> UserID? {
-        guard conversation.kind == .group else { throw .conflict("a direct conversation's membership is fixed") }
+        try checkMembershipIsManaged(conversation)
         guard let leaving = conversation.participant(user) else { throw .notFound("no such participant") }
         let remaining = conversation.participants.filter { $0.user != user }
         guard leaving.role == .admin, !remaining.contains(where: { $0.role == .admin }) else { return nil }
@@ -125,10 +135,10 @@ public enum ConversationRules {
         }
     }
 
-    /// Closing: a group's admins only. (Support conversations add their agent, see the support desk.)
+    /// Closing: a group's admins, or the agent holding a support request (its conversation's admin).
     public static func checkClose(_ conversation: Conversation, by user: UserID) throws(ChatError) {
-        guard conversation.kind == .group, conversation.participant(user)?.role == .admin else {
-            throw .forbidden("only an admin can close a conversation")
+        guard conversation.kind != .direct, conversation.participant(user)?.role == .admin else {
+            throw .forbidden("only an admin or the support agent can close a conversation")
         }
     }
 

@@ -13,7 +13,8 @@ import Synchronization
 /// - The control plane, ``run()``, executes connects, disconnects, joins, leaves and gap repairs one at
 ///   a time from a bounded queue, so subscription changes never race. The node subscribes to a
 ///   conversation's channel once, when its first local member connects or joins, and unsubscribes when
-///   the last leaves; likewise one user channel per locally connected user.
+///   the last leaves; likewise one user channel per locally connected user, and one desk channel per
+///   workspace with a locally connected support agent.
 ///
 /// Resume: a session that connects behind the live stream (its resume position, or the user's
 /// delivered watermark, lies below what the node relays) gets a catch-up cursor per such conversation:
@@ -34,6 +35,8 @@ public final class Hub: Service, Sendable {
         var relays: [ConversationID: ConversationRelay] = [:]
         /// Sessions still catching up: per conversation, the seq each needs next (see the type's documentation).
         var catchUps: [ConnectionID: [ConversationID: Seq]] = [:]
+        /// The sessions of each workspace's support agents (their tokens' `agent:` roles).
+        var desks: [WorkspaceID: [ConnectionID: Session]] = [:]
 
         func sessions(of users: Set<UserID>) -> [Session] {
             users.flatMap { sessions[$0].map { Array($0.values) } ?? [] }
@@ -114,6 +117,7 @@ public final class Hub: Service, Sendable {
         state.withLock { state in
             state.sessions[session.principal.user]?[session.id] = nil
             state.catchUps[session.id] = nil
+            for workspace in SupportRules.agentWorkspaces(of: session.principal) { state.desks[workspace]?[session.id] = nil }
         }
     }
 
@@ -182,10 +186,34 @@ public final class Hub: Service, Sendable {
             }
             if !catchUps.isEmpty { state.catchUps[session.id] = catchUps }
         }
+        try await joinDesks(session)
+    }
+
+    /// Adds an agent's session to its workspaces' desks, subscribing to a desk's channel for the first.
+    private func joinDesks(_ session: Session) async throws {
+        let workspaces = SupportRules.agentWorkspaces(of: session.principal)
+        guard !workspaces.isEmpty else { return }
+        let fresh = state.withLock { state in
+            workspaces.filter { workspace in
+                defer { state.desks[workspace, default: [:]][session.id] = session }
+                return state.desks[workspace]?.isEmpty ?? true
+            }
+        }
+        for workspace in fresh { try await currentBroker.subscribe(.desk(workspace)) }
     }
 
     private func unregisterNow(_ session: Session) async {
         let user = session.principal.user
+        let emptyDesks = state.withLock { state in
+            SupportRules.agentWorkspaces(of: session.principal).filter { workspace in
+                guard state.desks[workspace]?.removeValue(forKey: session.id) != nil, state.desks[workspace]?.isEmpty == true else {
+                    return false
+                }
+                state.desks[workspace] = nil
+                return true
+            }
+        }
+        for workspace in emptyDesks { await unsubscribe(.desk(workspace)) }
         let (last, dropped) = state.withLock { state -> (Bool, [ConversationID]) in
             state.catchUps[session.id] = nil
             state.sessions[user]?.removeValue(forKey: session.id)
@@ -384,6 +412,11 @@ public final class Hub: Service, Sendable {
             guard case .user(let user) = envelope.channel else { return }
             state.withLock { state in
                 Self.fanOut([envelope], to: state.sessions(of: [user]))
+            }
+        case .desk:
+            guard case .desk(let workspace) = envelope.channel else { return }
+            state.withLock { state in
+                Self.fanOut([envelope], to: Array((state.desks[workspace] ?? [:]).values))
             }
         case .joined, .left:
             guard let user = envelope.subject, let conversation = envelope.conversation else { return }

@@ -16,9 +16,15 @@ public final class PresenceTracker: Service, Sendable {
     private let publisher: EventPublisher
     private let hub: Hub
     private let settings: NodeSettings
+    private let desk: SupportDesk?
     private let logger: Logger
 
-    public init(presence: any Presence, store: any ChatStore, publisher: EventPublisher, hub: Hub, settings: NodeSettings, logger: Logger) {
+    /// - Parameter desk: told when a user who may be a support agent goes offline.
+    public init(
+        presence: any Presence, store: any ChatStore, publisher: EventPublisher, hub: Hub, settings: NodeSettings, desk: SupportDesk?,
+        logger: Logger
+    ) {
+        self.desk = desk
         self.presence = presence
         self.store = store
         self.publisher = publisher
@@ -42,7 +48,8 @@ public final class PresenceTracker: Service, Sendable {
     public func beat() async {
         do {
             try await presence.heartbeat(hub.allSessions.map(\.id), node: settings.nodeID, ttl: settings.presenceTTL)
-            for transition in try await presence.expire() { await announce(transition) }
+            // An expired entry's token is gone with its node: whether the user was an agent is unknown.
+            for transition in try await presence.expire() { await announce(transition, mayBeAgent: true) }
         } catch {
             logger.warning("presence heartbeat failed", metadata: ["error": "\(error)"])
         }
@@ -54,7 +61,7 @@ public final class PresenceTracker: Service, Sendable {
             if let transition = try await presence.connect(
                 session.id, user: session.principal.user, node: settings.nodeID, ttl: settings.presenceTTL)
             {
-                await announce(transition)
+                await announce(transition, mayBeAgent: false)
             }
         } catch {
             logger.warning("presence connect failed", metadata: ["error": "\(error)"])
@@ -64,13 +71,16 @@ public final class PresenceTracker: Service, Sendable {
     /// A session on this node ended.
     public func disconnected(_ session: Session) async {
         do {
-            if let transition = try await presence.disconnect(session.id, user: session.principal.user) { await announce(transition) }
+            if let transition = try await presence.disconnect(session.id, user: session.principal.user) {
+                await announce(transition, mayBeAgent: !SupportRules.agentWorkspaces(of: session.principal).isEmpty)
+            }
         } catch {
             logger.warning("presence disconnect failed", metadata: ["error": "\(error)"])
         }
     }
 
-    private func announce(_ transition: PresenceTransition) async {
+    private func announce(_ transition: PresenceTransition, mayBeAgent: Bool) async {
+        if mayBeAgent, case .offline(let user, let lastSeen) = transition { await desk?.agentWentOffline(user, at: lastSeen) }
         do {
             let contacts = try await store.contacts(of: transition.user)
             guard !contacts.isEmpty else { return }

@@ -11,6 +11,7 @@ import Logging
 /// for any conversation, so they learn nothing; errors are ``ChatError``s.
 public struct ChatService: Sendable {
     public let store: any ChatStore
+    public let support: any SupportStore
     public let cache: any Cache
     public let presence: any Presence
     public let publisher: EventPublisher
@@ -22,10 +23,11 @@ public struct ChatService: Sendable {
     private let messageLimiter: RateLimiter<UserID>
 
     public init(
-        store: any ChatStore, cache: any Cache, presence: any Presence, publisher: EventPublisher, clock: any WallClock,
-        ids: any IDGenerator, settings: NodeSettings, logger: Logger
+        store: any ChatStore, support: any SupportStore, cache: any Cache, presence: any Presence, publisher: EventPublisher,
+        clock: any WallClock, ids: any IDGenerator, settings: NodeSettings, logger: Logger
     ) {
         self.store = store
+        self.support = support
         self.cache = cache
         self.presence = presence
         self.typingLimiter = RateLimiter(oncePer: settings.typingThrottle)
@@ -179,9 +181,64 @@ public struct ChatService: Sendable {
             try ConversationRules.checkClose(conversation, by: user)
             let closed = try await store.close(id, at: clock.now())
             await invalidateLists(of: closed.participants.map(\.user))
-            if conversation.closedAt == nil { await publish { try await publisher.updated(closed) } }
+            if conversation.closedAt == nil {
+                await publish { try await publisher.updated(closed) }
+                if closed.kind == .support, let request = try await support.supportRequest(for: id) {
+                    await publish { try await publisher.desk(.supportClosed, request) }
+                }
+            }
             return .conversation(ConversationReply(conversation: ConversationBody(closed)))
+
+        case .openSupport(let workspace, let subject, let kind, let content, let metadata, let clientID):
+            let metadataBytes = try metadata.map { try JSONEncoder().encode($0).count } ?? 0
+            let subject = try SupportRules.checkOpen(subject: subject, kind: kind, content: content, metadataBytes: metadataBytes, limits: limits)
+            try checkRate(user)
+            let conversation = ids.conversationID()
+            let opened = try await support.openSupportRequest(
+                SupportOpening(
+                    id: ids.supportRequestID(), conversation: conversation, workspace: workspace, customer: user, subject: subject,
+                    description: MessageDraft(
+                        id: ids.messageID(), conversation: conversation, sender: user,
+                        clientID: clientID ?? ClientMessageID(trusted: ids.messageID().rawValue), kind: kind, content: content,
+                        metadata: metadata, createdAt: clock.now())))
+            if opened.created {
+                await invalidateLists(of: [user])
+                await publish { try await publisher.joined([user], opened.conversation, notifyMembers: false) }
+                await publish { try await publisher.desk(.supportQueued, opened.request) }
+            }
+            return .supportOpened(
+                SupportOpenReply(
+                    request: SupportRequestBody(opened.request), conversation: ConversationBody(opened.conversation), created: opened.created))
+
+        case .supportQueue(let workspace, let limit):
+            try SupportRules.checkAgent(caller, of: workspace)
+            let requests = try await support.waitingSupportRequests(in: workspace, limit: try limits.pageSize(limit))
+            return .supportQueue(SupportQueueReply(requests: requests.map(SupportRequestBody.init)))
+
+        case .claimSupport(let id):
+            guard let request = try await support.supportRequest(id), SupportRules.agentWorkspaces(of: caller).contains(request.workspace)
+            else { throw ChatError.notFound("no such support request") }
+            let outcome = try await support.claimSupportRequest(id, by: user, at: clock.now())
+            if case .won(let claimed, let conversation) = outcome, request.state == .waiting {
+                await invalidateLists(of: conversation.participants.map(\.user))
+                await publish { try await publisher.joined([user], conversation, notifyMembers: true) }
+                await publish { try await publisher.desk(.supportClaimed, claimed) }
+            }
+            return .supportClaim(SupportClaimReply.of(outcome))
         }
+    }
+
+    /// Puts back in the queue the requests `agent` holds without having replied (their last connection
+    /// went away, see ``SupportDesk``): they leave the conversations, the workspaces' agents see the
+    /// requests again.
+    public func requeueSupport(of agent: UserID) async throws -> Int {
+        let requeued = try await support.requeueSupportRequests(claimedBy: agent)
+        for (request, conversation) in requeued {
+            await invalidateLists(of: conversation.participants.map(\.user) + [agent])
+            await publish { try await publisher.left(agent, conversation) }
+            await publish { try await publisher.desk(.supportQueued, request) }
+        }
+        return requeued.count
     }
 
     /// Messages per second per user (a token bucket); over it: `rate_limited`, nothing stored.

@@ -81,6 +81,14 @@ public final class EventPublisher: Sendable {
         }
     }
 
+    /// Tells a workspace's agents about a support request (queued, claimed, closed).
+    func desk(_ type: EventType, _ request: SupportRequest) async throws {
+        try await broker.publish(
+            Envelope(
+                channel: .desk(request.workspace), kind: .desk, origin: node, eventID: nextID(),
+                frame: FrameCodec.event(type, SupportEvent(request: SupportRequestBody(request)))))
+    }
+
     func updated(_ conversation: Conversation) async throws {
         try await broker.publish(
             Envelope(

@@ -9,6 +9,9 @@ public enum Reply: Sendable, Hashable {
     case history(HistoryReply)
     case receipt(ReceiptBody)
     case presence(PresenceReply)
+    case supportOpened(SupportOpenReply)
+    case supportQueue(SupportQueueReply)
+    case supportClaim(SupportClaimReply)
     case empty
 
     /// The `ack` frame answering request `re`.
@@ -20,6 +23,9 @@ public enum Reply: Sendable, Hashable {
         case .history(let body): FrameCodec.ack(re: re, body)
         case .receipt(let body): FrameCodec.ack(re: re, body)
         case .presence(let body): FrameCodec.ack(re: re, body)
+        case .supportOpened(let body): FrameCodec.ack(re: re, body)
+        case .supportQueue(let body): FrameCodec.ack(re: re, body)
+        case .supportClaim(let body): FrameCodec.ack(re: re, body)
         case .empty: FrameCodec.ack(re: re, EmptyReply())
         }
     }
@@ -33,6 +39,9 @@ public enum Reply: Sendable, Hashable {
         case .history(let body): FrameCodec.body(body)
         case .receipt(let body): FrameCodec.body(body)
         case .presence(let body): FrameCodec.body(body)
+        case .supportOpened(let body): FrameCodec.body(body)
+        case .supportQueue(let body): FrameCodec.body(body)
+        case .supportClaim(let body): FrameCodec.body(body)
         case .empty: FrameCodec.body(EmptyReply())
         }
     }
@@ -42,6 +51,7 @@ public enum Reply: Sendable, Hashable {
         switch self {
         case .conversation(let body) where body.created == true: 201
         case .sent(let body) where !body.duplicate: 201
+        case .supportOpened(let body) where body.created: 201
         default: 200
         }
     }

@@ -140,6 +140,27 @@ struct RESTRoutes: Sendable {
                 return try Validate.presence(PresenceRequest(users: users))
             }
         }
+        let support = router.group("v1/support")
+        support.post("requests") { request, context in
+            await respond(request) {
+                try await Validate.supportOpen(decode(SupportOpenRequest.self, request))
+            }
+        }
+        support.get("queue") { request, context in
+            await respond(request) {
+                let query = request.uri.queryParameters
+                let limit = try query.get("limit").map { value throws(ChatError) -> Int in
+                    guard let number = Int(value) else { throw .validation("'limit' must be an integer") }
+                    return number
+                }
+                return try Validate.supportQueue(workspace: query.get("workspace"), limit: limit)
+            }
+        }
+        support.post("requests/:id/claim") { request, context in
+            await respond(request) {
+                try .claimSupport(Validate.supportRequest(context.parameters.get("id")))
+            }
+        }
     }
 
     private static func seq(_ context: BasicRequestContext) throws(ChatError) -> Int64 {

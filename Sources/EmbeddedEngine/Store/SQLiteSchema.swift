@@ -70,5 +70,29 @@ enum SQLiteSchema {
             ) WITHOUT ROWID
             """,
         ],
+        // The support desk: requests, each owning a support conversation.
+        [
+            """
+            CREATE TABLE support_requests (
+                id TEXT PRIMARY KEY,
+                workspace TEXT NOT NULL,
+                customer TEXT NOT NULL,
+                conversation_id TEXT NOT NULL UNIQUE REFERENCES conversations(id),
+                subject TEXT,
+                status TEXT NOT NULL,
+                agent TEXT,
+                created_at INTEGER NOT NULL,
+                claimed_at INTEGER,
+                answered_at INTEGER,
+                closed_at INTEGER,
+                -- "workspace|customer" while open, NULL once closed: one open request per customer per workspace.
+                open_key TEXT UNIQUE
+            )
+            """,
+            // The queue: a workspace's waiting requests, oldest first.
+            "CREATE INDEX support_queue ON support_requests (workspace, status, created_at)",
+            // Requeue: the requests an agent holds.
+            "CREATE INDEX support_by_agent ON support_requests (agent, status)",
+        ],
     ]
 }

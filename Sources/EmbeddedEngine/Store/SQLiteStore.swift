@@ -63,7 +63,7 @@ public final class SQLiteStore: ChatStore {
 
     // MARK: Transactions
 
-    private func write<T: Sendable>(_ body: @Sendable @escaping (SQLiteConnection) async throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @Sendable @escaping (SQLiteConnection) async throws -> T) async throws -> T {
         do {
             return try await gate.run { [writer] in
                 _ = try await writer.query("BEGIN IMMEDIATE")
@@ -81,7 +81,7 @@ public final class SQLiteStore: ChatStore {
         }
     }
 
-    private func read<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
         do {
             return try await body(reader)
         } catch {
@@ -284,83 +284,93 @@ public final class SQLiteStore: ChatStore {
 
     public func append(_ draft: MessageDraft) async throws -> AppendResult {
         let metadata = try draft.metadata.map { try Self.encodeJSON($0) }
-        return try await write { db in
-            let conversation = draft.conversation.rawValue
-            let existing = try await db.query(
-                "SELECT * FROM messages WHERE conversation_id = ? AND sender = ? AND client_id = ?",
-                [.text(conversation), .text(draft.sender.rawValue), .text(draft.clientID.rawValue)])
-            if let row = existing.first {
-                return AppendResult(message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false)
-            }
-            var kind = draft.kind
-            if let target = draft.action.target {
-                let rows = try await db.query(
-                    "SELECT kind FROM messages WHERE conversation_id = ? AND seq = ? AND action = 'post' AND deleted_at IS NULL",
-                    [.text(conversation), .int(target)])
-                guard let found = rows.first?.column("kind")?.string else { throw ChatError.notFound("no such message") }
-                kind = MessageKind(rawValue: found) ?? .text
-            }
-            let isPost = draft.action == .post
-            let updated = try await db.query(
-                isPost
-                    ? """
-                    UPDATE conversations SET last_seq = last_seq + 1, last_post_seq = last_seq + 1,
-                        last_activity_at = MAX(last_activity_at, ?)
-                    WHERE id = ? AND closed_at IS NULL RETURNING last_seq
-                    """
-                    : "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? AND closed_at IS NULL RETURNING last_seq",
-                isPost ? [.int(draft.createdAt.milliseconds), .text(conversation)] : [.text(conversation)])
-            guard let seq = updated.first?.column("last_seq")?.integer else {
-                if try await Self.exists(draft.conversation, db) { throw ChatError.conflict("the conversation is closed") }
-                throw ChatError.notFound("no such conversation")
-            }
-            let time = Int64(draft.createdAt.milliseconds)
-            let content = draft.action.carriesContent ? draft.content : ""
-            let entryMetadata = draft.action.carriesContent ? metadata : nil
-            switch draft.action {
-            case .post:
-                _ = try await db.query(
-                    "UPDATE participants SET archived = 0 WHERE conversation_id = ? AND archived = 1", [.text(conversation)])
-            case .edit(let target):
-                _ = try await db.query(
-                    "UPDATE messages SET content = ?, metadata = ?, edited_at = ? WHERE conversation_id = ? AND seq = ?",
-                    [.text(draft.content), metadata.map { .text($0) } ?? .null, .int(time), .text(conversation), .int(target)])
-            case .delete(let target):
-                // The tombstone keeps its seq; its content, the content of its edits and its reactions go.
-                _ = try await db.query(
-                    "UPDATE messages SET content = '', metadata = NULL, deleted_at = ? WHERE conversation_id = ? AND seq = ?",
-                    [.int(time), .text(conversation), .int(target)])
-                _ = try await db.query(
-                    "UPDATE messages SET content = '', metadata = NULL WHERE conversation_id = ? AND action = 'edit' AND target_seq = ?",
-                    [.text(conversation), .int(target)])
-                _ = try await db.query(
-                    "DELETE FROM reactions WHERE conversation_id = ? AND seq = ?", [.text(conversation), .int(target)])
-            case .react(let target, let emoji):
-                _ = try await db.query(
-                    "INSERT OR IGNORE INTO reactions (conversation_id, seq, emoji, user_id, created_at) VALUES (?, ?, ?, ?, ?)",
-                    [.text(conversation), .int(target), .text(emoji), .text(draft.sender.rawValue), .int(time)])
-            case .unreact(let target, let emoji):
-                _ = try await db.query(
-                    "DELETE FROM reactions WHERE conversation_id = ? AND seq = ? AND emoji = ? AND user_id = ?",
-                    [.text(conversation), .int(target), .text(emoji), .text(draft.sender.rawValue)])
-            }
+        return try await write { db in try await Self.append(draft, metadata: metadata, db) }
+    }
+
+    /// The body of ``append(_:)``, inside the caller's transaction.
+    static func append(_ draft: MessageDraft, metadata: String?, _ db: SQLiteConnection) async throws -> AppendResult {
+        let conversation = draft.conversation.rawValue
+        let existing = try await db.query(
+            "SELECT * FROM messages WHERE conversation_id = ? AND sender = ? AND client_id = ?",
+            [.text(conversation), .text(draft.sender.rawValue), .text(draft.clientID.rawValue)])
+        if let row = existing.first {
+            return AppendResult(message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false)
+        }
+        var kind = draft.kind
+        if let target = draft.action.target {
+            let rows = try await db.query(
+                "SELECT kind FROM messages WHERE conversation_id = ? AND seq = ? AND action = 'post' AND deleted_at IS NULL",
+                [.text(conversation), .int(target)])
+            guard let found = rows.first?.column("kind")?.string else { throw ChatError.notFound("no such message") }
+            kind = MessageKind(rawValue: found) ?? .text
+        }
+        let isPost = draft.action == .post
+        let updated = try await db.query(
+            isPost
+                ? """
+                UPDATE conversations SET last_seq = last_seq + 1, last_post_seq = last_seq + 1,
+                    last_activity_at = MAX(last_activity_at, ?)
+                WHERE id = ? AND closed_at IS NULL RETURNING last_seq
+                """
+                : "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? AND closed_at IS NULL RETURNING last_seq",
+            isPost ? [.int(draft.createdAt.milliseconds), .text(conversation)] : [.text(conversation)])
+        guard let seq = updated.first?.column("last_seq")?.integer else {
+            if try await Self.exists(draft.conversation, db) { throw ChatError.conflict("the conversation is closed") }
+            throw ChatError.notFound("no such conversation")
+        }
+        let time = Int64(draft.createdAt.milliseconds)
+        let content = draft.action.carriesContent ? draft.content : ""
+        let entryMetadata = draft.action.carriesContent ? metadata : nil
+        switch draft.action {
+        case .post:
+            _ = try await db.query(
+                "UPDATE participants SET archived = 0 WHERE conversation_id = ? AND archived = 1", [.text(conversation)])
+            // A support agent's first reply: their claim no longer returns to the queue.
             _ = try await db.query(
                 """
-                INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, content, metadata, created_at,
-                                      action, target_seq, emoji)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                UPDATE support_requests SET answered_at = ?
+                WHERE conversation_id = ? AND agent = ? AND status = 'claimed' AND answered_at IS NULL
                 """,
-                [.text(conversation), .int(Int64(seq)), .text(draft.id.rawValue), .text(draft.sender.rawValue),
-                 .text(draft.clientID.rawValue), .text(kind.rawValue), .text(content),
-                 entryMetadata.map { .text($0) } ?? .null, .int(time), .text(draft.action.name),
-                 draft.action.target.map { .int($0) } ?? .null, draft.action.emoji.map { .text($0) } ?? .null]
-            )
-            let message = Message(
-                id: draft.id, conversation: draft.conversation, seq: Seq(seq), sender: draft.sender, clientID: draft.clientID,
-                action: draft.action, kind: kind, content: content, metadata: draft.action.carriesContent ? draft.metadata : nil,
-                createdAt: draft.createdAt)
-            return AppendResult(message: message, created: true)
+                [.int(time), .text(conversation), .text(draft.sender.rawValue)])
+        case .edit(let target):
+            _ = try await db.query(
+                "UPDATE messages SET content = ?, metadata = ?, edited_at = ? WHERE conversation_id = ? AND seq = ?",
+                [.text(draft.content), metadata.map { .text($0) } ?? .null, .int(time), .text(conversation), .int(target)])
+        case .delete(let target):
+            // The tombstone keeps its seq; its content, the content of its edits and its reactions go.
+            _ = try await db.query(
+                "UPDATE messages SET content = '', metadata = NULL, deleted_at = ? WHERE conversation_id = ? AND seq = ?",
+                [.int(time), .text(conversation), .int(target)])
+            _ = try await db.query(
+                "UPDATE messages SET content = '', metadata = NULL WHERE conversation_id = ? AND action = 'edit' AND target_seq = ?",
+                [.text(conversation), .int(target)])
+            _ = try await db.query(
+                "DELETE FROM reactions WHERE conversation_id = ? AND seq = ?", [.text(conversation), .int(target)])
+        case .react(let target, let emoji):
+            _ = try await db.query(
+                "INSERT OR IGNORE INTO reactions (conversation_id, seq, emoji, user_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                [.text(conversation), .int(target), .text(emoji), .text(draft.sender.rawValue), .int(time)])
+        case .unreact(let target, let emoji):
+            _ = try await db.query(
+                "DELETE FROM reactions WHERE conversation_id = ? AND seq = ? AND emoji = ? AND user_id = ?",
+                [.text(conversation), .int(target), .text(emoji), .text(draft.sender.rawValue)])
         }
+        _ = try await db.query(
+            """
+            INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, content, metadata, created_at,
+                                  action, target_seq, emoji)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [.text(conversation), .int(Int64(seq)), .text(draft.id.rawValue), .text(draft.sender.rawValue),
+             .text(draft.clientID.rawValue), .text(kind.rawValue), .text(content),
+             entryMetadata.map { .text($0) } ?? .null, .int(time), .text(draft.action.name),
+             draft.action.target.map { .int($0) } ?? .null, draft.action.emoji.map { .text($0) } ?? .null]
+        )
+        let message = Message(
+            id: draft.id, conversation: draft.conversation, seq: Seq(seq), sender: draft.sender, clientID: draft.clientID,
+            action: draft.action, kind: kind, content: content, metadata: draft.action.carriesContent ? draft.metadata : nil,
+            createdAt: draft.createdAt)
+        return AppendResult(message: message, created: true)
     }
 
     public func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage {
@@ -439,6 +449,9 @@ public final class SQLiteStore: ChatStore {
                 [.int(time.milliseconds), .text(id.rawValue)])
             if !closed.isEmpty {
                 _ = try await db.query("UPDATE participants SET archived = 1 WHERE conversation_id = ?", [.text(id.rawValue)])
+                _ = try await db.query(
+                    "UPDATE support_requests SET status = 'closed', closed_at = ?, open_key = NULL WHERE conversation_id = ? AND status <> 'closed'",
+                    [.int(time.milliseconds), .text(id.rawValue)])
             }
             return try await Self.loadConversation(id, db)!
         }
@@ -469,11 +482,11 @@ public final class SQLiteStore: ChatStore {
         }
     }
 
-    private static func exists(_ id: ConversationID, _ db: SQLiteConnection) async throws -> Bool {
+    static func exists(_ id: ConversationID, _ db: SQLiteConnection) async throws -> Bool {
         try await !db.query("SELECT 1 AS one FROM conversations WHERE id = ?", [.text(id.rawValue)]).isEmpty
     }
 
-    private static func insertParticipant(_ user: UserID, role: Role, in id: ConversationID, at time: Timestamp, _ db: SQLiteConnection)
+    static func insertParticipant(_ user: UserID, role: Role, in id: ConversationID, at time: Timestamp, _ db: SQLiteConnection)
         async throws
     {
         _ = try await db.query(
@@ -481,14 +494,14 @@ public final class SQLiteStore: ChatStore {
             [.text(id.rawValue), .text(user.rawValue), .text(role.rawValue), .int(time.milliseconds)])
     }
 
-    private static func loadConversation(_ id: ConversationID, _ db: SQLiteConnection) async throws -> Conversation? {
+    static func loadConversation(_ id: ConversationID, _ db: SQLiteConnection) async throws -> Conversation? {
         guard let row = try await db.query("SELECT * FROM conversations WHERE id = ?", [.text(id.rawValue)]).first else {
             return nil
         }
         return decodeConversation(row, participants: try await loadParticipants([id], db))
     }
 
-    private static func loadParticipants(_ ids: [ConversationID], _ db: SQLiteConnection) async throws
+    static func loadParticipants(_ ids: [ConversationID], _ db: SQLiteConnection) async throws
         -> [ConversationID: [Participant]]
     {
         guard !ids.isEmpty else { return [:] }
@@ -557,10 +570,10 @@ public final class SQLiteStore: ChatStore {
 }
 
 extension Optional where Wrapped == WorkspaceID {
-    fileprivate var sqlite: SQLiteData { map { .text($0.rawValue) } ?? .null }
+    var sqlite: SQLiteData { map { .text($0.rawValue) } ?? .null }
 }
 
 extension SQLiteData {
     /// A 64-bit integer bind, whatever width SQLiteNIO's integer has on this platform.
-    fileprivate static func int(_ value: Int64) -> SQLiteData { .integer(SQLiteInt64(value)) }
+    static func int(_ value: Int64) -> SQLiteData { .integer(SQLiteInt64(value)) }
 }
