@@ -29,17 +29,25 @@ public enum ChatHTTPServer {
     /// Builds the Hummingbird application. `onRunning` receives the bound port (useful with port 0).
     public static func application(
         service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness,
-        server: ServerSettings, logger: Logger, onRunning: @escaping @Sendable (Int) async -> Void
+        server: ServerSettings, exposition: @escaping @Sendable () -> [UInt8], logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void
     ) -> App {
         let limits = service.settings.limits
         let router = Router(context: BasicRequestContext.self)
-        let rest = RESTRoutes(service: service, authenticator: authenticator, limits: limits)
+        let metrics = driver.metrics
+        let rest = RESTRoutes(service: service, authenticator: authenticator, limits: limits, metrics: metrics)
         rest.register(on: router)
         router.get("/health/live") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"live"}"#))) }
         router.get("/health/ready") { _, _ in
             readiness.isReady
                 ? Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"ready"}"#)))
                 : Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"not_ready"}"#)))
+        }
+        // Prometheus text exposition; no token, like the health routes (keep it off the public listener).
+        router.get("/metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: exposition())))
         }
         let webSocketPath = server.webSocketPath
         let outboxCapacity = limits.outboundQueueFrames
@@ -56,6 +64,8 @@ public enum ChatHTTPServer {
                 guard path == webSocketPath else { return .dontUpgrade }
                 let token = bearer(request.headerFields[.authorization]) ?? queryValue(query, "token")
                 return .upgrade([:]) { inbound, outbound, _ in
+                    metrics.connections.increment()
+                    defer { metrics.connections.decrement() }
                     let outbox = Outbox(capacity: outboxCapacity) { evict(channel, grace: evictionGrace) }
                     await withTaskGroup(of: Void.self) { group in
                         group.addTask { await write(outbox, to: outbound) }

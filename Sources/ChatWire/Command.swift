@@ -23,6 +23,38 @@ public enum Command: Sendable, Hashable {
     case openSupport(workspace: WorkspaceID, subject: String?, kind: MessageKind, content: String, metadata: JSONValue?, clientID: ClientMessageID?)
     case supportQueue(workspace: WorkspaceID, limit: Int?)
     case claimSupport(SupportRequestID)
+
+    /// The request type that carries this command on a WebSocket.
+    public var requestType: RequestType {
+        switch self {
+        case .createDirect: .createDirect
+        case .createGroup: .createGroup
+        case .listConversations: .listConversations
+        case .getConversation: .getConversation
+        case .addParticipants: .addParticipants
+        case .removeParticipant: .removeParticipant
+        case .setRole: .setRole
+        case .leave: .leave
+        case .send: .send
+        case .history: .history
+        case .act(_, let action, _, _, _):
+            switch action {
+            case .post: .send
+            case .edit: .edit
+            case .delete: .delete
+            case .react: .react
+            case .unreact: .unreact
+            }
+        case .markReceipt: .receipt
+        case .typing: .typing
+        case .presence: .presence
+        case .archive(_, let archived): archived ? .archive : .unarchive
+        case .close: .close
+        case .openSupport: .supportOpen
+        case .supportQueue: .supportQueue
+        case .claimSupport: .supportClaim
+        }
+    }
 }
 
 /// Turns request bodies into ``Command``s, naming the offending field in every `validation` error.

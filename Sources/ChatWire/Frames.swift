@@ -86,6 +86,15 @@ public enum InboundFrame: Sendable, Hashable {
     case auth(id: String?, token: String, resume: [ConversationID: Seq])
     case ping(id: String?)
     case command(id: String?, Command)
+
+    /// The frame's `type`, as the client sent it.
+    public var typeName: String {
+        switch self {
+        case .auth: RequestType.auth.rawValue
+        case .ping: RequestType.ping.rawValue
+        case .command(_, let command): command.requestType.rawValue
+        }
+    }
 }
 
 /// A frame that could not be turned into an ``InboundFrame``: the error to send back, and the request

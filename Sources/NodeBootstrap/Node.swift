@@ -4,6 +4,7 @@ import ChatServer
 import EmbeddedEngine
 import Foundation
 import Logging
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
@@ -24,9 +25,12 @@ public final class Node: Sendable {
         let nodeID = NodeID(configuration.nodeID ?? "node-" + RandomIDGenerator.token(length: 8))
         let settings = configuration.nodeSettings(nodeID: nodeID)
         let clock = SystemWallClock()
-        let store = try await SQLiteStore.open(directory: configuration.dataDirectory, logger: logger)
-        let hub = Hub(store: store, clock: clock, settings: settings, logger: logger)
-        let broker = InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) })
+        let registry = PrometheusCollectorRegistry()
+        let metrics = NodeMetrics(factory: PrometheusMetricsFactory(registry: registry))
+        let database = try await SQLiteStore.open(directory: configuration.dataDirectory, logger: logger)
+        let store = MeteredStore(database, metrics: metrics)
+        let hub = Hub(store: store, clock: clock, settings: settings, metrics: metrics, logger: logger)
+        let broker = MeteredBroker(InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) }), metrics: metrics)
         hub.attach(broker)
         let publisher = EventPublisher(broker: broker, node: nodeID)
         let presence = MemoryPresence(clock: clock)
@@ -42,12 +46,18 @@ public final class Node: Sendable {
         let tracker = PresenceTracker(
             presence: presence, store: store, publisher: publisher, hub: hub, settings: settings, desk: desk, logger: logger)
         let authenticator = try await JWTAuthenticator(keys: Self.tokenKeys(configuration, logger: logger))
-        let driver = ConnectionDriver(service: service, hub: hub, presence: tracker, authenticator: authenticator, logger: logger)
+        let driver = ConnectionDriver(
+            service: service, hub: hub, presence: tracker, authenticator: authenticator, metrics: metrics, logger: logger)
         let readiness = Readiness()
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
         let host = configuration.server.host
         let app = ChatHTTPServer.application(
             service: service, driver: driver, authenticator: authenticator, readiness: readiness, server: configuration.server,
+            exposition: {
+                metrics.sessions.set(hub.sessionCount)
+                metrics.relayedConversations.set(hub.relayedConversations)
+                return registry.emitToBuffer()
+            },
             logger: logger
         ) { port in
             readiness.set(true)
@@ -64,7 +74,7 @@ public final class Node: Sendable {
                     .init(service: ReadinessGate(readiness: readiness)),
                 ],
                 gracefulShutdownSignals: signals, logger: logger))
-        self.store = store
+        self.store = database
         self.ports = ports
         self.portContinuation = portContinuation
         self.nodeID = nodeID

@@ -69,13 +69,16 @@ public struct Envelope: Sendable, Hashable {
     public var seq: Seq?
     /// For `.joined` and `.left`, the user concerned.
     public var subject: UserID?
+    /// For `.message`, when the entry was sent (its `createdAt`): receivers measure send-to-deliver time.
+    public var sentAt: Timestamp?
     /// The client frame, UTF-8 JSON.
     public var frame: [UInt8]
 
     public init(
         channel: Channel, kind: EventKind, origin: NodeID, eventID: UInt64, conversation: ConversationID? = nil,
-        seq: Seq? = nil, subject: UserID? = nil, frame: [UInt8]
+        seq: Seq? = nil, subject: UserID? = nil, sentAt: Timestamp? = nil, frame: [UInt8]
     ) {
+        self.sentAt = sentAt
         self.channel = channel
         self.kind = kind
         self.origin = origin

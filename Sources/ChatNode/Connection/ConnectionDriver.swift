@@ -26,9 +26,13 @@ public struct ConnectionDriver: Sendable {
     public let hub: Hub
     public let authenticator: any Authenticator
     public let presence: PresenceTracker
+    public let metrics: NodeMetrics
     let logger: Logger
 
-    public init(service: ChatService, hub: Hub, presence: PresenceTracker, authenticator: any Authenticator, logger: Logger) {
+    public init(
+        service: ChatService, hub: Hub, presence: PresenceTracker, authenticator: any Authenticator, metrics: NodeMetrics, logger: Logger
+    ) {
+        self.metrics = metrics
         self.service = service
         self.hub = hub
         self.presence = presence
@@ -49,7 +53,7 @@ public struct ConnectionDriver: Sendable {
             group.addTask { [deadline = settings.limits.authDeadline] in
                 do { try await Task.sleep(for: deadline) } catch { return }
                 if !authenticated.isSet {
-                    outbox.send(bytes: FrameCodec.error(re: nil, .unauthorized("no auth frame within \(deadline)")))
+                    sendError(.unauthorized("no auth frame within \(deadline)"), re: nil, to: outbox)
                     outbox.close(.authTimeout, reason: "auth timeout")
                 }
             }
@@ -68,16 +72,19 @@ public struct ConnectionDriver: Sendable {
                     let frame: InboundFrame
                     switch decode(message) {
                     case .failure(let failure):
-                        outbox.send(bytes: FrameCodec.error(re: failure.re, failure.error))
+                        metrics.frameIn("invalid")
+                        sendError(failure.error, re: failure.re, to: outbox)
                         continue
-                    case .success(let decoded): frame = decoded
+                    case .success(let decoded):
+                        frame = decoded
+                        metrics.frameIn(decoded.typeName)
                     }
                     switch frame {
                     case .ping(let id):
-                        outbox.send(bytes: FrameCodec.ack(re: id, EmptyReply()))
+                        sendAck(FrameCodec.ack(re: id, EmptyReply()), to: outbox)
                     case .auth(let id, let token, let resume):
                         if session != nil {
-                            outbox.send(bytes: FrameCodec.error(re: id, .conflict("already authenticated")))
+                            sendError(.conflict("already authenticated"), re: id, to: outbox)
                             continue
                         }
                         session = await authenticate(token: token, re: id, resume: resume, outbox: outbox)
@@ -86,14 +93,14 @@ public struct ConnectionDriver: Sendable {
                         started(current, group: &group)
                     case .command(let id, let command):
                         guard let current = session else {
-                            outbox.send(bytes: FrameCodec.error(re: id, .unauthorized("send an auth frame first")))
+                            sendError(.unauthorized("send an auth frame first"), re: id, to: outbox)
                             continue
                         }
                         do {
                             let reply = try await service.execute(command, as: current.principal)
-                            outbox.send(bytes: reply.ackFrame(re: id))
+                            sendAck(reply.ackFrame(re: id), to: outbox)
                         } catch {
-                            outbox.send(bytes: FrameCodec.error(re: id, ChatError.from(error)))
+                            sendError(ChatError.from(error), re: id, to: outbox)
                         }
                     }
                     if case .auth = frame, session == nil { break }
@@ -138,7 +145,7 @@ public struct ConnectionDriver: Sendable {
         do {
             principal = try await authenticator.authenticate(token)
         } catch {
-            outbox.send(bytes: FrameCodec.error(re: re, ChatError.from(error)))
+            sendError(ChatError.from(error), re: re, to: outbox)
             outbox.close(.unauthorized, reason: "unauthorized")
             return nil
         }
@@ -147,7 +154,7 @@ public struct ConnectionDriver: Sendable {
             try await hub.register(session, resume: resume)
         } catch {
             let chat = ChatError.from(error)
-            outbox.send(bytes: FrameCodec.error(re: re, chat))
+            sendError(chat, re: re, to: outbox)
             if chat.code == .rateLimited {
                 outbox.close(.tooManyConnections, reason: "too many connections")
             } else {
@@ -155,7 +162,8 @@ public struct ConnectionDriver: Sendable {
             }
             return nil
         }
-        if let re { outbox.send(bytes: FrameCodec.ack(re: re, EmptyReply())) }
+        if let re { sendAck(FrameCodec.ack(re: re, EmptyReply()), to: outbox) }
+        metrics.frameOut("welcome")
         outbox.send(
             bytes: FrameCodec.event(
                 .welcome,
@@ -171,7 +179,7 @@ public struct ConnectionDriver: Sendable {
         if remaining > 0 {
             do { try await Task.sleep(for: .milliseconds(remaining)) } catch { return }
         }
-        outbox.send(bytes: FrameCodec.error(re: nil, .unauthorized("token expired")))
+        sendError(.unauthorized("token expired"), re: nil, to: outbox)
         outbox.close(.unauthorized, reason: "token expired")
     }
 }
@@ -181,4 +189,16 @@ final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     func set() { value.store(true, ordering: .releasing) }
     var isSet: Bool { value.load(ordering: .acquiring) }
+}
+
+extension ConnectionDriver {
+    private func sendError(_ error: ChatError, re: String?, to outbox: Outbox) {
+        metrics.error(error.code)
+        outbox.send(bytes: FrameCodec.error(re: re, error))
+    }
+
+    private func sendAck(_ frame: [UInt8], to outbox: Outbox) {
+        metrics.frameOut("ack")
+        outbox.send(bytes: frame)
+    }
 }

@@ -56,11 +56,13 @@ public final class Hub: Service, Sendable {
     private let store: any ChatStore
     private let clock: any WallClock
     private let settings: NodeSettings
+    private let metrics: NodeMetrics
     private let logger: Logger
     private let controlStream: AsyncStream<Control>
     private let control: AsyncStream<Control>.Continuation
 
-    public init(store: any ChatStore, clock: any WallClock, settings: NodeSettings, logger: Logger) {
+    public init(store: any ChatStore, clock: any WallClock, settings: NodeSettings, metrics: NodeMetrics = .discarding(), logger: Logger) {
+        self.metrics = metrics
         self.store = store
         self.clock = clock
         self.settings = settings
@@ -287,7 +289,7 @@ public final class Hub: Service, Sendable {
 
     /// Delivers a conversation's ordered entries to its local members: directly, or through the
     /// cursor of a session still catching up.
-    private static func deliver(_ ready: [Envelope], in conversation: ConversationID, state: inout State) {
+    private static func deliver(_ ready: [Envelope], in conversation: ConversationID, state: inout State, metrics: NodeMetrics) {
         guard !ready.isEmpty else { return }
         let sessions = state.sessions(of: state.members[conversation] ?? [])
         var direct: [Session] = []
@@ -298,7 +300,7 @@ public final class Hub: Service, Sendable {
                 direct.append(session)
             }
         }
-        fanOut(ready, to: direct)
+        fanOut(ready, to: direct, metrics: metrics)
     }
 
     private func join(_ user: UserID, _ conversation: ConversationID, lastSeq: Seq) async throws {
@@ -348,7 +350,7 @@ public final class Hub: Service, Sendable {
             guard var relay = state.relays[conversation] else { return }
             let ready = relay.start(lastSeq: lastSeq, now: now)
             state.relays[conversation] = relay
-            Self.deliver(ready, in: conversation, state: &state)
+            Self.deliver(ready, in: conversation, state: &state, metrics: metrics)
         }
     }
 
@@ -377,7 +379,7 @@ public final class Hub: Service, Sendable {
             var ready: [Envelope] = []
             for envelope in envelopes { ready += relay.receive(envelope, now: now) }
             state.relays[conversation] = relay
-            Self.deliver(ready, in: conversation, state: &state)
+            Self.deliver(ready, in: conversation, state: &state, metrics: metrics)
         }
     }
 
@@ -385,43 +387,49 @@ public final class Hub: Service, Sendable {
 
     /// The broker's envelope handler. Never blocks; see the type's documentation.
     public func handle(_ envelope: Envelope) {
+        metrics.received(envelope.kind)
         switch envelope.kind {
         case .message:
             guard let conversation = envelope.conversation else { return }
             let now = clock.now()
-            state.withLock { state in
-                guard var relay = state.relays[conversation] else { return }
+            let ready = state.withLock { state -> [Envelope] in
+                guard var relay = state.relays[conversation] else { return [] }
                 let ready = relay.receive(envelope, now: now)
                 state.relays[conversation] = relay
                 // Enqueued under the lock so that concurrent handlers cannot reorder one conversation's seqs.
-                Self.deliver(ready, in: conversation, state: &state)
+                Self.deliver(ready, in: conversation, state: &state, metrics: metrics)
+                return ready
+            }
+            for entry in ready {
+                guard let sentAt = entry.sentAt else { continue }
+                metrics.delivery.recordNanoseconds(max(0, now.milliseconds - sentAt.milliseconds) * 1_000_000)
             }
         case .conversationUpdated, .signal:
             guard let conversation = envelope.conversation else { return }
             state.withLock { state in
-                Self.fanOut([envelope], to: state.sessions(of: state.members[conversation] ?? []))
+                Self.fanOut([envelope], to: state.sessions(of: state.members[conversation] ?? []), metrics: metrics)
             }
         case .signalOthers:
             guard let conversation = envelope.conversation else { return }
             state.withLock { state in
                 var members = state.members[conversation] ?? []
                 if let subject = envelope.subject { members.remove(subject) }
-                Self.fanOut([envelope], to: state.sessions(of: members))
+                Self.fanOut([envelope], to: state.sessions(of: members), metrics: metrics)
             }
         case .notice:
             guard case .user(let user) = envelope.channel else { return }
             state.withLock { state in
-                Self.fanOut([envelope], to: state.sessions(of: [user]))
+                Self.fanOut([envelope], to: state.sessions(of: [user]), metrics: metrics)
             }
         case .desk:
             guard case .desk(let workspace) = envelope.channel else { return }
             state.withLock { state in
-                Self.fanOut([envelope], to: Array((state.desks[workspace] ?? [:]).values))
+                Self.fanOut([envelope], to: Array((state.desks[workspace] ?? [:]).values), metrics: metrics)
             }
         case .joined, .left:
             guard let user = envelope.subject, let conversation = envelope.conversation else { return }
             state.withLock { state in
-                Self.fanOut([envelope], to: state.sessions(of: [user]))
+                Self.fanOut([envelope], to: state.sessions(of: [user]), metrics: metrics)
             }
             let request: Control = envelope.kind == .joined
                 ? .joined(user, conversation, lastSeq: envelope.seq ?? 0) : .left(user, conversation)
@@ -431,9 +439,10 @@ public final class Hub: Service, Sendable {
         }
     }
 
-    private static func fanOut(_ envelopes: [Envelope], to sessions: [Session]) {
+    private static func fanOut(_ envelopes: [Envelope], to sessions: [Session], metrics: NodeMetrics) {
         guard !sessions.isEmpty else { return }
         for envelope in envelopes {
+            metrics.frameOut("event_\(envelope.kind.label)", count: sessions.count)
             let bytes = ByteBuffer(bytes: envelope.frame)
             for session in sessions { session.outbox.send(bytes) }
         }

@@ -21,7 +21,7 @@ public final class EventPublisher: Sendable {
     public static func messageEnvelope(_ message: Message, origin: NodeID, eventID: UInt64) -> Envelope {
         Envelope(
             channel: .conversation(message.conversation), kind: .message, origin: origin, eventID: eventID,
-            conversation: message.conversation, seq: message.seq,
+            conversation: message.conversation, seq: message.seq, sentAt: message.createdAt,
             frame: FrameCodec.event(EventType.entry(message.action), MessageEvent(message: MessageBody(message))))
     }
 

@@ -13,6 +13,7 @@ struct RESTRoutes: Sendable {
     let service: ChatService
     let authenticator: any Authenticator
     let limits: Limits
+    let metrics: NodeMetrics
 
     func register(on router: Router<BasicRequestContext>) {
         let v1 = router.group("v1/conversations")
@@ -181,6 +182,7 @@ struct RESTRoutes: Sendable {
             return json(status: reply.httpStatus, reply.body)
         } catch {
             let chat = ChatError.from(error)
+            metrics.error(chat.code)
             return json(status: HTTPStatusTable.status(for: chat.code), FrameCodec.body(ErrorResponse(error: ErrorBody(chat))))
         }
     }

@@ -1,0 +1,114 @@
+import ChatCore
+import ChatWire
+import CoreMetrics
+import Synchronization
+
+/// The node's metrics, made through an injected swift-metrics factory (Prometheus in the node, so
+/// each node in a test process has its own registry). Every label set is fixed and small: frame types,
+/// error codes, envelope kinds and store operations are closed sets, created up front, so the hot path
+/// only increments.
+///
+/// Names (Prometheus): `switchboard_connections`, `switchboard_sessions`, `switchboard_relayed_conversations`
+/// (gauges); `switchboard_frames_in_total{type}`, `switchboard_frames_out_total{type}`,
+/// `switchboard_errors_total{code}`, `switchboard_broker_published_total{kind}`,
+/// `switchboard_broker_received_total{kind}`, `switchboard_broker_subscriptions_total{op}` (counters);
+/// `switchboard_delivery_seconds` (send to delivery on this node) and `switchboard_store_seconds{op}`
+/// (histograms).
+public final class NodeMetrics: Sendable {
+    public let connections: Meter
+    public let sessions: Meter
+    public let relayedConversations: Meter
+    public let delivery: Timer
+    private let framesIn: [String: Counter]
+    private let framesOut: [String: Counter]
+    private let errors: [String: Counter]
+    private let published: [String: Counter]
+    private let received: [String: Counter]
+    private let subscriptions: [String: Counter]
+    private let factory: any MetricsFactory
+    private let storeTimers: StoreTimers
+
+    /// The frame types counted inbound: every request type, and `invalid` for a frame that was not one.
+    public static let inboundTypes = RequestType.allCases.map(\.rawValue) + ["invalid"]
+    /// The frame types counted outbound: replies, and events by the envelope kind that carried them.
+    public static let outboundTypes = ["ack", "error", "welcome"] + EventKind.allCases.map { "event_\($0.label)" }
+
+    public init(factory: any MetricsFactory) {
+        self.factory = factory
+        func counters(_ label: String, _ dimension: String, _ values: [String]) -> [String: Counter] {
+            Dictionary(uniqueKeysWithValues: values.map { ($0, Counter(label: label, dimensions: [(dimension, $0)], factory: factory)) })
+        }
+        connections = Meter(label: "switchboard_connections", factory: factory)
+        sessions = Meter(label: "switchboard_sessions", factory: factory)
+        relayedConversations = Meter(label: "switchboard_relayed_conversations", factory: factory)
+        delivery = Timer(label: "switchboard_delivery_seconds", factory: factory)
+        framesIn = counters("switchboard_frames_in_total", "type", Self.inboundTypes)
+        framesOut = counters("switchboard_frames_out_total", "type", Self.outboundTypes)
+        errors = counters("switchboard_errors_total", "code", ChatError.Code.all.map(\.rawValue))
+        let kinds = EventKind.allCases.map(\.label)
+        published = counters("switchboard_broker_published_total", "kind", kinds)
+        received = counters("switchboard_broker_received_total", "kind", kinds)
+        subscriptions = counters("switchboard_broker_subscriptions_total", "op", ["subscribe", "unsubscribe"])
+        storeTimers = StoreTimers(factory: factory)
+    }
+
+    /// A metrics object that records nothing (tests and tools that do not scrape).
+    public static func discarding() -> NodeMetrics { NodeMetrics(factory: NOOPMetricsHandler.instance) }
+
+    public func frameIn(_ type: String) { framesIn[type]?.increment() }
+    public func frameOut(_ type: String, count: Int = 1) { framesOut[type]?.increment(by: count) }
+    public func error(_ code: ChatError.Code) {
+        errors[code.rawValue]?.increment()
+        framesOut["error"]?.increment()
+    }
+    func published(_ kind: EventKind) { published[kind.label]?.increment() }
+    func received(_ kind: EventKind) { received[kind.label]?.increment() }
+    func subscription(_ op: String) { subscriptions[op]?.increment() }
+
+    /// Times one store call under `op`.
+    func timeStore<T>(_ op: StaticString, _ body: () async throws -> T) async rethrows -> T {
+        let start = ContinuousClock.now
+        defer { storeTimers.timer(String(describing: op)).recordNanoseconds((ContinuousClock.now - start).nanoseconds) }
+        return try await body()
+    }
+}
+
+/// One store-latency timer per operation name, made on first use (the names are the store's methods,
+/// a fixed set).
+private final class StoreTimers: Sendable {
+    private let factory: any MetricsFactory
+    private let timers: Mutex<[String: Timer]> = Mutex([:])
+    init(factory: any MetricsFactory) { self.factory = factory }
+    func timer(_ op: String) -> Timer {
+        timers.withLock { timers in
+            if let timer = timers[op] { return timer }
+            let timer = Timer(label: "switchboard_store_seconds", dimensions: [("op", op)], factory: factory)
+            timers[op] = timer
+            return timer
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds.
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+extension EventKind {
+    /// A readable label for metrics.
+    public var label: String {
+        switch self {
+        case .message: "message"
+        case .conversationUpdated: "conversation_updated"
+        case .joined: "joined"
+        case .left: "left"
+        case .signal: "signal"
+        case .signalOthers: "signal_others"
+        case .notice: "notice"
+        case .desk: "desk"
+        }
+    }
+}
