@@ -70,7 +70,7 @@ extension StoreConformance {
             let winner = winners[0]
             for (_, outcome) in outcomes {
                 switch outcome {
-                case .won(let won, let conversation):
+                case .won(let won, let conversation), .held(let won, let conversation):
                     try checkEqual(won.state.claim?.agent, winner)
                     try checkEqual(conversation.participant(winner)?.role, .admin, "the winner joined as admin")
                 case .taken(let taken):
@@ -78,8 +78,8 @@ extension StoreConformance {
                 }
             }
             try checkEqual(try await store.conversation(request.conversation)?.participants.map(\.user).sorted(), [user("gus"), winner].sorted())
-            guard case .won = try await store.claimSupportRequest(request.id, by: winner, at: at(20)) else {
-                throw ConformanceFailure(message: "the holder's repeated claim wins again")
+            guard case .held = try await store.claimSupportRequest(request.id, by: winner, at: at(20)) else {
+                throw ConformanceFailure(message: "the holder's repeated claim finds it held, and changes nothing")
             }
             try await checkThrows(.notFound) { try await store.claimSupportRequest(SupportRequestID("s_missing")!, by: winner, at: at(30)) }
         }

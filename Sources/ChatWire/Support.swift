@@ -113,7 +113,7 @@ public struct SupportClaimReply: Codable, Sendable, Hashable {
 
     public static func of(_ outcome: SupportClaimOutcome) -> SupportClaimReply {
         switch outcome {
-        case .won(let request, let conversation):
+        case .won(let request, let conversation), .held(let request, let conversation):
             SupportClaimReply(outcome: "won", request: SupportRequestBody(request), conversation: ConversationBody(conversation))
         case .taken(let request):
             SupportClaimReply(outcome: "claimed", request: SupportRequestBody(request), conversation: nil)

@@ -110,6 +110,10 @@ extension NodeConfiguration {
         try positive(limits.messageBurst, "limits.rate.burst")
         try positive(limits.connectionsPerUser, "limits.connections.per.user")
         guard limits.messagesPerSecond > 0 else { throw ChatError.validation("configuration 'limits.rate.messages' must be positive") }
+        guard limits.slowConsumerCloseGrace >= .zero else {
+            throw ChatError.validation("configuration 'limits.outbound.close.ms' must not be negative")
+        }
+        guard supportRequeueAfter >= .zero else { throw ChatError.validation("configuration 'support.requeue.ms' must not be negative") }
         guard presenceTTL >= .milliseconds(30) else { throw ChatError.validation("configuration 'presence.ttl.ms' must be at least 30") }
         guard limits.maxTransportFrameBytes >= limits.maxFrameBytes else {
             throw ChatError.validation("'limits.transport.frame.bytes' must be at least 'limits.frame.bytes'")

@@ -5,6 +5,7 @@ import ChatTesting
 import ChatWire
 import Foundation
 import JWTKit
+import NodeBootstrap
 import Testing
 
 /// Each configurable limit crossed with its documented answer, and tokens verified from a JWKS file.
@@ -18,7 +19,6 @@ import Testing
             $0.limits.maxTitleLength = 10
             $0.limits.maxGroupParticipants = 3
         }
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice")
             try await alice.withConnection { socket in
@@ -60,7 +60,6 @@ import Testing
             $0.authSecret = nil
             $0.jwksFile = file
         }
-        defer { node.cleanUp() }
         let signer = JWTKeyCollection()
         await signer.add(ecdsa: key, kid: "k1")
         let token = try await signer.sign(ChatClaims(user: "alice", expires: Date().addingTimeInterval(600)), kid: "k1")
@@ -75,5 +74,17 @@ import Testing
             let (status, _) = try await hmac.call("GET", "/v1/conversations")
             #expect(status == 401)
         }
+    }
+
+    @Test func settingsThatCannotWorkAreRefusedNamingTheirKey() {
+        var configuration = NodeConfiguration()
+        configuration.limits.slowConsumerCloseGrace = .milliseconds(-1)
+        #expect(throws: ChatError.validation("configuration 'limits.outbound.close.ms' must not be negative")) { try configuration.validate() }
+        configuration = NodeConfiguration()
+        configuration.supportRequeueAfter = .milliseconds(-1)
+        #expect(throws: ChatError.validation("configuration 'support.requeue.ms' must not be negative")) { try configuration.validate() }
+        configuration = NodeConfiguration()
+        configuration.limits.outboundQueueFrames = 0
+        #expect(throws: ChatError.validation("configuration 'limits.outbound.frames' must be positive")) { try configuration.validate() }
     }
 }

@@ -102,10 +102,13 @@ public struct SupportOpening: Sendable, Hashable {
     }
 }
 
-/// The outcome of a claim: this agent holds the request now, or someone else got there first.
+/// The outcome of a claim: this agent took the request now, already held it, or someone else got
+/// there first.
 public enum SupportClaimOutcome: Sendable, Hashable {
-    /// The caller holds the request (also when they already held it); they are in its conversation.
+    /// This claim took the waiting request; the caller joined its conversation.
     case won(SupportRequest, Conversation)
+    /// The caller already held the request (a retried claim); nothing changed.
+    case held(SupportRequest, Conversation)
     /// Another agent holds it; the request names who.
     case taken(SupportRequest)
 }

@@ -9,7 +9,7 @@
 ///   returns that one with `created == false` and stores nothing.
 /// - `claimSupportRequest` is atomic: of any number of concurrent claims of a waiting request exactly
 ///   one wins; it makes the request claimed and adds the agent to the conversation as admin. A claim by
-///   the agent who holds it wins again and changes nothing; any other claim of a claimed request
+///   the agent who holds it returns `.held` and changes nothing; any other claim of a claimed request
 ///   returns `.taken` naming the holder. A closed request fails with `conflict`, a missing one with
 ///   `notFound`.
 /// - The agent's first post in the conversation (through `ChatStore.append`) sets `answeredAt`.

@@ -194,6 +194,7 @@ final class Flag: Sendable {
 extension ConnectionDriver {
     private func sendError(_ error: ChatError, re: String?, to outbox: Outbox) {
         metrics.error(error.code)
+        metrics.frameOut("error")
         outbox.send(bytes: FrameCodec.error(re: re, error))
     }
 

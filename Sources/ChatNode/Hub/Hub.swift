@@ -442,7 +442,7 @@ public final class Hub: Service, Sendable {
     private static func fanOut(_ envelopes: [Envelope], to sessions: [Session], metrics: NodeMetrics) {
         guard !sessions.isEmpty else { return }
         for envelope in envelopes {
-            metrics.frameOut("event_\(envelope.kind.label)", count: sessions.count)
+            metrics.eventsOut(envelope.kind, count: sessions.count)
             let bytes = ByteBuffer(bytes: envelope.frame)
             for session in sessions { session.outbox.send(bytes) }
         }

@@ -21,6 +21,7 @@ public final class NodeMetrics: Sendable {
     public let delivery: Timer
     private let framesIn: [String: Counter]
     private let framesOut: [String: Counter]
+    private let eventsOut: [EventKind: Counter]
     private let errors: [String: Counter]
     private let published: [String: Counter]
     private let received: [String: Counter]
@@ -30,8 +31,8 @@ public final class NodeMetrics: Sendable {
 
     /// The frame types counted inbound: every request type, and `invalid` for a frame that was not one.
     public static let inboundTypes = RequestType.allCases.map(\.rawValue) + ["invalid"]
-    /// The frame types counted outbound: replies, and events by the envelope kind that carried them.
-    public static let outboundTypes = ["ack", "error", "welcome"] + EventKind.allCases.map { "event_\($0.label)" }
+    /// The reply frame types counted outbound; events are counted as `event_<envelope kind>`.
+    public static let replyTypes = ["ack", "error", "welcome"]
 
     public init(factory: any MetricsFactory) {
         self.factory = factory
@@ -43,7 +44,10 @@ public final class NodeMetrics: Sendable {
         relayedConversations = Meter(label: "switchboard_relayed_conversations", factory: factory)
         delivery = Timer(label: "switchboard_delivery_seconds", factory: factory)
         framesIn = counters("switchboard_frames_in_total", "type", Self.inboundTypes)
-        framesOut = counters("switchboard_frames_out_total", "type", Self.outboundTypes)
+        framesOut = counters("switchboard_frames_out_total", "type", Self.replyTypes)
+        eventsOut = Dictionary(uniqueKeysWithValues: EventKind.allCases.map {
+            ($0, Counter(label: "switchboard_frames_out_total", dimensions: [("type", "event_\($0.label)")], factory: factory))
+        })
         errors = counters("switchboard_errors_total", "code", ChatError.Code.all.map(\.rawValue))
         let kinds = EventKind.allCases.map(\.label)
         published = counters("switchboard_broker_published_total", "kind", kinds)
@@ -56,11 +60,12 @@ public final class NodeMetrics: Sendable {
     public static func discarding() -> NodeMetrics { NodeMetrics(factory: NOOPMetricsHandler.instance) }
 
     public func frameIn(_ type: String) { framesIn[type]?.increment() }
-    public func frameOut(_ type: String, count: Int = 1) { framesOut[type]?.increment(by: count) }
-    public func error(_ code: ChatError.Code) {
-        errors[code.rawValue]?.increment()
-        framesOut["error"]?.increment()
-    }
+    /// A reply frame (`ack`, `error`, `welcome`) written to a client.
+    public func frameOut(_ type: String) { framesOut[type]?.increment() }
+    /// An event carried by a `kind` envelope, written to `count` clients.
+    func eventsOut(_ kind: EventKind, count: Int) { eventsOut[kind]?.increment(by: count) }
+    /// An error answered, over WebSocket or REST (only the former is also a frame).
+    public func error(_ code: ChatError.Code) { errors[code.rawValue]?.increment() }
     func published(_ kind: EventKind) { published[kind.label]?.increment() }
     func received(_ kind: EventKind) { received[kind.label]?.increment() }
     func subscription(_ op: String) { subscriptions[op]?.increment() }

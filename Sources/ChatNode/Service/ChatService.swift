@@ -219,7 +219,7 @@ public struct ChatService: Sendable {
             guard let request = try await support.supportRequest(id), SupportRules.agentWorkspaces(of: caller).contains(request.workspace)
             else { throw ChatError.notFound("no such support request") }
             let outcome = try await support.claimSupportRequest(id, by: user, at: clock.now())
-            if case .won(let claimed, let conversation) = outcome, request.state == .waiting {
+            if case .won(let claimed, let conversation) = outcome {
                 await invalidateLists(of: conversation.participants.map(\.user))
                 await publish { try await publisher.joined([user], conversation, notifyMembers: true) }
                 await publish { try await publisher.desk(.supportClaimed, claimed) }

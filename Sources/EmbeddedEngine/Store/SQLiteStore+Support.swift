@@ -68,7 +68,7 @@ extension SQLiteStore: SupportStore {
             switch request.state {
             case .closed: throw ChatError.conflict("the support request is closed")
             case .claimed(let claim) where claim.agent == agent:
-                return .won(request, try await Self.loadConversation(request.conversation, db)!)
+                return .held(request, try await Self.loadConversation(request.conversation, db)!)
             default: return .taken(request)
             }
         }

@@ -310,9 +310,9 @@ public final class SQLiteStore: ChatStore {
                 ? """
                 UPDATE conversations SET last_seq = last_seq + 1, last_post_seq = last_seq + 1,
                     last_activity_at = MAX(last_activity_at, ?)
-                WHERE id = ? AND closed_at IS NULL RETURNING last_seq
+                WHERE id = ? AND closed_at IS NULL RETURNING last_seq, kind
                 """
-                : "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? AND closed_at IS NULL RETURNING last_seq",
+                : "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? AND closed_at IS NULL RETURNING last_seq, kind",
             isPost ? [.int(draft.createdAt.milliseconds), .text(conversation)] : [.text(conversation)])
         guard let seq = updated.first?.column("last_seq")?.integer else {
             if try await Self.exists(draft.conversation, db) { throw ChatError.conflict("the conversation is closed") }
@@ -326,12 +326,14 @@ public final class SQLiteStore: ChatStore {
             _ = try await db.query(
                 "UPDATE participants SET archived = 0 WHERE conversation_id = ? AND archived = 1", [.text(conversation)])
             // A support agent's first reply: their claim no longer returns to the queue.
-            _ = try await db.query(
-                """
-                UPDATE support_requests SET answered_at = ?
-                WHERE conversation_id = ? AND agent = ? AND status = 'claimed' AND answered_at IS NULL
-                """,
-                [.int(time), .text(conversation), .text(draft.sender.rawValue)])
+            if updated.first?.column("kind")?.string == ConversationKind.support.rawValue {
+                _ = try await db.query(
+                    """
+                    UPDATE support_requests SET answered_at = ?
+                    WHERE conversation_id = ? AND agent = ? AND status = 'claimed' AND answered_at IS NULL
+                    """,
+                    [.int(time), .text(conversation), .text(draft.sender.rawValue)])
+            }
         case .edit(let target):
             _ = try await db.query(
                 "UPDATE messages SET content = ?, metadata = ?, edited_at = ? WHERE conversation_id = ? AND seq = ?",
