@@ -9,7 +9,6 @@ import Testing
 @Suite struct ChatEndToEndTests {
     @Test func twoUsersChatInADirectConversation() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
             try await bob.withConnection { bobSocket in
@@ -36,7 +35,6 @@ import Testing
 
     @Test func groupRolesGuardMembership() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
             let carol = try await TestNode.client(url, "carol"), dave = try await TestNode.client(url, "dave")
@@ -80,7 +78,6 @@ import Testing
 
     @Test func everyDeviceOfAUserGetsEveryMessage() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
             try await bob.withConnection(auth: .header) { phone in
@@ -100,7 +97,6 @@ import Testing
 
     @Test func aRetriedSendStoresOneMessage() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice")
             try await alice.withConnection { socket in
@@ -120,7 +116,6 @@ import Testing
 
     @Test func historyPagesAreExact() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice")
             try await alice.withConnection { socket in
@@ -141,7 +136,6 @@ import Testing
 
     @Test func aNonParticipantLearnsNothing() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), eve = try await TestNode.client(url, "eve")
             try await alice.withConnection { socket in

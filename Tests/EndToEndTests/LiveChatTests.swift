@@ -9,7 +9,6 @@ import Testing
 @Suite struct LiveChatTests {
     @Test func receiptsReachTheSenderAndTheReadersOtherDevice() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
             try await alice.withConnection { aliceSocket in
@@ -46,7 +45,6 @@ import Testing
 
     @Test func presenceFollowsTheLastDeviceAndKeepsLastSeen() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
             try await alice.withConnection { aliceSocket in
@@ -75,7 +73,6 @@ import Testing
 
     @Test func typingReachesTheOthersOnceAndExpires() async throws {
         let node = TestNode { $0.typingExpiry = .milliseconds(300) }
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
             let carol = try await TestNode.client(url, "carol")
@@ -103,7 +100,6 @@ import Testing
 
     @Test func aClientThatWasAwayGetsExactlyWhatItMissedOnceAndInOrder() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
             try await alice.withConnection { aliceSocket in
@@ -134,7 +130,6 @@ import Testing
 
     @Test func onConnectEntriesPastTheDeliveredWatermarkArePushed() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
             try await alice.withConnection { aliceSocket in
@@ -157,7 +152,6 @@ import Testing
 
     @Test func editsDeletionsAndReactions() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
             let carol = try await TestNode.client(url, "carol")
@@ -208,7 +202,6 @@ import Testing
 
     @Test func archiveUnarchiveAndClose() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
             try await bob.withConnection { bobSocket in

@@ -12,7 +12,6 @@ import Testing
             $0.limits.messagesPerSecond = 0.001
             $0.limits.messageBurst = 3
         }
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice")
             try await alice.withConnection { socket in
@@ -33,7 +32,6 @@ import Testing
 
     @Test func oneConnectionTooManyIsClosedWith4003() async throws {
         let node = TestNode { $0.limits.connectionsPerUser = 2 }
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice")
             try await alice.withConnection { _ in
@@ -55,7 +53,6 @@ import Testing
 
     @Test func aClientThatLeavesPingsUnansweredIsClosedWith1001() async throws {
         let node = TestNode { $0.server.pingInterval = .milliseconds(200) }
-        defer { node.cleanUp() }
         try await node.run { url in
             let port = Int(url.split(separator: ":").last!)!
             // The raw socket reads but never answers a ping; the SDK's client answers them and stays.

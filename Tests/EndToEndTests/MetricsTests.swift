@@ -9,7 +9,6 @@ import Testing
 @Suite struct MetricsTests {
     @Test func metricsCountConnectionsFramesErrorsDeliveriesBrokerAndStore() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
             try await alice.withConnection { aliceSocket in

@@ -14,7 +14,6 @@ import Testing
 
     @Test func badFramesGetErrorsAndTheConnectionStaysUsable() async throws {
         let node = TestNode { $0.limits.maxFrameBytes = 2048 }
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice")
             try await alice.withConnection { socket in
@@ -53,7 +52,6 @@ import Testing
 
     @Test func badAndExpiredTokensAreClosedWithTheirCode() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let forged = ChatClient(baseURL: url, token: try await TestNode.token("mallory", secret: "another-secret-that-is-also-32-bytes-long"))
             let expired = ChatClient(baseURL: url, token: try await TestNode.token("alice", expiresIn: -60))
@@ -89,7 +87,6 @@ import Testing
 
     @Test func aClientThatNeverAuthenticatesIsClosedAtTheDeadline() async throws {
         let node = TestNode { $0.limits.authDeadline = .milliseconds(300) }
-        defer { node.cleanUp() }
         try await node.run { url in
             let client = try await TestNode.client(url, "slowpoke")
             try await client.withConnection(auth: .none) { socket in
@@ -100,8 +97,7 @@ import Testing
 
     @Test func everythingSurvivesARestart() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
-        let id = try await node.run { url in
+        let id = try await node.run(keepingData: true) { url in
             let alice = try await TestNode.client(url, "alice")
             return try await alice.withConnection { socket in
                 let group = try await socket.createGroup(title: "Durable", participants: ["bob", "carol"])

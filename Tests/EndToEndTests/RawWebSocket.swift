@@ -14,8 +14,7 @@ enum RawWebSocket {
 
         /// The close code of the close frame, if one came.
         var closeCode: Int? {
-            guard let close = frames.first(where: { $0.opcode == 0x8 }), close.payload.count >= 2 else { return nil }
-            return Int(close.payload[0]) << 8 | Int(close.payload[1])
+            frames.first { $0.opcode == 0x8 }.flatMap { RawWebSocket.closeCode($0.payload) }
         }
 
         /// Text frames as strings.
@@ -26,16 +25,23 @@ enum RawWebSocket {
     /// The blocking socket calls run on a Dispatch thread: blocking the concurrency pool's few threads
     /// would starve the node under test, which runs in the same process.
     static func upgrade(port: Int, path: String, headers: [String: String] = [:], timeoutSeconds: Int = 5) async throws -> Reply {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(
-                    with: Result {
-                        let fd = try open(port: port, path: path, headers: headers, timeoutSeconds: timeoutSeconds)
-                        defer { close(fd) }
-                        return read(fd) { $0.closeCode != nil }
-                    })
-            }
+        try await blocking {
+            let fd = try open(port: port, path: path, headers: headers, timeoutSeconds: timeoutSeconds)
+            defer { close(fd) }
+            return read(fd) { $0.closeCode != nil }
         }
+    }
+
+    /// Runs blocking socket calls on a Dispatch thread, away from the concurrency pool the node uses.
+    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    /// The code of a close frame's payload, if it has one.
+    static func closeCode(_ payload: [UInt8]) -> Int? {
+        payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : nil
     }
 
     /// Connects and sends the upgrade request; the caller reads (or, to play a slow consumer, does not).

@@ -21,7 +21,6 @@ import Glibc
             $0.limits.outboundQueueFrames = 8
             $0.limits.slowConsumerCloseGrace = .seconds(60)
         }
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
             let id = try await alice.withConnection { try await $0.createDirect(with: "bob").conversation.id }
@@ -30,24 +29,24 @@ import Glibc
             try await flood(id, from: alice)
 
             // Now read: everything the socket had taken, then the close frame, then the end of the stream.
-            let seen = SeqCollector()
-            let ended = try await Self.blocking {
+            let (seqs, closeCode, ended) = try await RawWebSocket.blocking {
+                var seqs: [Int64] = [], closeCode: Int?
                 _ = RawWebSocket.stream(fd, afterHead: false) { opcode, payload in
                     if opcode == 0x8 {
-                        seen.close = payload.count >= 2 ? Int(payload[0]) << 8 | Int(payload[1]) : 0
+                        closeCode = RawWebSocket.closeCode(payload)
                         return true
                     }
-                    seen.note(payload)
+                    if let seq = Self.postedSeq(payload) { seqs.append(seq) }
                     return false
                 }
-                return RawWebSocket.stream(fd, afterHead: false) { _, _ in false }.ended
+                return (seqs, closeCode, RawWebSocket.stream(fd, afterHead: false) { _, _ in false }.ended)
             }
-            #expect(seen.close == Int(CloseCode.slowConsumer.rawValue))
+            #expect(closeCode == Int(CloseCode.slowConsumer.rawValue))
             #expect(ended, "the node closes the socket after the close frame")
-            #expect(seen.seqs == (1...Int64(Self.posts)).prefix(seen.seqs.count).map { $0 }, "what arrived arrived in order")
-            #expect(seen.seqs.count < Self.posts, "the queue overflowed before everything was written")
+            #expect(seqs == (1...Int64(Self.posts)).prefix(seqs.count).map { $0 }, "what arrived arrived in order")
+            #expect(seqs.count < Self.posts, "the queue overflowed before everything was written")
 
-            let last = seen.seqs.last ?? 0
+            let last = seqs.last ?? 0
             try await bob.withConnection(resume: [id: last]) { socket in
                 try await eventually("bob catches up to seq \(Self.posts)") { socket.positions[id] == Int64(Self.posts) }
                 #expect(socket.receivedEntries.map(\.seq) == Array(last + 1...Int64(Self.posts)), "the rest, once, in order")
@@ -60,7 +59,6 @@ import Glibc
             $0.limits.outboundQueueFrames = 8
             $0.limits.slowConsumerCloseGrace = .milliseconds(200)
         }
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice")
             let id = try await alice.withConnection { try await $0.createDirect(with: "bob").conversation.id }
@@ -84,7 +82,6 @@ import Glibc
             $0.limits.outboundQueueFrames = 8
             $0.limits.slowConsumerCloseGrace = .milliseconds(200)
         }
-        defer { node.cleanUp() }
         try await node.run { url in
             let alice = try await TestNode.client(url, "alice")
             let id = try await alice.withConnection { try await $0.createDirect(with: "bob").conversation.id }
@@ -106,7 +103,7 @@ import Glibc
     func openSilentSocket(url: String, user: String) async throws -> Int32 {
         let port = Int(url.split(separator: ":").last!)!
         let token = try await TestNode.token(user)
-        return try await Self.blocking {
+        return try await RawWebSocket.blocking {
             let fd = try RawWebSocket.open(
                 port: port, path: "/v1/ws", headers: ["Authorization": "Bearer \(token)"], timeoutSeconds: 10, receiveBuffer: 4096)
             let welcome = RawWebSocket.stream(fd) { opcode, payload in
@@ -126,21 +123,8 @@ import Glibc
         }
     }
 
-    /// Runs blocking socket calls on a Dispatch thread, away from the concurrency pool the node uses.
-    static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-        }
-    }
-}
-
-/// The seqs of the `message.new` frames a raw socket read, and the close code it got.
-final class SeqCollector: @unchecked Sendable {
-    // Written by the one reading thread, read after it finished.
-    var seqs: [Int64] = []
-    var close: Int?
-
-    func note(_ payload: [UInt8]) {
+    /// The seq of a `message.new` frame, nil for any other frame.
+    static func postedSeq(_ payload: [UInt8]) -> Int64? {
         struct Frame: Decodable {
             struct Payload: Decodable {
                 struct Message: Decodable { var seq: Int64 }
@@ -149,9 +133,9 @@ final class SeqCollector: @unchecked Sendable {
             var type: String
             var payload: Payload?
         }
-        guard let frame = try? JSONDecoder().decode(Frame.self, from: Data(payload)), frame.type == EventType.messageNew.rawValue,
-            let seq = frame.payload?.message?.seq
-        else { return }
-        seqs.append(seq)
+        guard let frame = try? JSONDecoder().decode(Frame.self, from: Data(payload)), frame.type == EventType.messageNew.rawValue else {
+            return nil
+        }
+        return frame.payload?.message?.seq
     }
 }

@@ -12,7 +12,6 @@ import Testing
 
     @Test func twentyAgentsClaimAtOnceExactlyOneWinsAndTheQueueEmptiesForAll() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             var agents: [ChatClient] = []
             for index in 1...20 { agents.append(try await TestNode.client(url, "agent\(index)", roles: Self.desk)) }
@@ -76,7 +75,6 @@ import Testing
 
     @Test func onlyAgentsSeeTheQueueAndARepeatedOpenReturnsTheOpenRequest() async throws {
         let node = TestNode()
-        defer { node.cleanUp() }
         try await node.run { url in
             let customer = try await TestNode.client(url, "cat")
             let other = try await TestNode.client(url, "agent9", roles: ["agent:globex"])
@@ -101,7 +99,6 @@ import Testing
 
     @Test func aClaimWithNoReplyReturnsToTheQueueWhenItsAgentGoesAway() async throws {
         let node = TestNode { $0.supportRequeueAfter = .milliseconds(300) }
-        defer { node.cleanUp() }
         try await node.run { url in
             let leaving = try await TestNode.client(url, "agent1", roles: Self.desk)
             let watching = try await TestNode.client(url, "agent2", roles: Self.desk)

@@ -25,8 +25,10 @@ struct TestNode {
         configure(&configuration)
     }
 
-    /// Starts the node, runs `body` with its base URL, then shuts it down gracefully.
-    func run<T: Sendable>(_ body: @Sendable (String) async throws -> T) async throws -> T {
+    /// Starts the node, runs `body` with its base URL, then shuts it down gracefully and removes its
+    /// data directory, unless `keepingData` (a restart test runs the node again on it).
+    func run<T: Sendable>(keepingData: Bool = false, _ body: @Sendable (String) async throws -> T) async throws -> T {
+        defer { if !keepingData { try? FileManager.default.removeItem(atPath: directory) } }
         var logger = Logger(label: "e2e")
         logger.logLevel = .warning
         let node = try await Node(configuration: configuration, logger: logger)
@@ -45,8 +47,6 @@ struct TestNode {
             }
         }
     }
-
-    func cleanUp() { try? FileManager.default.removeItem(atPath: directory) }
 
     static func token(_ user: String, roles: [String]? = nil, expiresIn seconds: TimeInterval = 3600, secret: String = secret) async throws
         -> String
