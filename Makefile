@@ -15,10 +15,10 @@ build: deps
 run: build
 	.build/debug/switchboard serve --data-dir ./data $(ARGS)
 
-## The whole suite: unit, conformance and end-to-end tests against real nodes on loopback ports.
+## The whole suite: unit, conformance and end-to-end tests against real nodes on loopback ports, with
+## throwaway PostgreSQL servers it installs (when missing), starts and stops itself.
 test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	SWIFT=$(SWIFT) bash scripts/test.sh
 
 clean:
 	rm -rf .build

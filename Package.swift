@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.25.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"6.0.0"),
     ],
     targets: [
         // The pure core: domain, rules, error codes, events, the five ports. No I/O.
@@ -57,6 +60,27 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The PostgreSQL store: a PostgresNIO client pool, versioned SQL migrations, the append function.
+        .target(
+            name: "PostgresEngine",
+            dependencies: [
+                "ChatCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                // For ConnectionPoolError: a pool that cannot reach the server is `unavailable`, not `internal`.
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            // The migrations are SQL files, compiled into the binary so a deployed node needs nothing beside it.
+            resources: [
+                .embedInCode("Migrations/v0001_chat.sql"),
+                .embedInCode("Migrations/v0002_support.sql"),
+                .embedInCode("Migrations/v0003_append.sql"),
+            ],
+            swiftSettings: strict
+        ),
         // HTTP and WebSocket edge: routes, upgrade, JWT, health.
         .target(
             name: "ChatServer",
@@ -75,7 +99,7 @@ let package = Package(
         .target(
             name: "NodeBootstrap",
             dependencies: [
-                "ChatCore", "ChatNode", "ChatServer", "EmbeddedEngine",
+                "ChatCore", "ChatNode", "ChatServer", "EmbeddedEngine", "PostgresEngine",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -88,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardCLI",
             dependencies: [
-                "NodeBootstrap", "ChatCore", "ChatServer",
+                "NodeBootstrap", "ChatCore", "ChatServer", "PostgresEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),
@@ -113,6 +137,23 @@ let package = Package(
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], swiftSettings: strict),
         .testTarget(name: "ChatWireTests", dependencies: ["ChatCore", "ChatWire"], swiftSettings: strict),
         .testTarget(name: "EmbeddedEngineTests", dependencies: ["ChatCore", "EmbeddedEngine", "ChatTesting"], swiftSettings: strict),
+        // Throwaway servers for tests: the PostgreSQL (and later Redis) that `make test` starts.
+        .target(
+            name: "TestServers",
+            dependencies: [
+                "PostgresEngine",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestServers",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "PostgresEngineTests",
+            dependencies: ["ChatCore", "PostgresEngine", "ChatTesting", "TestServers", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ChatNodeTests",
             dependencies: ["ChatCore", "ChatWire", "ChatNode", "EmbeddedEngine", "ChatTesting"],
@@ -121,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ChatCore", "ChatClient", "NodeBootstrap", "ChatTesting", "ChatServer",
+                "ChatCore", "ChatClient", "NodeBootstrap", "ChatTesting", "ChatServer", "TestServers", "PostgresEngine",
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: strict

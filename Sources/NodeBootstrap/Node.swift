@@ -4,6 +4,7 @@ import ChatServer
 import EmbeddedEngine
 import Foundation
 import Logging
+import PostgresEngine
 import Prometheus
 import ServiceLifecycle
 import Synchronization
@@ -13,7 +14,7 @@ import UnixSignals
 /// HTTP/WebSocket server, as one ServiceGroup. The only place that knows every engine.
 public final class Node: Sendable {
     private let group: ServiceGroup
-    private let store: SQLiteStore
+    private let closeStore: @Sendable () async -> Void
     private let ports: AsyncStream<Int>
     private let portContinuation: AsyncStream<Int>.Continuation
     public let nodeID: NodeID
@@ -27,8 +28,8 @@ public final class Node: Sendable {
         let clock = SystemWallClock()
         let registry = PrometheusCollectorRegistry()
         let metrics = NodeMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let database = try await SQLiteStore.open(directory: configuration.dataDirectory, logger: logger)
-        let store = MeteredStore(database, metrics: metrics)
+        let engine = try await Self.openStore(configuration, nodeID: nodeID, logger: logger)
+        let store = MeteredStore(engine.store, metrics: metrics)
         let hub = Hub(store: store, clock: clock, settings: settings, metrics: metrics, logger: logger)
         let broker = MeteredBroker(InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) }), metrics: metrics)
         hub.attach(broker)
@@ -67,14 +68,15 @@ public final class Node: Sendable {
         }
         self.group = ServiceGroup(
             configuration: .init(
-                services: [
-                    // Shut down in reverse: readiness off first, then the drain, the server, presence, jobs, hub.
+                services: engine.services + [
+                    // Shut down in reverse: readiness off first, then the drain, the server, presence, jobs, hub,
+                    // and the database pool last.
                     .init(service: hub), .init(service: runner), .init(service: tracker), .init(service: app),
                     .init(service: Drainer(hub: hub, grace: configuration.drainGrace, maxJitter: configuration.drainJitter)),
                     .init(service: ReadinessGate(readiness: readiness)),
                 ],
                 gracefulShutdownSignals: signals, logger: logger))
-        self.store = database
+        self.closeStore = engine.close
         self.ports = ports
         self.portContinuation = portContinuation
         self.nodeID = nodeID
@@ -88,10 +90,25 @@ public final class Node: Sendable {
         do {
             try await group.run()
         } catch {
-            await store.close()
+            await closeStore()
             throw error
         }
-        await store.close()
+        await closeStore()
+    }
+
+    /// The store the configuration names: PostgreSQL (migrated first, its pool a service of the group)
+    /// when a database URL is set, else the embedded SQLite store in the data directory.
+    static func openStore(_ configuration: NodeConfiguration, nodeID: NodeID, logger: Logger) async throws
+        -> (store: any ChatStore & SupportStore, services: [ServiceGroupConfiguration.ServiceConfiguration], close: @Sendable () async -> Void)
+    {
+        if let settings = try configuration.databaseSettings {
+            logger.info("using the PostgreSQL store", metadata: ["database": "\(settings)"])
+            try await Migrator.migrate(settings, by: nodeID.rawValue, logger: logger)
+            let store = try PostgresStore(settings: settings, logger: logger)
+            return (store, [.init(service: store)], {})
+        }
+        let store = try await SQLiteStore.open(directory: configuration.dataDirectory, logger: logger)
+        return (store, [], { await store.close() })
     }
 
     /// The bound port, once the server listens.

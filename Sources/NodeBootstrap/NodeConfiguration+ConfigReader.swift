@@ -24,6 +24,9 @@ public enum ConfigKeys {
         .init(key: "http.host", defaultValue: "127.0.0.1", help: "Address to listen on (0.0.0.0 for every interface)."),
         .init(key: "http.port", defaultValue: "8080", help: "Port to listen on (0 picks a free one)."),
         .init(key: "data.dir", defaultValue: "./data", help: "Embedded engine: directory of the SQLite database and the generated secret."),
+        .init(key: "database.url", defaultValue: "(none: embedded SQLite)", help: "PostgreSQL store: postgres://user:password@host:5432/database; TLS per sslmode (disable, prefer, require, verify-ca, verify-full; sslrootcert=FILE)."),
+        .init(key: "database.pool.max", defaultValue: "20", help: "Most PostgreSQL connections one node opens."),
+        .init(key: "database.timeout.ms", defaultValue: "5000", help: "Time one store call may wait for PostgreSQL before it fails with unavailable (retryable)."),
         .init(key: "auth.secret", defaultValue: "(generated)", help: "HS256 secret for tokens. Unset with no JWKS: generated and kept in the data directory."),
         .init(key: "auth.jwks.file", defaultValue: "(none)", help: "JWKS file with RS256/ES256 keys; tokens signed by any of them are accepted."),
         .init(key: "node.id", defaultValue: "(random)", help: "This node's id in the cluster."),
@@ -64,6 +67,9 @@ extension NodeConfiguration {
         server.port = reader.int(forKey: "http.port", default: server.port)
         server.pingInterval = .milliseconds(reader.int(forKey: "ws.ping.interval.ms", default: 30_000))
         dataDirectory = reader.string(forKey: "data.dir", default: dataDirectory)
+        databaseURL = reader.string(forKey: "database.url", isSecret: true)
+        databasePoolSize = reader.int(forKey: "database.pool.max", default: databasePoolSize)
+        databaseTimeout = .milliseconds(reader.int(forKey: "database.timeout.ms", default: 5_000))
         authSecret = reader.string(forKey: "auth.secret", isSecret: true)
         jwksFile = reader.string(forKey: "auth.jwks.file")
         nodeID = reader.string(forKey: "node.id")
@@ -101,6 +107,9 @@ extension NodeConfiguration {
             guard value > 0 else { throw ChatError.validation("configuration '\(key)' must be positive") }
         }
         guard (0...65535).contains(server.port) else { throw ChatError.validation("configuration 'http.port' must be 0...65535") }
+        try positive(databasePoolSize, "database.pool.max")
+        guard databaseTimeout > .zero else { throw ChatError.validation("configuration 'database.timeout.ms' must be positive") }
+        if let databaseURL { _ = try databaseSettings(url: databaseURL) }
         try positive(limits.maxFrameBytes, "limits.frame.bytes")
         try positive(limits.maxContentBytes, "limits.content.bytes")
         try positive(limits.maxPageSize, "limits.page.max")

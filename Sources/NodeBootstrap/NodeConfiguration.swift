@@ -1,6 +1,7 @@
 import ChatCore
 import ChatNode
 import ChatServer
+import PostgresEngine
 
 /// Everything a node is configured with, with defaults. Reading it from flags, environment variables
 /// and a file is in `NodeConfiguration+ConfigReader.swift`; every key is listed in ``ConfigKeys`` and in
@@ -9,6 +10,13 @@ public struct NodeConfiguration: Sendable {
     public var server = ServerSettings()
     /// Where the embedded engine keeps its SQLite database and generated secret.
     public var dataDirectory: String = "./data"
+    /// The PostgreSQL store (`postgres://user:password@host:port/database?sslmode=…`); the embedded SQLite
+    /// store when nil.
+    public var databaseURL: String?
+    /// Most connections to PostgreSQL this node opens.
+    public var databasePoolSize: Int = 20
+    /// How long one store call may wait for PostgreSQL before it fails with `unavailable`.
+    public var databaseTimeout: Duration = .seconds(5)
     /// HS256 secret; when neither this nor `jwksFile` is set, a secret is generated in the data directory.
     public var authSecret: String?
     /// A JWKS file of public (or private, for minting) keys for RS256/ES256 tokens.
@@ -38,6 +46,20 @@ public struct NodeConfiguration: Sendable {
         settings.typingExpiry = typingExpiry
         settings.presenceTTL = presenceTTL
         settings.supportRequeueAfter = supportRequeueAfter
+        return settings
+    }
+}
+
+extension NodeConfiguration {
+    /// The PostgreSQL settings, when a database URL is configured.
+    public var databaseSettings: DatabaseSettings? {
+        get throws { try databaseURL.map { try databaseSettings(url: $0) } }
+    }
+
+    func databaseSettings(url: String) throws -> DatabaseSettings {
+        var settings = try DatabaseSettings(url: url)
+        settings.maxConnections = databasePoolSize
+        settings.timeout = databaseTimeout
         return settings
     }
 }

@@ -5,6 +5,7 @@ import Configuration
 import Foundation
 import Logging
 import NodeBootstrap
+import PostgresEngine
 
 /// The `switchboard` command: run a node, or mint a token with the node's key.
 @main
@@ -12,7 +13,7 @@ struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "A chat backend whose identical, stateless nodes scale out.",
-        subcommands: [Serve.self, Token.self],
+        subcommands: [Serve.self, Token.self, Migrate.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -70,6 +71,36 @@ struct Token: AsyncParsableCommand {
             user: user, name: name, roles: roles.map { $0.split(separator: ",").map(String.init) },
             expires: Date().addingTimeInterval(TimeInterval(ttl)))
         print(try await authenticator.mint(claims))
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply the PostgreSQL migrations (a node also applies them when it starts), or list them.",
+        discussion: "Needs --database-url or DATABASE_URL. Safe to run while nodes start: migrations take an advisory lock."
+    )
+
+    @Flag(help: "List every migration and whether it is applied, without changing anything.") var status = false
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let configuration = try NodeConfiguration(reader: try await options.reader())
+        guard let settings = try configuration.databaseSettings else {
+            throw ValidationError("no database: pass --database-url postgres://… or set DATABASE_URL")
+        }
+        let logger = makeLogger(configuration.logLevel)
+        if status {
+            for migration in try await Migrator.status(settings, logger: logger) {
+                let state = migration.appliedAt.map { at in
+                    let date = Date(timeIntervalSince1970: Double(at.milliseconds) / 1000)
+                    return "applied \(date.ISO8601Format()) by \(migration.appliedBy ?? "?")"
+                } ?? "pending"
+                print(String(format: "%04d", migration.version), migration.name, state)
+            }
+            return
+        }
+        let applied = try await Migrator.migrate(settings, by: configuration.nodeID ?? "switchboard-migrate", logger: logger)
+        print(applied.isEmpty ? "nothing to apply" : "applied \(applied.map(String.init).joined(separator: ", "))")
     }
 }
 

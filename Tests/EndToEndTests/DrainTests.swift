@@ -4,6 +4,7 @@ import ChatTesting
 import ChatWire
 import Foundation
 import Testing
+import TestServers
 
 #if canImport(Glibc)
 import Glibc
@@ -18,13 +19,14 @@ import Glibc
     }
 
     /// Starts `switchboard serve` on a free port; returns the process and its base URL.
-    static func start(directory: String) async throws -> (Process, String) {
+    /// On the second pass of `make test` the node stores in PostgreSQL: `--database-url` names the test's database.
+    static func start(directory: String, database: TestDatabase?) async throws -> (Process, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [
             "serve", "--data-dir", directory, "--http-port", "0", "--auth-secret", TestNode.secret, "--drain-grace-ms", "1500",
             "--drain-jitter-ms", "1000",
-        ]
+        ] + (database.map { ["--database-url", $0.url] } ?? [])
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -47,7 +49,8 @@ import Glibc
     @Test func sigtermDrainsClientsAndExitsZero() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-drain-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let (process, url) = try await Self.start(directory: directory)
+        let database = TestNode.onPostgres ? try await TestPostgres.createDatabase() : nil
+        let (process, url) = try await Self.start(directory: directory, database: database)
         defer { if process.isRunning { process.terminate() } }
         let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
         let id = try await bob.withConnection { bobSocket in
@@ -72,11 +75,12 @@ import Glibc
         try await eventually("the process exits") { !process.isRunning }
         #expect(process.terminationStatus == 0)
         // Nothing acknowledged was lost.
-        let (restarted, secondURL) = try await Self.start(directory: directory)
+        let (restarted, secondURL) = try await Self.start(directory: directory, database: database)
         defer { if restarted.isRunning { restarted.terminate() } }
         let history = try await TestNode.client(secondURL, "bob").rest("GET", "/v1/conversations/\(id)/messages", as: HistoryReply.self)
         #expect(history.messages.map(\.content) == (1...5).map { "acked \($0)" })
         kill(restarted.processIdentifier, SIGTERM)
         try await eventually("the second process exits") { !restarted.isRunning }
+        await database?.drop()
     }
 }

@@ -5,11 +5,17 @@ import ChatTesting
 import Foundation
 import Logging
 import NodeBootstrap
+import TestServers
 
-/// A real node on a free loopback port, with its own data directory, for one test.
+/// A real node on a free loopback port, with its own data directory, for one test. With
+/// `SWITCHBOARD_TEST_STORE=postgres` (the second pass of `make test`) the node keeps its data in a fresh
+/// database of its own on the throwaway PostgreSQL server instead of SQLite.
 struct TestNode {
     static let secret = "end-to-end-test-secret-of-at-least-32-bytes"
+    static let onPostgres = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_STORE"] == "postgres"
     let directory: String
+    /// The database name the node uses on PostgreSQL (created on the first run).
+    let databaseName = "sb_e2e_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16))"
     var configuration: NodeConfiguration
 
     init(configure: (inout NodeConfiguration) -> Void = { _ in }) {
@@ -28,7 +34,24 @@ struct TestNode {
     /// Starts the node, runs `body` with its base URL, then shuts it down gracefully and removes its
     /// data directory, unless `keepingData` (a restart test runs the node again on it).
     func run<T: Sendable>(keepingData: Bool = false, _ body: @Sendable (String) async throws -> T) async throws -> T {
+        var configuration = configuration
+        var database: TestDatabase?
+        if Self.onPostgres, configuration.databaseURL == nil {
+            database = try await TestPostgres.database(named: databaseName)
+            configuration.databaseURL = database?.url
+        }
         defer { if !keepingData { try? FileManager.default.removeItem(atPath: directory) } }
+        do {
+            let result = try await run(configuration, body)
+            if !keepingData { await database?.drop() }
+            return result
+        } catch {
+            if !keepingData { await database?.drop() }
+            throw error
+        }
+    }
+
+    private func run<T: Sendable>(_ configuration: NodeConfiguration, _ body: @Sendable (String) async throws -> T) async throws -> T {
         var logger = Logger(label: "e2e")
         logger.logLevel = .warning
         let node = try await Node(configuration: configuration, logger: logger)

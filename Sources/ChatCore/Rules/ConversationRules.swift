@@ -1,6 +1,13 @@
 /// The rules of conversations and messages, as pure functions over values. No I/O: the chat service
 /// loads what a rule needs, asks the rule, then writes.
 public enum ConversationRules {
+    /// The key that makes a direct conversation unique per unordered pair of users and workspace; every
+    /// store keeps it unique.
+    public static func directKey(between first: UserID, and second: UserID, workspace: WorkspaceID?) -> String {
+        let pair = [first.rawValue, second.rawValue].sorted()
+        return "\(workspace?.rawValue ?? "")|\(pair[0])|\(pair[1])"
+    }
+
     /// A direct conversation needs another person.
     public static func checkDirect(creator: UserID, other: UserID) throws(ChatError) {
         guard creator != other else { throw .validation("a direct conversation needs another user") }

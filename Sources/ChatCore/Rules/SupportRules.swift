@@ -3,6 +3,11 @@
 /// Agents: a token makes its user an agent of workspace `w` with the role `agent:w` (the identity
 /// provider decides who staffs a desk, as it decides who the user is).
 public enum SupportRules {
+    /// The key every store keeps unique while a request is open: one open request per customer per workspace.
+    public static func openKey(of customer: UserID, in workspace: WorkspaceID) -> String {
+        "\(workspace.rawValue)|\(customer.rawValue)"
+    }
+
     /// The role prefix that makes a user an agent of a workspace.
     public static let agentRolePrefix = "agent:"
 

@@ -9,7 +9,7 @@ extension SQLiteStore: SupportStore {
         -> (request: SupportRequest, conversation: Conversation, created: Bool)
     {
         let metadata = try opening.description.metadata.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
-        let openKey = "\(opening.workspace.rawValue)|\(opening.customer.rawValue)"
+        let openKey = SupportRules.openKey(of: opening.customer, in: opening.workspace)
         let time = opening.description.createdAt.milliseconds
         return try await write { db in
             if let row = try await db.query("SELECT * FROM support_requests WHERE open_key = ?", [.text(openKey)]).first {

@@ -110,8 +110,7 @@ public final class SQLiteStore: ChatStore {
     public func createDirect(
         id: ConversationID, between creator: UserID, and other: UserID, workspace: WorkspaceID?, at time: Timestamp
     ) async throws -> (conversation: Conversation, created: Bool) {
-        let pair = [creator.rawValue, other.rawValue].sorted()
-        let key = "\(workspace?.rawValue ?? "")|\(pair[0])|\(pair[1])"
+        let key = ConversationRules.directKey(between: creator, and: other, workspace: workspace)
         let result: (Conversation, Bool) = try await write { db in
             let existing = try await db.query("SELECT id FROM conversations WHERE direct_key = ?", [.text(key)])
             if let found = existing.first?.column("id")?.string {

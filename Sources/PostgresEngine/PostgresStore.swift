@@ -1,0 +1,384 @@
+import ChatCore
+import Foundation
+import Logging
+import PostgresNIO
+import _ConnectionPoolModule
+import ServiceLifecycle
+
+/// The cluster's ``ChatStore``: PostgreSQL through a PostgresNIO connection pool that runs as a Service.
+///
+/// Guarantees: a send is one call of the `switchboard_append` function (one round trip, one transaction),
+/// which serialises appends per conversation on its row lock and no further, so seqs are gap-free and
+/// ordered under any number of nodes; every other write is one transaction; every statement is
+/// parameterised; no call waits longer than the configured timeout. Failures are ``ChatError``s: a lost
+/// or unreachable database is `unavailable` (retry; the pool reconnects by itself once the server is
+/// back), a unique violation is `conflict`. The schema must have been migrated (``Migrator``).
+public final class PostgresStore: ChatStore, Service {
+    let client: PostgresClient
+    let timeout: Duration
+    let logger: Logger
+
+    public init(settings: DatabaseSettings, logger: Logger) throws {
+        self.client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
+        self.timeout = settings.timeout
+        self.logger = logger
+    }
+
+    /// Runs the connection pool until cancelled or a graceful shutdown.
+    public func run() async {
+        await client.run()
+    }
+
+    // MARK: Calls, transactions, errors
+
+    /// Runs `body` with the store's deadline (or `deadline`) and maps whatever it throws to a ``ChatError``.
+    ///
+    /// The answer comes at the deadline even when `body` does not: a query on a connection the server
+    /// dropped mid-shutdown can wait for the socket to time out, and a caller (a send, a client) must not
+    /// wait with it. Such a body is cancelled and finishes on its own; its connection is one of the pool's
+    /// bounded few.
+    func call<T: Sendable>(within deadline: Duration? = nil, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let timeout = deadline ?? self.timeout
+        do {
+            return try await Deadline.run(after: timeout, body)
+        } catch {
+            throw map(error)
+        }
+    }
+
+    /// Runs `body` in one transaction on one pooled connection, within the deadline.
+    func transaction<T: Sendable>(
+        within deadline: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await call(within: deadline) { [client, logger] in
+            try await client.withConnection { connection in
+                try await connection.run("BEGIN", logger)
+                do {
+                    let value = try await body(connection)
+                    try await connection.run("COMMIT", logger)
+                    return value
+                } catch {
+                    _ = try? await connection.run("ROLLBACK", logger)
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// The rows of one statement run on its own (autocommit), within the deadline.
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await call { [client, logger] in try await client.run(query, logger) }
+    }
+
+    func map(_ error: any Error) -> ChatError {
+        if let chat = error as? ChatError { return chat }
+        if let pool = error as? ConnectionPoolError {
+            logger.warning("database unavailable", metadata: ["error": "\(pool)"])
+            return .unavailable("the database is unreachable; retry")
+        }
+        if error is CancellationError { return .unavailable("the call was cancelled; retry") }
+        guard let psql = error as? PSQLError else {
+            logger.error("database failure", metadata: ["error": "\(String(reflecting: error))"])
+            return .internal("store failure")
+        }
+        guard psql.code == .server, let state = psql.serverInfo?[.sqlState] else {
+            // Closed, reset or refused connections, TLS and protocol trouble: the database is not reachable now.
+            logger.warning("database unavailable", metadata: ["error": "\(psql.code)"])
+            return .unavailable("the database is unreachable; retry")
+        }
+        let message = psql.serverInfo?[.message] ?? "store failure"
+        switch state {
+        case "SB404": return .notFound("no such conversation")
+        case "SB409": return .conflict("the conversation is closed")
+        case "SB410": return .notFound("no such message")
+        case "23505": return .conflict("the change conflicts with stored data")
+        // Connection exceptions, shutdown and crash recovery, too many connections, serialization failures
+        // and deadlocks: retrying later can succeed.
+        case _ where state.hasPrefix("08") || state.hasPrefix("57") || state.hasPrefix("53") || state == "40001"
+            || state == "40P01":
+            logger.warning("database unavailable", metadata: ["sqlstate": "\(state)", "message": "\(message)"])
+            return .unavailable("the database is unavailable; retry")
+        default:
+            logger.error("database failure", metadata: ["sqlstate": "\(state)", "message": "\(message)"])
+            return .internal("store failure")
+        }
+    }
+
+    // MARK: Conversations
+
+    public func createDirect(
+        id: ConversationID, between creator: UserID, and other: UserID, workspace: WorkspaceID?, at time: Timestamp
+    ) async throws -> (conversation: Conversation, created: Bool) {
+        let key = ConversationRules.directKey(between: creator, and: other, workspace: workspace)
+        let result: (Conversation, Bool) = try await transaction { [logger] db in
+            // ON CONFLICT makes two nodes creating the same pair at once agree on one conversation.
+            let inserted = try await db.run(
+                """
+                INSERT INTO conversations (id, kind, title, workspace, created_by, created_at, last_seq, last_activity_at, direct_key)
+                VALUES (\(id.rawValue), 'direct', NULL, \(workspace?.rawValue), \(creator.rawValue), \(time.milliseconds), 0,
+                        \(time.milliseconds), \(key))
+                ON CONFLICT (direct_key) DO NOTHING RETURNING id
+                """, logger)
+            guard !inserted.isEmpty else {
+                let rows = try await db.run("SELECT id FROM conversations WHERE direct_key = \(key)", logger)
+                guard let found = try rows.first?.decode(String.self) else { throw ChatError.unavailable("the conversation is being created; retry") }
+                return (try await Self.loadConversation(ConversationID(trusted: found), db, logger)!, false)
+            }
+            try await Self.insertParticipants([creator, other], role: .member, in: id, at: time, db, logger)
+            return (try await Self.loadConversation(id, db, logger)!, true)
+        }
+        return (result.0, result.1)
+    }
+
+    public func createGroup(
+        id: ConversationID, title: String, creator: UserID, others: [UserID], workspace: WorkspaceID?, at time: Timestamp
+    ) async throws -> Conversation {
+        try await transaction { [logger] db in
+            _ = try await db.run(
+                """
+                INSERT INTO conversations (id, kind, title, workspace, created_by, created_at, last_seq, last_activity_at)
+                VALUES (\(id.rawValue), 'group', \(title), \(workspace?.rawValue), \(creator.rawValue), \(time.milliseconds), 0,
+                        \(time.milliseconds))
+                """, logger)
+            try await Self.insertParticipants([creator], role: .admin, in: id, at: time, db, logger)
+            try await Self.insertParticipants(others.filter { $0 != creator }, role: .member, in: id, at: time, db, logger)
+            return try await Self.loadConversation(id, db, logger)!
+        }
+    }
+
+    public func conversation(_ id: ConversationID) async throws -> Conversation? {
+        try await call { [client, logger] in try await Self.loadConversation(id, client, logger) }
+    }
+
+    public func conversations(
+        of user: UserID, workspace: WorkspaceID?, after cursor: ConversationCursor?, limit: Int
+    ) async throws -> Page<ConversationSummary> {
+        var query: PostgresQuery = """
+            SELECT \(unescaped: Self.conversationColumns),
+                   m.seq AS m_seq, m.id AS m_id, m.sender AS m_sender, m.client_id AS m_client_id, m.kind AS m_kind,
+                   m.action AS m_action, m.target_seq AS m_target_seq, m.emoji AS m_emoji, m.content AS m_content,
+                   m.metadata AS m_metadata, m.created_at AS m_created_at, m.edited_at AS m_edited_at,
+                   m.deleted_at AS m_deleted_at,
+                   p.archived AS my_archived,
+                   (SELECT count(*) FROM messages u
+                    WHERE u.conversation_id = c.id AND u.seq > p.read_seq AND u.action = 'post'
+                      AND u.deleted_at IS NULL AND u.sender <> p.user_id) AS my_unread
+            FROM participants p
+            JOIN conversations c ON c.id = p.conversation_id
+            LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_post_seq
+            WHERE p.user_id = \(user.rawValue)
+            """
+        if let workspace {
+            query.sql += " AND c.workspace = $\(query.binds.count + 1)"
+            query.binds.append(workspace.rawValue)
+        }
+        if let cursor {
+            let n = query.binds.count
+            query.sql += " AND (c.last_activity_at, c.id) < ($\(n + 1), $\(n + 2))"
+            query.binds.append(cursor.lastActivityAt.milliseconds)
+            query.binds.append(cursor.id.rawValue)
+        }
+        query.sql += " ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $\(query.binds.count + 1)"
+        query.binds.append(limit + 1)
+        let finalQuery = query
+        return try await call { [client, logger] in
+            let rows = try await client.run(finalQuery, logger)
+            let pageRows = Array(rows.prefix(limit))
+            let ids = try pageRows.map { ConversationID(trusted: try $0.makeRandomAccess()["id"].decode(String.self)) }
+            let participants = try await Self.loadParticipants(ids, client, logger)
+            let items = try pageRows.map { row -> ConversationSummary in
+                let columns = row.makeRandomAccess()
+                let conversation = try Self.decodeConversation(columns, participants: participants)
+                let last = try columns["m_id"].decode(String?.self) == nil
+                    ? nil : try Self.decodeMessage(columns, prefix: "m_", conversation: conversation.id)
+                return ConversationSummary(
+                    conversation: conversation, lastMessage: last, unread: Int(try columns["my_unread"].decode(Int64.self)),
+                    archived: try columns["my_archived"].decode(Bool.self))
+            }
+            let next = rows.count > limit
+                ? items.last.map { ConversationCursor(lastActivityAt: $0.conversation.lastActivityAt, id: $0.conversation.id).token }
+                : nil
+            return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func memberships(of user: UserID) async throws -> [ConversationID: Membership] {
+        let rows = try await rows(
+            """
+            SELECT c.id, c.last_seq, p.delivered_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
+            WHERE p.user_id = \(user.rawValue)
+            """)
+        var result: [ConversationID: Membership] = [:]
+        for row in rows {
+            let (id, last, delivered) = try row.decode((String, Int64, Int64).self)
+            result[ConversationID(trusted: id)] = Membership(lastSeq: last, deliveredSeq: delivered)
+        }
+        return result
+    }
+
+    public func contacts(of user: UserID) async throws -> Set<UserID> {
+        let rows = try await rows(
+            """
+            SELECT DISTINCT o.user_id FROM participants p JOIN participants o ON o.conversation_id = p.conversation_id
+            WHERE p.user_id = \(user.rawValue) AND o.user_id <> p.user_id
+            """)
+        return Set(try rows.map { UserID(trusted: try $0.decode(String.self)) })
+    }
+
+    public func addParticipants(_ users: [UserID], role: Role, to id: ConversationID, at time: Timestamp) async throws
+        -> Conversation
+    {
+        try await transaction { [logger] db in
+            guard try await Self.exists(id, db, logger) else { throw ChatError.notFound("no such conversation") }
+            // A newcomer starts with both watermarks at the current last seq: nothing from before is unread.
+            _ = try await db.run(
+                """
+                INSERT INTO participants (conversation_id, user_id, role, joined_at, delivered_seq, read_seq)
+                SELECT c.id, u.user_id, \(role.rawValue), \(time.milliseconds), c.last_seq, c.last_seq
+                FROM conversations c, unnest(\(users.map(\.rawValue))::text[]) AS u (user_id)
+                WHERE c.id = \(id.rawValue)
+                ON CONFLICT DO NOTHING
+                """, logger)
+            return try await Self.loadConversation(id, db, logger)!
+        }
+    }
+
+    public func removeParticipant(_ user: UserID, from id: ConversationID, promote: UserID?) async throws -> Conversation {
+        try await transaction { [logger] db in
+            guard try await Self.exists(id, db, logger) else { throw ChatError.notFound("no such conversation") }
+            _ = try await db.run(
+                "DELETE FROM participants WHERE conversation_id = \(id.rawValue) AND user_id = \(user.rawValue)", logger)
+            if let promote {
+                _ = try await db.run(
+                    "UPDATE participants SET role = 'admin' WHERE conversation_id = \(id.rawValue) AND user_id = \(promote.rawValue)", logger)
+            }
+            return try await Self.loadConversation(id, db, logger)!
+        }
+    }
+
+    public func setRole(_ role: Role, of user: UserID, in id: ConversationID) async throws -> Conversation {
+        try await transaction { [logger] db in
+            guard try await Self.exists(id, db, logger) else { throw ChatError.notFound("no such conversation") }
+            _ = try await db.run(
+                "UPDATE participants SET role = \(role.rawValue) WHERE conversation_id = \(id.rawValue) AND user_id = \(user.rawValue)", logger)
+            return try await Self.loadConversation(id, db, logger)!
+        }
+    }
+
+    // MARK: Messages
+
+    public func append(_ draft: MessageDraft) async throws -> AppendResult {
+        let metadata = try draft.metadata.map { try Self.encodeJSON($0) }
+        return try await call { [client, logger] in try await Self.append(draft, metadata: metadata, client, logger) }
+    }
+
+    /// One call of `switchboard_append`, on `db` (a pooled client, or a connection inside a transaction).
+    static func append(_ draft: MessageDraft, metadata: String?, _ db: some Queryable, _ logger: Logger) async throws
+        -> AppendResult
+    {
+        let carries = draft.action.carriesContent
+        let rows = try await db.run(
+            """
+            SELECT * FROM switchboard_append(
+                \(draft.conversation.rawValue), \(draft.id.rawValue), \(draft.sender.rawValue), \(draft.clientID.rawValue),
+                \(draft.kind.rawValue), \(draft.action.name), \(draft.action.target), \(draft.action.emoji),
+                \(carries ? draft.content : ""), \(carries ? metadata : nil), \(draft.createdAt.milliseconds))
+            """, logger)
+        guard let row = rows.first?.makeRandomAccess() else { throw ChatError.internal("the append returned nothing") }
+        let message = try decodeMessage(
+            row, prefix: "m_", conversation: draft.conversation, sender: draft.sender, clientID: draft.clientID)
+        return AppendResult(message: message, created: try row["m_created"].decode(Bool.self))
+    }
+
+    public func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage {
+        var sql: PostgresQuery = "SELECT \(unescaped: Self.messageColumns) FROM messages WHERE conversation_id = \(id.rawValue)"
+        if let before = query.before {
+            sql.sql += " AND seq < $\(sql.binds.count + 1)"
+            sql.binds.append(before)
+        }
+        if let after = query.after {
+            sql.sql += " AND seq > $\(sql.binds.count + 1)"
+            sql.binds.append(after)
+        }
+        // Reading forward from `after` takes the oldest; otherwise the newest, reversed below.
+        let ascending = query.after != nil && query.before == nil
+        sql.sql += (ascending ? " ORDER BY seq ASC" : " ORDER BY seq DESC") + " LIMIT $\(sql.binds.count + 1)"
+        sql.binds.append(query.limit + 1)
+        let statement = sql
+        return try await call { [client, logger] in
+            let rows = try await client.run(statement, logger)
+            var messages = try rows.prefix(query.limit).map { try Self.decodeMessage($0.makeRandomAccess(), prefix: "", conversation: id) }
+            if !ascending { messages.reverse() }
+            try await Self.attachReactions(&messages, in: id, client, logger)
+            return HistoryPage(messages: messages, hasMore: rows.count > query.limit)
+        }
+    }
+
+    public func message(_ seq: Seq, in id: ConversationID) async throws -> Message? {
+        try await call { [client, logger] in
+            let rows = try await client.run(
+                "SELECT \(unescaped: Self.messageColumns) FROM messages WHERE conversation_id = \(id.rawValue) AND seq = \(seq)", logger)
+            guard let row = rows.first else { return nil }
+            var messages = [try Self.decodeMessage(row.makeRandomAccess(), prefix: "", conversation: id)]
+            try await Self.attachReactions(&messages, in: id, client, logger)
+            return messages.first
+        }
+    }
+
+    // MARK: Receipts, archive, close
+
+    public func markWatermarks(of user: UserID, in id: ConversationID, delivered: Seq?, read: Seq?) async throws -> Watermarks {
+        // One statement: the clamped, forward-only move and the before and after values, under the row's lock.
+        let rows = try await rows(
+            """
+            WITH old AS (
+                SELECT p.delivered_seq, p.read_seq, c.last_seq
+                FROM participants p JOIN conversations c ON c.id = p.conversation_id
+                WHERE p.conversation_id = \(id.rawValue) AND p.user_id = \(user.rawValue)
+                FOR UPDATE OF p
+            ), nxt AS (
+                SELECT old.*, LEAST(old.last_seq, GREATEST(old.read_seq, \(read ?? 0))) AS new_read FROM old
+            ), moved AS (
+                UPDATE participants p
+                SET read_seq = nxt.new_read,
+                    delivered_seq = LEAST(nxt.last_seq, GREATEST(nxt.delivered_seq, \(delivered ?? 0), nxt.new_read))
+                FROM nxt
+                WHERE p.conversation_id = \(id.rawValue) AND p.user_id = \(user.rawValue)
+                RETURNING p.delivered_seq, p.read_seq
+            )
+            SELECT old.delivered_seq, old.read_seq, moved.delivered_seq, moved.read_seq FROM old, moved
+            """)
+        guard let row = rows.first else { throw ChatError.notFound("no such conversation") }
+        let (oldDelivered, oldRead, newDelivered, newRead) = try row.decode((Int64, Int64, Int64, Int64).self)
+        return Watermarks(
+            deliveredSeq: newDelivered, readSeq: newRead, moved: newDelivered != oldDelivered || newRead != oldRead)
+    }
+
+    public func setArchived(_ archived: Bool, for user: UserID, in id: ConversationID) async throws {
+        let rows = try await rows(
+            """
+            UPDATE participants SET archived = \(archived)
+            WHERE conversation_id = \(id.rawValue) AND user_id = \(user.rawValue) RETURNING user_id
+            """)
+        guard !rows.isEmpty else { throw ChatError.notFound("no such conversation") }
+    }
+
+    public func close(_ id: ConversationID, at time: Timestamp) async throws -> Conversation {
+        try await transaction { [logger] db in
+            let closed = try await db.run(
+                "UPDATE conversations SET closed_at = \(time.milliseconds) WHERE id = \(id.rawValue) AND closed_at IS NULL RETURNING id", logger)
+            if !closed.isEmpty {
+                _ = try await db.run("UPDATE participants SET archived = true WHERE conversation_id = \(id.rawValue)", logger)
+                _ = try await db.run(
+                    """
+                    UPDATE support_requests SET status = 'closed', closed_at = \(time.milliseconds), open_key = NULL
+                    WHERE conversation_id = \(id.rawValue) AND status <> 'closed'
+                    """, logger)
+            }
+            guard let conversation = try await Self.loadConversation(id, db, logger) else {
+                throw ChatError.notFound("no such conversation")
+            }
+            return conversation
+        }
+    }
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server for tests: Debian's packages (installed when missing), initdb into a
+# temporary directory, a free loopback port, trust authentication for the `switchboard` role.
+#
+#   scripts/postgres.sh start DIR   starts a server in DIR (created; must not exist) and prints its URL
+#   scripts/postgres.sh stop DIR    stops the server in DIR by the pid it recorded (never by name)
+#   scripts/postgres.sh restart DIR  starts the stopped server in DIR again, same data and port (outage tests)
+#
+# PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user the package creates.
+set -euo pipefail
+
+bindir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [[ -z $dir ]]; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      echo "installing Debian's postgresql packages" >&2
+      # Only the binaries are wanted: no cluster of the package's own, which would run outside our control.
+      mkdir -p /etc/postgresql-common
+      [[ -f /etc/postgresql-common/createcluster.conf ]] || echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
+      apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold \
+        postgresql >&2
+      dir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    else
+      echo "PostgreSQL is missing: install Debian's postgresql package (as root: apt-get install postgresql)" >&2
+      exit 1
+    fi
+  fi
+  echo "$dir"
+}
+
+# Runs a command as the user the server runs as.
+as_owner() {
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  local port
+  for _ in $(seq 1 50); do
+    port=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+  done
+  echo "no free port found" >&2
+  exit 1
+}
+
+start_server() {
+  local dir=$1 bin port fd
+  # The server outlives this script: it must not keep the caller's descriptors open (a caller that waits
+  # for our pipes or descriptors to close, as Foundation's Process does, would wait for the server).
+  for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+  bin=$(bindir)
+  port=$(cat "$dir/port")
+  as_owner "$bin/pg_ctl" start -w -t 60 -D "$dir/data" -l "$dir/server.log" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c full_page_writes=off" >/dev/null \
+    || { cat "$dir/server.log" >&2; exit 1; }
+}
+
+stop_server() {
+  local dir=$1 pid
+  [[ -f $dir/data/postmaster.pid ]] || return 0
+  pid=$(head -n 1 "$dir/data/postmaster.pid")
+  # SIGINT is PostgreSQL's fast shutdown: open sessions are ended, committed work is kept.
+  kill -INT "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 600); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+case ${1:-} in
+  start)
+    dir=$2
+    bin=$(bindir)
+    mkdir -p "$dir"
+    free_port >"$dir/port"
+    if [[ $(id -u) -eq 0 ]]; then chown -R postgres "$dir"; fi
+    as_owner "$bin/initdb" -D "$dir/data" -U switchboard --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    start_server "$dir"
+    echo "postgres://switchboard@127.0.0.1:$(cat "$dir/port")/postgres?sslmode=disable"
+    ;;
+  stop)
+    stop_server "$2"
+    ;;
+  restart)
+    start_server "$2"
+    ;;
+  *)
+    echo "usage: $0 start|stop|restart DIR" >&2
+    exit 2
+    ;;
+esac
