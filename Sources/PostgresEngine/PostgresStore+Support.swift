@@ -138,15 +138,9 @@ extension PostgresStore: SupportStore {
 
     static func decodeSupportRequest(_ row: PostgresRandomAccessRow) throws -> SupportRequest {
         func time(_ name: String) throws -> Timestamp? { try row[name].decode(Int64?.self).map(Timestamp.init(milliseconds:)) }
-        let claim = try row["agent"].decode(String?.self).flatMap { agent in
-            try time("claimed_at").map { SupportClaim(agent: UserID(trusted: agent), claimedAt: $0, answeredAt: try time("answered_at")) }
-        }
-        let state: SupportState
-        switch try row["status"].decode(String.self) {
-        case "claimed" where claim != nil: state = .claimed(claim!)
-        case "closed": state = .closed(at: try time("closed_at") ?? Timestamp(milliseconds: 0), last: claim)
-        default: state = .waiting
-        }
+        let state = SupportState(
+            status: try row["status"].decode(String.self), agent: try row["agent"].decode(String?.self).map(UserID.init(trusted:)),
+            claimedAt: try time("claimed_at"), answeredAt: try time("answered_at"), closedAt: try time("closed_at"))
         return SupportRequest(
             id: SupportRequestID(trusted: try row["id"].decode(String.self)),
             workspace: WorkspaceID(trusted: try row["workspace"].decode(String.self)),

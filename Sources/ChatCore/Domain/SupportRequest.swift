@@ -40,6 +40,18 @@ public enum SupportState: Sendable, Hashable {
         }
     }
 
+    /// The state a stored row describes (a status name and the claim's columns), the one reading every
+    /// store shares. A `claimed` row without its agent or claim time, or an unknown status, reads as
+    /// waiting: the request goes back to the queue rather than being lost.
+    public init(status: String, agent: UserID?, claimedAt: Timestamp?, answeredAt: Timestamp?, closedAt: Timestamp?) {
+        let claim = agent.flatMap { agent in claimedAt.map { SupportClaim(agent: agent, claimedAt: $0, answeredAt: answeredAt) } }
+        switch (status, claim) {
+        case ("claimed", let claim?): self = .claimed(claim)
+        case ("closed", _): self = .closed(at: closedAt ?? Timestamp(milliseconds: 0), last: claim)
+        default: self = .waiting
+        }
+    }
+
     /// The claim, while claimed or as it was when closed.
     public var claim: SupportClaim? {
         switch self {

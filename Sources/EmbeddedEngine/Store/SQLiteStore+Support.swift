@@ -108,15 +108,9 @@ extension SQLiteStore: SupportStore {
 
     static func decodeSupportRequest(_ row: SQLiteRow) -> SupportRequest {
         func time(_ name: String) -> Timestamp? { row.column(name)?.integer.map { Timestamp(milliseconds: Int64($0)) } }
-        let claim = row.column("agent")?.string.flatMap { agent in
-            time("claimed_at").map { SupportClaim(agent: UserID(trusted: agent), claimedAt: $0, answeredAt: time("answered_at")) }
-        }
-        let state: SupportState
-        switch row.column("status")?.string {
-        case "claimed" where claim != nil: state = .claimed(claim!)
-        case "closed": state = .closed(at: time("closed_at") ?? Timestamp(milliseconds: 0), last: claim)
-        default: state = .waiting
-        }
+        let state = SupportState(
+            status: row.column("status")?.string ?? "", agent: row.column("agent")?.string.map(UserID.init(trusted:)),
+            claimedAt: time("claimed_at"), answeredAt: time("answered_at"), closedAt: time("closed_at"))
         return SupportRequest(
             id: SupportRequestID(trusted: row.column("id")!.string!),
             workspace: WorkspaceID(trusted: row.column("workspace")!.string!),
