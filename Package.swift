@@ -81,6 +81,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // hiredis 0.14 from Debian (libhiredis-dev): no pkgConfig, whose -D_FILE_OFFSET_BITS=64 SwiftPM refuses.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // A Redis client that knows nothing about chat: NIO sockets, hiredis encoding and parsing, a pool,
+        // pipelining, pub/sub with re-subscribe, Lua scripts.
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                "CHiredis",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // HTTP and WebSocket edge: routes, upgrade, JWT, health.
         .target(
             name: "ChatServer",
@@ -137,7 +154,7 @@ let package = Package(
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"], swiftSettings: strict),
         .testTarget(name: "ChatWireTests", dependencies: ["ChatCore", "ChatWire"], swiftSettings: strict),
         .testTarget(name: "EmbeddedEngineTests", dependencies: ["ChatCore", "EmbeddedEngine", "ChatTesting"], swiftSettings: strict),
-        // Throwaway servers for tests: the PostgreSQL (and later Redis) that `make test` starts.
+        // Throwaway servers for tests: the PostgreSQL and Redis servers that `make test` starts.
         .target(
             name: "TestServers",
             dependencies: [
@@ -147,6 +164,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestServers",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: [
+                "RedisClient", "ChatTesting", "TestServers",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

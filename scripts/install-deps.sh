@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks (and installs, as root on Debian) what building and running a node needs.
-# The embedded engine vendors SQLite through sqlite-nio, so the Swift toolchain is the only requirement.
+# The embedded engine vendors SQLite through sqlite-nio; the Redis client links Debian's hiredis 0.14
+# (libhiredis-dev), so that is the one C library a build needs besides the Swift toolchain.
 set -euo pipefail
 if ! command -v swift >/dev/null 2>&1; then
   echo "switchboard needs the Swift 6 toolchain on PATH (https://www.swift.org/install/linux/)." >&2
@@ -10,6 +11,7 @@ missing=()
 for tool in git; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+[[ -f /usr/include/hiredis/hiredis.h ]] || missing+=(libhiredis-dev)
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

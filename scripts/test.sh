@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: builds, starts throwaway PostgreSQL servers (scripts/postgres.sh), runs the whole suite,
-# then the end-to-end tests again with every node on PostgreSQL, and stops the servers by pid.
+# `make test`: builds, starts throwaway PostgreSQL servers (scripts/postgres.sh) and a Redis server
+# (scripts/redis.sh), runs the whole suite, then the end-to-end tests again with every node on
+# PostgreSQL, and stops the servers by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
@@ -13,6 +14,10 @@ cleanup() {
   for server in "$work"/postgres-*; do
     [[ -d $server ]] && bash scripts/postgres.sh stop "$server"
   done
+  # Ours and those tests started (scripts/redis.sh under $work), even when a test failed half way.
+  for server in "$work"/redis*; do
+    [[ -d $server ]] && bash scripts/redis.sh stop "$server"
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -23,6 +28,10 @@ SWITCHBOARD_TEST_OUTAGE_DATABASE_URL=$(bash scripts/postgres.sh start "$work/pos
 export SWITCHBOARD_TEST_DATABASE_URL SWITCHBOARD_TEST_OUTAGE_DATABASE_URL
 export SWITCHBOARD_TEST_OUTAGE_DIR=$work/postgres-outage
 export SWITCHBOARD_TEST_POSTGRES_SCRIPT=$PWD/scripts/postgres.sh
+SWITCHBOARD_TEST_REDIS_URL=$(bash scripts/redis.sh start "$work/redis")
+export SWITCHBOARD_TEST_REDIS_URL
+# Tests that stop and restart Redis under load start servers of their own with this script.
+export SWITCHBOARD_TEST_REDIS_SCRIPT=$PWD/scripts/redis.sh SWITCHBOARD_TEST_WORK=$work
 
 echo "== the whole suite (nodes on the embedded SQLite store; store tests on both stores)"
 $SWIFT test --skip-build

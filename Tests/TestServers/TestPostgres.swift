@@ -103,6 +103,13 @@ public enum OutagePostgres {
         guard let directory = environment["SWITCHBOARD_TEST_OUTAGE_DIR"] else {
             throw TestServerMissing(variable: "SWITCHBOARD_TEST_OUTAGE_DIR")
         }
+        try await ServerScript.run(script, action, directory)
+    }
+}
+
+/// Runs one of the repo's server scripts (`scripts/postgres.sh`, `scripts/redis.sh`).
+enum ServerScript {
+    static func run(_ script: String, _ action: String, _ directory: String) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [script, action, directory]
@@ -113,12 +120,13 @@ public enum OutagePostgres {
         try process.run()
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         let status = process.terminationStatus
-        guard status == 0 else { throw ScriptFailed(action: action, status: status) }
+        guard status == 0 else { throw ScriptFailed(script: script, action: action, status: status) }
     }
 
     struct ScriptFailed: Error, CustomStringConvertible {
+        let script: String
         let action: String
         let status: Int32
-        var description: String { "scripts/postgres.sh \(action) exited with \(status)" }
+        var description: String { "\(script) \(action) exited with \(status)" }
     }
 }

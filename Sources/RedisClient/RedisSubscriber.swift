@@ -1,0 +1,181 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// What the pub/sub link delivers.
+public enum RedisPubSubEvent: Sendable {
+    /// A message published to a subscribed channel.
+    case message(RedisPushMessage)
+    /// The link was interrupted (a reconnect, or messages dropped because the consumer fell behind the
+    /// buffer) and is whole again: every wanted channel is subscribed, but anything published during
+    /// the interruption may be missing. Consumers re-read what they need from the source of truth.
+    case resumed
+}
+
+/// Pub/sub on a dedicated connection, as a Service: ``run()`` keeps the connection up, pings it to find
+/// a dead link, reconnects with exponential backoff and jitter, and re-subscribes every wanted channel.
+///
+/// Guarantees: once ``subscribe(_:)`` returns, messages published to those channels arrive in
+/// ``events`` (in publish order per publisher), and they keep arriving across reconnects until
+/// ``unsubscribe(_:)``; every gap in the stream (a reconnect, an overflow of the bounded buffer) is
+/// marked by a `.resumed` event after it. Pub/sub is at-most-once: the marker is the only signal of loss.
+public final class RedisSubscriber: Service, Sendable {
+    private struct State {
+        var wanted: Set<String> = []
+        var connection: RedisConnection?
+        var connectedBefore = false
+    }
+
+    public let events: AsyncStream<RedisPubSubEvent>
+    private let continuation: AsyncStream<RedisPubSubEvent>.Continuation
+    private let state = Mutex(State())
+    /// Set when a message was dropped; the next delivery is preceded by `.resumed`.
+    private let lost = Atomic<Bool>(false)
+    private let configuration: RedisConfiguration
+    private let eventLoop: any EventLoop
+    private let logger: Logger
+
+    public init(configuration: RedisConfiguration, eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next(), logger: Logger) {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        self.logger = logger
+        (events, continuation) = AsyncStream.makeStream(
+            of: RedisPubSubEvent.self, bufferingPolicy: .bufferingOldest(max(configuration.pubSubBufferSize, 1)))
+    }
+
+    /// True while the link is up.
+    public var isConnected: Bool { state.withLock { $0.connection?.isActive ?? false } }
+
+    /// Subscribes to `channels`. Throws `unavailable` while the link is down (the channels stay wanted
+    /// and are subscribed when it returns, unless unsubscribed meanwhile).
+    public func subscribe(_ channels: [String]) async throws(RedisError) {
+        guard !channels.isEmpty else { return }
+        let connection = state.withLock { state in
+            state.wanted.formUnion(channels)
+            return state.connection
+        }
+        guard let connection, connection.isActive else { throw .unavailable("the pub/sub link is down") }
+        try await Self.confirm(connection, verb: "SUBSCRIBE", channels)
+    }
+
+    /// Stops delivery from `channels`.
+    public func unsubscribe(_ channels: [String]) async throws(RedisError) {
+        guard !channels.isEmpty else { return }
+        let connection = state.withLock { state in
+            state.wanted.subtract(channels)
+            return state.connection
+        }
+        // A link that is down has no subscriptions; the next one will not have these.
+        guard let connection, connection.isActive else { return }
+        try await Self.confirm(connection, verb: "UNSUBSCRIBE", channels)
+    }
+
+    /// One command per channel, pipelined, so each gets exactly one confirmation.
+    private static func confirm(_ connection: RedisConnection, verb: String, _ channels: [String]) async throws(RedisError) {
+        let replies: [RESPValue]
+        do {
+            replies = try await connection.send(channels.map { [RedisArgument(verb), RedisArgument($0)] })
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw .unavailable("\(error)")
+        }
+        for reply in replies {
+            guard reply.array?.first?.string?.lowercased() == verb.lowercased() else {
+                throw .protocolViolation("unexpected reply to \(verb): \(reply)")
+            }
+        }
+    }
+
+    /// Keeps the link up until graceful shutdown, then closes it and finishes ``events``.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await self.maintain() }
+        let connection = state.withLock { state in
+            defer { state.connection = nil }
+            return state.connection
+        }
+        connection?.close()
+        continuation.finish()
+    }
+
+    private func maintain() async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let connection = try await RedisConnection.connect(configuration, on: eventLoop) { [weak self] message in
+                    self?.deliver(message)
+                }.get()
+                let (wanted, resumed) = state.withLock { state in
+                    state.connection = connection
+                    defer { state.connectedBefore = true }
+                    return (state.wanted, state.connectedBefore)
+                }
+                for chunk in Array(wanted).chunks(of: 512) { try await Self.confirm(connection, verb: "SUBSCRIBE", Array(chunk)) }
+                if resumed {
+                    logger.notice("redis pub/sub link restored; channels subscribed again", metadata: ["channels": "\(wanted.count)"])
+                    markGap()
+                }
+                failures = 0
+                await watch(connection)
+                logger.warning("redis pub/sub link lost", metadata: ["redis": "\(configuration)"])
+            } catch {
+                logger.warning("redis pub/sub connect failed", metadata: ["redis": "\(configuration)", "error": "\(error)"])
+            }
+            let dead = state.withLock { state in
+                defer { state.connection = nil }
+                return state.connection
+            }
+            dead?.close()
+            // Whatever arrives next follows a gap.
+            lost.store(true, ordering: .releasing)
+            let delay = configuration.backoff.delay(after: failures)
+            failures += 1
+            do { try await Task.sleep(for: delay) } catch { return }
+        }
+    }
+
+    /// Returns when the connection closes, or after a ping goes unanswered (which closes it).
+    private func watch(_ connection: RedisConnection) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await connection.closeFuture.get() }
+            group.addTask { [configuration] in
+                while !Task.isCancelled {
+                    do {
+                        try await Task.sleep(for: configuration.pubSubPingInterval)
+                        _ = try await connection.send([["PING"]])
+                    } catch {
+                        connection.close()
+                        return
+                    }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func deliver(_ message: RedisPushMessage) {
+        if lost.load(ordering: .acquiring) {
+            guard case .enqueued = continuation.yield(.resumed) else { return }
+            lost.store(false, ordering: .releasing)
+        }
+        if case .dropped = continuation.yield(.message(message)) { lost.store(true, ordering: .releasing) }
+    }
+
+    /// A reconnect ended: say so now if the buffer has room, else before the next message.
+    private func markGap() {
+        if case .enqueued = continuation.yield(.resumed) {
+            lost.store(false, ordering: .releasing)
+        } else {
+            lost.store(true, ordering: .releasing)
+        }
+    }
+}
+
+extension Array {
+    func chunks(of size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+
+/// The throwaway Redis server `make test` starts (`scripts/redis.sh`). Tests share it, each under a key
+/// prefix and channel names of its own (``uniquePrefix()``).
+public enum TestRedis {
+    /// The server's URL, from `SWITCHBOARD_TEST_REDIS_URL`.
+    public static func url() throws -> String {
+        guard let url = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_REDIS_URL"], !url.isEmpty else {
+            throw TestServerMissing(variable: "SWITCHBOARD_TEST_REDIS_URL")
+        }
+        return url
+    }
+
+    /// A key and channel prefix no other test uses.
+    public static func uniquePrefix() -> String {
+        "t" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+    }
+}
+
+/// A Redis server of one test's own, for tests that stop and restart it under load.
+public struct OwnRedis: Sendable {
+    public let directory: String
+    public let port: Int
+    let script: String
+
+    public var url: String { "redis://127.0.0.1:\(port)" }
+
+    /// Starts a fresh server on a free loopback port.
+    public static func start() async throws -> OwnRedis {
+        guard let script = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_REDIS_SCRIPT"] else {
+            throw TestServerMissing(variable: "SWITCHBOARD_TEST_REDIS_SCRIPT")
+        }
+        // Under `make test`'s work directory, whose cleanup stops every server there even if a test failed.
+        let parent = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_WORK"] ?? NSTemporaryDirectory()
+        let directory = parent + "/redis-" + UUID().uuidString
+        try await ServerScript.run(script, "start", directory)
+        let port = try String(contentsOfFile: directory + "/port", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return OwnRedis(directory: directory, port: Int(port)!, script: script)
+    }
+
+    /// Stops the server by the pid it recorded; its data is gone (no persistence).
+    public func stop() async throws { try await ServerScript.run(script, "stop", directory) }
+
+    /// Starts it again, empty, on the same port.
+    public func restart() async throws { try await ServerScript.run(script, "restart", directory) }
+
+    /// Stops the server and removes its directory.
+    public func remove() async {
+        try? await stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
