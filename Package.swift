@@ -98,6 +98,26 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Broker, presence, cache and the shared rate limiter on Redis, for nodes that scale out.
+        .target(
+            name: "RedisEngine",
+            dependencies: [
+                "ChatCore", "RedisClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            // The Lua scripts, compiled into the binary.
+            resources: [
+                .embedInCode("Scripts/presence_connect.lua"),
+                .embedInCode("Scripts/presence_disconnect.lua"),
+                .embedInCode("Scripts/presence_heartbeat.lua"),
+                .embedInCode("Scripts/presence_expire.lua"),
+                .embedInCode("Scripts/presence_status.lua"),
+                .embedInCode("Scripts/rate_limit.lua"),
+            ],
+            swiftSettings: strict
+        ),
         // HTTP and WebSocket edge: routes, upgrade, JWT, health.
         .target(
             name: "ChatServer",
@@ -174,6 +194,14 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "RedisEngineTests",
+            dependencies: [
+                "ChatCore", "RedisEngine", "RedisClient", "ChatTesting", "TestServers", "EmbeddedEngine",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -36,7 +36,8 @@ public final class Node: Sendable {
         let publisher = EventPublisher(broker: broker, node: nodeID)
         let presence = MemoryPresence(clock: clock)
         let service = ChatService(
-            store: store, support: store, cache: MemoryCache(clock: clock), presence: presence, publisher: publisher, clock: clock,
+            store: store, support: store, cache: MemoryCache(clock: clock), presence: presence,
+            rateLimit: MemoryRateLimit(clock: clock), publisher: publisher, clock: clock,
             ids: RandomIDGenerator(), settings: settings, logger: logger)
         let jobs = MemoryJobQueue(clock: clock)
         let desk = SupportDesk(

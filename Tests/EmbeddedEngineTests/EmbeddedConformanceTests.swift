@@ -32,6 +32,13 @@ import Testing
         return CacheHarness(cache: MemoryCache(clock: clock), advance: { clock.advance(by: $0) }, teardown: {})
     }
 
+    static let rateLimitFactory: RateLimitFactory = {
+        let clock = ManualClock()
+        // One node has every client: "shared" is one limiter seen twice.
+        let limiter = MemoryRateLimit(clock: clock)
+        return RateLimitHarness(limiters: [limiter, limiter], advance: { clock.advance(by: $0) }, teardown: {})
+    }
+
     static let queueFactory: JobQueueFactory = {
         let clock = ManualClock()
         return JobQueueHarness(
@@ -52,6 +59,10 @@ import Testing
 
     @Test(arguments: CacheConformance.checks) func cache(_ check: ConformanceCheck<CacheFactory>) async throws {
         try await check.run(Self.cacheFactory)
+    }
+
+    @Test(arguments: RateLimitConformance.checks) func rateLimit(_ check: ConformanceCheck<RateLimitFactory>) async throws {
+        try await check.run(Self.rateLimitFactory)
     }
 
     @Test(arguments: JobQueueConformance.checks) func jobQueue(_ check: ConformanceCheck<JobQueueFactory>) async throws {

@@ -14,16 +14,17 @@ public struct ChatService: Sendable {
     public let support: any SupportStore
     public let cache: any Cache
     public let presence: any Presence
+    public let rateLimit: any RateLimit
     public let publisher: EventPublisher
     public let clock: any WallClock
     public let ids: any IDGenerator
     public let settings: NodeSettings
     let logger: Logger
     private let typingLimiter: RateLimiter<TypingKey>
-    private let messageLimiter: RateLimiter<UserID>
 
     public init(
-        store: any ChatStore, support: any SupportStore, cache: any Cache, presence: any Presence, publisher: EventPublisher,
+        store: any ChatStore, support: any SupportStore, cache: any Cache, presence: any Presence, rateLimit: any RateLimit,
+        publisher: EventPublisher,
         clock: any WallClock, ids: any IDGenerator, settings: NodeSettings, logger: Logger
     ) {
         self.store = store
@@ -31,7 +32,7 @@ public struct ChatService: Sendable {
         self.cache = cache
         self.presence = presence
         self.typingLimiter = RateLimiter(oncePer: settings.typingThrottle)
-        self.messageLimiter = RateLimiter(perSecond: settings.limits.messagesPerSecond, burst: settings.limits.messageBurst)
+        self.rateLimit = rateLimit
         self.publisher = publisher
         self.clock = clock
         self.ids = ids
@@ -102,7 +103,7 @@ public struct ChatService: Sendable {
         case .send(let id, let clientID, let kind, let content, let metadata):
             let metadataBytes = try metadata.map { try JSONEncoder().encode($0).count } ?? 0
             try ConversationRules.checkSend(kind: kind, content: content, metadataBytes: metadataBytes, limits: limits)
-            try checkRate(user)
+            try await checkRate(user)
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
             let result = try await store.append(
                 MessageDraft(
@@ -123,7 +124,7 @@ public struct ChatService: Sendable {
         case .act(let id, let action, let clientID, let content, let metadata):
             guard let targetSeq = action.target else { throw ChatError.validation("a post is sent with message.send") }
             let metadataBytes = try metadata.map { try JSONEncoder().encode($0).count } ?? 0
-            try checkRate(user)
+            try await checkRate(user)
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
             let target = try await store.message(targetSeq, in: id)
             try ConversationRules.checkAct(
@@ -192,7 +193,7 @@ public struct ChatService: Sendable {
         case .openSupport(let workspace, let subject, let kind, let content, let metadata, let clientID):
             let metadataBytes = try metadata.map { try JSONEncoder().encode($0).count } ?? 0
             let subject = try SupportRules.checkOpen(subject: subject, kind: kind, content: content, metadataBytes: metadataBytes, limits: limits)
-            try checkRate(user)
+            try await checkRate(user)
             let conversation = ids.conversationID()
             let opened = try await support.openSupportRequest(
                 SupportOpening(
@@ -241,9 +242,18 @@ public struct ChatService: Sendable {
         return requeued.count
     }
 
-    /// Messages per second per user (a token bucket); over it: `rate_limited`, nothing stored.
-    private func checkRate(_ user: UserID) throws {
-        guard messageLimiter.allow(user, now: clock.now()) else {
+    /// Messages per second per user (a token bucket shared by every node); over it: `rate_limited`,
+    /// nothing stored. When the limiter cannot be reached, the message goes through: the limit protects
+    /// the cluster, it must never cost a message.
+    private func checkRate(_ user: UserID) async throws {
+        let allowed: Bool
+        do {
+            allowed = try await rateLimit.take(.messages(user), rule: RateLimitRule(perSecond: limits.messagesPerSecond, burst: limits.messageBurst))
+        } catch {
+            logger.warning("rate limiter unreachable; letting the message through", metadata: ["error": "\(error)"])
+            allowed = true
+        }
+        guard allowed else {
             throw ChatError.rateLimited(
                 "more than \(limits.messageBurst) messages at once or \(Int(limits.messagesPerSecond)) per second; retry later")
         }

@@ -1,14 +1,12 @@
-import ChatCore
 import Synchronization
 
-/// Rate limits on this node: one ``TokenBucket`` per key that was used recently. The chat service
-/// keeps two: messages per user, and typing signals per user and conversation (a bucket of one
-/// token refilled once per `typing.throttle.ms`).
+/// Rate limits in one process: one ``TokenBucket`` per key that was used recently. The chat service
+/// throttles typing signals per user and conversation with one (a bucket of one token refilled once
+/// per `typing.throttle.ms`); the embedded engine's ``RateLimit`` is another.
 ///
 /// Guarantees: memory is bounded by `capacity` buckets; full buckets (keys quiet long enough) are
 /// forgotten first, which changes nothing; if every bucket is in use, a new key is let through
-/// without one (fail open: the limit protects the node, it never loses a message). Shared across
-/// nodes by the Redis engine's limiter (a later issue); here it is per node.
+/// without one (fail open: the limit protects the node, it never loses a message).
 public final class RateLimiter<Key: Hashable & Sendable>: Sendable {
     private let buckets = Mutex<[Key: TokenBucket]>([:])
     private let perSecond: Double
@@ -42,7 +40,11 @@ public final class RateLimiter<Key: Hashable & Sendable>: Sendable {
 }
 
 /// Who typed where: the key of the typing limiter.
-struct TypingKey: Hashable, Sendable {
-    var user: UserID
-    var conversation: ConversationID
+public struct TypingKey: Hashable, Sendable {
+    public var user: UserID
+    public var conversation: ConversationID
+    public init(user: UserID, conversation: ConversationID) {
+        self.user = user
+        self.conversation = conversation
+    }
 }

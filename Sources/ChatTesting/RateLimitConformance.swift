@@ -1,0 +1,77 @@
+import ChatCore
+
+/// Two limiters on one fresh backend (two nodes), and a way to move its time forward by at least a duration.
+public struct RateLimitHarness: Sendable {
+    public let limiters: [any RateLimit]
+    public let advance: @Sendable (Duration) async throws -> Void
+    public let teardown: @Sendable () async -> Void
+    public init(
+        limiters: [any RateLimit], advance: @escaping @Sendable (Duration) async throws -> Void, teardown: @escaping @Sendable () async -> Void
+    ) {
+        self.limiters = limiters
+        self.advance = advance
+        self.teardown = teardown
+    }
+}
+
+public typealias RateLimitFactory = @Sendable () async throws -> RateLimitHarness
+
+/// The ``RateLimit`` contract as checks.
+public enum RateLimitConformance {
+    public static let checks: [ConformanceCheck<RateLimitFactory>] = [
+        .init("a burst goes through, the next take is refused, time refills", burstThenRefill),
+        .init("keys are independent", independentKeys),
+        .init("every limiter on one backend shares the bucket", shared),
+    ]
+
+    static func with(_ factory: RateLimitFactory, _ body: (RateLimitHarness) async throws -> Void) async throws {
+        let harness = try await factory()
+        do {
+            try await body(harness)
+        } catch {
+            await harness.teardown()
+            throw error
+        }
+        await harness.teardown()
+    }
+
+    /// The outcome of `count` takes in a row.
+    static func takes(_ count: Int, _ limiter: any RateLimit, _ key: RateLimitKey, _ rule: RateLimitRule) async throws -> [Bool] {
+        var outcomes: [Bool] = []
+        for _ in 0..<count { outcomes.append(try await limiter.take(key, rule: rule)) }
+        return outcomes
+    }
+
+    static func burstThenRefill(_ factory: RateLimitFactory) async throws {
+        try await with(factory) { harness in
+            let limiter = harness.limiters[0]
+            let key = RateLimitKey.messages(UserID(uniqueName("ann"))!)
+            let rule = RateLimitRule(perSecond: 1, burst: 3)
+            // The fifth take also proves the refused fourth consumed nothing that a refill would have to repay.
+            try checkEqual(try await takes(5, limiter, key, rule), [true, true, true, false, false], "the burst, then refusals")
+            try await harness.advance(.milliseconds(1200))
+            try checkEqual(try await takes(2, limiter, key, rule), [true, false], "one token back after a second, and only one")
+        }
+    }
+
+    static func independentKeys(_ factory: RateLimitFactory) async throws {
+        try await with(factory) { harness in
+            let limiter = harness.limiters[0]
+            let rule = RateLimitRule(perSecond: 0.5, burst: 1)
+            let ann = RateLimitKey.messages(UserID(uniqueName("ann"))!), bob = RateLimitKey.messages(UserID(uniqueName("bob"))!)
+            try checkEqual(try await takes(2, limiter, ann, rule), [true, false])
+            try checkEqual(try await takes(1, limiter, bob, rule), [true], "another key has its own bucket")
+        }
+    }
+
+    static func shared(_ factory: RateLimitFactory) async throws {
+        try await with(factory) { harness in
+            let key = RateLimitKey.messages(UserID(uniqueName("cat"))!)
+            let rule = RateLimitRule(perSecond: 0.5, burst: 2)
+            try checkEqual(try await takes(1, harness.limiters[0], key, rule), [true])
+            try checkEqual(try await takes(1, harness.limiters[1], key, rule), [true])
+            try checkEqual(try await takes(1, harness.limiters[0], key, rule), [false], "the other node spent the rest")
+            try checkEqual(try await takes(1, harness.limiters[1], key, rule), [false])
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import ChatCore
+import NIOCore
+
+/// The bytes of an ``Envelope`` on a Redis channel: a small binary header (version, kind, which
+/// optional fields follow, event id, origin, the optional fields) and then the client frame as is, so
+/// a receiving node hands the frame to sockets without re-encoding. The channel is the Redis channel's
+/// own name and is not repeated.
+///
+/// Guarantees: `decode(encode(e), channel: e.channel) == e`; bytes that are not a version-1 envelope
+/// decode to nil (and are dropped by the broker, never crash it).
+enum EnvelopeCodec {
+    static let version: UInt8 = 1
+
+    private struct Fields: OptionSet {
+        let rawValue: UInt8
+        static let conversation = Fields(rawValue: 1)
+        static let seq = Fields(rawValue: 2)
+        static let subject = Fields(rawValue: 4)
+        static let sentAt = Fields(rawValue: 8)
+    }
+
+    static func encode(_ envelope: Envelope, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var fields: Fields = []
+        if envelope.conversation != nil { fields.insert(.conversation) }
+        if envelope.seq != nil { fields.insert(.seq) }
+        if envelope.subject != nil { fields.insert(.subject) }
+        if envelope.sentAt != nil { fields.insert(.sentAt) }
+        var buffer = allocator.buffer(capacity: 48 + envelope.origin.rawValue.utf8.count + envelope.frame.count)
+        buffer.writeInteger(version)
+        buffer.writeInteger(envelope.kind.rawValue.utf8.first!)
+        buffer.writeInteger(fields.rawValue)
+        buffer.writeInteger(envelope.eventID)
+        writeString(envelope.origin.rawValue, to: &buffer)
+        if let conversation = envelope.conversation { writeString(conversation.rawValue, to: &buffer) }
+        if let seq = envelope.seq { buffer.writeInteger(seq) }
+        if let subject = envelope.subject { writeString(subject.rawValue, to: &buffer) }
+        if let sentAt = envelope.sentAt { buffer.writeInteger(sentAt.milliseconds) }
+        buffer.writeBytes(envelope.frame)
+        return buffer
+    }
+
+    static func decode(_ bytes: ByteBuffer, channel: ChatCore.Channel) -> Envelope? {
+        var buffer = bytes
+        guard buffer.readInteger(as: UInt8.self) == version,
+            let kindByte = buffer.readInteger(as: UInt8.self),
+            let kind = EventKind(rawValue: String(UnicodeScalar(kindByte))),
+            let fieldBits = buffer.readInteger(as: UInt8.self),
+            let eventID = buffer.readInteger(as: UInt64.self),
+            let origin = readString(&buffer)
+        else { return nil }
+        let fields = Fields(rawValue: fieldBits)
+        var envelope = Envelope(channel: channel, kind: kind, origin: NodeID(origin), eventID: eventID, frame: [])
+        if fields.contains(.conversation) {
+            guard let raw = readString(&buffer), let conversation = ConversationID(raw) else { return nil }
+            envelope.conversation = conversation
+        }
+        if fields.contains(.seq) {
+            guard let seq = buffer.readInteger(as: Int64.self) else { return nil }
+            envelope.seq = seq
+        }
+        if fields.contains(.subject) {
+            guard let raw = readString(&buffer), let subject = UserID(raw) else { return nil }
+            envelope.subject = subject
+        }
+        if fields.contains(.sentAt) {
+            guard let milliseconds = buffer.readInteger(as: Int64.self) else { return nil }
+            envelope.sentAt = Timestamp(milliseconds: milliseconds)
+        }
+        envelope.frame = buffer.readBytes(length: buffer.readableBytes) ?? []
+        return envelope
+    }
+
+    private static func writeString(_ string: String, to buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt16(string.utf8.count))
+        buffer.writeString(string)
+    }
+
+    private static func readString(_ buffer: inout ByteBuffer) -> String? {
+        guard let length = buffer.readInteger(as: UInt16.self) else { return nil }
+        return buffer.readString(length: Int(length))
+    }
+}

@@ -1,0 +1,24 @@
+import ChatCore
+import RedisClient
+
+/// The ``RateLimit`` on Redis: one token bucket per key, updated by a Lua script on Redis's own clock,
+/// so every node counts against the same bucket and node clocks do not matter.
+public struct RedisRateLimit: RateLimit {
+    static let script = RedisScript(String(decoding: PackageResources.rate_limit_lua, as: UTF8.self))
+    private let client: RedisClient
+    private let prefix: String
+
+    public init(client: RedisClient, prefix: String) {
+        self.client = client
+        self.prefix = prefix
+    }
+
+    public func take(_ key: RateLimitKey, rule: RateLimitRule) async throws -> Bool {
+        try await mappingRedisErrors {
+            let reply = try await client.run(
+                Self.script, keys: [RedisArgument(key.name(prefix: prefix))],
+                arguments: [RedisArgument(String(rule.perSecond)), RedisArgument(rule.burst)])
+            return reply == .integer(1)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+-- A token bucket shared by every node. KEYS[1]: the bucket; ARGV: tokens per second, burst.
+-- Returns 1 when a token was taken, 0 when the bucket is empty (nothing is consumed then).
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens, at = tonumber(state[1]), tonumber(state[2])
+if not tokens then tokens, at = burst, now end
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+local taken = 0
+if tokens >= 1 then tokens, taken = tokens - 1, 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
+-- A bucket left alone until full again is the same as no bucket.
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
+return taken

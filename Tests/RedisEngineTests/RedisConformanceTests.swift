@@ -1,0 +1,81 @@
+import ChatCore
+import ChatTesting
+import Logging
+import RedisClient
+import RedisEngine
+import Testing
+import TestServers
+
+/// The Redis engine against the shared conformance suites (the embedded engine runs the same ones),
+/// on the throwaway redis-server `make test` starts. Each harness has a key prefix of its own.
+@Suite struct RedisConformanceTests {
+    static func client() throws -> RedisClient {
+        var configuration = try RedisConfiguration(url: TestRedis.url())
+        configuration.poolSize = 2
+        return RedisClient(configuration: configuration)
+    }
+
+    static var quiet: Logger {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    /// Redis keeps real time: moving it forward is waiting.
+    static let wait: @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+
+    static let brokerFactory: BrokerFactory = { handlers in
+        let prefix = TestRedis.uniquePrefix()
+        var brokers: [RedisBroker] = []
+        var subscribers: [RedisSubscriber] = []
+        var clients: [RedisClient] = []
+        for (index, handler) in handlers.enumerated() {
+            let client = try Self.client()
+            let subscriber = RedisSubscriber(configuration: client.configuration, logger: quiet)
+            clients.append(client)
+            subscribers.append(subscriber)
+            brokers.append(RedisBroker(client: client, subscriber: subscriber, node: NodeID("node-\(index)"), prefix: prefix, logger: quiet, handler: handler))
+        }
+        let running = brokers.map { broker in Task { try? await broker.run() } }
+        try await eventually("every pub/sub link is up") { [subscribers] in subscribers.allSatisfy(\.isConnected) }
+        return BrokerHarness(brokers: brokers) { [clients] in
+            for task in running { task.cancel() }
+            for task in running { await task.value }
+            for client in clients { client.close() }
+        }
+    }
+
+    static let presenceFactory: PresenceFactory = {
+        let client = try Self.client()
+        return PresenceHarness(presence: RedisPresence(client: client, prefix: TestRedis.uniquePrefix()), advance: wait) { client.close() }
+    }
+
+    static let cacheFactory: CacheFactory = {
+        let client = try Self.client()
+        return CacheHarness(cache: RedisCache(client: client, prefix: TestRedis.uniquePrefix()), advance: wait) { client.close() }
+    }
+
+    static let rateLimitFactory: RateLimitFactory = {
+        let prefix = TestRedis.uniquePrefix()
+        let clients = try [Self.client(), Self.client()]
+        return RateLimitHarness(limiters: clients.map { RedisRateLimit(client: $0, prefix: prefix) }, advance: wait) {
+            for client in clients { client.close() }
+        }
+    }
+
+    @Test(arguments: BrokerConformance.checks) func broker(_ check: ConformanceCheck<BrokerFactory>) async throws {
+        try await check.run(Self.brokerFactory)
+    }
+
+    @Test(arguments: PresenceConformance.checks) func presence(_ check: ConformanceCheck<PresenceFactory>) async throws {
+        try await check.run(Self.presenceFactory)
+    }
+
+    @Test(arguments: CacheConformance.checks) func cache(_ check: ConformanceCheck<CacheFactory>) async throws {
+        try await check.run(Self.cacheFactory)
+    }
+
+    @Test(arguments: RateLimitConformance.checks) func rateLimit(_ check: ConformanceCheck<RateLimitFactory>) async throws {
+        try await check.run(Self.rateLimitFactory)
+    }
+}
