@@ -136,7 +136,7 @@ let package = Package(
         .target(
             name: "NodeBootstrap",
             dependencies: [
-                "ChatCore", "ChatNode", "ChatServer", "EmbeddedEngine", "PostgresEngine",
+                "ChatCore", "ChatNode", "ChatServer", "EmbeddedEngine", "PostgresEngine", "RedisEngine", "RedisClient",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -5,6 +5,8 @@ import EmbeddedEngine
 import Foundation
 import Logging
 import PostgresEngine
+import RedisClient
+import RedisEngine
 import Prometheus
 import ServiceLifecycle
 import Synchronization
@@ -31,14 +33,15 @@ public final class Node: Sendable {
         let engine = try await Self.openStore(configuration, nodeID: nodeID, logger: logger)
         let store = MeteredStore(engine.store, metrics: metrics)
         let hub = Hub(store: store, clock: clock, settings: settings, metrics: metrics, logger: logger)
-        let broker = MeteredBroker(InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) }), metrics: metrics)
+        let backends = try Self.openBackends(configuration, nodeID: nodeID, hub: hub, clock: clock, logger: logger)
+        let broker = MeteredBroker(backends.broker, metrics: metrics)
         hub.attach(broker)
         let publisher = EventPublisher(broker: broker, node: nodeID)
-        let presence = MemoryPresence(clock: clock)
+        let presence = backends.presence
         let service = ChatService(
-            store: store, support: store, cache: MemoryCache(clock: clock), presence: presence,
-            rateLimit: MemoryRateLimit(clock: clock), publisher: publisher, clock: clock,
-            ids: RandomIDGenerator(), settings: settings, logger: logger)
+            store: store, support: store, cache: backends.cache, presence: presence, rateLimit: backends.rateLimit, publisher: publisher,
+            clock: clock, ids: RandomIDGenerator(), settings: settings, logger: logger)
+        // Support requeue jobs stay in this node's memory until the Redis job queue exists (see the README's status).
         let jobs = MemoryJobQueue(clock: clock)
         let desk = SupportDesk(
             queue: jobs, presence: presence, service: service, clock: clock, requeueAfter: settings.supportRequeueAfter, logger: logger)
@@ -50,7 +53,7 @@ public final class Node: Sendable {
         let authenticator = try await JWTAuthenticator(keys: Self.tokenKeys(configuration, logger: logger))
         let driver = ConnectionDriver(
             service: service, hub: hub, presence: tracker, authenticator: authenticator, metrics: metrics, logger: logger)
-        let readiness = Readiness()
+        let readiness = Readiness(checks: backends.healthChecks)
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
         let host = configuration.server.host
         let app = ChatHTTPServer.application(
@@ -69,15 +72,15 @@ public final class Node: Sendable {
         }
         self.group = ServiceGroup(
             configuration: .init(
-                services: engine.services + [
+                services: engine.services + backends.services + [
                     // Shut down in reverse: readiness off first, then the drain, the server, presence, jobs, hub,
-                    // and the database pool last.
+                    // the pub/sub link, and the database pool last.
                     .init(service: hub), .init(service: runner), .init(service: tracker), .init(service: app),
                     .init(service: Drainer(hub: hub, grace: configuration.drainGrace, maxJitter: configuration.drainJitter)),
                     .init(service: ReadinessGate(readiness: readiness)),
                 ],
                 gracefulShutdownSignals: signals, logger: logger))
-        self.closeStore = engine.close
+        self.closeStore = { await engine.close(); backends.close() }
         self.ports = ports
         self.portContinuation = portContinuation
         self.nodeID = nodeID
@@ -110,6 +113,41 @@ public final class Node: Sendable {
         }
         let store = try await SQLiteStore.open(directory: configuration.dataDirectory, logger: logger)
         return (store, [], { await store.close() })
+    }
+
+    /// The broker, presence, cache and rate limit the configuration names: on Redis (cluster mode) when
+    /// a Redis URL is set, else in-process.
+    static func openBackends(_ configuration: NodeConfiguration, nodeID: NodeID, hub: Hub, clock: any WallClock, logger: Logger) throws
+        -> Backends
+    {
+        guard let redis = try configuration.redisConfiguration else {
+            return Backends(
+                broker: InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) }), presence: MemoryPresence(clock: clock),
+                cache: MemoryCache(clock: clock), rateLimit: MemoryRateLimit(clock: clock), services: [], healthChecks: [], close: {})
+        }
+        logger.info("cluster mode: broker, presence, cache and rate limits on Redis", metadata: ["redis": "\(redis)"])
+        var named = redis
+        named.clientName = "switchboard-\(nodeID.rawValue)"
+        let client = RedisClient(configuration: named)
+        let subscriber = RedisSubscriber(configuration: named, logger: logger)
+        let prefix = configuration.redisPrefix
+        let broker = RedisBroker(
+            client: client, subscriber: subscriber, node: nodeID, prefix: prefix, canaryInterval: configuration.canaryInterval, logger: logger,
+            handler: { [hub] in hub.handle($0) }, onResume: { [hub] in hub.resync() })
+        return Backends(
+            broker: broker, presence: RedisPresence(client: client, prefix: prefix), cache: RedisCache(client: client, prefix: prefix),
+            rateLimit: RedisRateLimit(client: client, prefix: prefix), services: [.init(service: broker)],
+            healthChecks: [{ broker.isHealthy }], close: { client.close() })
+    }
+
+    struct Backends {
+        var broker: any Broker
+        var presence: any Presence
+        var cache: any Cache
+        var rateLimit: any RateLimit
+        var services: [ServiceGroupConfiguration.ServiceConfiguration]
+        var healthChecks: [@Sendable () -> Bool]
+        var close: @Sendable () -> Void
     }
 
     /// The bound port, once the server listens.

@@ -27,6 +27,11 @@ public enum ConfigKeys {
         .init(key: "database.url", defaultValue: "(none: embedded SQLite)", help: "PostgreSQL store: postgres://user:password@host:5432/database; TLS per sslmode (disable, prefer, require, verify-ca, verify-full; sslrootcert=FILE)."),
         .init(key: "database.pool.max", defaultValue: "20", help: "Most PostgreSQL connections one node opens."),
         .init(key: "database.timeout.ms", defaultValue: "5000", help: "Time one store call may wait for PostgreSQL before it fails with unavailable (retryable)."),
+        .init(key: "redis.url", defaultValue: "(none: in-process)", help: "Cluster mode: redis://[user:password@]host:6379/db (rediss:// for TLS, ?ca=FILE) for pub/sub, presence, cache and rate limits; needs database.url."),
+        .init(key: "redis.pool.size", defaultValue: "4", help: "Redis connections for commands (pub/sub has one more of its own); callers pipeline on them."),
+        .init(key: "redis.timeout.ms", defaultValue: "2000", help: "Time a Redis command may wait for its reply before the connection is dropped and the call fails with unavailable."),
+        .init(key: "redis.prefix", defaultValue: "sb", help: "Prefix of every Redis key and channel: clusters that share a Redis need different ones."),
+        .init(key: "redis.canary.ms", defaultValue: "2000", help: "How often a node sends itself a canary over pub/sub; readiness fails when none arrived for three intervals."),
         .init(key: "auth.secret", defaultValue: "(generated)", help: "HS256 secret for tokens. Unset with no JWKS: generated and kept in the data directory."),
         .init(key: "auth.jwks.file", defaultValue: "(none)", help: "JWKS file with RS256/ES256 keys; tokens signed by any of them are accepted."),
         .init(key: "node.id", defaultValue: "(random)", help: "This node's id in the cluster."),
@@ -50,7 +55,7 @@ public enum ConfigKeys {
         .init(key: "limits.connections.per.user", defaultValue: "20", help: "WebSocket connections per user on one node; the next is closed with 4003."),
         .init(key: "typing.throttle.ms", defaultValue: "2000", help: "A user's typing signals per conversation are passed on at most once per this interval."),
         .init(key: "typing.expiry.ms", defaultValue: "5000", help: "Clients show a typist as stopped this long after their last typing event."),
-        .init(key: "presence.ttl.ms", defaultValue: "30000", help: "Lifetime of a connection's presence entry without a heartbeat (sent every third of it)."),
+        .init(key: "presence.ttl.ms", defaultValue: "30000", help: "Longest a vanished connection (a crashed node's too) still counts as online: nodes heartbeat every quarter of it, entries live three quarters."),
         .init(key: "support.requeue.ms", defaultValue: "60000", help: "Time a support agent may be gone before the requests they hold without a reply return to the queue."),
         .init(key: "drain.grace.ms", defaultValue: "5000", help: "On SIGTERM: time clients get after the reconnect advisory before sockets are closed with 1012."),
         .init(key: "drain.jitter.ms", defaultValue: "5000", help: "Largest reconnect delay the advisory gives a client (each gets a random one)."),
@@ -70,6 +75,11 @@ extension NodeConfiguration {
         databaseURL = reader.string(forKey: "database.url", isSecret: true)
         databasePoolSize = reader.int(forKey: "database.pool.max", default: databasePoolSize)
         databaseTimeout = .milliseconds(reader.int(forKey: "database.timeout.ms", default: 5_000))
+        redisURL = reader.string(forKey: "redis.url", isSecret: true)
+        redisPoolSize = reader.int(forKey: "redis.pool.size", default: redisPoolSize)
+        redisTimeout = .milliseconds(reader.int(forKey: "redis.timeout.ms", default: 2_000))
+        redisPrefix = reader.string(forKey: "redis.prefix", default: redisPrefix)
+        canaryInterval = .milliseconds(reader.int(forKey: "redis.canary.ms", default: 2_000))
         authSecret = reader.string(forKey: "auth.secret", isSecret: true)
         jwksFile = reader.string(forKey: "auth.jwks.file")
         nodeID = reader.string(forKey: "node.id")
@@ -110,6 +120,18 @@ extension NodeConfiguration {
         try positive(databasePoolSize, "database.pool.max")
         guard databaseTimeout > .zero else { throw ChatError.validation("configuration 'database.timeout.ms' must be positive") }
         if let databaseURL { _ = try databaseSettings(url: databaseURL) }
+        if redisURL != nil {
+            _ = try redisConfiguration
+            guard databaseURL != nil else {
+                throw ChatError.validation("'redis.url' (cluster mode) needs 'database.url': nodes that share Redis must share a PostgreSQL store")
+            }
+        }
+        try positive(redisPoolSize, "redis.pool.size")
+        guard redisTimeout > .zero else { throw ChatError.validation("configuration 'redis.timeout.ms' must be positive") }
+        guard canaryInterval > .zero else { throw ChatError.validation("configuration 'redis.canary.ms' must be positive") }
+        guard !redisPrefix.isEmpty, !redisPrefix.contains(where: { $0.isWhitespace || $0 == "{" || $0 == "}" }) else {
+            throw ChatError.validation("configuration 'redis.prefix' must be non-empty, without spaces or braces")
+        }
         try positive(limits.maxFrameBytes, "limits.frame.bytes")
         try positive(limits.maxContentBytes, "limits.content.bytes")
         try positive(limits.maxPageSize, "limits.page.max")

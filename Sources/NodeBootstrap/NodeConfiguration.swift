@@ -2,6 +2,7 @@ import ChatCore
 import ChatNode
 import ChatServer
 import PostgresEngine
+import RedisClient
 
 /// Everything a node is configured with, with defaults. Reading it from flags, environment variables
 /// and a file is in `NodeConfiguration+ConfigReader.swift`; every key is listed in ``ConfigKeys`` and in
@@ -17,6 +18,14 @@ public struct NodeConfiguration: Sendable {
     public var databasePoolSize: Int = 20
     /// How long one store call may wait for PostgreSQL before it fails with `unavailable`.
     public var databaseTimeout: Duration = .seconds(5)
+    /// Cluster mode: Redis for the broker, presence, cache and rate limits; in-process when nil.
+    public var redisURL: String?
+    public var redisPoolSize: Int = 4
+    public var redisTimeout: Duration = .seconds(2)
+    /// Prefix of every Redis key and channel.
+    public var redisPrefix: String = "sb"
+    /// How often the node sends itself a canary over pub/sub (readiness needs one within three).
+    public var canaryInterval: Duration = .seconds(2)
     /// HS256 secret; when neither this nor `jwksFile` is set, a secret is generated in the data directory.
     public var authSecret: String?
     /// A JWKS file of public (or private, for minting) keys for RS256/ES256 tokens.
@@ -61,5 +70,23 @@ extension NodeConfiguration {
         settings.maxConnections = databasePoolSize
         settings.timeout = databaseTimeout
         return settings
+    }
+}
+
+extension NodeConfiguration {
+    /// The Redis client settings, when a Redis URL is configured.
+    public var redisConfiguration: RedisConfiguration? {
+        get throws {
+            guard let redisURL else { return nil }
+            do {
+                var configuration = try RedisConfiguration(url: redisURL)
+                configuration.poolSize = redisPoolSize
+                configuration.commandTimeout = redisTimeout
+                configuration.connectTimeout = redisTimeout
+                return configuration
+            } catch {
+                throw ChatError.validation("configuration 'redis.url': \(error)")
+            }
+        }
     }
 }

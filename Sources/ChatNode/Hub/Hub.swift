@@ -49,6 +49,7 @@ public final class Hub: Service, Sendable {
         case joined(UserID, ConversationID, lastSeq: Seq)
         case left(UserID, ConversationID)
         case repair
+        case resync
     }
 
     private let state = Mutex(State())
@@ -150,6 +151,42 @@ public final class Hub: Service, Sendable {
             if drop { await unsubscribe(.conversation(conversation)) }
         case .repair:
             await repairGaps()
+        case .resync:
+            await resyncAll()
+        }
+    }
+
+    /// The broker's link was interrupted (a Redis restart, a reconnect, a dropped burst): events
+    /// published meanwhile may be missing. Re-reads every local user's memberships (joins and leaves
+    /// it missed) and every relayed conversation from its last delivered seq, so connected clients get
+    /// every message anyway. Safe to call at any time: what was already delivered is not repeated.
+    public func resync() {
+        if case .dropped = control.yield(.resync) {
+            logger.error("control queue full; resync not scheduled (the periodic gap repair still runs)")
+        }
+    }
+
+    private func resyncAll() async {
+        let users = state.withLock { state in state.sessions.filter { !$0.value.isEmpty }.map(\.key) }
+        for user in users {
+            do {
+                let positions = try await store.memberships(of: user)
+                let known = state.withLock { $0.memberships[user] ?? [] }
+                for conversation in known.subtracting(positions.keys) { await process(.left(user, conversation)) }
+                for (conversation, position) in positions where !known.contains(conversation) {
+                    try await join(user, conversation, lastSeq: position.deliveredSeq)
+                }
+            } catch {
+                logger.warning("resync of memberships failed", metadata: ["user": "\(user)", "error": "\(error)"])
+            }
+        }
+        let relayed = state.withLock { state in state.relays.compactMap { id, relay in relay.expected.map { (id, $0 - 1) } } }
+        for (conversation, after) in relayed {
+            do {
+                try await repair(conversation, after: after)
+            } catch {
+                logger.warning("resync read failed", metadata: ["conversation": "\(conversation)", "error": "\(error)"])
+            }
         }
     }
 
@@ -368,18 +405,25 @@ public final class Hub: Service, Sendable {
         }
     }
 
-    /// Reads what the store has after `after` and feeds it through the relay as if it had arrived.
+    /// Reads what the store has after `after`, page by page, and feeds it through the relay as if it
+    /// had arrived.
     private func repair(_ conversation: ConversationID, after: Seq) async throws {
-        let page = try await store.messages(in: conversation, HistoryQuery(after: after, limit: settings.limits.maxPageSize))
-        guard !page.messages.isEmpty else { return }
-        let envelopes = page.messages.map { EventPublisher.messageEnvelope($0, origin: settings.nodeID, eventID: 0) }
-        let now = clock.now()
-        state.withLock { state in
-            guard var relay = state.relays[conversation] else { return }
-            var ready: [Envelope] = []
-            for envelope in envelopes { ready += relay.receive(envelope, now: now) }
-            state.relays[conversation] = relay
-            Self.deliver(ready, in: conversation, state: &state, metrics: metrics)
+        var after = after
+        while true {
+            let page = try await store.messages(in: conversation, HistoryQuery(after: after, limit: settings.limits.maxPageSize))
+            guard let last = page.messages.last else { return }
+            let envelopes = page.messages.map { EventPublisher.messageEnvelope($0, origin: settings.nodeID, eventID: 0) }
+            let now = clock.now()
+            let relayed = state.withLock { state -> Bool in
+                guard var relay = state.relays[conversation] else { return false }
+                var ready: [Envelope] = []
+                for envelope in envelopes { ready += relay.receive(envelope, now: now) }
+                state.relays[conversation] = relay
+                Self.deliver(ready, in: conversation, state: &state, metrics: metrics)
+                return true
+            }
+            guard relayed, page.hasMore else { return }
+            after = last.seq
         }
     }
 

@@ -6,9 +6,10 @@ import ServiceLifecycle
 /// (everyone who shares a conversation with them) when the user goes online or offline.
 ///
 /// Guarantees: a connection is an entry from `connected` to `disconnected`; while the node runs, it
-/// refreshes its entries every third of `presenceTTL` and sweeps expired entries (a dead node's
-/// connections) at the same pace, so no user stays online longer than one TTL after their last
-/// connection vanished. Failures of the port are logged and retried on the next beat: presence is
+/// refreshes its entries every quarter of `presenceTTL`, gives them three quarters of it to live (two
+/// missed beats are survived), and sweeps expired entries (a dead node's connections) at every beat,
+/// so no user stays online longer than one `presenceTTL` after their last connection vanished:
+/// three quarters until the entry expires, at most one quarter until a sweep reports it. Failures of the port are logged and retried on the next beat: presence is
 /// advisory and never fails a connection.
 public final class PresenceTracker: Service, Sendable {
     private let presence: any Presence
@@ -33,9 +34,12 @@ public final class PresenceTracker: Service, Sendable {
         self.logger = logger
     }
 
+    /// How long an entry lives without a heartbeat.
+    private var entryLifetime: Duration { settings.presenceTTL * 3 / 4 }
+
     /// Heartbeats and sweeps until graceful shutdown.
     public func run() async throws {
-        let interval = settings.presenceTTL / 3
+        let interval = settings.presenceTTL / 4
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: interval)
@@ -47,7 +51,7 @@ public final class PresenceTracker: Service, Sendable {
     /// One heartbeat of this node's connections and one sweep of expired entries.
     public func beat() async {
         do {
-            try await presence.heartbeat(hub.allSessions.map(\.id), node: settings.nodeID, ttl: settings.presenceTTL)
+            try await presence.heartbeat(hub.allSessions.map(\.id), node: settings.nodeID, ttl: entryLifetime)
             // An expired entry's token is gone with its node: whether the user was an agent is unknown.
             for transition in try await presence.expire() { await announce(transition, mayBeAgent: true) }
         } catch {
@@ -59,7 +63,7 @@ public final class PresenceTracker: Service, Sendable {
     public func connected(_ session: Session) async {
         do {
             if let transition = try await presence.connect(
-                session.id, user: session.principal.user, node: settings.nodeID, ttl: settings.presenceTTL)
+                session.id, user: session.principal.user, node: settings.nodeID, ttl: entryLifetime)
             {
                 await announce(transition, mayBeAgent: false)
             }
