@@ -50,6 +50,10 @@ public final class Node: Sendable {
             worker: nodeID.rawValue, logger: logger)
         let tracker = PresenceTracker(
             presence: presence, store: store, publisher: publisher, hub: hub, settings: settings, desk: desk, logger: logger)
+        backends.onResume.set { [hub, tracker] in
+            hub.resync()
+            tracker.restore()
+        }
         let authenticator = try await JWTAuthenticator(keys: Self.tokenKeys(configuration, logger: logger))
         let driver = ConnectionDriver(
             service: service, hub: hub, presence: tracker, authenticator: authenticator, metrics: metrics, logger: logger)
@@ -123,7 +127,8 @@ public final class Node: Sendable {
         guard let redis = try configuration.redisConfiguration else {
             return Backends(
                 broker: InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) }), presence: MemoryPresence(clock: clock),
-                cache: MemoryCache(clock: clock), rateLimit: MemoryRateLimit(clock: clock), services: [], healthChecks: [], close: {})
+                cache: MemoryCache(clock: clock), rateLimit: MemoryRateLimit(clock: clock), services: [], healthChecks: [], onResume: ResumeAction(),
+                close: {})
         }
         logger.info("cluster mode: broker, presence, cache and rate limits on Redis", metadata: ["redis": "\(redis)"])
         var named = redis
@@ -131,13 +136,14 @@ public final class Node: Sendable {
         let client = RedisClient(configuration: named)
         let subscriber = RedisSubscriber(configuration: named, logger: logger)
         let prefix = configuration.redisPrefix
+        let onResume = ResumeAction()
         let broker = RedisBroker(
             client: client, subscriber: subscriber, node: nodeID, prefix: prefix, canaryInterval: configuration.canaryInterval, logger: logger,
-            handler: { [hub] in hub.handle($0) }, onResume: { [hub] in hub.resync() })
+            handler: { [hub] in hub.handle($0) }, onResume: { onResume.run() })
         return Backends(
             broker: broker, presence: RedisPresence(client: client, prefix: prefix), cache: RedisCache(client: client, prefix: prefix),
             rateLimit: RedisRateLimit(client: client, prefix: prefix), services: [.init(service: broker)],
-            healthChecks: [{ broker.isHealthy }], close: { client.close() })
+            healthChecks: [{ broker.isHealthy }], onResume: onResume, close: { client.close() })
     }
 
     struct Backends {
@@ -147,6 +153,8 @@ public final class Node: Sendable {
         var rateLimit: any RateLimit
         var services: [ServiceGroupConfiguration.ServiceConfiguration]
         var healthChecks: [@Sendable () -> Bool]
+        /// What to do when the broker's link resumes after an interruption; set once the node's parts exist.
+        var onResume: ResumeAction
         var close: @Sendable () -> Void
     }
 
@@ -185,6 +193,13 @@ public final class Node: Sendable {
             metadata: ["path": "\(path)"])
         return .hmac(secret: secret)
     }
+}
+
+/// An action set after the broker that calls it is built (the parts it runs need the broker first).
+final class ResumeAction: Sendable {
+    private let action = Mutex<(@Sendable () -> Void)?>(nil)
+    func set(_ body: @escaping @Sendable () -> Void) { action.withLock { $0 = body } }
+    func run() { action.withLock { $0 }?() }
 }
 
 /// Turns readiness off as soon as a graceful shutdown starts (it is the last service, so the first told).

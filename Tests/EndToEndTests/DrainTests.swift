@@ -12,38 +12,13 @@ import Glibc
 
 /// SIGTERM to the real `switchboard` binary with clients connected.
 @Suite struct DrainTests {
-    /// The binary `make test` built beside the tests.
-    static var binary: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent(".build/debug/switchboard").path
-    }
-
     /// Starts `switchboard serve` on a free port; returns the process and its base URL.
     /// On the second pass of `make test` the node stores in PostgreSQL: `--database-url` names the test's database.
     static func start(directory: String, database: TestDatabase?) async throws -> (Process, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [
-            "serve", "--data-dir", directory, "--http-port", "0", "--auth-secret", TestNode.secret, "--drain-grace-ms", "1500",
-            "--drain-jitter-ms", "1000",
-        ] + (database.map { ["--database-url", $0.url] } ?? [])
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let lines = Recorder<String>()
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { lines.record(String(decoding: data, as: UTF8.self)) }
-        }
-        try process.run()
-        var url: String?
-        try await eventually("the node says where it listens") {
-            let text = lines.all.joined()
-            guard let range = text.range(of: #"http=http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) else { return false }
-            url = String(text[range].dropFirst(5))
-            return true
-        }
-        return (process, try #require(url))
+        let node = try await NodeProcess.start(
+            ["--data-dir", directory, "--auth-secret", TestNode.secret, "--drain-grace-ms", "1500", "--drain-jitter-ms", "1000"]
+                + (database.map { ["--database-url", $0.url] } ?? []))
+        return (node.process, node.url)
     }
 
     @Test func sigtermDrainsClientsAndExitsZero() async throws {

@@ -1,6 +1,7 @@
 import ChatCore
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Keeps the Presence port in step with this node's live connections, and tells a user's contacts
 /// (everyone who shares a conversation with them) when the user goes online or offline.
@@ -19,6 +20,8 @@ public final class PresenceTracker: Service, Sendable {
     private let settings: NodeSettings
     private let desk: SupportDesk?
     private let logger: Logger
+    /// Set when the presence backend may have lost this node's entries (a Redis restart).
+    private let restoreNeeded = Atomic<Bool>(false)
 
     /// - Parameter desk: told when a user who may be a support agent goes offline.
     public init(
@@ -48,8 +51,15 @@ public final class PresenceTracker: Service, Sendable {
         }
     }
 
+    /// The presence backend may have lost this node's entries (its link was interrupted): the next
+    /// beat registers every live session again. Users who were never reported offline see no change.
+    public func restore() { restoreNeeded.store(true, ordering: .releasing) }
+
     /// One heartbeat of this node's connections and one sweep of expired entries.
     public func beat() async {
+        if restoreNeeded.exchange(false, ordering: .acquiringAndReleasing) {
+            for session in hub.allSessions { await connected(session) }
+        }
         do {
             try await presence.heartbeat(hub.allSessions.map(\.id), node: settings.nodeID, ttl: entryLifetime)
             // An expired entry's token is gone with its node: whether the user was an agent is unknown.

@@ -1,0 +1,260 @@
+import ChatClient
+import ChatCore
+import ChatTesting
+import ChatWire
+import Foundation
+import Testing
+import TestServers
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Three real node processes sharing one Redis and one PostgreSQL (cluster mode), clients spread over
+/// them. Each test has its own Redis server (it may restart it) and its own database.
+struct Cluster {
+    let redis: OwnRedis
+    let database: TestDatabase
+    let directory: String
+    var nodes: [NodeProcess]
+    let presenceTTL: Duration
+
+    static func start(nodes count: Int = 3, presenceTTL: Duration = .seconds(30)) async throws -> Cluster {
+        let redis = try await OwnRedis.start()
+        let database = try await TestPostgres.createDatabase()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-cluster-\(UUID().uuidString)").path
+        var cluster = Cluster(redis: redis, database: database, directory: directory, nodes: [], presenceTTL: presenceTTL)
+        do {
+            for index in 0..<count { cluster.nodes.append(try await NodeProcess.start(cluster.arguments(node: index))) }
+            for node in cluster.nodes { try await cluster.waitUntilReady(node.url) }
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        return cluster
+    }
+
+    func arguments(node index: Int) -> [String] {
+        [
+            "--node-id", "node-\(index)", "--data-dir", directory + "/node-\(index)", "--auth-secret", TestNode.secret,
+            "--database-url", database.url, "--redis-url", redis.url, "--redis-canary-ms", "300",
+            "--presence-ttl-ms", "\(presenceTTL.wholeMilliseconds)", "--redis-timeout-ms", "1000",
+            // Tests send fast on purpose; the rate limit has its own tests.
+            "--limits-rate-messages", "100000", "--limits-rate-burst", "100000", "--drain-grace-ms", "200", "--drain-jitter-ms", "100",
+        ]
+    }
+
+    func url(_ index: Int) -> String { nodes[index].url }
+
+    /// Waits for `/health/ready`: the node listens and its pub/sub link carries its canary.
+    func waitUntilReady(_ url: String) async throws {
+        let probe = ChatClient(baseURL: url, token: "")
+        try await eventually(timeout: .seconds(30), "\(url) is ready") { (try? await probe.call("GET", "/health/ready"))?.0 == 200 }
+    }
+
+    func stop() async {
+        for node in nodes { await node.stop() }
+        await redis.remove()
+        await database.drop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs `body` on a running cluster and stops it afterwards, whatever happens.
+    static func with(presenceTTL: Duration = .seconds(30), _ body: (Cluster) async throws -> Void) async throws {
+        let cluster = try await start(presenceTTL: presenceTTL)
+        do {
+            try await body(cluster)
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
+    }
+}
+
+/// Every entry a connection received in `conversation`, deduplicated by seq (delivery is at-least-once).
+func seqs(_ connection: ChatConnection, in conversation: String) -> [Int64] {
+    Array(Set(connection.receivedEntries.filter { $0.conversation == conversation }.map(\.seq))).sorted()
+}
+
+@Suite(.serialized) struct ClusterTests {
+    @Test func chatCrossesNodes() async throws {
+        try await Cluster.with { cluster in
+            let alice = try await TestNode.client(cluster.url(0), "alice")
+            let bobOnOne = try await TestNode.client(cluster.url(1), "bob"), bobOnTwo = try await TestNode.client(cluster.url(2), "bob")
+            let carol = try await TestNode.client(cluster.url(2), "carol")
+            try await alice.withConnection { a in
+                try await bobOnOne.withConnection { bobPhone in
+                    try await bobOnTwo.withConnection { bobLaptop in
+                        try await carol.withConnection { c in
+                            // Direct: node 0 to both of bob's devices on nodes 1 and 2, and back.
+                            let direct = try await a.createDirect(with: "bob").conversation.id
+                            for index in 1...5 { _ = try await a.send("to bob \(index)", to: direct) }
+                            for device in [bobPhone, bobLaptop] {
+                                try await eventually("bob's devices get every message") { seqs(device, in: direct) == [1, 2, 3, 4, 5] }
+                            }
+                            _ = try await bobLaptop.send("hi alice", to: direct)
+                            try await eventually("alice gets bob's reply") { a.receivedMessages.contains { $0.content == "hi alice" } }
+                            try await eventually("bob's other device gets his own message") { bobPhone.receivedMessages.contains { $0.content == "hi alice" } }
+
+                            // Group across three nodes, with a member joining on another node.
+                            let group = try await c.createGroup(title: "three nodes", participants: ["alice"]).conversation.id
+                            try await eventually("alice joins the group on her node") {
+                                a.events.contains { $0.type == EventType.conversationJoined.rawValue }
+                            }
+                            _ = try await c.addParticipants(["bob"], to: group)
+                            _ = try await c.send("hello group", to: group)
+                            _ = try await a.send("hello from node 0", to: group)
+                            for socket in [a, bobPhone, bobLaptop, c] {
+                                try await eventually("every member on every node gets both") { seqs(socket, in: group).count == 2 }
+                            }
+
+                            // Receipts and typing cross nodes.
+                            _ = try await bobPhone.mark(group, read: 2)
+                            try await eventually("carol, on another node, gets bob's receipt") {
+                                c.events.contains { frame in
+                                    frame.type == EventType.receipt.rawValue && (try? frame.payload(ReceiptBody.self))?.user == "bob"
+                                }
+                            }
+                            try await c.typing(in: group)
+                            try await eventually("alice sees carol typing") { a.typingUsers(in: group).contains("carol") }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func presenceAndSupportClaimsCrossNodes() async throws {
+        try await Cluster.with { cluster in
+            let alice = try await TestNode.client(cluster.url(0), "alice")
+            let dave = try await TestNode.client(cluster.url(1), "dave")
+            try await alice.withConnection { a in
+                _ = try await a.createDirect(with: "dave")
+                try await dave.withConnection { _ in
+                    try await eventually("alice on node 0 sees dave come online on node 1") {
+                        a.presenceEvents.contains { $0.user == "dave" && $0.online }
+                    }
+                    #expect(try await a.presence(of: ["dave"]).first?.online == true)
+                }
+                try await eventually("and go offline") { a.presenceEvents.contains { $0.user == "dave" && !$0.online } }
+                #expect(try await a.presence(of: ["dave"]).first?.online == false)
+            }
+
+            let agents = try await [1, 2].asyncMap { try await TestNode.client(cluster.url($0), "agent\($0)", roles: ["agent:acme"]) }
+            let customer = try await TestNode.client(cluster.url(0), "cat")
+            try await agents[0].withConnection { first in
+                try await agents[1].withConnection { second in
+                    try await customer.withConnection { cat in
+                        let opened = try await cat.openSupportRequest(in: "acme", description: "help")
+                        for socket in [first, second] {
+                            try await eventually("agents on both nodes see it queued") {
+                                socket.supportEvents.contains { $0.type == EventType.supportQueued.rawValue && $0.request.id == opened.request.id }
+                            }
+                        }
+                        async let one = first.claimSupportRequest(opened.request.id)
+                        async let two = second.claimSupportRequest(opened.request.id)
+                        let outcomes = try await [one.outcome, two.outcome].sorted()
+                        #expect(outcomes == ["claimed", "won"], "one claim wins, across nodes")
+                        for socket in [first, second] {
+                            try await eventually("both agents are told who took it") {
+                                socket.supportEvents.contains { $0.type == EventType.supportClaimed.rawValue }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func aKilledNodesUsersGoOfflineAndResumeElsewhere() async throws {
+        let ttl = Duration.seconds(3)
+        try await Cluster.with(presenceTTL: ttl) { cluster in
+            let alice = try await TestNode.client(cluster.url(0), "alice")
+            let bobOnDoomed = try await TestNode.client(cluster.url(2), "bob")
+            try await alice.withConnection { a in
+                let id = try await a.createDirect(with: "bob").conversation.id
+                let positions: [String: Int64] = try await bobOnDoomed.withConnection { b in
+                    try await eventually("alice sees bob online") { a.presenceEvents.contains { $0.user == "bob" && $0.online } }
+                    for index in 1...3 { _ = try await a.send("before \(index)", to: id) }
+                    try await eventually("bob has them") { seqs(b, in: id) == [1, 2, 3] }
+                    let positions = b.positions
+                    cluster.nodes[2].signal(SIGKILL)
+                    let killed = ContinuousClock.now
+                    try await eventually(timeout: ttl * 2, "alice sees bob offline") { a.presenceEvents.contains { $0.user == "bob" && !$0.online } }
+                    let elapsed = ContinuousClock.now - killed
+                    // One presence TTL, plus what delivering the event over loopback takes.
+                    #expect(elapsed < ttl + .milliseconds(500), "offline after \(elapsed)")
+                    return positions
+                }
+                for index in 4...6 { _ = try await a.send("while away \(index)", to: id) }
+                let bobAgain = try await TestNode.client(cluster.url(1), "bob")
+                try await bobAgain.withConnection(resume: positions) { b in
+                    _ = try await a.send("after 7", to: id)
+                    try await eventually("bob, on another node, gets everything after his position once") { seqs(b, in: id) == [4, 5, 6, 7] }
+                    #expect(b.receivedEntries.filter { $0.conversation == id }.count == 4, "nothing twice")
+                }
+            }
+        }
+    }
+
+    @Test func aRedisRestartLosesNothingForConnectedClients() async throws {
+        try await Cluster.with { cluster in
+            let users = ["ann", "ben", "cal"]
+            let clients = try await users.enumerated().asyncMap { index, user in try await TestNode.client(cluster.url(index), user) }
+            try await clients[0].withConnection { ann in
+                try await clients[1].withConnection { ben in
+                    try await clients[2].withConnection { cal in
+                        let sockets = [ann, ben, cal]
+                        let group = try await ann.createGroup(title: "flow", participants: ["ben", "cal"]).conversation.id
+                        for socket in [ben, cal] {
+                            try await eventually("the members on other nodes joined") {
+                                socket.events.contains { $0.type == EventType.conversationJoined.rawValue }
+                            }
+                        }
+                        let perSender = 40
+                        try await withThrowingTaskGroup(of: Void.self) { tasks in
+                            for (index, socket) in sockets.enumerated() {
+                                tasks.addTask {
+                                    for round in 1...perSender {
+                                        let clientID = "\(users[index])-\(round)"
+                                        // A send during the outage still stores (PostgreSQL is up); retried only if refused.
+                                        while true {
+                                            do {
+                                                _ = try await socket.send("\(clientID)", to: group, clientID: clientID)
+                                                break
+                                            } catch let error as ChatError where error.code == .unavailable || error.code == .rateLimited {
+                                                try await Task.sleep(for: .milliseconds(50))
+                                            }
+                                        }
+                                        try await Task.sleep(for: .milliseconds(25))
+                                    }
+                                }
+                            }
+                            tasks.addTask {
+                                try await eventually("messages flow") { seqs(cal, in: group).count >= 15 }
+                                try await cluster.redis.stop()
+                                try await Task.sleep(for: .milliseconds(800))
+                                try await cluster.redis.restart()
+                            }
+                            try await tasks.waitForAll()
+                        }
+                        let total = Int64(perSender * sockets.count)
+                        for (index, socket) in sockets.enumerated() {
+                            try await eventually(timeout: .seconds(30), "\(users[index]) ends with every seq") { seqs(socket, in: group) == Array(1...total) }
+                        }
+                        for url in cluster.nodes.map(\.url) { try await cluster.waitUntilReady(url) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
+}
