@@ -2,7 +2,7 @@
 SWIFT ?= swift
 ARGS ?=
 
-.PHONY: run build test deps clean
+.PHONY: run build test deps clean cluster cluster-down
 
 ## Installs what a fresh Debian machine lacks (nothing beyond the Swift toolchain for the embedded engine).
 deps:
@@ -19,6 +19,14 @@ run: build
 ## throwaway PostgreSQL servers it installs (when missing), starts and stops itself.
 test: deps
 	SWIFT=$(SWIFT) bash scripts/test.sh
+
+## Cluster mode on one machine: Redis, PostgreSQL and three nodes on loopback ports; prints their URLs.
+cluster: build
+	@bash scripts/cluster.sh up
+
+## Stops what `make cluster` started (by the pids it recorded), and removes its directory.
+cluster-down:
+	@bash scripts/cluster.sh down
 
 clean:
 	rm -rf .build
