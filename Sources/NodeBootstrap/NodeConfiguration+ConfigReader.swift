@@ -50,7 +50,7 @@ public enum ConfigKeys {
         .init(key: "limits.body.bytes", defaultValue: "65536", help: "Largest REST request body."),
         .init(key: "limits.reaction.bytes", defaultValue: "64", help: "Largest reaction (emoji or short code) in bytes."),
         .init(key: "limits.presence.users", defaultValue: "200", help: "Most users one presence query may name."),
-        .init(key: "limits.rate.messages", defaultValue: "20", help: "Messages (posts, edits, deletions, reactions) per second per user, on average; over it: rate_limited."),
+        .init(key: "limits.rate.messages", defaultValue: "20", help: "Messages (posts, edits, deletions, reactions) per second per user, on average, on all nodes together; over it: rate_limited."),
         .init(key: "limits.rate.burst", defaultValue: "40", help: "Messages a user may send at once before the per-second rate applies."),
         .init(key: "limits.connections.per.user", defaultValue: "20", help: "WebSocket connections per user on one node; the next is closed with 4003."),
         .init(key: "typing.throttle.ms", defaultValue: "2000", help: "A user's typing signals per conversation are passed on at most once per this interval."),
