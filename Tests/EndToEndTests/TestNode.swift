@@ -85,5 +85,8 @@ struct TestNode {
 
 /// Waits until `connection` has received messages whose contents are `expected`, in that order.
 func waitForMessages(_ connection: ChatConnection, _ expected: [String], file: StaticString = #filePath, line: UInt = #line) async throws {
-    try await eventually("messages \(expected)", file: file, line: line) { connection.receivedMessages.map(\.content) == expected }
+    // The description is built at the timeout: it shows what did arrive.
+    try await eventually("messages \(expected), got \(connection.receivedMessages.map { "\($0.content)#\($0.seq)" })", file: file, line: line) {
+        connection.receivedMessages.map(\.content) == expected
+    }
 }
