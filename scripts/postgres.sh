@@ -8,6 +8,7 @@
 #
 # PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user the package creates.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 bindir() {
   local dir
@@ -35,24 +36,9 @@ as_owner() {
   if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-free_port() {
-  local port
-  for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-  echo "no free port found" >&2
-  exit 1
-}
-
 start_server() {
-  local dir=$1 bin port fd
-  # The server outlives this script: it must not keep the caller's descriptors open (a caller that waits
-  # for our pipes or descriptors to close, as Foundation's Process does, would wait for the server).
-  for fd in /proc/$$/fd/*; do
-    fd=${fd##*/}
-    if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
-  done
+  local dir=$1 bin port
+  close_inherited_fds
   bin=$(bindir)
   port=$(cat "$dir/port")
   as_owner "$bin/pg_ctl" start -w -t 60 -D "$dir/data" -l "$dir/server.log" \

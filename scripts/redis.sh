@@ -6,6 +6,7 @@
 #   scripts/redis.sh stop DIR      stops the server in DIR by the pid it recorded (never by name)
 #   scripts/redis.sh restart DIR   starts the stopped server in DIR again on the same port (outage tests)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 server_binary() {
   if ! command -v redis-server >/dev/null 2>&1; then
@@ -22,30 +23,16 @@ server_binary() {
   command -v redis-server
 }
 
-free_port() {
-  local port
-  for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
-  done
-  echo "no free port found" >&2
-  exit 1
-}
-
 start_server() {
-  local dir=$1 bin port fd
-  # The server outlives this script: it must not keep the caller's descriptors open.
-  for fd in /proc/$$/fd/*; do
-    fd=${fd##*/}
-    if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
-  done
+  local dir=$1 bin port
+  close_inherited_fds
   bin=$(server_binary)
   port=$(cat "$dir/port")
   rm -f "$dir/redis.pid"
   "$bin" --port "$port" --bind 127.0.0.1 --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
     --daemonize yes --save '' --appendonly no --protected-mode yes --maxclients 2000 >/dev/null
   for _ in $(seq 1 100); do
-    if [[ -s $dir/redis.pid ]] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if [[ -s $dir/redis.pid ]] && port_open "$port"; then return 0; fi
     sleep 0.05
   done
   cat "$dir/redis.log" >&2
