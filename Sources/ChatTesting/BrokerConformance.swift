@@ -1,7 +1,7 @@
 import ChatCore
 
 /// Brokers for several nodes sharing one backend, each delivering to the handler it was made with.
-public struct BrokerHarness: Sendable {
+public struct BrokerHarness: ConformanceHarness {
     public let brokers: [any Broker]
     public let teardown: @Sendable () async -> Void
     public init(brokers: [any Broker], teardown: @escaping @Sendable () async -> Void) {
@@ -30,14 +30,7 @@ public enum BrokerConformance {
         async throws
     {
         let recorders = (0..<nodes).map { _ in Recorder<Envelope>() }
-        let harness = try await factory(recorders.map { recorder in { recorder.record($0) } })
-        do {
-            try await body(harness.brokers, recorders)
-        } catch {
-            await harness.teardown()
-            throw error
-        }
-        await harness.teardown()
+        try await using(try await factory(recorders.map { recorder in { recorder.record($0) } })) { try await body($0.brokers, recorders) }
     }
 
     static func reachesSubscribers(_ factory: BrokerFactory) async throws {

@@ -1,7 +1,7 @@
 import ChatCore
 
 /// A fresh job queue and a way to move its time forward by at least a duration, plus its clock.
-public struct JobQueueHarness: Sendable {
+public struct JobQueueHarness: ConformanceHarness {
     public let queue: any JobQueue
     public let now: @Sendable () -> Timestamp
     public let advance: @Sendable (Duration) async throws -> Void
@@ -32,14 +32,7 @@ public enum JobQueueConformance {
     static func job(_ id: String) -> Job { Job(id: id, kind: "redeliver", payload: Array(id.utf8)) }
 
     static func with(_ factory: JobQueueFactory, _ body: (JobQueueHarness) async throws -> Void) async throws {
-        let harness = try await factory()
-        do {
-            try await body(harness)
-        } catch {
-            await harness.teardown()
-            throw error
-        }
-        await harness.teardown()
+        try await using(try await factory()) { try await body($0) }
     }
 
     static func dueOrderAndComplete(_ factory: JobQueueFactory) async throws {

@@ -1,7 +1,7 @@
 import ChatCore
 
 /// A fresh presence backend and a way to move its time forward by at least a duration.
-public struct PresenceHarness: Sendable {
+public struct PresenceHarness: ConformanceHarness {
     public let presence: any Presence
     public let advance: @Sendable (Duration) async throws -> Void
     public let teardown: @Sendable () async -> Void
@@ -28,14 +28,7 @@ public enum PresenceConformance {
     static let node = NodeID("node-a")
 
     static func with(_ factory: PresenceFactory, _ body: (PresenceHarness) async throws -> Void) async throws {
-        let harness = try await factory()
-        do {
-            try await body(harness)
-        } catch {
-            await harness.teardown()
-            throw error
-        }
-        await harness.teardown()
+        try await using(try await factory()) { try await body($0) }
     }
 
     static func onlineOffline(_ factory: PresenceFactory) async throws {

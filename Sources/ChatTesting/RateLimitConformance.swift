@@ -1,7 +1,7 @@
 import ChatCore
 
 /// Two limiters on one fresh backend (two nodes), and a way to move its time forward by at least a duration.
-public struct RateLimitHarness: Sendable {
+public struct RateLimitHarness: ConformanceHarness {
     public let limiters: [any RateLimit]
     public let advance: @Sendable (Duration) async throws -> Void
     public let teardown: @Sendable () async -> Void
@@ -25,14 +25,7 @@ public enum RateLimitConformance {
     ]
 
     static func with(_ factory: RateLimitFactory, _ body: (RateLimitHarness) async throws -> Void) async throws {
-        let harness = try await factory()
-        do {
-            try await body(harness)
-        } catch {
-            await harness.teardown()
-            throw error
-        }
-        await harness.teardown()
+        try await using(try await factory()) { try await body($0) }
     }
 
     /// The outcome of `count` takes in a row.

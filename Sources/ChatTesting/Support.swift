@@ -107,3 +107,19 @@ public func checkAsync(
 ) async throws {
     guard try await condition() else { throw ConformanceFailure(message: message(), file: file, line: line) }
 }
+
+/// A subject made fresh for one conformance check, and how to release it.
+public protocol ConformanceHarness: Sendable {
+    var teardown: @Sendable () async -> Void { get }
+}
+
+/// Runs `body` on `harness`, then tears the harness down, whether `body` threw or not.
+func using<Harness: ConformanceHarness>(_ harness: Harness, _ body: (Harness) async throws -> Void) async throws {
+    do {
+        try await body(harness)
+    } catch {
+        await harness.teardown()
+        throw error
+    }
+    await harness.teardown()
+}
