@@ -41,4 +41,18 @@ import Testing
         #expect(relay.receive(envelope(12), now: t0).map(\.seq) == [12, 13, 14, 15])
         #expect(relay.repairPoint(now: t0.advanced(by: .seconds(60)), delay: .milliseconds(500)) == nil, "no gap left")
     }
+
+    @Test func aFailedStoreReadAsksForRepairWithoutAGap() {
+        var relay = ConversationRelay(maxPending: 10)
+        _ = relay.start(lastSeq: 4, now: t0)
+        #expect(relay.repairPoint(now: t0.advanced(by: .seconds(60)), delay: .milliseconds(500)) == nil, "nothing known missing")
+        relay.unconfirmed(now: t0)
+        relay.unconfirmed(now: t0.advanced(by: .milliseconds(400)))
+        #expect(relay.repairPoint(now: t0.advanced(by: .milliseconds(100)), delay: .milliseconds(500)) == nil, "waits the delay")
+        #expect(relay.repairPoint(now: t0.advanced(by: .milliseconds(500)), delay: .milliseconds(500)) == 4, "from the first failure")
+        #expect(relay.receive(envelope(5), now: t0).map(\.seq) == [5])
+        #expect(relay.repairPoint(now: t0.advanced(by: .seconds(1)), delay: .milliseconds(500)) == 5, "a live event does not confirm")
+        relay.confirmed()
+        #expect(relay.repairPoint(now: t0.advanced(by: .seconds(60)), delay: .milliseconds(500)) == nil)
+    }
 }

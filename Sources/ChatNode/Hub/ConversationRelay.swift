@@ -18,6 +18,9 @@ struct ConversationRelay {
     private var pending: [Seq: Envelope] = [:]
     /// When the oldest unfilled gap was first seen.
     private(set) var gapSince: Timestamp?
+    /// Since when the store owes this relay a read that failed (after a join or a resync): events
+    /// published meanwhile may be missing with nothing after them to reveal the gap.
+    private(set) var unconfirmedSince: Timestamp?
     let maxPending: Int
 
     init(maxPending: Int) { self.maxPending = maxPending }
@@ -44,10 +47,21 @@ struct ConversationRelay {
         }
     }
 
-    /// The seq after which to read from the store, when a gap has waited longer than `delay` or the
-    /// holding area is full; nil when nothing needs repair.
+    /// A read from the store that should have followed failed: ``repairPoint(now:delay:)`` asks for
+    /// one until ``confirmed()``.
+    mutating func unconfirmed(now: Timestamp) {
+        if unconfirmedSince == nil { unconfirmedSince = now }
+    }
+
+    /// A read from the store reached its end: nothing before it is missing any more.
+    mutating func confirmed() { unconfirmedSince = nil }
+
+    /// The seq after which to read from the store, when a gap (or a failed read) has waited longer
+    /// than `delay` or the holding area is full; nil when nothing needs repair.
     func repairPoint(now: Timestamp, delay: Duration) -> Seq? {
-        guard case .running(let next) = phase, let since = gapSince else { return nil }
+        guard case .running(let next) = phase else { return nil }
+        if let since = unconfirmedSince, since.advanced(by: delay) <= now { return next - 1 }
+        guard let since = gapSince else { return nil }
         guard pending.count >= maxPending || since.advanced(by: delay) <= now else { return nil }
         return next - 1
     }

@@ -406,23 +406,31 @@ public final class Hub: Service, Sendable {
     }
 
     /// Reads what the store has after `after`, page by page, and feeds it through the relay as if it
-    /// had arrived.
+    /// had arrived. When a read fails, the relay is marked unconfirmed, so the periodic gap repair
+    /// tries again even if no later event ever reveals a gap.
     private func repair(_ conversation: ConversationID, after: Seq) async throws {
         var after = after
         while true {
-            let page = try await store.messages(in: conversation, HistoryQuery(after: after, limit: settings.limits.maxPageSize))
-            guard let last = page.messages.last else { return }
+            let page: HistoryPage
+            do {
+                page = try await store.messages(in: conversation, HistoryQuery(after: after, limit: settings.limits.maxPageSize))
+            } catch {
+                let now = clock.now()
+                state.withLock { $0.relays[conversation]?.unconfirmed(now: now) }
+                throw error
+            }
             let envelopes = page.messages.map { EventPublisher.messageEnvelope($0, origin: settings.nodeID, eventID: 0) }
             let now = clock.now()
             let relayed = state.withLock { state -> Bool in
                 guard var relay = state.relays[conversation] else { return false }
                 var ready: [Envelope] = []
                 for envelope in envelopes { ready += relay.receive(envelope, now: now) }
+                if !page.hasMore { relay.confirmed() }
                 state.relays[conversation] = relay
                 Self.deliver(ready, in: conversation, state: &state, metrics: metrics)
                 return true
             }
-            guard relayed, page.hasMore else { return }
+            guard relayed, page.hasMore, let last = page.messages.last else { return }
             after = last.seq
         }
     }
