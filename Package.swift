@@ -115,6 +115,7 @@ let package = Package(
                 .embedInCode("Scripts/presence_expire.lua"),
                 .embedInCode("Scripts/presence_status.lua"),
                 .embedInCode("Scripts/rate_limit.lua"),
+                .embedInCode("Scripts/cache_fill.lua"),
             ],
             swiftSettings: strict
         ),

@@ -9,6 +9,8 @@ public struct NodeSettings: Sendable {
     public var limits: Limits
     /// How long a cached first page of a conversation list lives.
     public var listCacheTTL: Duration = .seconds(60)
+    /// How long a conversation's cached activity (last seq, last activity, preview) lives.
+    public var activityCacheTTL: Duration = .seconds(60)
     /// How long a relay waits for a missing seq before reading it from the store.
     public var gapRepairDelay: Duration = .milliseconds(500)
     /// How often the hub looks for gaps to repair.

@@ -2,7 +2,7 @@ import ChatCore
 
 /// A store to test, fresh and empty, and how to dispose of it. Every store keeps the support desk too
 /// (support requests share the conversations' transactions).
-public struct StoreHarness: Sendable {
+public struct StoreHarness: ConformanceHarness {
     public let store: any ChatStore & SupportStore
     public let teardown: @Sendable () async -> Void
     public init(store: any ChatStore & SupportStore, teardown: @escaping @Sendable () async -> Void) {
@@ -27,6 +27,7 @@ public enum StoreConformance {
         .init("participants are added, removed, promoted and re-roled", membership),
         .init("metadata and every message kind round-trip", metadataRoundTrip),
         .init("edits, deletions and reactions are entries with their own seqs", actionsAreEntries),
+        .init("a conversation's activity follows posts, edits and deletions", activity),
         .init("receipt watermarks only move forwards and drive unread counts", watermarks),
         .init("archive is per user, a post un-archives, close blocks appends", archiveAndClose),
         .init("contacts are everyone who shares a conversation", contacts),
@@ -46,14 +47,7 @@ public enum StoreConformance {
     }
 
     static func with(_ factory: StoreFactory, _ body: (any ChatStore & SupportStore) async throws -> Void) async throws {
-        let harness = try await factory()
-        do {
-            try await body(harness.store)
-        } catch {
-            await harness.teardown()
-            throw error
-        }
-        await harness.teardown()
+        try await using(try await factory()) { try await body($0.store) }
     }
 
     static func directIsUnique(_ factory: StoreFactory) async throws {
@@ -288,6 +282,32 @@ extension StoreConformance {
             try checkEqual(after.lastActivityAt, at(2), "only posts move the activity time")
             let list = try await store.conversations(of: user("ann"), workspace: nil, after: nil, limit: 10)
             try checkEqual(list.items.first?.lastMessage?.seq, 2, "the preview is the newest post")
+        }
+    }
+
+    static func activity(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            try checkEqual(try await store.activity(of: newID()), nil, "no conversation, no activity")
+            let id = newID()
+            _ = try await store.createGroup(id: id, title: "G", creator: user("ann"), others: [user("bob")], workspace: nil, at: t0)
+            try checkEqual(try await store.activity(of: id), ConversationActivity(lastSeq: 0, lastActivityAt: t0, lastPost: nil), "new")
+            _ = try await store.append(draft(id, user("ann"), "p1", "first", at: at(1)))
+            let second = try await store.append(draft(id, user("bob"), "p2", "second", at: at(2))).message
+            var activity = try await store.activity(of: id).unwrap("activity")
+            try checkEqual(activity, ConversationActivity(lastSeq: 2, lastActivityAt: at(2), lastPost: second), "after posts")
+            _ = try await store.append(act(id, user("bob"), "e1", .edit(target: 2), "second, edited"))
+            _ = try await store.append(act(id, user("ann"), "r1", .react(target: 2, emoji: "👍")))
+            activity = try await store.activity(of: id).unwrap("activity")
+            try checkEqual(activity.lastSeq, 4, "actions move the last seq")
+            try checkEqual(activity.lastActivityAt, at(2), "only posts move the activity time")
+            try checkEqual(activity.lastPost?.content, "second, edited", "the preview shows the edit")
+            try checkEqual(activity.lastPost?.reactions, [], "previews carry no reactions")
+            _ = try await store.append(act(id, user("bob"), "d1", .delete(target: 2)))
+            activity = try await store.activity(of: id).unwrap("activity")
+            try checkEqual(activity.lastPost?.seq, 2)
+            try check(activity.lastPost?.isDeleted == true, "a deleted newest post previews as a tombstone")
+            let list = try await store.conversations(of: user("ann"), workspace: nil, after: nil, limit: 10)
+            try checkEqual(list.items.first?.lastMessage, activity.lastPost, "the same preview as the list")
         }
     }
 

@@ -144,13 +144,41 @@ public struct SummaryBody: Codable, Sendable, Hashable {
     }
 }
 
-/// Reply to creating or reading a conversation; `created` is set by the create operations.
+/// Reply to creating or reading a conversation; `created` is set by the create operations,
+/// `last_message` (the newest post, as list previews show it) by `conversation.get`.
 public struct ConversationReply: Codable, Sendable, Hashable {
     public var conversation: ConversationBody
     public var created: Bool?
-    public init(conversation: ConversationBody, created: Bool? = nil) {
+    public var lastMessage: MessageBody?
+
+    enum CodingKeys: String, CodingKey {
+        case conversation, created
+        case lastMessage = "last_message"
+    }
+
+    public init(conversation: ConversationBody, created: Bool? = nil, lastMessage: MessageBody? = nil) {
         self.conversation = conversation
         self.created = created
+        self.lastMessage = lastMessage
+    }
+}
+
+/// A conversation's ``ConversationActivity`` in the form the cache keeps it.
+public struct ActivityBody: Codable, Sendable, Hashable {
+    public var lastSeq: Int64
+    public var lastActivityAt: Int64
+    public var lastMessage: MessageBody?
+
+    enum CodingKeys: String, CodingKey {
+        case lastSeq = "last_seq"
+        case lastActivityAt = "last_activity_at"
+        case lastMessage = "last_message"
+    }
+
+    public init(_ activity: ConversationActivity) {
+        lastSeq = activity.lastSeq
+        lastActivityAt = activity.lastActivityAt.milliseconds
+        lastMessage = activity.lastPost.map(MessageBody.init)
     }
 }
 

@@ -60,6 +60,7 @@ public enum ConfigKeys {
         .init(key: "drain.grace.ms", defaultValue: "5000", help: "On SIGTERM: time clients get after the reconnect advisory before sockets are closed with 1012."),
         .init(key: "drain.jitter.ms", defaultValue: "5000", help: "Largest reconnect delay the advisory gives a client (each gets a random one)."),
         .init(key: "cache.list.ttl.ms", defaultValue: "60000", help: "Lifetime of a cached first page of a conversation list."),
+        .init(key: "cache.activity.ttl.ms", defaultValue: "60000", help: "Lifetime of a conversation's cached activity (last seq, last activity, preview)."),
         .init(key: "ws.ping.interval.ms", defaultValue: "30000", help: "WebSocket ping interval; a client that leaves a ping unanswered for one interval is closed with 1001."),
     ]
 }
@@ -102,6 +103,7 @@ extension NodeConfiguration {
         limits.messageBurst = reader.int(forKey: "limits.rate.burst", default: limits.messageBurst)
         limits.connectionsPerUser = reader.int(forKey: "limits.connections.per.user", default: limits.connectionsPerUser)
         listCacheTTL = .milliseconds(reader.int(forKey: "cache.list.ttl.ms", default: 60_000))
+        activityCacheTTL = .milliseconds(reader.int(forKey: "cache.activity.ttl.ms", default: 60_000))
         typingThrottle = .milliseconds(reader.int(forKey: "typing.throttle.ms", default: 2_000))
         typingExpiry = .milliseconds(reader.int(forKey: "typing.expiry.ms", default: 5_000))
         presenceTTL = .milliseconds(reader.int(forKey: "presence.ttl.ms", default: 30_000))

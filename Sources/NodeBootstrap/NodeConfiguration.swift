@@ -34,6 +34,7 @@ public struct NodeConfiguration: Sendable {
     public var nodeID: String?
     public var limits = Limits()
     public var listCacheTTL: Duration = .seconds(60)
+    public var activityCacheTTL: Duration = .seconds(60)
     public var typingThrottle: Duration = .seconds(2)
     public var typingExpiry: Duration = .seconds(5)
     public var presenceTTL: Duration = .seconds(30)
@@ -51,6 +52,7 @@ public struct NodeConfiguration: Sendable {
     public func nodeSettings(nodeID: NodeID) -> NodeSettings {
         var settings = NodeSettings(nodeID: nodeID, limits: limits)
         settings.listCacheTTL = listCacheTTL
+        settings.activityCacheTTL = activityCacheTTL
         settings.typingThrottle = typingThrottle
         settings.typingExpiry = typingExpiry
         settings.presenceTTL = presenceTTL

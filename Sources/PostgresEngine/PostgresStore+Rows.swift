@@ -24,6 +24,8 @@ extension PostgresConnection: Queryable {
 extension PostgresStore {
     static let conversationColumns =
         "c.id, c.kind, c.title, c.workspace, c.created_by, c.created_at, c.last_seq, c.last_activity_at, c.closed_at"
+    /// The newest post `m` of a conversation, each column prefixed `m_` (see ``decodeMessage``).
+    static let previewColumns = messageColumns.split(separator: ", ").map { "m.\($0) AS m_\($0)" }.joined(separator: ", ")
     static let participantColumns = "p.conversation_id, p.user_id, p.role, p.joined_at, p.delivered_seq, p.read_seq, p.archived"
     static let messageColumns =
         "seq, id, sender, client_id, kind, action, target_seq, emoji, content, metadata, created_at, edited_at, deleted_at"

@@ -155,10 +155,7 @@ public final class PostgresStore: ChatStore, Service {
     ) async throws -> Page<ConversationSummary> {
         var query: PostgresQuery = """
             SELECT \(unescaped: Self.conversationColumns),
-                   m.seq AS m_seq, m.id AS m_id, m.sender AS m_sender, m.client_id AS m_client_id, m.kind AS m_kind,
-                   m.action AS m_action, m.target_seq AS m_target_seq, m.emoji AS m_emoji, m.content AS m_content,
-                   m.metadata AS m_metadata, m.created_at AS m_created_at, m.edited_at AS m_edited_at,
-                   m.deleted_at AS m_deleted_at,
+                   \(unescaped: Self.previewColumns),
                    p.archived AS my_archived,
                    (SELECT count(*) FROM messages u
                     WHERE u.conversation_id = c.id AND u.seq > p.read_seq AND u.action = 'post'
@@ -199,6 +196,22 @@ public final class PostgresStore: ChatStore, Service {
                 ? items.last.map { ConversationCursor(lastActivityAt: $0.conversation.lastActivityAt, id: $0.conversation.id).token }
                 : nil
             return Page(items: items, nextCursor: next)
+        }
+    }
+
+    public func activity(of id: ConversationID) async throws -> ConversationActivity? {
+        try await call { [client, logger] in
+            let rows = try await client.run(
+                """
+                SELECT c.last_seq, c.last_activity_at, \(unescaped: Self.previewColumns)
+                FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_post_seq
+                WHERE c.id = \(id.rawValue)
+                """, logger)
+            guard let row = rows.first?.makeRandomAccess() else { return nil }
+            return ConversationActivity(
+                lastSeq: try row["last_seq"].decode(Int64.self),
+                lastActivityAt: Timestamp(milliseconds: try row["last_activity_at"].decode(Int64.self)),
+                lastPost: try row["m_id"].decode(String?.self) == nil ? nil : try Self.decodeMessage(row, prefix: "m_", conversation: id))
         }
     }
 

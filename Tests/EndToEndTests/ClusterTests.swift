@@ -125,6 +125,44 @@ func seqs(_ connection: ChatConnection, in conversation: String) -> [Int64] {
         }
     }
 
+    /// Every read below comes right after the write's acknowledgement, on another node: the shared
+    /// cache must already be correct then, not eventually.
+    @Test func cachedListsAndActivityStayCorrectAcrossNodes() async throws {
+        try await Cluster.with { cluster in
+            let alice = try await TestNode.client(cluster.url(0), "alice")
+            let bob = try await TestNode.client(cluster.url(1), "bob"), carol = try await TestNode.client(cluster.url(2), "carol")
+            try await alice.withConnection { a in
+                try await bob.withConnection { b in
+                    try await carol.withConnection { c in
+                        #expect(try await b.conversations().conversations.isEmpty, "bob's empty list, now cached on node 1's Redis")
+                        let id = try await a.createGroup(title: "cache", participants: ["bob", "carol"]).conversation.id
+                        #expect(try await b.conversations().conversations.map(\.conversation.id) == [id], "a new group shows at once")
+                        #expect(try await c.conversation(id).lastMessage == nil, "no post yet, cached")
+
+                        _ = try await a.send("one", to: id)
+                        #expect(try await c.conversation(id).lastMessage?.content == "one")
+                        #expect(try await b.conversations().conversations.first?.lastMessage?.content == "one")
+                        #expect(try await b.conversations().conversations.first?.unread == 1)
+
+                        _ = try await a.edit(1, in: id, to: "one, edited")
+                        #expect(try await c.conversation(id).lastMessage?.content == "one, edited")
+                        #expect(try await b.conversations().conversations.first?.lastMessage?.content == "one, edited")
+
+                        _ = try await b.mark(id, read: 1)
+                        #expect(try await b.conversations().conversations.first?.unread == 0, "a receipt on node 1 clears the unread count")
+
+                        _ = try await a.delete(1, in: id)
+                        #expect(try await c.conversation(id).lastMessage?.deletedAt != nil, "a deleted preview on node 2")
+                        #expect(try await b.conversations().conversations.first?.lastMessage?.deletedAt != nil)
+
+                        _ = try await a.removeParticipant("bob", from: id)
+                        #expect(try await b.conversations().conversations.isEmpty, "a removal empties bob's list at once")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func presenceAndSupportClaimsCrossNodes() async throws {
         try await Cluster.with { cluster in
             let alice = try await TestNode.client(cluster.url(0), "alice")

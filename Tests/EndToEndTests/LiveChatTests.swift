@@ -161,6 +161,7 @@ import Testing
                     _ = try await aliceSocket.setRole(.moderator, of: "carol", in: id)
                     _ = try await aliceSocket.send("hello", to: id)
                     _ = try await bobSocket.send("bob's", to: id)
+                    #expect(try await aliceSocket.conversation(id).lastMessage?.content == "bob's", "the newest post is the preview")
                     let reaction = try await bobSocket.react("👍", to: 1, in: id)
                     #expect(reaction.message.seq == 3 && reaction.message.action == "react")
                     try await eventually("alice sees the reaction") {
@@ -195,6 +196,12 @@ import Testing
                     #expect(history[0].content == "hello, edited" && history[0].editedAt != nil)
                     #expect(history[1].deletedAt != nil && history[1].content.isEmpty, "a tombstone")
                     await #expect(throws: ChatError.notFound("no such message")) { _ = try await bobSocket.react("🎉", to: 2, in: id) }
+                    let preview = try await carol.rest("GET", "/v1/conversations/\(id)", as: ConversationReply.self).lastMessage
+                    #expect(preview?.seq == 2 && preview?.deletedAt != nil, "a deleted newest post previews as a tombstone")
+                    let third = try await aliceSocket.send("third", to: id).message.seq
+                    #expect(try await bobSocket.conversation(id).lastMessage?.seq == third)
+                    _ = try await aliceSocket.edit(third, in: id, to: "third, edited")
+                    #expect(try await bobSocket.conversation(id).lastMessage?.content == "third, edited", "an edit of the newest post shows at once")
                 }
             }
         }

@@ -135,6 +135,22 @@ public struct ConversationSummary: Sendable, Hashable {
     }
 }
 
+/// A conversation's activity, the same for every participant: its newest entry's seq, the time of
+/// its newest post (or its creation), and that post as it is now (edited or deleted), the preview.
+/// What the node caches per conversation.
+public struct ConversationActivity: Sendable, Hashable {
+    public var lastSeq: Seq
+    public var lastActivityAt: Timestamp
+    /// The newest post, without its reactions; nil when nothing was posted yet.
+    public var lastPost: Message?
+
+    public init(lastSeq: Seq, lastActivityAt: Timestamp, lastPost: Message?) {
+        self.lastSeq = lastSeq
+        self.lastActivityAt = lastActivityAt
+        self.lastPost = lastPost
+    }
+}
+
 /// Where a page of a user's conversation list starts: strictly after this (activity, id) position in
 /// the order "most recent activity first, then id descending".
 public struct ConversationCursor: Sendable, Hashable {

@@ -2,21 +2,52 @@
 public enum CacheKey: Hashable, Sendable {
     /// The first page of a user's conversation list (default page size, all workspaces).
     case conversationList(UserID)
+    /// A conversation's activity: its last seq, last activity time and newest post (the preview).
+    case conversationActivity(ConversationID)
 
     /// The key under `prefix`, e.g. `sb:list:{alice}`.
     public func name(prefix: String) -> String {
         switch self {
         case .conversationList(let user): "\(prefix):list:{\(user.rawValue)}"
+        case .conversationActivity(let conversation): "\(prefix):activity:{\(conversation.rawValue)}"
         }
+    }
+}
+
+/// Proof of when a ``Cache/read(_:)`` looked at a key: a ``Cache/fill(_:_:ttl:ticket:)`` with it stores
+/// its value only when no ``Cache/invalidate(_:)`` of that key came in between. Opaque to callers.
+public struct CacheTicket: Sendable, Hashable {
+    public let generation: Int64
+    public init(generation: Int64) { self.generation = generation }
+}
+
+/// What a ``Cache/read(_:)`` found: the value, when there is one, and the ticket to fill it with on a miss.
+public struct CacheRead: Sendable, Hashable {
+    public var value: [UInt8]?
+    public var ticket: CacheTicket
+    public init(value: [UInt8]?, ticket: CacheTicket) {
+        self.value = value
+        self.ticket = ticket
     }
 }
 
 /// A cache of encoded values with TTLs. Never the source of truth: a miss, an expiry or an outage
 /// only costs a store read, so callers treat cache errors as misses.
 ///
-/// Contract: `get` returns what the last `set` stored until its TTL passes or `delete` removes it.
+/// The usage, which keeps a cached value from ever being older than the last write that affected it:
+/// a reader calls `read`; on a miss it reads the store and calls `fill` with the ticket it got; a
+/// writer changes the store first and then calls `invalidate`.
+///
+/// Contract:
+/// - `read` returns what the last successful `fill` stored until its TTL passes or `invalidate` removes it.
+/// - `fill` stores nothing and returns false when the key was invalidated after the `read` that
+///   issued the ticket (a reader that read the store before a write cannot put back the old value).
+///   It may also refuse in other cases (an implementation that forgot a key's history refuses rather
+///   than risk a stale value); it never stores a value a later invalidation should have removed.
+/// - `invalidate` of several keys acts on each key; keys may live on different servers.
 public protocol Cache: Sendable {
-    func get(_ key: CacheKey) async throws -> [UInt8]?
-    func set(_ key: CacheKey, _ value: [UInt8], ttl: Duration) async throws
-    func delete(_ keys: [CacheKey]) async throws
+    func read(_ key: CacheKey) async throws -> CacheRead
+    @discardableResult
+    func fill(_ key: CacheKey, _ value: [UInt8], ttl: Duration, ticket: CacheTicket) async throws -> Bool
+    func invalidate(_ keys: [CacheKey]) async throws
 }

@@ -36,6 +36,9 @@ public protocol ChatStore: Sendable {
         of user: UserID, workspace: WorkspaceID?, after cursor: ConversationCursor?, limit: Int
     ) async throws -> Page<ConversationSummary>
 
+    /// The conversation's activity (last seq, last activity, newest post as list previews show it), or nil.
+    func activity(of id: ConversationID) async throws -> ConversationActivity?
+
     /// Every conversation `user` takes part in, with its last seq and the user's delivered watermark (a
     /// connecting user's node subscribes to these, relays what comes after the last seq, and pushes
     /// what lies between the watermark and it).

@@ -27,6 +27,10 @@ public struct MeteredStore: ChatStore, SupportStore {
         try await metrics.timeStore("conversations") { try await base.conversations(of: user, workspace: workspace, after: cursor, limit: limit) }
     }
 
+    public func activity(of id: ConversationID) async throws -> ConversationActivity? {
+        try await metrics.timeStore("activity") { try await base.activity(of: id) }
+    }
+
     public func memberships(of user: UserID) async throws -> [ConversationID: Membership] {
         try await metrics.timeStore("memberships") { try await base.memberships(of: user) }
     }

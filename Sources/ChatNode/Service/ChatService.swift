@@ -70,7 +70,11 @@ public struct ChatService: Sendable {
 
         case .getConversation(let id):
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
-            return .conversation(ConversationReply(conversation: ConversationBody(conversation)))
+            let activity = try await cached(.conversationActivity(id), ttl: settings.activityCacheTTL) {
+                guard let activity = try await store.activity(of: id) else { throw ChatError.notFound("no such conversation") }
+                return ActivityBody(activity)
+            }
+            return .conversation(ConversationReply(conversation: ConversationBody(conversation), lastMessage: activity.lastMessage))
 
         case .addParticipants(let id, let users, let role):
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
@@ -109,7 +113,7 @@ public struct ChatService: Sendable {
                 MessageDraft(
                     id: ids.messageID(), conversation: id, sender: user, clientID: clientID, kind: kind, content: content,
                     metadata: metadata, createdAt: clock.now()))
-            if result.created { await invalidateLists(of: conversation.participants.map(\.user)) }
+            if result.created { await invalidate(conversation.participants.map { CacheKey.conversationList($0.user) } + [.conversationActivity(id)]) }
             // A retry publishes again: if the first publish was lost, this one delivers; relays drop repeats.
             await publish { try await publisher.message(result.message) }
             return .sent(SendReply(message: MessageBody(result.message), duplicate: !result.created))
@@ -135,7 +139,7 @@ public struct ChatService: Sendable {
                     clientID: clientID ?? ClientMessageID(trusted: ids.messageID().rawValue), action: action,
                     kind: target?.kind ?? .text, content: content, metadata: metadata, createdAt: clock.now()))
             // An edit or a deletion may change the preview in every participant's list.
-            if result.created { await invalidateLists(of: conversation.participants.map(\.user)) }
+            if result.created { await invalidate(conversation.participants.map { CacheKey.conversationList($0.user) } + [.conversationActivity(id)]) }
             await publish { try await publisher.message(result.message) }
             return .sent(SendReply(message: MessageBody(result.message), duplicate: !result.created))
 
@@ -272,27 +276,44 @@ public struct ChatService: Sendable {
         -> ConversationListReply
     {
         let size = try limits.pageSize(limit)
-        let cacheable = cursor == nil && workspace == nil && size == limits.defaultPageSize
-        if cacheable, let bytes = try? await cache.get(.conversationList(user)),
-            let cached = try? JSONDecoder().decode(ConversationListReply.self, from: Data(bytes))
-        {
-            return cached
+        let load = {
+            let page = try await store.conversations(of: user, workspace: workspace, after: cursor, limit: size)
+            return ConversationListReply(conversations: page.items.map(SummaryBody.init), nextCursor: page.nextCursor)
         }
-        let page = try await store.conversations(of: user, workspace: workspace, after: cursor, limit: size)
-        let reply = ConversationListReply(conversations: page.items.map(SummaryBody.init), nextCursor: page.nextCursor)
-        if cacheable {
+        guard cursor == nil, workspace == nil, size == limits.defaultPageSize else { return try await load() }
+        return try await cached(.conversationList(user), ttl: settings.listCacheTTL, load: load)
+    }
+
+    /// The cached value of `key`, or what `load` reads from the store, then cached. The cache's ticket
+    /// keeps a load that raced a write from caching what the write replaced; a cache that cannot be
+    /// reached costs a store read and nothing else.
+    private func cached<Value: Codable>(_ key: CacheKey, ttl: Duration, load: () async throws -> Value) async throws -> Value {
+        var lookup: CacheRead?
+        do {
+            lookup = try await cache.read(key)
+        } catch {
+            logger.warning("cache read failed", metadata: ["error": "\(error)"])
+        }
+        if let bytes = lookup?.value, let value = try? JSONDecoder().decode(Value.self, from: Data(bytes)) { return value }
+        let value = try await load()
+        if let ticket = lookup?.ticket {
             do {
-                try await cache.set(.conversationList(user), FrameCodec.body(reply), ttl: settings.listCacheTTL)
+                try await cache.fill(key, FrameCodec.body(value), ttl: ttl, ticket: ticket)
             } catch {
                 logger.warning("cache write failed", metadata: ["error": "\(error)"])
             }
         }
-        return reply
+        return value
     }
 
     private func invalidateLists(of users: [UserID]) async {
+        await invalidate(users.map(CacheKey.conversationList))
+    }
+
+    /// Runs after the store write: a cached value is never older than the last write that affected it.
+    private func invalidate(_ keys: [CacheKey]) async {
         do {
-            try await cache.delete(users.map(CacheKey.conversationList))
+            try await cache.invalidate(keys)
         } catch {
             logger.warning("cache invalidation failed", metadata: ["error": "\(error)"])
         }

@@ -161,10 +161,7 @@ public final class SQLiteStore: ChatStore {
     ) async throws -> Page<ConversationSummary> {
         try await read { db in
             var sql = """
-                SELECT c.*, m.id AS m_id, m.seq AS m_seq, m.sender AS m_sender, m.client_id AS m_client_id,
-                       m.kind AS m_kind, m.content AS m_content, m.metadata AS m_metadata, m.created_at AS m_created_at,
-                       m.action AS m_action, m.target_seq AS m_target_seq, m.emoji AS m_emoji,
-                       m.edited_at AS m_edited_at, m.deleted_at AS m_deleted_at,
+                SELECT c.*, \(Self.previewColumns),
                        p.archived AS my_archived,
                        (SELECT COUNT(*) FROM messages u
                         WHERE u.conversation_id = c.id AND u.seq > p.read_seq AND u.action = 'post'
@@ -206,6 +203,28 @@ public final class SQLiteStore: ChatStore {
             return Page(items: items, nextCursor: next)
         }
     }
+
+    public func activity(of id: ConversationID) async throws -> ConversationActivity? {
+        try await read { db in
+            let rows = try await db.query(
+                """
+                SELECT c.last_seq, c.last_activity_at, \(Self.previewColumns)
+                FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_post_seq
+                WHERE c.id = ?
+                """, [.text(id.rawValue)])
+            guard let row = rows.first else { return nil }
+            return ConversationActivity(
+                lastSeq: Seq(row.column("last_seq")!.integer!),
+                lastActivityAt: Timestamp(milliseconds: Int64(row.column("last_activity_at")!.integer!)),
+                lastPost: row.column("m_id")?.string == nil ? nil : Self.decodeMessage(row, prefix: "m_", conversation: id))
+        }
+    }
+
+    /// The newest post `m` of a conversation, each column prefixed `m_` (see ``decodeMessage``).
+    private static let previewColumns = [
+        "id", "seq", "sender", "client_id", "kind", "content", "metadata", "created_at", "action", "target_seq", "emoji",
+        "edited_at", "deleted_at",
+    ].map { "m.\($0) AS m_\($0)" }.joined(separator: ", ")
 
     public func memberships(of user: UserID) async throws -> [ConversationID: Membership] {
         try await read { db in
