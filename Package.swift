@@ -203,6 +203,7 @@ let package = Package(
             dependencies: [
                 "ChatCore", "RedisEngine", "RedisClient", "ChatTesting", "TestServers", "EmbeddedEngine",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -19,24 +19,26 @@ enum EnvelopeCodec {
         static let sentAt = Fields(rawValue: 8)
     }
 
-    static func encode(_ envelope: Envelope, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+    /// Written straight into the array that becomes the `PUBLISH` argument: one buffer, no copy.
+    static func encode(_ envelope: Envelope) -> [UInt8] {
         var fields: Fields = []
         if envelope.conversation != nil { fields.insert(.conversation) }
         if envelope.seq != nil { fields.insert(.seq) }
         if envelope.subject != nil { fields.insert(.subject) }
         if envelope.sentAt != nil { fields.insert(.sentAt) }
-        var buffer = allocator.buffer(capacity: 48 + envelope.origin.rawValue.utf8.count + envelope.frame.count)
-        buffer.writeInteger(version)
-        buffer.writeInteger(envelope.kind.rawValue.utf8.first!)
-        buffer.writeInteger(fields.rawValue)
-        buffer.writeInteger(envelope.eventID)
-        writeString(envelope.origin.rawValue, to: &buffer)
-        if let conversation = envelope.conversation { writeString(conversation.rawValue, to: &buffer) }
-        if let seq = envelope.seq { buffer.writeInteger(seq) }
-        if let subject = envelope.subject { writeString(subject.rawValue, to: &buffer) }
-        if let sentAt = envelope.sentAt { buffer.writeInteger(sentAt.milliseconds) }
-        buffer.writeBytes(envelope.frame)
-        return buffer
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(48 + envelope.origin.rawValue.utf8.count + envelope.frame.count)
+        bytes.append(version)
+        bytes.append(envelope.kind.rawValue.utf8.first!)
+        bytes.append(fields.rawValue)
+        append(envelope.eventID, to: &bytes)
+        append(envelope.origin.rawValue, to: &bytes)
+        if let conversation = envelope.conversation { append(conversation.rawValue, to: &bytes) }
+        if let seq = envelope.seq { append(seq, to: &bytes) }
+        if let subject = envelope.subject { append(subject.rawValue, to: &bytes) }
+        if let sentAt = envelope.sentAt { append(sentAt.milliseconds, to: &bytes) }
+        bytes.append(contentsOf: envelope.frame)
+        return bytes
     }
 
     static func decode(_ bytes: ByteBuffer, channel: ChatCore.Channel) -> Envelope? {
@@ -70,9 +72,15 @@ enum EnvelopeCodec {
         return envelope
     }
 
-    private static func writeString(_ string: String, to buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt16(string.utf8.count))
-        buffer.writeString(string)
+    /// Big-endian, as ByteBuffer's `readInteger` reads it.
+    private static func append<I: FixedWidthInteger>(_ value: I, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// A UInt16 length, then the UTF-8 bytes (ids are far shorter than 64 KiB).
+    private static func append(_ string: String, to bytes: inout [UInt8]) {
+        append(UInt16(truncatingIfNeeded: string.utf8.count), to: &bytes)
+        bytes.append(contentsOf: string.utf8)
     }
 
     private static func readString(_ buffer: inout ByteBuffer) -> String? {

@@ -46,7 +46,7 @@ public final class RedisBroker: Broker, Service {
 
     public func publish(_ envelope: Envelope) async throws {
         try await mappingRedisErrors {
-            try await client.execute(["PUBLISH", RedisArgument(envelope.channel.name(prefix: prefix)), RedisArgument(Array(EnvelopeCodec.encode(envelope).readableBytesView))])
+            try await client.execute(["PUBLISH", RedisArgument(envelope.channel.name(prefix: prefix)), RedisArgument(EnvelopeCodec.encode(envelope))])
         }
     }
 
