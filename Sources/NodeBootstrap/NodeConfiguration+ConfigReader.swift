@@ -34,7 +34,7 @@ public enum ConfigKeys {
         .init(key: "redis.canary.ms", defaultValue: "2000", help: "How often a node sends itself a canary over pub/sub; readiness fails when none arrived for three intervals."),
         .init(key: "auth.secret", defaultValue: "(generated)", help: "HS256 secret for tokens. Unset with no JWKS: generated and kept in the data directory."),
         .init(key: "auth.jwks.file", defaultValue: "(none)", help: "JWKS file with RS256/ES256 keys; tokens signed by any of them are accepted."),
-        .init(key: "node.id", defaultValue: "(random)", help: "This node's id in the cluster."),
+        .init(key: "node.id", defaultValue: "(random)", help: "This node's id in the cluster: 1 to 64 letters, digits, '-', '_' or '.'."),
         .init(key: "log.level", defaultValue: "info", help: "trace, debug, info, notice, warning, error or critical."),
         .init(key: "limits.frame.bytes", defaultValue: "65536", help: "Largest WebSocket message; larger ones get a validation error, the socket stays open."),
         .init(key: "limits.transport.frame.bytes", defaultValue: "1048576", help: "Largest single WebSocket frame; larger ones close the socket with 1009."),
@@ -131,6 +131,11 @@ extension NodeConfiguration {
         try positive(redisPoolSize, "redis.pool.size")
         guard redisTimeout > .zero else { throw ChatError.validation("configuration 'redis.timeout.ms' must be positive") }
         guard canaryInterval > .zero else { throw ChatError.validation("configuration 'redis.canary.ms' must be positive") }
+        if let nodeID {
+            // It names Redis keys and channels, and travels in every envelope.
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.".unicodeScalars)
+            guard (1...64).contains(nodeID.utf8.count), nodeID.unicodeScalars.allSatisfy(allowed.contains) else { throw ChatError.validation("configuration 'node.id' must be 1 to 64 letters, digits, '-', '_' or '.'") }
+        }
         guard !redisPrefix.isEmpty, !redisPrefix.contains(where: { $0.isWhitespace || $0 == "{" || $0 == "}" }) else {
             throw ChatError.validation("configuration 'redis.prefix' must be non-empty, without spaces or braces")
         }

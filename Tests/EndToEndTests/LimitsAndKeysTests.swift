@@ -86,5 +86,12 @@ import Testing
         configuration = NodeConfiguration()
         configuration.limits.outboundQueueFrames = 0
         #expect(throws: ChatError.validation("configuration 'limits.outbound.frames' must be positive")) { try configuration.validate() }
+        for bad in ["", "node 1", "node{1}", String(repeating: "n", count: 65)] {
+            configuration = NodeConfiguration()
+            configuration.nodeID = bad
+            #expect(throws: ChatError.validation("configuration 'node.id' must be 1 to 64 letters, digits, '-', '_' or '.'")) { try configuration.validate() }
+        }
+        configuration.nodeID = "node-1.eu_west"
+        #expect(throws: Never.self) { try configuration.validate() }
     }
 }
