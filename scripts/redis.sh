@@ -4,6 +4,8 @@
 #
 #   scripts/redis.sh start DIR     starts a server in DIR (created) and prints its URL
 #   scripts/redis.sh stop DIR      stops the server in DIR by the pid it recorded (never by name)
+#   scripts/redis.sh start-tls DIR like start, but TLS only: a CA and a server certificate for 127.0.0.1 and
+#                                  localhost are made in DIR; prints rediss://127.0.0.1:PORT?ca=DIR/ca.crt
 #   scripts/redis.sh restart DIR   starts the stopped server in DIR again on the same port (outage tests)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -23,13 +25,39 @@ server_binary() {
   command -v redis-server
 }
 
+# A throwaway CA, and a server certificate it signed for 127.0.0.1 and localhost, in DIR.
+make_certificates() {
+  local dir=$1
+  if ! command -v openssl >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >&2
+    else
+      echo "openssl is missing: install Debian's openssl package" >&2
+      exit 1
+    fi
+  fi
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=switchboard test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$dir/san.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial -days 2 \
+    -extfile "$dir/san.ext" -out "$dir/server.crt" 2>/dev/null
+}
+
 start_server() {
   local dir=$1 bin port
+  local -a listen
   close_inherited_fds
   bin=$(server_binary)
   port=$(cat "$dir/port")
+  listen=(--port "$port")
+  if [[ -f $dir/server.crt ]]; then
+    listen=(--port 0 --tls-port "$port" --tls-cert-file "$dir/server.crt" --tls-key-file "$dir/server.key"
+      --tls-ca-cert-file "$dir/ca.crt" --tls-auth-clients no)
+  fi
   rm -f "$dir/redis.pid"
-  "$bin" --port "$port" --bind 127.0.0.1 --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+  "$bin" "${listen[@]}" --bind 127.0.0.1 --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
     --daemonize yes --save '' --appendonly no --protected-mode yes --maxclients 2000 >/dev/null
   for _ in $(seq 1 100); do
     if [[ -s $dir/redis.pid ]] && port_open "$port"; then return 0; fi
@@ -62,6 +90,15 @@ case ${1:-} in
     start_server "$dir"
     echo "redis://127.0.0.1:$(cat "$dir/port")"
     ;;
+  start-tls)
+    dir=$2
+    server_binary >/dev/null
+    mkdir -p "$dir"
+    make_certificates "$dir"
+    free_port >"$dir/port"
+    start_server "$dir"
+    echo "rediss://127.0.0.1:$(cat "$dir/port")?ca=$dir/ca.crt"
+    ;;
   stop)
     stop_server "$2"
     ;;
@@ -69,7 +106,7 @@ case ${1:-} in
     start_server "$2"
     ;;
   *)
-    echo "usage: $0 start|stop|restart DIR" >&2
+    echo "usage: $0 start|start-tls|stop|restart DIR" >&2
     exit 2
     ;;
 esac

@@ -146,6 +146,28 @@ import TestServers
         redis.close()
     }
 
+    @Test func speaksTLSVerifyingTheServerAgainstTheGivenCA() async throws {
+        let server = try await OwnRedis.start(tls: true)
+        let byAddress = try Self.client(server.url)
+        #expect(try await byAddress.execute(["PING"]) == .status("PONG"), "certificate checked against the IP address")
+        let byName = try Self.client("rediss://localhost:\(server.port)?ca=\(server.caFile)")
+        try await byName.execute(["SET", "k", "over tls"])
+        #expect(try await byName.execute(["GET", "k"]).string == "over tls", "certificate checked against the host name")
+
+        let (subscriber, events, task) = try Self.subscriber(server.url)
+        try await eventually("the subscriber connects over TLS") { subscriber.isConnected }
+        try await subscriber.subscribe(["tls:{c}"])
+        try await byAddress.execute(["PUBLISH", "tls:{c}", "sealed"])
+        try await eventually("a message over TLS") { events.messages.map(\.payload) == ["sealed"] }
+        task.cancel()
+        await task.value
+
+        let untrusted = try Self.client("rediss://127.0.0.1:\(server.port)") { $0.connectTimeout = .seconds(2) }
+        await #expect(throws: RedisError.self, "the system's roots do not know the test CA") { try await untrusted.execute(["PING"]) }
+        for client in [byAddress, byName, untrusted] { client.close() }
+        await server.remove()
+    }
+
     @Test func reconnectsAndSubscribesAgainAfterARestart() async throws {
         let server = try await OwnRedis.start()
         let redis = try Self.client(server.url)

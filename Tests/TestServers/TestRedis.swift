@@ -21,21 +21,26 @@ public enum TestRedis {
 public struct OwnRedis: Sendable {
     public let directory: String
     public let port: Int
+    /// Whether the server speaks TLS only (with a CA of its own, `ca.crt` in its directory).
+    public let tls: Bool
     let script: String
 
-    public var url: String { "redis://127.0.0.1:\(port)" }
+    public var url: String { tls ? "rediss://127.0.0.1:\(port)?ca=\(caFile)" : "redis://127.0.0.1:\(port)" }
 
-    /// Starts a fresh server on a free loopback port.
-    public static func start() async throws -> OwnRedis {
+    /// The CA that signed a TLS server's certificate (for 127.0.0.1 and localhost).
+    public var caFile: String { directory + "/ca.crt" }
+
+    /// Starts a fresh server on a free loopback port; with `tls`, TLS only.
+    public static func start(tls: Bool = false) async throws -> OwnRedis {
         guard let script = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_REDIS_SCRIPT"] else {
             throw TestServerMissing(variable: "SWITCHBOARD_TEST_REDIS_SCRIPT")
         }
         // Under `make test`'s work directory, whose cleanup stops every server there even if a test failed.
         let parent = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_WORK"] ?? NSTemporaryDirectory()
         let directory = parent + "/redis-" + UUID().uuidString
-        try await ServerScript.run(script, "start", directory)
+        try await ServerScript.run(script, tls ? "start-tls" : "start", directory)
         let port = try String(contentsOfFile: directory + "/port", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        return OwnRedis(directory: directory, port: Int(port)!, script: script)
+        return OwnRedis(directory: directory, port: Int(port)!, tls: tls, script: script)
     }
 
     /// Stops the server by the pid it recorded; its data is gone (no persistence).
