@@ -136,9 +136,11 @@ public final class RedisSubscriber: Service, Sendable {
         }
     }
 
-    /// Returns when the connection closes, or after a ping goes unanswered (which closes it).
+    /// Returns when the connection closes, after a ping goes unanswered, or on cancellation; the
+    /// connection is closed in every case.
     private func watch(_ connection: RedisConnection) async {
         await withTaskGroup(of: Void.self) { group in
+            // Waiting on the close future ignores cancellation: only closing the connection ends it.
             group.addTask { try? await connection.closeFuture.get() }
             group.addTask { [configuration] in
                 while !Task.isCancelled {
@@ -146,12 +148,13 @@ public final class RedisSubscriber: Service, Sendable {
                         try await Task.sleep(for: configuration.pubSubPingInterval)
                         _ = try await connection.send([["PING"]])
                     } catch {
-                        connection.close()
                         return
                     }
                 }
             }
             await group.next()
+            // Whichever ended first (a close, a failed ping, a cancelled pinger), the other must end too.
+            connection.close()
             group.cancelAll()
         }
     }

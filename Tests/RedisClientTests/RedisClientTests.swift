@@ -168,6 +168,21 @@ import TestServers
         await server.remove()
     }
 
+    /// Cancelled at any moment (mid-ping included, with a ping every millisecond), the subscriber's
+    /// run ends: a service that cannot stop hangs its whole process at shutdown.
+    @Test func aCancelledSubscriberAlwaysStops() async throws {
+        for attempt in 0..<40 {
+            let (subscriber, _, task) = try Self.subscriber(try TestRedis.url(), pingInterval: .milliseconds(1))
+            try await eventually("connected") { subscriber.isConnected }
+            try await Task.sleep(for: .microseconds(Int.random(in: 0...3000)))
+            task.cancel()
+            // Watched from outside, so that a subscriber that never stops fails the test instead of hanging it.
+            let stopped = Recorder<Int>()
+            Task { await task.value; stopped.record(attempt) }
+            try await eventually(timeout: .seconds(5), "attempt \(attempt): the subscriber stops after its cancellation") { stopped.count == 1 }
+        }
+    }
+
     @Test func reconnectsAndSubscribesAgainAfterARestart() async throws {
         let server = try await OwnRedis.start()
         let redis = try Self.client(server.url)
@@ -214,10 +229,10 @@ import TestServers
         }
     }
 
-    static func subscriber(_ url: String) throws -> (RedisSubscriber, Events, Task<Void, Never>) {
+    static func subscriber(_ url: String, pingInterval: Duration = .milliseconds(200)) throws -> (RedisSubscriber, Events, Task<Void, Never>) {
         var configuration = try RedisConfiguration(url: url)
         configuration.backoff = RedisBackoff(base: .milliseconds(10), cap: .milliseconds(200))
-        configuration.pubSubPingInterval = .milliseconds(200)
+        configuration.pubSubPingInterval = pingInterval
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let subscriber = RedisSubscriber(configuration: configuration, logger: logger)
