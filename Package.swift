@@ -116,6 +116,7 @@ let package = Package(
                 .embedInCode("Scripts/presence_status.lua"),
                 .embedInCode("Scripts/rate_limit.lua"),
                 .embedInCode("Scripts/cache_fill.lua"),
+                .embedInCode("Scripts/job_queue.lua"),
             ],
             swiftSettings: strict
         ),

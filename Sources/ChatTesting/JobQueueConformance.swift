@@ -27,6 +27,7 @@ public enum JobQueueConformance {
         .init("retry delays a job and counts the attempt", retryCountsAttempts),
         .init("buried jobs go to the dead letters", deadLetters),
         .init("enqueueing the same id twice keeps one job", idempotentEnqueue),
+        .init("workers claiming at once never share a job", concurrentClaims),
     ]
 
     static func job(_ id: String) -> Job { Job(id: id, kind: "redeliver", payload: Array(id.utf8)) }
@@ -89,7 +90,7 @@ public enum JobQueueConformance {
             try await queue.enqueue(job("d"), due: harness.now())
             let claim = try await queue.claim(worker: "w", visibility: .seconds(30)).unwrap("claim")
             try await checkAsync(try await queue.bury(claim, reason: "gave up"), "bury")
-            try checkEqual(try await queue.deadLetters(limit: 10).map(\.id), ["d"])
+            try checkEqual(try await queue.deadLetters(limit: 10), [claim.job], "kind, payload and attempt kept")
             try await checkAsync(try await queue.claim(worker: "w", visibility: .seconds(30)) == nil, "a buried job is not claimable")
         }
     }
@@ -101,6 +102,28 @@ public enum JobQueueConformance {
             try await queue.enqueue(job("same"), due: harness.now())
             _ = try await queue.claim(worker: "w", visibility: .seconds(30)).unwrap("one job")
             try await checkAsync(try await queue.claim(worker: "w", visibility: .seconds(30)) == nil, "only one")
+        }
+    }
+
+    static func concurrentClaims(_ factory: JobQueueFactory) async throws {
+        try await with(factory) { harness in
+            let queue = harness.queue
+            let ids = (0..<30).map { "job-\($0)" }
+            for id in ids { try await queue.enqueue(job(id), due: harness.now()) }
+            let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+                for worker in 0..<4 {
+                    group.addTask {
+                        var mine: [String] = []
+                        while let claim = try await queue.claim(worker: "w\(worker)", visibility: .seconds(30)) {
+                            mine.append(claim.job.id)
+                            try await checkAsync(try await queue.complete(claim), "the holder completes")
+                        }
+                        return mine
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            try checkEqual(claimed.sorted(), ids.sorted(), "every job claimed once, by one worker")
         }
     }
 }

@@ -41,8 +41,7 @@ public final class Node: Sendable {
         let service = ChatService(
             store: store, support: store, cache: backends.cache, presence: presence, rateLimit: backends.rateLimit, publisher: publisher,
             clock: clock, ids: RandomIDGenerator(), settings: settings, logger: logger)
-        // Support requeue jobs stay in this node's memory until the Redis job queue exists (see the README's status).
-        let jobs = MemoryJobQueue(clock: clock)
+        let jobs = backends.jobs
         let desk = SupportDesk(
             queue: jobs, presence: presence, service: service, clock: clock, requeueAfter: settings.supportRequeueAfter, logger: logger)
         let runner = JobRunner(
@@ -119,7 +118,7 @@ public final class Node: Sendable {
         return (store, [], { await store.close() })
     }
 
-    /// The broker, presence, cache and rate limit the configuration names: on Redis (cluster mode) when
+    /// The broker, presence, cache, rate limit and job queue the configuration names: on Redis (cluster mode) when
     /// a Redis URL is set, else in-process.
     static func openBackends(_ configuration: NodeConfiguration, nodeID: NodeID, hub: Hub, clock: any WallClock, logger: Logger) throws
         -> Backends
@@ -127,10 +126,10 @@ public final class Node: Sendable {
         guard let redis = try configuration.redisConfiguration else {
             return Backends(
                 broker: InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) }), presence: MemoryPresence(clock: clock),
-                cache: MemoryCache(clock: clock), rateLimit: MemoryRateLimit(clock: clock), services: [], healthChecks: [], onResume: ResumeAction(),
-                close: {})
+                cache: MemoryCache(clock: clock), rateLimit: MemoryRateLimit(clock: clock), jobs: MemoryJobQueue(clock: clock), services: [],
+                healthChecks: [], onResume: ResumeAction(), close: {})
         }
-        logger.info("cluster mode: broker, presence, cache and rate limits on Redis", metadata: ["redis": "\(redis)"])
+        logger.info("cluster mode: broker, presence, cache, rate limits and jobs on Redis", metadata: ["redis": "\(redis)"])
         var named = redis
         named.clientName = "switchboard-\(nodeID.rawValue)"
         let client = RedisClient(configuration: named)
@@ -142,7 +141,8 @@ public final class Node: Sendable {
             handler: { [hub] in hub.handle($0) }, onResume: { onResume.run() })
         return Backends(
             broker: broker, presence: RedisPresence(client: client, prefix: prefix), cache: RedisCache(client: client, prefix: prefix),
-            rateLimit: RedisRateLimit(client: client, prefix: prefix), services: [.init(service: broker)],
+            rateLimit: RedisRateLimit(client: client, prefix: prefix), jobs: RedisJobQueue(client: client, prefix: prefix, clock: clock),
+            services: [.init(service: broker)],
             healthChecks: [{ broker.isHealthy }], onResume: onResume, close: { client.close() })
     }
 
@@ -151,6 +151,7 @@ public final class Node: Sendable {
         var presence: any Presence
         var cache: any Cache
         var rateLimit: any RateLimit
+        var jobs: any JobQueue
         var services: [ServiceGroupConfiguration.ServiceConfiguration]
         var healthChecks: [@Sendable () -> Bool]
         /// What to do when the broker's link resumes after an interruption; set once the node's parts exist.

@@ -18,12 +18,14 @@ struct Cluster {
     let directory: String
     var nodes: [NodeProcess]
     let presenceTTL: Duration
+    /// More flags for every node.
+    let extra: [String]
 
-    static func start(nodes count: Int = 3, presenceTTL: Duration = .seconds(30)) async throws -> Cluster {
+    static func start(nodes count: Int = 3, presenceTTL: Duration = .seconds(30), extra: [String] = []) async throws -> Cluster {
         let redis = try await OwnRedis.start()
         let database = try await TestPostgres.createDatabase()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-cluster-\(UUID().uuidString)").path
-        var cluster = Cluster(redis: redis, database: database, directory: directory, nodes: [], presenceTTL: presenceTTL)
+        var cluster = Cluster(redis: redis, database: database, directory: directory, nodes: [], presenceTTL: presenceTTL, extra: extra)
         do {
             for index in 0..<count { cluster.nodes.append(try await NodeProcess.start(cluster.arguments(node: index))) }
             for node in cluster.nodes { try await cluster.waitUntilReady(node.url) }
@@ -41,7 +43,7 @@ struct Cluster {
             "--presence-ttl-ms", "\(presenceTTL.wholeMilliseconds)", "--redis-timeout-ms", "1000",
             // Tests send fast on purpose; the rate limit has its own tests.
             "--limits-rate-messages", "100000", "--limits-rate-burst", "100000", "--drain-grace-ms", "200", "--drain-jitter-ms", "100",
-        ]
+        ] + extra
     }
 
     func url(_ index: Int) -> String { nodes[index].url }
@@ -60,8 +62,8 @@ struct Cluster {
     }
 
     /// Runs `body` on a running cluster and stops it afterwards, whatever happens.
-    static func with(presenceTTL: Duration = .seconds(30), _ body: (Cluster) async throws -> Void) async throws {
-        let cluster = try await start(presenceTTL: presenceTTL)
+    static func with(presenceTTL: Duration = .seconds(30), extra: [String] = [], _ body: (Cluster) async throws -> Void) async throws {
+        let cluster = try await start(presenceTTL: presenceTTL, extra: extra)
         do {
             try await body(cluster)
         } catch {
@@ -199,6 +201,29 @@ func seqs(_ connection: ChatConnection, in conversation: String) -> [Int64] {
                                 socket.supportEvents.contains { $0.type == EventType.supportClaimed.rawValue }
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The requeue job lives in Redis: the node that scheduled it may die before it is due.
+    @Test func aSupportRequeueOutlivesTheNodeThatScheduledIt() async throws {
+        try await Cluster.with(extra: ["--support-requeue-ms", "1500"]) { cluster in
+            let leaving = try await TestNode.client(cluster.url(0), "agent1", roles: ["agent:acme"])
+            let watching = try await TestNode.client(cluster.url(2), "agent2", roles: ["agent:acme"])
+            let customer = try await TestNode.client(cluster.url(1), "cat")
+            try await customer.withConnection { cat in
+                let opened = try await cat.openSupportRequest(in: "acme", description: "help")
+                let claim = try await leaving.withConnection { try await $0.claimSupportRequest(opened.request.id) }
+                #expect(claim.outcome == "won")
+                // Node 0 schedules the requeue before it tells agent1's contacts that agent1 left...
+                try await eventually("cat sees agent1 go") { cat.presenceEvents.contains { $0.user == "agent1" && !$0.online } }
+                // ...and dies before the job is due: another node runs it.
+                cluster.nodes[0].signal(SIGKILL)
+                try await watching.withConnection { watcher in
+                    try await eventually(timeout: .seconds(20), "the unanswered request is queued again") {
+                        try await watcher.supportQueue(of: "acme").map(\.id) == [opened.request.id]
                     }
                 }
             }

@@ -63,6 +63,19 @@ import TestServers
         }
     }
 
+    /// Times come from the caller's clock, so a manual one drives the checks.
+    static let jobQueueFactory: JobQueueFactory = {
+        let client = try Self.client()
+        let clock = ManualClock()
+        return JobQueueHarness(
+            queue: RedisJobQueue(client: client, prefix: TestRedis.uniquePrefix(), clock: clock), now: { clock.now() },
+            advance: { clock.advance(by: $0) }, teardown: { client.close() })
+    }
+
+    @Test(arguments: JobQueueConformance.checks) func jobQueue(_ check: ConformanceCheck<JobQueueFactory>) async throws {
+        try await check.run(Self.jobQueueFactory)
+    }
+
     @Test(arguments: BrokerConformance.checks) func broker(_ check: ConformanceCheck<BrokerFactory>) async throws {
         try await check.run(Self.brokerFactory)
     }

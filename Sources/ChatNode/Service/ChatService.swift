@@ -113,7 +113,7 @@ public struct ChatService: Sendable {
                 MessageDraft(
                     id: ids.messageID(), conversation: id, sender: user, clientID: clientID, kind: kind, content: content,
                     metadata: metadata, createdAt: clock.now()))
-            if result.created { await invalidate(conversation.participants.map { CacheKey.conversationList($0.user) } + [.conversationActivity(id)]) }
+            if result.created { await invalidateAfterAppend(to: conversation) }
             // A retry publishes again: if the first publish was lost, this one delivers; relays drop repeats.
             await publish { try await publisher.message(result.message) }
             return .sent(SendReply(message: MessageBody(result.message), duplicate: !result.created))
@@ -139,7 +139,7 @@ public struct ChatService: Sendable {
                     clientID: clientID ?? ClientMessageID(trusted: ids.messageID().rawValue), action: action,
                     kind: target?.kind ?? .text, content: content, metadata: metadata, createdAt: clock.now()))
             // An edit or a deletion may change the preview in every participant's list.
-            if result.created { await invalidate(conversation.participants.map { CacheKey.conversationList($0.user) } + [.conversationActivity(id)]) }
+            if result.created { await invalidateAfterAppend(to: conversation) }
             await publish { try await publisher.message(result.message) }
             return .sent(SendReply(message: MessageBody(result.message), duplicate: !result.created))
 
@@ -304,6 +304,11 @@ public struct ChatService: Sendable {
             }
         }
         return value
+    }
+
+    /// A new entry changes the conversation's activity and every participant's list (order, preview, unread).
+    private func invalidateAfterAppend(to conversation: Conversation) async {
+        await invalidate(conversation.participants.map { CacheKey.conversationList($0.user) } + [.conversationActivity(conversation.id)])
     }
 
     private func invalidateLists(of users: [UserID]) async {
