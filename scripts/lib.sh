@@ -1,10 +1,14 @@
 # Helpers shared by the server scripts (postgres.sh, redis.sh); sourced, not run.
 
-# Prints a loopback port nothing listens on.
+# Prints a loopback port nothing listens on, below the kernel's ephemeral range when it can: a port in
+# that range may be held by an outgoing connection, which a connect test does not see, and the server
+# would then fail to bind.
 free_port() {
-  local port
+  local port low=32768 span
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  span=$((low > 22000 ? low - 20000 : 30000))
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 30000))
+    port=$((20000 + RANDOM % span))
     if ! port_open "$port"; then echo "$port"; return; fi
   done
   echo "no free port found" >&2

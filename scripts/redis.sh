@@ -64,6 +64,17 @@ start_server() {
     sleep 0.05
   done
   cat "$dir/redis.log" >&2
+  return 1
+}
+
+# Starts a fresh server in DIR on a free port; a port lost to a race (bind fails) costs a retry.
+start_fresh() {
+  local dir=$1
+  for _ in 1 2 3; do
+    free_port >"$dir/port"
+    if start_server "$dir"; then return 0; fi
+    echo "redis-server did not come up on port $(cat "$dir/port"); trying another" >&2
+  done
   exit 1
 }
 
@@ -86,8 +97,7 @@ case ${1:-} in
     dir=$2
     server_binary >/dev/null
     mkdir -p "$dir"
-    free_port >"$dir/port"
-    start_server "$dir"
+    start_fresh "$dir"
     echo "redis://127.0.0.1:$(cat "$dir/port")"
     ;;
   start-tls)
@@ -95,15 +105,14 @@ case ${1:-} in
     server_binary >/dev/null
     mkdir -p "$dir"
     make_certificates "$dir"
-    free_port >"$dir/port"
-    start_server "$dir"
+    start_fresh "$dir"
     echo "rediss://127.0.0.1:$(cat "$dir/port")?ca=$dir/ca.crt"
     ;;
   stop)
     stop_server "$2"
     ;;
   restart)
-    start_server "$2"
+    start_server "$2" || exit 1
     ;;
   *)
     echo "usage: $0 start|start-tls|stop|restart DIR" >&2
