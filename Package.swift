@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.25.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "4.1.0"..<"6.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
     ],
     targets: [
         // The pure core: domain, rules, error codes, events, the five ports. No I/O.
@@ -135,10 +136,20 @@ let package = Package(
             swiftSettings: strict
         ),
         // Composition root: configuration, engine choice, one ServiceGroup.
+        // Away notices as signed webhook calls.
+        .target(
+            name: "Webhooks",
+            dependencies: [
+                "ChatCore", "ChatWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "NodeBootstrap",
             dependencies: [
-                "ChatCore", "ChatNode", "ChatServer", "EmbeddedEngine", "PostgresEngine", "RedisEngine", "RedisClient",
+                "ChatCore", "ChatNode", "ChatServer", "EmbeddedEngine", "PostgresEngine", "RedisEngine", "RedisClient", "Webhooks",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -221,8 +232,9 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ChatCore", "ChatClient", "NodeBootstrap", "ChatTesting", "ChatServer", "TestServers", "PostgresEngine",
+                "ChatCore", "ChatClient", "NodeBootstrap", "ChatTesting", "ChatServer", "TestServers", "PostgresEngine", "Webhooks",
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict
         ),

@@ -369,3 +369,47 @@ public struct ReconnectEvent: Codable, Sendable, Hashable {
         self.reason = reason
     }
 }
+
+/// The body of an away-notice webhook call (docs/protocol.md, "Webhooks").
+public struct AwayNoticeBody: Codable, Sendable, Hashable {
+    /// The conversation, without its participant list (a group may be large).
+    public struct ConversationRef: Codable, Sendable, Hashable {
+        public var id: String
+        public var kind: ConversationKind
+        public var title: String?
+        public var workspace: String?
+    }
+
+    public struct Recipient: Codable, Sendable, Hashable {
+        public var user: String
+        public var deliveredSeq: Int64
+        enum CodingKeys: String, CodingKey {
+            case user
+            case deliveredSeq = "delivered_seq"
+        }
+    }
+
+    public var type: String
+    public var id: String
+    public var conversation: ConversationRef
+    public var lastSeq: Int64
+    public var lastMessage: MessageBody?
+    public var recipients: [Recipient]
+
+    enum CodingKeys: String, CodingKey {
+        case type, id, conversation, recipients
+        case lastSeq = "last_seq"
+        case lastMessage = "last_message"
+    }
+
+    public init(_ notice: AwayNotice) {
+        type = "away_notice"
+        id = notice.id
+        conversation = ConversationRef(
+            id: notice.conversation.id.rawValue, kind: notice.conversation.kind, title: notice.conversation.title,
+            workspace: notice.conversation.workspace?.rawValue)
+        lastSeq = notice.lastSeq
+        lastMessage = notice.lastPost.map(MessageBody.init)
+        recipients = notice.recipients.map { Recipient(user: $0.user.rawValue, deliveredSeq: $0.deliveredSeq) }
+    }
+}

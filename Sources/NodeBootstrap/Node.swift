@@ -11,6 +11,7 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 import UnixSignals
+import Webhooks
 
 /// A whole Switchboard node: engines chosen from the configuration, the hub, the chat service and the
 /// HTTP/WebSocket server, as one ServiceGroup. The only place that knows every engine.
@@ -38,14 +39,20 @@ public final class Node: Sendable {
         hub.attach(broker)
         let publisher = EventPublisher(broker: broker, node: nodeID)
         let presence = backends.presence
+        let jobs = backends.jobs
+        let notices = configuration.notifyWebhookURL.map { url in
+            AwayNotices(
+                queue: jobs, store: store, presence: presence,
+                notifier: WebhookNotifier(url: url, secret: configuration.notifyWebhookSecret ?? "", timeout: configuration.notifyTimeout, clock: clock),
+                clock: clock, delay: configuration.notifyDelay, logger: logger)
+        }
         let service = ChatService(
             store: store, support: store, cache: backends.cache, presence: presence, rateLimit: backends.rateLimit, publisher: publisher,
-            clock: clock, ids: RandomIDGenerator(), settings: settings, logger: logger)
-        let jobs = backends.jobs
+            clock: clock, ids: RandomIDGenerator(), settings: settings, notices: notices, logger: logger)
         let desk = SupportDesk(
             queue: jobs, presence: presence, service: service, clock: clock, requeueAfter: settings.supportRequeueAfter, logger: logger)
         let runner = JobRunner(
-            queue: jobs, handlers: [SupportDesk.requeueKind: { try await desk.handle($0) }], clock: clock, policy: RetryPolicy(),
+            queue: jobs, handlers: Self.jobHandlers(desk: desk, notices: notices), clock: clock, policy: RetryPolicy(),
             worker: nodeID.rawValue, logger: logger)
         let tracker = PresenceTracker(
             presence: presence, store: store, publisher: publisher, hub: hub, settings: settings, desk: desk, logger: logger)
@@ -144,6 +151,13 @@ public final class Node: Sendable {
             rateLimit: RedisRateLimit(client: client, prefix: prefix), jobs: RedisJobQueue(client: client, prefix: prefix, clock: clock),
             services: [.init(service: broker)],
             healthChecks: [{ broker.isHealthy }], onResume: onResume, close: { client.close() })
+    }
+
+    /// Every job kind this node runs.
+    static func jobHandlers(desk: SupportDesk, notices: AwayNotices?) -> [String: JobRunner.Handler] {
+        var handlers: [String: JobRunner.Handler] = [SupportDesk.requeueKind: { try await desk.handle($0) }]
+        if let notices { handlers[AwayNotices.kind] = { try await notices.handle($0) } }
+        return handlers
     }
 
     struct Backends {

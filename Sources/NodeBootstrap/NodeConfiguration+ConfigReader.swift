@@ -34,6 +34,10 @@ public enum ConfigKeys {
         .init(key: "redis.canary.ms", defaultValue: "2000", help: "How often a node sends itself a canary over pub/sub; readiness fails when none arrived for three intervals."),
         .init(key: "auth.secret", defaultValue: "(generated)", help: "HS256 secret for tokens. Unset with no JWKS: generated and kept in the data directory."),
         .init(key: "auth.jwks.file", defaultValue: "(none)", help: "JWKS file with RS256/ES256 keys; tokens signed by any of them are accepted."),
+        .init(key: "notify.webhook.url", defaultValue: "(none: no notices)", help: "http(s) URL that gets a signed POST when posts reach participants with no live connection (away notices)."),
+        .init(key: "notify.webhook.secret", defaultValue: "(none)", help: "HMAC-SHA256 key of the X-Switchboard-Signature header; required with notify.webhook.url, at least 16 bytes."),
+        .init(key: "notify.delay.ms", defaultValue: "5000", help: "Length of the windows in which a conversation's posts make one away notice, sent when the window ends."),
+        .init(key: "notify.timeout.ms", defaultValue: "5000", help: "Time one webhook call may take; a failed call is retried with backoff."),
         .init(key: "node.id", defaultValue: "(random)", help: "This node's id in the cluster: 1 to 64 letters, digits, '-', '_' or '.'."),
         .init(key: "log.level", defaultValue: "info", help: "trace, debug, info, notice, warning, error or critical."),
         .init(key: "limits.frame.bytes", defaultValue: "65536", help: "Largest WebSocket message; larger ones get a validation error, the socket stays open."),
@@ -110,6 +114,10 @@ extension NodeConfiguration {
         supportRequeueAfter = .milliseconds(reader.int(forKey: "support.requeue.ms", default: 60_000))
         drainGrace = .milliseconds(reader.int(forKey: "drain.grace.ms", default: 5_000))
         drainJitter = .milliseconds(reader.int(forKey: "drain.jitter.ms", default: 5_000))
+        notifyWebhookURL = reader.string(forKey: "notify.webhook.url")
+        notifyWebhookSecret = reader.string(forKey: "notify.webhook.secret", isSecret: true)
+        notifyDelay = .milliseconds(reader.int(forKey: "notify.delay.ms", default: 5_000))
+        notifyTimeout = .milliseconds(reader.int(forKey: "notify.timeout.ms", default: 5_000))
         try validate()
     }
 
@@ -131,6 +139,16 @@ extension NodeConfiguration {
         try positive(redisPoolSize, "redis.pool.size")
         guard redisTimeout > .zero else { throw ChatError.validation("configuration 'redis.timeout.ms' must be positive") }
         guard canaryInterval > .zero else { throw ChatError.validation("configuration 'redis.canary.ms' must be positive") }
+        if let notifyWebhookURL {
+            guard notifyWebhookURL.hasPrefix("http://") || notifyWebhookURL.hasPrefix("https://") else {
+                throw ChatError.validation("configuration 'notify.webhook.url' must be an http:// or https:// URL")
+            }
+            guard (notifyWebhookSecret?.utf8.count ?? 0) >= 16 else {
+                throw ChatError.validation("configuration 'notify.webhook.secret' must be set, at least 16 bytes, with 'notify.webhook.url'")
+            }
+        }
+        guard notifyDelay >= .zero else { throw ChatError.validation("configuration 'notify.delay.ms' must not be negative") }
+        guard notifyTimeout > .zero else { throw ChatError.validation("configuration 'notify.timeout.ms' must be positive") }
         if let nodeID {
             // It names Redis keys and channels, and travels in every envelope.
             let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.".unicodeScalars)

@@ -45,6 +45,14 @@ public struct NodeConfiguration: Sendable {
     /// The largest delay the advisory asks a client to wait before reconnecting (each gets a random one).
     public var drainJitter: Duration = .seconds(5)
     public var logLevel: String = "info"
+    /// Where away notices are POSTed; nil: no notices.
+    public var notifyWebhookURL: String?
+    /// The HMAC-SHA256 key that signs them.
+    public var notifyWebhookSecret: String?
+    /// The length of a notice window (the debounce).
+    public var notifyDelay: Duration = .seconds(5)
+    /// How long one webhook call may take.
+    public var notifyTimeout: Duration = .seconds(5)
 
     public init() {}
 

@@ -106,3 +106,18 @@ import Testing
         #expect(throws: ChatError.self) { try SupportRules.checkOpen(subject: nil, kind: .text, content: "", metadataBytes: 0, limits: Limits()) }
     }
 }
+
+@Suite struct AwayRulesTests {
+    @Test func awayParticipantsBehindTheLastSeqOtherThanTheAuthor() {
+        let t = Timestamp(milliseconds: 0)
+        func member(_ name: String, delivered: Seq) -> Participant {
+            Participant(user: UserID(name)!, role: .member, joinedAt: t, deliveredSeq: delivered, readSeq: 0)
+        }
+        let conversation = Conversation(
+            id: ConversationID("c_1")!, kind: .group, title: "G", workspace: nil, createdBy: UserID("ann")!, createdAt: t, lastSeq: 5,
+            lastActivityAt: t,
+            participants: [member("ann", delivered: 0), member("bob", delivered: 2), member("cat", delivered: 5), member("dan", delivered: 1)])
+        let recipients = AwayRules.recipients(of: conversation, newestPostBy: UserID("ann")!, online: [UserID("dan")!])
+        #expect(recipients == [NoticeRecipient(user: UserID("bob")!, deliveredSeq: 2)], "ann wrote it, cat has it, dan is online")
+    }
+}

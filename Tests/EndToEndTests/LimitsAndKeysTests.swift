@@ -93,5 +93,14 @@ import Testing
         }
         configuration.nodeID = "node-1.eu_west"
         #expect(throws: Never.self) { try configuration.validate() }
+        configuration = NodeConfiguration()
+        configuration.notifyWebhookURL = "https://hooks.example.com/switchboard"
+        #expect(throws: ChatError.validation("configuration 'notify.webhook.secret' must be set, at least 16 bytes, with 'notify.webhook.url'")) {
+            try configuration.validate()
+        }
+        configuration.notifyWebhookSecret = "sixteen-bytes-ok"
+        #expect(throws: Never.self) { try configuration.validate() }
+        configuration.notifyWebhookURL = "ftp://hooks.example.com"
+        #expect(throws: ChatError.validation("configuration 'notify.webhook.url' must be an http:// or https:// URL")) { try configuration.validate() }
     }
 }

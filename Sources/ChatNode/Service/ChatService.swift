@@ -19,14 +19,17 @@ public struct ChatService: Sendable {
     public let clock: any WallClock
     public let ids: any IDGenerator
     public let settings: NodeSettings
+    /// Schedules notices for participants who are away; nil when no notifier is configured.
+    public let notices: AwayNotices?
     let logger: Logger
     private let typingLimiter: RateLimiter<TypingKey>
 
     public init(
         store: any ChatStore, support: any SupportStore, cache: any Cache, presence: any Presence, rateLimit: any RateLimit,
         publisher: EventPublisher,
-        clock: any WallClock, ids: any IDGenerator, settings: NodeSettings, logger: Logger
+        clock: any WallClock, ids: any IDGenerator, settings: NodeSettings, notices: AwayNotices? = nil, logger: Logger
     ) {
+        self.notices = notices
         self.store = store
         self.support = support
         self.cache = cache
@@ -113,7 +116,10 @@ public struct ChatService: Sendable {
                 MessageDraft(
                     id: ids.messageID(), conversation: id, sender: user, clientID: clientID, kind: kind, content: content,
                     metadata: metadata, createdAt: clock.now()))
-            if result.created { await invalidateAfterAppend(to: conversation) }
+            if result.created {
+                await invalidateAfterAppend(to: conversation)
+                await notices?.postStored(in: id)
+            }
             // A retry publishes again: if the first publish was lost, this one delivers; relays drop repeats.
             await publish { try await publisher.message(result.message) }
             return .sent(SendReply(message: MessageBody(result.message), duplicate: !result.created))

@@ -1,0 +1,40 @@
+/// Someone who gets an ``AwayNotice``: a participant with no live connection anywhere, who has not
+/// received the conversation's newest entries.
+public struct NoticeRecipient: Sendable, Hashable {
+    public var user: UserID
+    /// Everything up to this seq reached one of the user's devices; the notice is about what follows.
+    public var deliveredSeq: Seq
+
+    public init(user: UserID, deliveredSeq: Seq) {
+        self.user = user
+        self.deliveredSeq = deliveredSeq
+    }
+}
+
+/// "New posts while you were away": one notice per conversation per debounce window, naming every
+/// recipient, for a gateway that turns it into e-mails or pushes.
+///
+/// Guarantees: `id` is the same for every delivery attempt of one notice (the conversation and its
+/// last seq), so a receiver drops repeats by it; notices of one conversation carry increasing `lastSeq`.
+public struct AwayNotice: Sendable, Hashable {
+    public var id: String
+    public var conversation: Conversation
+    public var lastSeq: Seq
+    /// The newest post as list previews show it (its content is opaque: it may be ciphertext).
+    public var lastPost: Message?
+    public var recipients: [NoticeRecipient]
+
+    public init(conversation: Conversation, lastPost: Message?, recipients: [NoticeRecipient]) {
+        self.id = "\(conversation.id.rawValue):\(conversation.lastSeq)"
+        self.conversation = conversation
+        self.lastSeq = conversation.lastSeq
+        self.lastPost = lastPost
+        self.recipients = recipients
+    }
+}
+
+/// Where away notices go (a signed webhook in production). A throw means "not delivered": the job that
+/// sends it retries with backoff, so implementations report every failure and never retry themselves.
+public protocol AwayNotifier: Sendable {
+    func deliver(_ notice: AwayNotice) async throws
+}

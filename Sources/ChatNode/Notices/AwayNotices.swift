@@ -1,0 +1,63 @@
+import ChatCore
+import Logging
+
+/// Tells people about posts they missed while away (seed 000's moderator who gets an e-mail).
+///
+/// Every stored post calls ``postStored(in:)``, which schedules the `notify` job of its conversation
+/// and time window: windows are `delay` long and aligned to the clock, the job is due when its window
+/// ends, and posts of the same window join it (enqueueing a pending id changes nothing): a debounce per
+/// conversation. A post made while its window's job already runs belongs to the next window, so no
+/// post goes unnoticed because a job had read the state just before it. The job (``handle(_:)``)
+/// reads the conversation and presence then, picks the recipients with ``AwayRules``, and hands one
+/// ``AwayNotice`` to the ``AwayNotifier``; a failed delivery is retried by the ``JobRunner`` with
+/// backoff, and the retry reads everything again, so it carries what came meanwhile.
+public struct AwayNotices: Sendable {
+    public static let kind = "notify"
+
+    private let queue: any JobQueue
+    private let store: any ChatStore
+    private let presence: any Presence
+    private let notifier: any AwayNotifier
+    private let clock: any WallClock
+    private let delay: Duration
+    private let logger: Logger
+
+    public init(
+        queue: any JobQueue, store: any ChatStore, presence: any Presence, notifier: any AwayNotifier, clock: any WallClock,
+        delay: Duration, logger: Logger
+    ) {
+        self.queue = queue
+        self.store = store
+        self.presence = presence
+        self.notifier = notifier
+        self.clock = clock
+        self.delay = delay
+        self.logger = logger
+    }
+
+    /// A post was stored in `conversation`: make sure a notice is scheduled. Never fails the send.
+    public func postStored(in conversation: ConversationID) async {
+        let window = max(delay.wholeMilliseconds, 1)
+        let index = clock.now().milliseconds / window
+        let job = Job(id: "\(Self.kind):\(conversation.rawValue):\(index)", kind: Self.kind, payload: Array(conversation.rawValue.utf8))
+        do {
+            try await queue.enqueue(job, due: Timestamp(milliseconds: (index + 1) * window))
+        } catch {
+            logger.warning("could not schedule an away notice", metadata: ["conversation": "\(conversation)", "error": "\(error)"])
+        }
+    }
+
+    /// The `notify` job's handler.
+    public func handle(_ job: Job) async throws {
+        guard let id = ConversationID(String(decoding: job.payload, as: UTF8.self)),
+            let conversation = try await store.conversation(id),
+            let activity = try await store.activity(of: id)
+        else { return }
+        let statuses = try await presence.status(of: conversation.participants.map(\.user))
+        let online = Set(statuses.filter(\.online).map(\.user))
+        let recipients = AwayRules.recipients(of: conversation, newestPostBy: activity.lastPost?.sender, online: online)
+        guard !recipients.isEmpty else { return }
+        try await notifier.deliver(AwayNotice(conversation: conversation, lastPost: activity.lastPost, recipients: recipients))
+        logger.debug("away notice delivered", metadata: ["conversation": "\(id)", "recipients": "\(recipients.count)"])
+    }
+}
