@@ -47,13 +47,13 @@ public final class Node: Sendable {
                 clock: clock, delay: configuration.notifyDelay, logger: logger)
         }
         let service = ChatService(
-            store: store, support: store, cache: backends.cache, presence: presence, rateLimit: backends.rateLimit, publisher: publisher,
+            store: store, support: store, cache: MeteredCache(backends.cache, metrics: metrics), presence: presence, rateLimit: backends.rateLimit, publisher: publisher,
             clock: clock, ids: RandomIDGenerator(), settings: settings, notices: notices, logger: logger)
         let desk = SupportDesk(
             queue: jobs, presence: presence, service: service, clock: clock, requeueAfter: settings.supportRequeueAfter, logger: logger)
         let runner = JobRunner(
             queue: jobs, handlers: Self.jobHandlers(desk: desk, notices: notices), clock: clock, policy: RetryPolicy(),
-            worker: nodeID.rawValue, logger: logger)
+            worker: nodeID.rawValue, metrics: metrics, logger: logger)
         let tracker = PresenceTracker(
             presence: presence, store: store, publisher: publisher, hub: hub, settings: settings, desk: desk, logger: logger)
         backends.onResume.set { [hub, tracker] in

@@ -109,6 +109,11 @@ final class WebhookReceiver: Sendable {
                     try await eventually("delivered on the third attempt") { receiver.calls.count == 3 }
                     let ids = receiver.calls.map { $0.headers["x-switchboard-delivery"] }
                     #expect(Set(ids).count == 1 && ids[0] == "\(id):1", "one notice, three attempts")
+                    try await eventually("the job is counted done after two retries") {
+                        let text = String(decoding: try await alice.call("GET", "/metrics").1, as: UTF8.self)
+                        return text.contains(#"switchboard_jobs_total{kind="notify",result="retried"} 2"#)
+                            && text.contains(#"switchboard_jobs_total{kind="notify",result="done"} 1"#)
+                    }
                 }
             }
         }

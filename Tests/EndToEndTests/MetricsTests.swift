@@ -18,6 +18,8 @@ import Testing
                     try await waitForMessages(bobSocket, ["hi 1", "hi 2", "hi 3"])
                     try await aliceSocket.sendRaw("{not json")
                     try await eventually("the bad frame was answered") { aliceSocket.events.contains { $0.type == "error" } }
+                    _ = try await bobSocket.conversations()
+                    _ = try await bobSocket.conversations()
 
                     let (status, body) = try await alice.call("GET", "/metrics")
                     #expect(status == 200)
@@ -36,6 +38,8 @@ import Testing
                     #expect(value("switchboard_delivery_seconds_count") == 3)
                     #expect(value(#"switchboard_store_seconds_count{op="append"}"#) == 3)
                     #expect(text.contains("# TYPE switchboard_delivery_seconds histogram"))
+                    #expect(value(#"switchboard_cache_total{key="list",result="miss"}"#) == 1, "bob's first list")
+                    #expect(value(#"switchboard_cache_total{key="list",result="hit"}"#) == 1, "bob's second list")
                 }
             }
         }

@@ -5,6 +5,17 @@ public enum CacheKey: Hashable, Sendable {
     /// A conversation's activity: its last seq, last activity time and newest post (the preview).
     case conversationActivity(ConversationID)
 
+    /// Every ``kind``.
+    public static let kinds = ["list", "activity"]
+
+    /// What kind of value the key names (a metrics label).
+    public var kind: String {
+        switch self {
+        case .conversationList: "list"
+        case .conversationActivity: "activity"
+        }
+    }
+
     /// The key under `prefix`, e.g. `sb:list:{alice}`.
     public func name(prefix: String) -> String {
         switch self {

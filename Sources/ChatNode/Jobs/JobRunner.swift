@@ -19,6 +19,7 @@ public final class JobRunner: Service, Sendable {
     private let worker: String
     private let visibility: Duration
     private let idle: Duration
+    private let metrics: NodeMetrics
     private let logger: Logger
 
     /// - Parameters:
@@ -26,8 +27,9 @@ public final class JobRunner: Service, Sendable {
     ///   - idle: how long the runner waits when no job is due.
     public init(
         queue: any JobQueue, handlers: [String: Handler], clock: any WallClock, policy: RetryPolicy, worker: String,
-        visibility: Duration = .seconds(30), idle: Duration = .milliseconds(100), logger: Logger
+        visibility: Duration = .seconds(30), idle: Duration = .milliseconds(100), metrics: NodeMetrics = .discarding(), logger: Logger
     ) {
+        self.metrics = metrics
         self.queue = queue
         self.handlers = handlers
         self.clock = clock
@@ -62,6 +64,7 @@ public final class JobRunner: Service, Sendable {
             guard let handler = handlers[job.kind] else { throw ChatError.internal("no handler for job kind '\(job.kind)'") }
             try await handler(job)
             try await queue.complete(claim)
+            metrics.job(job.kind, .done)
         } catch {
             await giveBack(claim, after: error)
         }
@@ -74,9 +77,11 @@ public final class JobRunner: Service, Sendable {
             if handlers[job.kind] != nil, let delay = policy.delay(afterAttempt: job.attempt, unit: Double.random(in: 0..<1)) {
                 logger.notice("job failed; retrying", metadata: ["job": "\(job.id)", "attempt": "\(job.attempt)", "error": "\(error)"])
                 try await queue.retry(claim, at: clock.now().advanced(by: delay))
+                metrics.job(job.kind, .retried)
             } else {
                 logger.error("job failed for good; dead-lettered", metadata: ["job": "\(job.id)", "error": "\(error)"])
                 try await queue.bury(claim, reason: "\(error)")
+                metrics.job(job.kind, .buried)
             }
         } catch {
             // The claim lapses and the job becomes due again: nothing is lost.

@@ -11,7 +11,8 @@ import Synchronization
 /// Names (Prometheus): `switchboard_connections`, `switchboard_sessions`, `switchboard_relayed_conversations`
 /// (gauges); `switchboard_frames_in_total{type}`, `switchboard_frames_out_total{type}`,
 /// `switchboard_errors_total{code}`, `switchboard_broker_published_total{kind}`,
-/// `switchboard_broker_received_total{kind}`, `switchboard_broker_subscriptions_total{op}` (counters);
+/// `switchboard_broker_received_total{kind}`, `switchboard_broker_subscriptions_total{op}`,
+/// `switchboard_cache_total{key,result}`, `switchboard_jobs_total{kind,result}` (counters);
 /// `switchboard_delivery_seconds` (send to delivery on this node) and `switchboard_store_seconds{op}`
 /// (histograms).
 public final class NodeMetrics: Sendable {
@@ -26,8 +27,24 @@ public final class NodeMetrics: Sendable {
     private let published: [String: Counter]
     private let received: [String: Counter]
     private let subscriptions: [String: Counter]
+    private let cacheResults: [String: Counter]
     private let factory: any MetricsFactory
-    private let storeTimers: StoreTimers
+    private let storeTimers: Lazily<Timer>
+    private let jobResults: Lazily<Counter>
+
+    /// What a cache call came to.
+    public enum CacheResult: String, CaseIterable, Sendable {
+        case hit, miss
+        /// A fill refused because the key was invalidated after the read.
+        case refused
+        /// The cache could not be reached (treated as a miss).
+        case error
+    }
+
+    /// What running a job came to.
+    public enum JobResult: String, Sendable {
+        case done, retried, buried
+    }
 
     /// The frame types counted inbound: every request type, and `invalid` for a frame that was not one.
     public static let inboundTypes = RequestType.allCases.map(\.rawValue) + ["invalid"]
@@ -53,7 +70,16 @@ public final class NodeMetrics: Sendable {
         published = counters("switchboard_broker_published_total", "kind", kinds)
         received = counters("switchboard_broker_received_total", "kind", kinds)
         subscriptions = counters("switchboard_broker_subscriptions_total", "op", ["subscribe", "unsubscribe"])
-        storeTimers = StoreTimers(factory: factory)
+        storeTimers = Lazily { Timer(label: "switchboard_store_seconds", dimensions: [("op", $0)], factory: factory) }
+        cacheResults = Dictionary(uniqueKeysWithValues: CacheKey.kinds.flatMap { key in
+            CacheResult.allCases.map { result in
+                ("\(key)/\(result.rawValue)", Counter(label: "switchboard_cache_total", dimensions: [("key", key), ("result", result.rawValue)], factory: factory))
+            }
+        })
+        jobResults = Lazily { name in
+            let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
+            return Counter(label: "switchboard_jobs_total", dimensions: [("kind", parts[0]), ("result", parts[1])], factory: factory)
+        }
     }
 
     /// A metrics object that records nothing (tests and tools that do not scrape).
@@ -69,27 +95,30 @@ public final class NodeMetrics: Sendable {
     func published(_ kind: EventKind) { published[kind.label]?.increment() }
     func received(_ kind: EventKind) { received[kind.label]?.increment() }
     func subscription(_ op: String) { subscriptions[op]?.increment() }
+    func cache(_ key: CacheKey, _ result: CacheResult) { cacheResults["\(key.kind)/\(result.rawValue)"]?.increment() }
+    /// A job of `kind` ran; kinds are the node's handlers' (and whatever unknown kind it buried).
+    func job(_ kind: String, _ result: JobResult) { jobResults.get("\(kind)/\(result.rawValue)").increment() }
 
     /// Times one store call under `op`.
     func timeStore<T>(_ op: StaticString, _ body: () async throws -> T) async rethrows -> T {
         let start = ContinuousClock.now
-        defer { storeTimers.timer(String(describing: op)).recordNanoseconds((ContinuousClock.now - start).nanoseconds) }
+        defer { storeTimers.get(String(describing: op)).recordNanoseconds((ContinuousClock.now - start).nanoseconds) }
         return try await body()
     }
 }
 
-/// One store-latency timer per operation name, made on first use (the names are the store's methods,
-/// a fixed set).
-private final class StoreTimers: Sendable {
-    private let factory: any MetricsFactory
-    private let timers: Mutex<[String: Timer]> = Mutex([:])
-    init(factory: any MetricsFactory) { self.factory = factory }
-    func timer(_ op: String) -> Timer {
-        timers.withLock { timers in
-            if let timer = timers[op] { return timer }
-            let timer = Timer(label: "switchboard_store_seconds", dimensions: [("op", op)], factory: factory)
-            timers[op] = timer
-            return timer
+/// One metric per name, made on first use: for label sets that are small but not known up front
+/// (store operations, job kinds).
+private final class Lazily<Metric: Sendable>: Sendable {
+    private let make: @Sendable (String) -> Metric
+    private let made: Mutex<[String: Metric]> = Mutex([:])
+    init(_ make: @escaping @Sendable (String) -> Metric) { self.make = make }
+    func get(_ name: String) -> Metric {
+        made.withLock { made in
+            if let metric = made[name] { return metric }
+            let metric = make(name)
+            made[name] = metric
+            return metric
         }
     }
 }
