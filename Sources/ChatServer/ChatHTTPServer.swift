@@ -26,17 +26,22 @@ public struct ServerSettings: Sendable {
 public enum ChatHTTPServer {
     public typealias App = Application<RouterResponder<BasicRequestContext>>
 
-    /// Builds the Hummingbird application. `onRunning` receives the bound port (useful with port 0).
-    public static func application(
+    /// Every HTTP route the node serves, as `METHOD /path` with `{name}` parameters (the WebSocket
+    /// upgrade path aside): what docs/openapi.json must describe, no more, no less.
+    public static func routes(service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness) -> [String] {
+        router(service: service, driver: driver, authenticator: authenticator, readiness: readiness, exposition: { [] }).routes.map { route in
+            let path = route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+            return "\(route.method) /" + path.joined(separator: "/")
+        }
+    }
+
+    /// The REST routes, health and `/metrics`.
+    static func router(
         service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness,
-        server: ServerSettings, exposition: @escaping @Sendable () -> [UInt8], logger: Logger,
-        onRunning: @escaping @Sendable (Int) async -> Void
-    ) -> App {
-        let limits = service.settings.limits
+        exposition: @escaping @Sendable () -> [UInt8]
+    ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        let metrics = driver.metrics
-        let rest = RESTRoutes(service: service, authenticator: authenticator, limits: limits, metrics: metrics)
-        rest.register(on: router)
+        RESTRoutes(service: service, authenticator: authenticator, limits: service.settings.limits, metrics: driver.metrics).register(on: router)
         router.get("/health/live") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"live"}"#))) }
         router.get("/health/ready") { _, _ in
             readiness.isReady
@@ -49,6 +54,18 @@ public enum ChatHTTPServer {
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: exposition())))
         }
+        return router
+    }
+
+    /// Builds the Hummingbird application. `onRunning` receives the bound port (useful with port 0).
+    public static func application(
+        service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness,
+        server: ServerSettings, exposition: @escaping @Sendable () -> [UInt8], logger: Logger,
+        onRunning: @escaping @Sendable (Int) async -> Void
+    ) -> App {
+        let limits = service.settings.limits
+        let metrics = driver.metrics
+        let router = self.router(service: service, driver: driver, authenticator: authenticator, readiness: readiness, exposition: exposition)
         let webSocketPath = server.webSocketPath
         let outboxCapacity = limits.outboundQueueFrames
         let maxFrame = limits.maxFrameBytes

@@ -21,6 +21,8 @@ public final class Node: Sendable {
     private let ports: AsyncStream<Int>
     private let portContinuation: AsyncStream<Int>.Continuation
     public let nodeID: NodeID
+    /// Every HTTP route this node serves (`METHOD /path`), for checking docs/openapi.json against.
+    public let routes: [String]
     public let hub: Hub
 
     /// Builds a node; `signals` trigger a graceful shutdown (the CLI passes SIGTERM and SIGINT).
@@ -66,6 +68,7 @@ public final class Node: Sendable {
         let readiness = Readiness(checks: backends.healthChecks)
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
         let host = configuration.server.host
+        let routes = ChatHTTPServer.routes(service: service, driver: driver, authenticator: authenticator, readiness: readiness)
         let app = ChatHTTPServer.application(
             service: service, driver: driver, authenticator: authenticator, readiness: readiness, server: configuration.server,
             exposition: {
@@ -94,6 +97,7 @@ public final class Node: Sendable {
         self.ports = ports
         self.portContinuation = portContinuation
         self.nodeID = nodeID
+        self.routes = routes
         self.hub = hub
     }
 

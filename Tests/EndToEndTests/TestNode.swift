@@ -34,6 +34,11 @@ struct TestNode {
     /// Starts the node, runs `body` with its base URL, then shuts it down gracefully and removes its
     /// data directory, unless `keepingData` (a restart test runs the node again on it).
     func run<T: Sendable>(keepingData: Bool = false, _ body: @Sendable (String) async throws -> T) async throws -> T {
+        try await run(keepingData: keepingData) { url, _ in try await body(url) }
+    }
+
+    /// ``run(keepingData:_:)`` with the running ``Node`` too.
+    func run<T: Sendable>(keepingData: Bool = false, _ body: @Sendable (String, Node) async throws -> T) async throws -> T {
         var configuration = configuration
         var database: TestDatabase?
         if Self.onPostgres, configuration.databaseURL == nil {
@@ -51,7 +56,7 @@ struct TestNode {
         }
     }
 
-    private func run<T: Sendable>(_ configuration: NodeConfiguration, _ body: @Sendable (String) async throws -> T) async throws -> T {
+    private func run<T: Sendable>(_ configuration: NodeConfiguration, _ body: @Sendable (String, Node) async throws -> T) async throws -> T {
         var logger = Logger(label: "e2e")
         logger.logLevel = .warning
         let node = try await Node(configuration: configuration, logger: logger)
@@ -59,7 +64,7 @@ struct TestNode {
             group.addTask { try await node.run() }
             guard let port = await node.port() else { throw ConformanceFailure(message: "node did not start", file: #filePath, line: #line) }
             do {
-                let result = try await body("http://127.0.0.1:\(port)")
+                let result = try await body("http://127.0.0.1:\(port)", node)
                 await node.shutdown()
                 try await group.waitForAll()
                 return result
