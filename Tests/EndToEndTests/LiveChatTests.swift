@@ -80,11 +80,15 @@ import Testing
                 try await carol.withConnection { carolSocket in
                     try await alice.withConnection { aliceSocket in
                         let id = try await aliceSocket.createGroup(title: "Team", participants: ["bob", "carol"]).conversation.id
+                        // Typing is never stored: a signal sent before the node has joined bob and carol to
+                        // the new group (asynchronously) is gone. A first post that reached them proves the join.
+                        _ = try await aliceSocket.send("hello", to: id)
+                        for socket in [bobSocket, carolSocket] { try await waitForMessages(socket, ["hello"]) }
                         try await aliceSocket.typing(in: id)
                         try await aliceSocket.typing(in: id)
                         _ = try await aliceSocket.send("done typing", to: id)
                         for socket in [bobSocket, carolSocket] {
-                            try await waitForMessages(socket, ["done typing"])
+                            try await waitForMessages(socket, ["hello", "done typing"])
                             // Typing and the message cross the same channel in order: by now every typing event is in.
                             #expect(socket.events.filter { $0.type == EventType.typing.rawValue }.count == 1, "the second signal was throttled")
                         }
