@@ -17,20 +17,21 @@ public struct NoticeRecipient: Sendable, Hashable {
 /// Guarantees: `id` is the same for every delivery attempt of one notice (the conversation and its
 /// last seq), so a receiver drops repeats by it; notices of one conversation carry increasing `lastSeq`.
 public struct AwayNotice: Sendable, Hashable {
-    public var id: String
     public var conversation: Conversation
-    public var lastSeq: Seq
     /// The newest post as list previews show it (its content is opaque: it may be ciphertext).
     public var lastPost: Message?
     public var recipients: [NoticeRecipient]
 
     public init(conversation: Conversation, lastPost: Message?, recipients: [NoticeRecipient]) {
-        self.id = "\(conversation.id.rawValue):\(conversation.lastSeq)"
         self.conversation = conversation
-        self.lastSeq = conversation.lastSeq
         self.lastPost = lastPost
         self.recipients = recipients
     }
+
+    /// The seq the notice covers entries up to.
+    public var lastSeq: Seq { conversation.lastSeq }
+    /// The delivery id: the conversation and ``lastSeq``.
+    public var id: String { "\(conversation.id.rawValue):\(conversation.lastSeq)" }
 }
 
 /// Where away notices go (a signed webhook in production). A throw means "not delivered": the job that

@@ -5,14 +5,15 @@ public enum CacheKey: Hashable, Sendable {
     /// A conversation's activity: its last seq, last activity time and newest post (the preview).
     case conversationActivity(ConversationID)
 
-    /// Every ``kind``.
-    public static let kinds = ["list", "activity"]
+    /// What kind of value a key names (a metrics label).
+    public enum Kind: String, CaseIterable, Sendable {
+        case list, activity
+    }
 
-    /// What kind of value the key names (a metrics label).
-    public var kind: String {
+    public var kind: Kind {
         switch self {
-        case .conversationList: "list"
-        case .conversationActivity: "activity"
+        case .conversationList: .list
+        case .conversationActivity: .activity
         }
     }
 

@@ -27,10 +27,20 @@ public final class NodeMetrics: Sendable {
     private let published: [String: Counter]
     private let received: [String: Counter]
     private let subscriptions: [String: Counter]
-    private let cacheResults: [String: Counter]
+    private let cacheResults: [CacheOutcome: Counter]
     private let factory: any MetricsFactory
-    private let storeTimers: Lazily<Timer>
-    private let jobResults: Lazily<Counter>
+    private let storeTimers: Lazily<String, Timer>
+    private let jobResults: Lazily<JobOutcome, Counter>
+
+    private struct CacheOutcome: Hashable {
+        var key: CacheKey.Kind
+        var result: CacheResult
+    }
+
+    private struct JobOutcome: Hashable, Sendable {
+        var kind: String
+        var result: JobResult
+    }
 
     /// What a cache call came to.
     public enum CacheResult: String, CaseIterable, Sendable {
@@ -71,14 +81,14 @@ public final class NodeMetrics: Sendable {
         received = counters("switchboard_broker_received_total", "kind", kinds)
         subscriptions = counters("switchboard_broker_subscriptions_total", "op", ["subscribe", "unsubscribe"])
         storeTimers = Lazily { Timer(label: "switchboard_store_seconds", dimensions: [("op", $0)], factory: factory) }
-        cacheResults = Dictionary(uniqueKeysWithValues: CacheKey.kinds.flatMap { key in
+        cacheResults = Dictionary(uniqueKeysWithValues: CacheKey.Kind.allCases.flatMap { key in
             CacheResult.allCases.map { result in
-                ("\(key)/\(result.rawValue)", Counter(label: "switchboard_cache_total", dimensions: [("key", key), ("result", result.rawValue)], factory: factory))
+                let dimensions = [("key", key.rawValue), ("result", result.rawValue)]
+                return (CacheOutcome(key: key, result: result), Counter(label: "switchboard_cache_total", dimensions: dimensions, factory: factory))
             }
         })
-        jobResults = Lazily { name in
-            let parts = name.split(separator: "/", maxSplits: 1).map(String.init)
-            return Counter(label: "switchboard_jobs_total", dimensions: [("kind", parts[0]), ("result", parts[1])], factory: factory)
+        jobResults = Lazily { outcome in
+            Counter(label: "switchboard_jobs_total", dimensions: [("kind", outcome.kind), ("result", outcome.result.rawValue)], factory: factory)
         }
     }
 
@@ -95,9 +105,9 @@ public final class NodeMetrics: Sendable {
     func published(_ kind: EventKind) { published[kind.label]?.increment() }
     func received(_ kind: EventKind) { received[kind.label]?.increment() }
     func subscription(_ op: String) { subscriptions[op]?.increment() }
-    func cache(_ key: CacheKey, _ result: CacheResult) { cacheResults["\(key.kind)/\(result.rawValue)"]?.increment() }
+    func cache(_ key: CacheKey, _ result: CacheResult) { cacheResults[CacheOutcome(key: key.kind, result: result)]?.increment() }
     /// A job of `kind` ran; kinds are the node's handlers' (and whatever unknown kind it buried).
-    func job(_ kind: String, _ result: JobResult) { jobResults.get("\(kind)/\(result.rawValue)").increment() }
+    func job(_ kind: String, _ result: JobResult) { jobResults.get(JobOutcome(kind: kind, result: result)).increment() }
 
     /// Times one store call under `op`.
     func timeStore<T>(_ op: StaticString, _ body: () async throws -> T) async rethrows -> T {
@@ -107,17 +117,17 @@ public final class NodeMetrics: Sendable {
     }
 }
 
-/// One metric per name, made on first use: for label sets that are small but not known up front
+/// One metric per label set, made on first use: for label sets that are small but not known up front
 /// (store operations, job kinds).
-private final class Lazily<Metric: Sendable>: Sendable {
-    private let make: @Sendable (String) -> Metric
-    private let made: Mutex<[String: Metric]> = Mutex([:])
-    init(_ make: @escaping @Sendable (String) -> Metric) { self.make = make }
-    func get(_ name: String) -> Metric {
+private final class Lazily<Key: Hashable & Sendable, Metric: Sendable>: Sendable {
+    private let make: @Sendable (Key) -> Metric
+    private let made: Mutex<[Key: Metric]> = Mutex([:])
+    init(_ make: @escaping @Sendable (Key) -> Metric) { self.make = make }
+    func get(_ key: Key) -> Metric {
         made.withLock { made in
-            if let metric = made[name] { return metric }
-            let metric = make(name)
-            made[name] = metric
+            if let metric = made[key] { return metric }
+            let metric = make(key)
+            made[key] = metric
             return metric
         }
     }
