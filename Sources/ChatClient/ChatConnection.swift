@@ -30,7 +30,7 @@ public enum TokenTransport: Sendable {
 public final class ChatConnection: Sendable {
     private struct State {
         var writer: WebSocketOutboundWriter?
-        var pending: [String: ReplySlot] = [:]
+        var pending: [RequestID: ReplySlot] = [:]
         var events: [ServerFrame] = []
         var closed: WebSocketCloseFrame??
         var nextID = 0
@@ -114,9 +114,9 @@ public final class ChatConnection: Sendable {
 
     /// Sends a request frame and waits for its `ack`; an `error` reply throws the server's ``ChatError``.
     public func request<P: Encodable & Sendable>(_ type: RequestType, _ payload: P) async throws -> ServerFrame {
-        let (id, writer) = state.withLock { state -> (String, WebSocketOutboundWriter?) in
+        let (id, writer) = state.withLock { state -> (RequestID, WebSocketOutboundWriter?) in
             state.nextID += 1
-            let id = "r\(state.nextID)"
+            let id = RequestID.text("r\(state.nextID)")
             if state.writer != nil { state.pending[id] = .expected }
             return (id, state.writer)
         }
@@ -152,7 +152,7 @@ public final class ChatConnection: Sendable {
 
     private struct RequestFrame<P: Encodable>: Encodable {
         var type: String
-        var id: String
+        var id: RequestID
         var payload: P
     }
 

@@ -23,8 +23,9 @@ public struct NodeSettings: Sendable {
     public var typingThrottle: Duration = .seconds(2)
     /// How long clients show someone as typing after their last typing event.
     public var typingExpiry: Duration = .seconds(5)
-    /// How long a connection's presence entry lives without a heartbeat; the node heartbeats its live
-    /// connections every third of it, so presence is never stale longer than this.
+    /// Bounds how long a vanished connection still counts as online: the node renews its live
+    /// connections' entries every quarter of it and each entry lives three quarters of it, so presence
+    /// is never stale longer than this.
     public var presenceTTL: Duration = .seconds(30)
     /// How long a support agent may be gone (no connection anywhere) before the requests they hold
     /// without having replied go back to the queue.

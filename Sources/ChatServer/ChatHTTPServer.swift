@@ -17,6 +17,9 @@ public struct ServerSettings: Sendable {
     public var webSocketPath: String = "/v1/ws"
     /// How often the server pings an idle WebSocket; a client that does not answer is closed.
     public var pingInterval: Duration = .seconds(30)
+    /// How long a socket the node asked to close (drain, auth failure, token expiry) may stay open,
+    /// waiting for its close frame to be written and answered, before it is dropped.
+    public var closeTimeout: Duration = .seconds(5)
 
     public init() {}
 }
@@ -70,12 +73,14 @@ public enum ChatHTTPServer {
         let outboxCapacity = limits.outboundQueueFrames
         let maxFrame = limits.maxFrameBytes
         let evictionGrace = limits.slowConsumerCloseGrace
+        let closeTimeout = server.closeTimeout
         return Application(
             router: router,
             server: .http1WebSocketUpgrade(
                 configuration: .init(
                     ws: WebSocketServerConfiguration(
-                        maxFrameSize: limits.maxTransportFrameBytes, autoPing: .enabled(timePeriod: server.pingInterval)))
+                        maxFrameSize: limits.maxTransportFrameBytes, autoPing: .enabled(timePeriod: server.pingInterval),
+                        closeTimeout: closeTimeout))
             ) { request, channel, _ in
                 let (path, query) = split(request.path ?? "")
                 guard path == webSocketPath else { return .dontUpgrade }
@@ -83,7 +88,9 @@ public enum ChatHTTPServer {
                 return .upgrade([:]) { inbound, outbound, _ in
                     metrics.connections.increment()
                     defer { metrics.connections.decrement() }
-                    let outbox = Outbox(capacity: outboxCapacity) { evict(channel, grace: evictionGrace) }
+                    let outbox = Outbox(
+                        capacity: outboxCapacity, onOverflow: { evict(channel, grace: evictionGrace) },
+                        onClose: { drop(channel, after: closeTimeout) })
                     await withTaskGroup(of: Void.self) { group in
                         group.addTask { await write(outbox, to: outbound) }
                         await driver.run(inbound: MessageAssembler(frames: inbound, maxBytes: maxFrame), token: token, outbox: outbox)
@@ -134,6 +141,18 @@ public enum ChatHTTPServer {
                 deadline.cancel()
                 channel.close(promise: nil)
             }
+        }
+    }
+
+    /// Closes the socket `timeout` after the node asked to close it, unless it closed by then: a client
+    /// that stopped reading (the close frame cannot be written) or never answers the close frame
+    /// cannot keep the connection, or a drain, alive. Closing the channel ends its inbound side, and
+    /// with it the session.
+    static func drop(_ channel: any NIOCore.Channel, after timeout: Duration) {
+        let loop = channel.eventLoop
+        loop.execute {
+            let deadline = loop.scheduleTask(in: TimeAmount(timeout)) { channel.close(promise: nil) }
+            channel.closeFuture.whenComplete { _ in deadline.cancel() }
         }
     }
 

@@ -140,7 +140,8 @@ public struct SummaryBody: Codable, Sendable, Hashable {
         conversation = ConversationBody(summary.conversation)
         lastMessage = summary.lastMessage.map(MessageBody.init)
         unread = summary.unread
-        archived = summary.archived
+        // A closed conversation is archived for everyone, whatever a participant's own flag says.
+        archived = summary.archived || summary.conversation.closedAt != nil
     }
 }
 

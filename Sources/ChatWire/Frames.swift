@@ -83,9 +83,9 @@ public enum EventType: String, Sendable, CaseIterable {
 
 /// A frame read from a client.
 public enum InboundFrame: Sendable, Hashable {
-    case auth(id: String?, token: String, resume: [ConversationID: Seq])
-    case ping(id: String?)
-    case command(id: String?, Command)
+    case auth(id: RequestID?, token: String, resume: [ConversationID: Seq])
+    case ping(id: RequestID?)
+    case command(id: RequestID?, Command)
 
     /// The frame's `type`, as the client sent it.
     public var typeName: String {
@@ -100,9 +100,9 @@ public enum InboundFrame: Sendable, Hashable {
 /// A frame that could not be turned into an ``InboundFrame``: the error to send back, and the request
 /// id when the frame had a readable one.
 public struct FrameError: Error, Sendable, Equatable {
-    public var re: String?
+    public var re: RequestID?
     public var error: ChatError
-    public init(re: String?, error: ChatError) {
+    public init(re: RequestID?, error: ChatError) {
         self.re = re
         self.error = error
     }
@@ -114,28 +114,34 @@ public struct FrameError: Error, Sendable, Equatable {
 /// `validation` code naming what was wrong, and the id when it could be read. Encoders produce UTF-8
 /// JSON bytes, once per event, that the node writes unchanged to every recipient.
 public enum FrameCodec {
+    /// The frame's `type` and `id`, read leniently: a field of the wrong type is noted, not fatal, so
+    /// that an error can still name the request whose id was readable.
     private struct Header: Decodable {
-        var type: String?
-        var id: FlexibleID?
-    }
+        enum Field<Value> {
+            case absent
+            case wrongType
+            case value(Value)
+        }
+        var type: Field<String> = .absent
+        var id: Field<RequestID> = .absent
 
-    /// Accepts a string or a number as a request id, and gives it back as a string.
-    private struct FlexibleID: Decodable {
-        var value: String
+        private enum Keys: String, CodingKey { case type, id }
+
         init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let text = try? container.decode(String.self) {
-                value = text
-            } else if let number = try? container.decode(Int64.self) {
-                value = String(number)
-            } else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "id must be a string or an integer")
-            }
+            let container = try decoder.container(keyedBy: Keys.self)
+            type = Self.field(String.self, .type, in: container)
+            id = Self.field(RequestID.self, .id, in: container)
+        }
+
+        private static func field<V: Decodable>(_: V.Type, _ key: Keys, in container: KeyedDecodingContainer<Keys>) -> Field<V> {
+            guard container.contains(key), (try? container.decodeNil(forKey: key)) != true else { return .absent }
+            return (try? container.decode(V.self, forKey: key)).map(Field.value) ?? .wrongType
         }
     }
 
     private struct Body<Payload: Decodable>: Decodable {
         var payload: Payload?
+        enum CodingKeys: String, CodingKey { case payload }
     }
 
     /// Decodes one client frame.
@@ -145,11 +151,21 @@ public enum FrameCodec {
         do {
             header = try JSONDecoder().decode(Header.self, from: data)
         } catch {
-            return .failure(FrameError(re: nil, error: .validation("the frame is not a JSON object with a string 'type' and an optional 'id'")))
+            return .failure(FrameError(re: nil, error: .validation("the frame is not a JSON object")))
         }
-        let id = header.id?.value
-        if let id, id.utf8.count > 128 { return .failure(FrameError(re: nil, error: .validation("'id' is longer than 128 bytes"))) }
-        guard let typeName = header.type else { return .failure(FrameError(re: id, error: .validation("missing field 'type'"))) }
+        let id: RequestID?
+        switch header.id {
+        case .absent: id = nil
+        case .value(let value) where value.description.utf8.count <= RequestID.maxBytes: id = value
+        case .value, .wrongType:
+            return .failure(FrameError(re: nil, error: .validation("field 'id' must be a string or an integer of at most \(RequestID.maxBytes) bytes")))
+        }
+        let typeName: String
+        switch header.type {
+        case .absent: return .failure(FrameError(re: id, error: .validation("missing field 'type'")))
+        case .wrongType: return .failure(FrameError(re: id, error: .validation("field 'type' has the wrong type")))
+        case .value(let value): typeName = value
+        }
         guard let type = RequestType(rawValue: typeName) else {
             return .failure(FrameError(re: id, error: .validation("unknown frame type '\(typeName)'")))
         }
@@ -223,14 +239,20 @@ public enum FrameCodec {
         do {
             return try JSONDecoder().decode(Body<P>.self, from: data).payload
         } catch let error as DecodingError {
-            throw ChatError.validation(describe(error))
+            // Fields are named as inside the payload, which is also the REST body: 'content', not 'payload.content'.
+            throw ChatError.validation(describe(error, in: data, under: Body<P>.CodingKeys.payload))
         }
     }
 
-    /// A human description of a decoding failure that names the field, e.g. `missing field 'payload.user'`.
-    public static func describe(_ error: DecodingError) -> String {
+    /// A human description of a decoding failure of `data` that names the field, e.g. `missing field
+    /// 'user'`, `field 'participants[1]' has the wrong type`. Paths are given from inside `root` when
+    /// the failure lies under that key. Foundation's decoder reports a number that is valid JSON but
+    /// fits no field (a fraction where an integer belongs, or out of range) without a path; `data` is
+    /// then parsed again to tell that apart from JSON that is broken.
+    public static func describe(_ error: DecodingError, in data: Data, under root: (any CodingKey)? = nil) -> String {
         func path(_ keys: [any CodingKey], _ last: (any CodingKey)? = nil) -> String {
-            let all = keys + (last.map { [$0] } ?? [])
+            var all = keys + (last.map { [$0] } ?? [])
+            if let root, all.count > 1, all[0].stringValue == root.stringValue { all.removeFirst() }
             return all.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
                 .replacingOccurrences(of: ".[", with: "[")
         }
@@ -239,7 +261,10 @@ public enum FrameCodec {
         case .valueNotFound(_, let context): return "missing value for '\(path(context.codingPath))'"
         case .typeMismatch(_, let context): return "field '\(path(context.codingPath))' has the wrong type"
         case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "the body is not valid JSON" : "field '\(path(context.codingPath))' has an invalid value"
+            guard context.codingPath.isEmpty else { return "field '\(path(context.codingPath))' has an invalid value" }
+            return (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) == nil
+                ? "the body is not valid JSON"
+                : "a number has the wrong type for its field (a fraction where an integer belongs, or out of range)"
         @unknown default: return "the request could not be read"
         }
     }
@@ -248,7 +273,7 @@ public enum FrameCodec {
 
     private struct Outbound<Payload: Encodable>: Encodable {
         var type: String
-        var re: String?
+        var re: RequestID?
         var payload: Payload
     }
 
@@ -260,12 +285,12 @@ public enum FrameCodec {
     }
 
     /// `{"type":"ack","re":id,"payload":...}`
-    public static func ack<P: Encodable>(re: String?, _ payload: P) -> [UInt8] {
+    public static func ack<P: Encodable>(re: RequestID?, _ payload: P) -> [UInt8] {
         encode(Outbound(type: EventType.ack.rawValue, re: re, payload: payload))
     }
 
     /// `{"type":"error","re":id,"payload":{"code":...,"message":...}}`
-    public static func error(re: String?, _ error: ChatError) -> [UInt8] {
+    public static func error(re: RequestID?, _ error: ChatError) -> [UInt8] {
         encode(Outbound(type: EventType.error.rawValue, re: re, payload: ErrorBody(error)))
     }
 
@@ -286,12 +311,12 @@ public enum FrameCodec {
 /// to decode the payload from once the type is known.
 public struct ServerFrame: Sendable {
     public var type: String
-    public var re: String?
+    public var re: RequestID?
     public var bytes: [UInt8]
 
     private struct Header: Decodable {
         var type: String
-        var re: String?
+        var re: RequestID?
     }
 
     private struct Body<P: Decodable>: Decodable {

@@ -66,6 +66,7 @@ public enum ConfigKeys {
         .init(key: "cache.list.ttl.ms", defaultValue: "60000", help: "Lifetime of a cached first page of a conversation list."),
         .init(key: "cache.activity.ttl.ms", defaultValue: "60000", help: "Lifetime of a conversation's cached activity (last seq, last activity, preview)."),
         .init(key: "ws.ping.interval.ms", defaultValue: "30000", help: "WebSocket ping interval; a client that leaves a ping unanswered for one interval is closed with 1001."),
+        .init(key: "ws.close.timeout.ms", defaultValue: "5000", help: "Time a socket the node closes (drain, bad or expired token, auth timeout) may take to take its close frame and answer it before it is dropped."),
     ]
 }
 
@@ -76,6 +77,7 @@ extension NodeConfiguration {
         server.host = reader.string(forKey: "http.host", default: server.host)
         server.port = reader.int(forKey: "http.port", default: server.port)
         server.pingInterval = .milliseconds(reader.int(forKey: "ws.ping.interval.ms", default: 30_000))
+        server.closeTimeout = .milliseconds(reader.int(forKey: "ws.close.timeout.ms", default: 5_000))
         dataDirectory = reader.string(forKey: "data.dir", default: dataDirectory)
         databaseURL = reader.string(forKey: "database.url", isSecret: true)
         databasePoolSize = reader.int(forKey: "database.pool.max", default: databasePoolSize)
@@ -128,6 +130,8 @@ extension NodeConfiguration {
         }
         guard (0...65535).contains(server.port) else { throw ChatError.validation("configuration 'http.port' must be 0...65535") }
         try positive(databasePoolSize, "database.pool.max")
+        guard server.pingInterval > .zero else { throw ChatError.validation("configuration 'ws.ping.interval.ms' must be positive") }
+        guard server.closeTimeout > .zero else { throw ChatError.validation("configuration 'ws.close.timeout.ms' must be positive") }
         guard databaseTimeout > .zero else { throw ChatError.validation("configuration 'database.timeout.ms' must be positive") }
         if let databaseURL { _ = try databaseSettings(url: databaseURL) }
         if redisURL != nil {

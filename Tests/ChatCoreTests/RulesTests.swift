@@ -53,12 +53,36 @@ import Testing
         var limits = Limits()
         limits.maxContentBytes = 4
         #expect(throws: ChatError.validation("content is larger than 4 bytes")) {
-            try ConversationRules.checkSend(kind: .text, content: "héllo", metadataBytes: 0, limits: limits)
+            try ConversationRules.checkSend(kind: .text, content: "héllo", metadata: nil, metadataBytes: 0, limits: limits)
         }
         #expect(throws: ChatError.validation("clients cannot send system messages")) {
-            try ConversationRules.checkSend(kind: .system, content: "x", metadataBytes: 0, limits: limits)
+            try ConversationRules.checkSend(kind: .system, content: "x", metadata: nil, metadataBytes: 0, limits: limits)
         }
-        try ConversationRules.checkSend(kind: .image, content: "", metadataBytes: 10, limits: limits)
+        try ConversationRules.checkSend(kind: .image, content: "", metadata: nil, metadataBytes: 10, limits: limits)
+    }
+
+    /// U+0000 is refused in every stored text field, before anything is stored, on every store.
+    @Test func textNoStoreCanKeepIsRefused() throws {
+        let limits = Limits()
+        #expect(throws: ChatError.validation("'content' contains U+0000, which cannot be stored")) {
+            try ConversationRules.checkSend(kind: .text, content: "a\u{0}b", metadata: nil, metadataBytes: 0, limits: limits)
+        }
+        let nested: JSONValue = .object(["ok": .array([.string("fine"), .object(["k": .string("\u{0}lead")])])])
+        #expect(throws: ChatError.validation("'metadata' contains U+0000, which cannot be stored")) {
+            try ConversationRules.checkSend(kind: .text, content: "x", metadata: nested, metadataBytes: 10, limits: limits)
+        }
+        #expect(throws: ChatError.validation("'metadata' contains U+0000, which cannot be stored")) {
+            try StoredText.check(.object(["a\u{0}": .null]))
+        }
+        #expect(throws: ChatError.validation("'title' contains U+0000, which cannot be stored")) {
+            try ConversationRules.checkGroup(creator: UserID("a")!, title: "T\u{0}", others: [UserID("b")!], limits: limits)
+        }
+        #expect(throws: ChatError.validation("'subject' contains U+0000, which cannot be stored")) {
+            try SupportRules.checkOpen(subject: "s\u{0}", kind: .text, content: "x", metadata: nil, metadataBytes: 0, limits: limits)
+        }
+        // Other control characters and any other Unicode are kept exactly.
+        try ConversationRules.checkSend(
+            kind: .text, content: "tab\there \u{1}\u{7f} 🧪", metadata: .object(["é": .string("\u{1f}")]), metadataBytes: 20, limits: limits)
     }
 
     @Test func retryPolicyGrowsAndStops() {
@@ -102,8 +126,8 @@ import Testing
         #expect(!SupportRules.shouldRequeue(agentOnline: false, lastSeen: left, now: left.advanced(by: .seconds(59)), after: after),
                 "gone again more recently: that disconnect's own check decides")
         #expect(SupportRules.shouldRequeue(agentOnline: false, lastSeen: left, now: left.advanced(by: .seconds(60)), after: after))
-        #expect(try SupportRules.checkOpen(subject: "  Late  ", kind: .text, content: "x", metadataBytes: 0, limits: Limits()) == "Late")
-        #expect(throws: ChatError.self) { try SupportRules.checkOpen(subject: nil, kind: .text, content: "", metadataBytes: 0, limits: Limits()) }
+        #expect(try SupportRules.checkOpen(subject: "  Late  ", kind: .text, content: "x", metadata: nil, metadataBytes: 0, limits: Limits()) == "Late")
+        #expect(throws: ChatError.self) { try SupportRules.checkOpen(subject: nil, kind: .text, content: "", metadata: nil, metadataBytes: 0, limits: Limits()) }
     }
 }
 

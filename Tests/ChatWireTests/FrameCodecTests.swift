@@ -6,14 +6,14 @@ import Testing
     func decode(_ text: String) -> Result<InboundFrame, FrameError> { FrameCodec.decode(Array(text.utf8)) }
 
     @Test func decodesEveryRequestType() {
-        #expect(decode(#"{"type":"ping","id":7}"#) == .success(.ping(id: "7")))
+        #expect(decode(#"{"type":"ping","id":7}"#) == .success(.ping(id: .number(7))))
         #expect(decode(#"{"type":"auth","payload":{"token":"t"}}"#) == .success(.auth(id: nil, token: "t", resume: [:])))
         #expect(
             decode(#"{"type":"auth","payload":{"token":"t","resume":{"c_1":7}}}"#)
                 == .success(.auth(id: nil, token: "t", resume: [ConversationID("c_1")!: 7])))
         #expect(
             decode(#"{"type":"message.edit","id":1,"payload":{"conversation":"c_1","seq":3,"content":"new"}}"#)
-                == .success(.command(id: "1", .act(ConversationID("c_1")!, .edit(target: 3), clientID: nil, content: "new", metadata: nil))))
+                == .success(.command(id: .number(1), .act(ConversationID("c_1")!, .edit(target: 3), clientID: nil, content: "new", metadata: nil))))
         #expect(
             decode(#"{"type":"reaction.remove","payload":{"conversation":"c_1","seq":3,"emoji":"+1","client_id":"k"}}"#)
                 == .success(
@@ -50,19 +50,45 @@ import Testing
     }
 
     @Test func namesWhatIsWrong() {
-        #expect(decode("{nope") == .failure(FrameError(re: nil, error: .validation("the frame is not a JSON object with a string 'type' and an optional 'id'"))))
+        #expect(decode("{nope") == .failure(FrameError(re: nil, error: .validation("the frame is not a JSON object"))))
+        #expect(decode("[1,2]") == .failure(FrameError(re: nil, error: .validation("the frame is not a JSON object"))))
         #expect(decode(#"{"id":"1"}"#) == .failure(FrameError(re: "1", error: .validation("missing field 'type'"))))
+        #expect(decode(#"{"id":"1","type":null}"#) == .failure(FrameError(re: "1", error: .validation("missing field 'type'"))))
+        // A type of the wrong type still names the request: its one reply must reach the client.
+        #expect(decode(#"{"type":5,"id":"n2"}"#) == .failure(FrameError(re: "n2", error: .validation("field 'type' has the wrong type"))))
+        #expect(decode(#"{"type":["ping"],"id":9}"#) == .failure(FrameError(re: .number(9), error: .validation("field 'type' has the wrong type"))))
+        let badID = FrameError(re: nil, error: .validation("field 'id' must be a string or an integer of at most 128 bytes"))
+        #expect(decode(#"{"type":"ping","id":3.5}"#) == .failure(badID))
+        #expect(decode(#"{"type":"ping","id":{"a":1}}"#) == .failure(badID))
+        #expect(decode(#"{"type":"ping","id":"\#(String(repeating: "x", count: 129))"}"#) == .failure(badID))
         #expect(decode(#"{"type":"nope","id":"2"}"#) == .failure(FrameError(re: "2", error: .validation("unknown frame type 'nope'"))))
         #expect(decode(#"{"type":"message.send","id":"3"}"#) == .failure(FrameError(re: "3", error: .validation("missing field 'payload'"))))
         #expect(
             decode(#"{"type":"message.send","id":"4","payload":{"conversation":"c_1","client_id":"k","content":5}}"#)
-                == .failure(FrameError(re: "4", error: .validation("field 'payload.content' has the wrong type"))))
+                == .failure(FrameError(re: "4", error: .validation("field 'content' has the wrong type"))))
         #expect(
             decode(#"{"type":"conversation.create_direct","id":"5","payload":{"user":"has space"}}"#)
                 == .failure(FrameError(re: "5", error: .validation("'user' is not a valid user id"))))
         #expect(
             decode(#"{"type":"message.send","id":"6","payload":{"conversation":"c_1","client_id":"k","content":"x","kind":"hologram"}}"#)
-                == .failure(FrameError(re: "6", error: .validation("field 'payload.kind' has an invalid value"))))
+                == .failure(FrameError(re: "6", error: .validation("field 'kind' has an invalid value"))))
+    }
+
+    /// Fields are named as in the payload (the REST body). Numbers that are valid JSON but fit no field
+    /// are a wrong type, not broken JSON (Foundation's decoder does not say which field).
+    @Test func numbersThatDoNotFitAreAWrongType() {
+        for seq in ["1e30", "3.5", "-9223372036854775809", "18446744073709551616"] {
+            let frame = #"{"type":"message.delete","id":"d","payload":{"conversation":"c_1","seq":\#(seq)}}"#
+            let message = "a number has the wrong type for its field (a fraction where an integer belongs, or out of range)"
+            #expect(decode(frame) == .failure(FrameError(re: "d", error: .validation(message))), "seq \(seq)")
+        }
+        #expect(
+            decode(#"{"type":"message.delete","id":"d","payload":{"conversation":"c_1","seq":true}}"#)
+                == .failure(FrameError(re: "d", error: .validation("field 'seq' has the wrong type"))))
+        #expect(
+            decode(#"{"type":"conversation.create_group","id":"g","payload":{"title":"T","participants":["b",7]}}"#)
+                == .failure(FrameError(re: "g", error: .validation("field 'participants[1]' has the wrong type"))))
+        #expect(decode(#"{"type":"message.send","id":"p","payload":5}"#) == .failure(FrameError(re: "p", error: .validation("field 'payload' has the wrong type"))))
     }
 
     @Test func neverTrapsOnArbitraryBytes() {
@@ -82,6 +108,10 @@ import Testing
     @Test func encodesRepliesAndStatuses() throws {
         let frame = try ServerFrame(bytes: FrameCodec.error(re: "9", .notFound("no such conversation")))
         #expect(frame.type == "error" && frame.re == "9")
+        // A number id comes back as the same number, a string id as the same string.
+        #expect(String(decoding: FrameCodec.ack(re: .number(77), EmptyReply()), as: UTF8.self).contains(#""re":77"#))
+        #expect(String(decoding: FrameCodec.ack(re: "77", EmptyReply()), as: UTF8.self).contains(#""re":"77""#))
+        #expect(try ServerFrame(bytes: FrameCodec.ack(re: .number(77), EmptyReply())).re == .number(77))
         #expect(try frame.payload(ErrorBody.self) == ErrorBody(code: "not_found", message: "no such conversation"))
         #expect(ChatError.Code.all.map(HTTPStatusTable.status(for:)) == [400, 401, 403, 404, 409, 429, 503, 500])
         #expect(CloseCode.unauthorized.shouldReconnect == false && CloseCode.slowConsumer.shouldReconnect)

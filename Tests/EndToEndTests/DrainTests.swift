@@ -58,4 +58,38 @@ import Glibc
         try await eventually("the second process exits") { !restarted.isRunning }
         await database?.drop()
     }
+
+    /// A client that upgraded and then neither reads nor writes cannot hold the drain open: the node
+    /// exits about `drain.grace.ms` + `ws.close.timeout.ms` after SIGTERM, not when the client leaves.
+    @Test func aStalledClientCannotHoldTheDrainOpen() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-stall-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let database = TestNode.onPostgres ? try await TestPostgres.createDatabase() : nil
+        // Pings far apart: the ping timeout must not be what ends the connection.
+        let node = try await NodeProcess.start(
+            ["--data-dir", directory, "--auth-secret", TestNode.secret, "--drain-grace-ms", "500", "--ws-close-timeout-ms", "1000",
+             "--ws-ping-interval-ms", "600000"] + (database.map { ["--database-url", $0.url] } ?? []))
+        defer { if node.isRunning { node.signal(SIGKILL) } }
+        let port = try #require(URLComponents(string: node.url)?.port)
+        let token = try await TestNode.token("stalled")
+        let fd = try await RawWebSocket.blocking {
+            let fd = try RawWebSocket.open(port: port, path: "/v1/ws", headers: ["Authorization": "Bearer \(token)"], timeoutSeconds: 10)
+            let welcome = RawWebSocket.stream(fd) { opcode, payload in
+                opcode == 0x1 && String(decoding: payload, as: UTF8.self).contains("\"welcome\"")
+            }
+            guard welcome.frames >= 1, !welcome.ended else {
+                close(fd)
+                throw ConformanceFailure(message: "no welcome", file: #filePath, line: #line)
+            }
+            return fd
+        }
+        defer { close(fd) }
+        // From here on the client neither reads nor writes, and keeps its socket open.
+        node.signal(SIGTERM)
+        // Without the close timeout it never exits while the socket is open (the old drain waited for
+        // the client); 20 s bounds a run that should take about 1.5 s.
+        try await eventually(timeout: .seconds(20), "the node exits while the stalled client still holds its socket") { !node.isRunning }
+        #expect(node.process.terminationStatus == 0)
+        await database?.drop()
+    }
 }

@@ -241,6 +241,8 @@ import Testing
                     await #expect(throws: ChatError.conflict("the conversation is closed")) { _ = try await bobSocket.send("too late", to: id) }
                     let bobSees = try await archived(bobSocket), aliceSees = try await archived(aliceSocket)
                     #expect(bobSees == true && aliceSees == true, "both sides see it archived")
+                    await #expect(throws: ChatError.conflict("the conversation is closed")) { try await bobSocket.unarchive(id) }
+                    #expect(try await archived(bobSocket) == true, "a closed conversation stays archived")
                     #expect(try await aliceSocket.history(id).messages.map(\.content) == ["news"])
                 }
             }

@@ -38,6 +38,10 @@ import Testing
                     #expect(value("switchboard_delivery_seconds_count") == 3)
                     #expect(value(#"switchboard_store_seconds_count{op="append"}"#) == 3)
                     #expect(text.contains("# TYPE switchboard_delivery_seconds histogram"))
+                    // The kinds of job the node runs are exported before any job ran, at zero.
+                    for result in ["done", "retried", "buried"] {
+                        #expect(value(#"switchboard_jobs_total{kind="support.requeue",result="\#(result)"}"#) == 0)
+                    }
                     #expect(value(#"switchboard_cache_total{key="list",result="miss"}"#) == 1, "bob's first list")
                     #expect(value(#"switchboard_cache_total{key="list",result="hit"}"#) == 1, "bob's second list")
                 }

@@ -30,8 +30,8 @@ import Testing
                     socket.events.contains { $0.re == "x1" } && socket.events.contains { $0.re == "x2" }
                 }
                 let named = socket.events.filter { $0.re != nil }.compactMap { try? $0.payload(ErrorBody.self) }
-                #expect(named.map(\.message) == ["unknown frame type 'message.explode'", "missing field 'payload.content'"])
-                await #expect(throws: ChatError.validation("missing field 'payload.content'")) {
+                #expect(named.map(\.message) == ["unknown frame type 'message.explode'", "missing field 'content'"])
+                await #expect(throws: ChatError.validation("missing field 'content'")) {
                     _ = try await socket.request(.send, ["conversation": id])
                 }
                 await #expect(throws: ChatError.validation("clients cannot send system messages")) {
@@ -46,6 +46,55 @@ import Testing
                 let after = try await socket.send("still here", to: id)
                 #expect(after.message.seq == 2)
                 #expect(try await socket.history(id).messages.map(\.content) == ["kept", "still here"])
+            }
+        }
+    }
+
+    /// U+0000 in any stored text field is refused with `validation` before anything is stored, on
+    /// both stores (this suite runs again on PostgreSQL), over WebSocket and REST alike; other text is
+    /// kept exactly.
+    @Test func textNoStoreCanKeepIsRefusedEverywhere() async throws {
+        try await TestNode().run { url in
+            let alice = try await TestNode.client(url, "alice", roles: ["agent:acme"])
+            try await alice.withConnection { socket in
+                let id = try await socket.createGroup(title: "Team", participants: ["bob"]).conversation.id
+                let refused = { (field: String) in ChatError.validation("'\(field)' contains U+0000, which cannot be stored") }
+                await #expect(throws: refused("content")) { _ = try await socket.send("a\u{0}b", to: id) }
+                await #expect(throws: refused("content")) { _ = try await socket.send("\u{0}lead", to: id) }
+                await #expect(throws: refused("metadata")) { _ = try await socket.send("m", to: id, metadata: .object(["k": .string("v\u{0}")])) }
+                await #expect(throws: refused("content")) {
+                    _ = try await alice.rest("POST", "/v1/conversations/\(id)/messages", body: SendRequest(clientID: "r1", content: "x\u{0}"), as: SendReply.self)
+                }
+                await #expect(throws: refused("title")) { _ = try await socket.createGroup(title: "T\u{0}", participants: ["bob"]) }
+                await #expect(throws: refused("subject")) { _ = try await socket.openSupportRequest(in: "acme", subject: "s\u{0}", description: "help") }
+                let kept = "tab\t\u{1}é🧪"
+                let post = try await socket.send(kept, to: id, metadata: .object(["ctl\u{1f}": .string(kept)]))
+                await #expect(throws: refused("content")) { _ = try await socket.edit(post.message.seq, in: id, to: "e\u{0}") }
+                await #expect(throws: ChatError.self) { _ = try await socket.react("\u{0}", to: post.message.seq, in: id) }
+                // Nothing refused was stored; what was kept reads back exactly, over WebSocket and REST.
+                let history = try await socket.history(id).messages
+                #expect(history.map(\.content) == [kept] && history.first?.metadata == .object(["ctl\u{1f}": .string(kept)]))
+                let viaREST = try await alice.rest("GET", "/v1/conversations/\(id)/messages", as: HistoryReply.self).messages
+                #expect(viaREST.map(\.content) == [kept])
+            }
+        }
+    }
+
+    /// Every request whose id could be read gets its one reply naming it, with the id as it was sent.
+    @Test func repliesNameTheRequestIDAsSent() async throws {
+        try await TestNode().run { url in
+            let alice = try await TestNode.client(url, "alice")
+            try await alice.withConnection { socket in
+                try await socket.sendRaw(#"{"type":5,"id":"n2"}"#)
+                try await socket.sendRaw(#"{"type":"ping","id":77}"#)
+                try await socket.sendRaw(#"{"type":"ping","id":"77"}"#)
+                try await eventually("three replies") { socket.events.filter { $0.re != nil }.count == 3 }
+                let replies = socket.events.filter { $0.re != nil }
+                #expect(replies.first { $0.re == "n2" }.flatMap { try? $0.payload(ErrorBody.self) } == ErrorBody(code: "validation", message: "field 'type' has the wrong type"))
+                #expect(replies.contains { $0.re == .number(77) && $0.type == "ack" })
+                #expect(replies.contains { $0.re == .text("77") && $0.type == "ack" })
+                let raw = replies.map { String(decoding: $0.bytes, as: UTF8.self) }
+                #expect(raw.contains { $0.contains(#""re":77"#) && !$0.contains(#""re":"77""#) }, "a number id comes back as a number")
             }
         }
     }

@@ -17,12 +17,19 @@ public struct NoticeRecipient: Sendable, Hashable {
 /// Guarantees: `id` is the same for every delivery attempt of one notice (the conversation and its
 /// last seq), so a receiver drops repeats by it; notices of one conversation carry increasing `lastSeq`.
 public struct AwayNotice: Sendable, Hashable {
+    /// The delivery id: the conversation and the start of the notice's window (milliseconds since the
+    /// epoch), `c_…:1764489600000`. One notice per conversation and window, so the id is unique per
+    /// notice, and every attempt to deliver it carries it unchanged.
+    public var id: String { "\(conversation.id.rawValue):\(window.milliseconds)" }
+    /// When the window whose posts this notice tells of began.
+    public var window: Timestamp
     public var conversation: Conversation
     /// The newest post as list previews show it (its content is opaque: it may be ciphertext).
     public var lastPost: Message?
     public var recipients: [NoticeRecipient]
 
-    public init(conversation: Conversation, lastPost: Message?, recipients: [NoticeRecipient]) {
+    public init(window: Timestamp, conversation: Conversation, lastPost: Message?, recipients: [NoticeRecipient]) {
+        self.window = window
         self.conversation = conversation
         self.lastPost = lastPost
         self.recipients = recipients
@@ -30,8 +37,6 @@ public struct AwayNotice: Sendable, Hashable {
 
     /// The seq the notice covers entries up to.
     public var lastSeq: Seq { conversation.lastSeq }
-    /// The delivery id: the conversation and ``lastSeq``.
-    public var id: String { "\(conversation.id.rawValue):\(conversation.lastSeq)" }
 }
 
 /// Where away notices go (a signed webhook in production). A throw means "not delivered": the job that

@@ -18,6 +18,7 @@ public enum ConversationRules {
     public static func checkGroup(creator: UserID, title: String, others: [UserID], limits: Limits) throws(ChatError)
         -> (title: String, others: [UserID])
     {
+        try StoredText.check(title, field: "title")
         let trimmed = title.trimmingWhitespace()
         guard !trimmed.isEmpty else { throw .validation("a group needs a title") }
         guard trimmed.count <= limits.maxTitleLength else {
@@ -93,11 +94,14 @@ public enum ConversationRules {
         }
     }
 
-    /// A send must come from a participant, with a client-sendable kind and content within the limits.
+    /// A send must come from a participant, with a client-sendable kind and content within the limits
+    /// that a store can keep exactly (``StoredText``). `metadataBytes` is the metadata's JSON size.
     public static func checkSend(
-        kind: MessageKind, content: String, metadataBytes: Int, limits: Limits
+        kind: MessageKind, content: String, metadata: JSONValue?, metadataBytes: Int, limits: Limits
     ) throws(ChatError) {
         guard kind != .system else { throw .validation("clients cannot send system messages") }
+        try StoredText.check(content, field: "content")
+        try StoredText.check(metadata)
         guard content.utf8.count <= limits.maxContentBytes else {
             throw .validation("content is larger than \(limits.maxContentBytes) bytes")
         }
@@ -119,7 +123,7 @@ public enum ConversationRules {
     /// to `maxReactionBytes` bytes.
     public static func checkAct(
         _ action: MessageAction, on target: Message?, in conversation: Conversation, by user: UserID, content: String,
-        metadataBytes: Int, limits: Limits
+        metadata: JSONValue?, metadataBytes: Int, limits: Limits
     ) throws(ChatError) {
         let isDelete = if case .delete = action { true } else { false }
         guard let target, target.action == .post, isDelete || !target.isDeleted else { throw .notFound("no such message") }
@@ -129,7 +133,7 @@ public enum ConversationRules {
             throw .validation("a post is sent, not acted on")
         case .edit:
             guard target.sender == user else { throw .forbidden("only the sender can edit a message") }
-            try checkSend(kind: target.kind, content: content, metadataBytes: metadataBytes, limits: limits)
+            try checkSend(kind: target.kind, content: content, metadata: metadata, metadataBytes: metadataBytes, limits: limits)
         case .delete:
             let role = conversation.participant(user)?.role ?? .member
             guard target.sender == user || (conversation.kind == .group && role >= .moderator) else {

@@ -29,11 +29,12 @@ public enum SupportRules {
 
     /// Opening: an optional subject (trimmed, within the title limit) and a description that is a
     /// valid message. Returns the subject to store.
-    public static func checkOpen(subject: String?, kind: MessageKind, content: String, metadataBytes: Int, limits: Limits)
+    public static func checkOpen(subject: String?, kind: MessageKind, content: String, metadata: JSONValue?, metadataBytes: Int, limits: Limits)
         throws(ChatError) -> String?
     {
-        try ConversationRules.checkSend(kind: kind, content: content, metadataBytes: metadataBytes, limits: limits)
+        try ConversationRules.checkSend(kind: kind, content: content, metadata: metadata, metadataBytes: metadataBytes, limits: limits)
         guard let subject else { return nil }
+        try StoredText.check(subject, field: "subject")
         let trimmed = subject.trimmingWhitespace()
         guard trimmed.count <= limits.maxTitleLength else {
             throw .validation("subject is longer than \(limits.maxTitleLength) characters")

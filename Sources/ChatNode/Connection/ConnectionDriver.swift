@@ -140,7 +140,7 @@ public struct ConnectionDriver: Sendable {
     }
 
     /// Verifies the token and registers a session; on failure writes the error and asks to close.
-    private func authenticate(token: String, re: String?, resume: [ConversationID: Seq], outbox: Outbox) async -> Session? {
+    private func authenticate(token: String, re: RequestID?, resume: [ConversationID: Seq], outbox: Outbox) async -> Session? {
         let principal: Principal
         do {
             principal = try await authenticator.authenticate(token)
@@ -192,7 +192,7 @@ final class Flag: Sendable {
 }
 
 extension ConnectionDriver {
-    private func sendError(_ error: ChatError, re: String?, to outbox: Outbox) {
+    private func sendError(_ error: ChatError, re: RequestID?, to outbox: Outbox) {
         metrics.error(error.code)
         metrics.frameOut("error")
         outbox.send(bytes: FrameCodec.error(re: re, error))

@@ -12,7 +12,9 @@ public enum OutboundItem: Sendable {
 /// A connection's bounded outbound queue. Producers (fan-out, replies) never wait: `send` enqueues or,
 /// when the queue is full, marks the connection a slow consumer, ends the queue and calls `onOverflow`
 /// once; the transport then closes the socket with ``CloseCode/slowConsumer``, even when its writer is
-/// stuck on a socket the client stopped reading. Frames share their bytes: a ByteBuffer is
+/// stuck on a socket the client stopped reading. A close request (``close(_:reason:)``) calls
+/// `onClose` once, so the transport can drop the socket after a bounded time whatever the client does
+/// (a drain must end even when a client neither reads nor answers the close frame). Frames share their bytes: a ByteBuffer is
 /// copy-on-write, so one encoded event sits in memory once however many outboxes hold it.
 public final class Outbox: Sendable {
     public let items: AsyncStream<OutboundItem>
@@ -22,11 +24,16 @@ public final class Outbox: Sendable {
     /// Frames the queue holds at most.
     public let capacity: Int
     private let onOverflow: @Sendable () -> Void
+    private let onClose: @Sendable () -> Void
+    private let closeRequested = Atomic<Bool>(false)
 
-    /// - Parameter onOverflow: called once, from the producer that overflowed the queue; it must not block.
-    public init(capacity: Int, onOverflow: @escaping @Sendable () -> Void = {}) {
+    /// - Parameters:
+    ///   - onOverflow: called once, from the producer that overflowed the queue; it must not block.
+    ///   - onClose: called once, from the first close request; it must not block.
+    public init(capacity: Int, onOverflow: @escaping @Sendable () -> Void = {}, onClose: @escaping @Sendable () -> Void = {}) {
         self.capacity = max(capacity, 1)
         self.onOverflow = onOverflow
+        self.onClose = onClose
         (items, continuation) = AsyncStream.makeStream(of: OutboundItem.self, bufferingPolicy: .bufferingOldest(max(capacity, 1)))
     }
 
@@ -47,10 +54,12 @@ public final class Outbox: Sendable {
     /// Queues a frame given as bytes.
     @discardableResult public func send(bytes: [UInt8]) -> Bool { send(ByteBuffer(bytes: bytes)) }
 
-    /// Asks the writer to close the socket after what is already queued.
+    /// Asks the writer to close the socket after what is already queued, and the transport (through
+    /// `onClose`) to drop it if that has not happened within its close timeout.
     public func close(_ code: CloseCode, reason: String) {
         continuation.yield(.close(code, reason: reason))
         continuation.finish()
+        if !closeRequested.exchange(true, ordering: .relaxed) { onClose() }
     }
 
     /// Ends the queue without a close request (the socket is already gone).

@@ -38,6 +38,7 @@ public final class JobRunner: Service, Sendable {
         self.visibility = visibility
         self.idle = idle
         self.logger = logger
+        for kind in handlers.keys { metrics.expectJobs(of: kind) }
     }
 
     public func run() async throws {

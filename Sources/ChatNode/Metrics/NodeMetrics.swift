@@ -52,7 +52,7 @@ public final class NodeMetrics: Sendable {
     }
 
     /// What running a job came to.
-    public enum JobResult: String, Sendable {
+    public enum JobResult: String, CaseIterable, Sendable {
         case done, retried, buried
     }
 
@@ -108,6 +108,11 @@ public final class NodeMetrics: Sendable {
     func cache(_ key: CacheKey, _ result: CacheResult) { cacheResults[CacheOutcome(key: key.kind, result: result)]?.increment() }
     /// A job of `kind` ran; kinds are the node's handlers' (and whatever unknown kind it buried).
     func job(_ kind: String, _ result: JobResult) { jobResults.get(JobOutcome(kind: kind, result: result)).increment() }
+    /// Makes the counters of a job kind the node runs, so they are exported at zero before a job ran
+    /// (as Prometheus expects of a series that exists).
+    func expectJobs(of kind: String) {
+        for result in JobResult.allCases { _ = jobResults.get(JobOutcome(kind: kind, result: result)) }
+    }
 
     /// Times one store call under `op`.
     func timeStore<T>(_ op: StaticString, _ body: () async throws -> T) async rethrows -> T {

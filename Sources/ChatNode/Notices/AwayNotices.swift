@@ -10,7 +10,9 @@ import Logging
 /// post goes unnoticed because a job had read the state just before it. The job (``handle(_:)``)
 /// reads the conversation and presence then, picks the recipients with ``AwayRules``, and hands one
 /// ``AwayNotice`` to the ``AwayNotifier``; a failed delivery is retried by the ``JobRunner`` with
-/// backoff, and the retry reads everything again, so it carries what came meanwhile.
+/// backoff. The notice's id is its conversation and window, so every attempt carries the same id and a
+/// gateway that accepted an attempt but failed to answer drops the repeat; the retry reads the state
+/// again, so it carries what came meanwhile (which the next window's notice tells as well).
 public struct AwayNotices: Sendable {
     public static let kind = "notify"
 
@@ -37,11 +39,12 @@ public struct AwayNotices: Sendable {
 
     /// A post was stored in `conversation`: make sure a notice is scheduled. Never fails the send.
     public func postStored(in conversation: ConversationID) async {
-        let window = max(delay.wholeMilliseconds, 1)
-        let index = clock.now().milliseconds / window
-        let job = Job(id: "\(Self.kind):\(conversation.rawValue):\(index)", kind: Self.kind, payload: Array(conversation.rawValue.utf8))
+        let length = max(delay.wholeMilliseconds, 1)
+        let start = clock.now().milliseconds / length * length
+        // The payload names the conversation and the window (an id has no spaces).
+        let job = Job(id: "\(Self.kind):\(conversation.rawValue):\(start)", kind: Self.kind, payload: Array("\(conversation.rawValue) \(start)".utf8))
         do {
-            try await queue.enqueue(job, due: Timestamp(milliseconds: (index + 1) * window))
+            try await queue.enqueue(job, due: Timestamp(milliseconds: start + length))
         } catch {
             logger.warning("could not schedule an away notice", metadata: ["conversation": "\(conversation)", "error": "\(error)"])
         }
@@ -49,7 +52,10 @@ public struct AwayNotices: Sendable {
 
     /// The `notify` job's handler.
     public func handle(_ job: Job) async throws {
-        guard let id = ConversationID(String(decoding: job.payload, as: UTF8.self)),
+        // "conversation window-start"; a job scheduled by an older node names the conversation alone.
+        let fields = String(decoding: job.payload, as: UTF8.self).split(separator: " ")
+        guard let first = fields.first, let id = ConversationID(String(first)),
+            let start = fields.count == 2 ? Int64(fields[1]) : clock.now().milliseconds,
             let conversation = try await store.conversation(id),
             let activity = try await store.activity(of: id)
         else { return }
@@ -57,7 +63,7 @@ public struct AwayNotices: Sendable {
         let online = Set(statuses.filter(\.online).map(\.user))
         let recipients = AwayRules.recipients(of: conversation, newestPostBy: activity.lastPost?.sender, online: online)
         guard !recipients.isEmpty else { return }
-        try await notifier.deliver(AwayNotice(conversation: conversation, lastPost: activity.lastPost, recipients: recipients))
+        try await notifier.deliver(AwayNotice(window: Timestamp(milliseconds: start), conversation: conversation, lastPost: activity.lastPost, recipients: recipients))
         logger.debug("away notice delivered", metadata: ["conversation": "\(id)", "recipients": "\(recipients.count)"])
     }
 }

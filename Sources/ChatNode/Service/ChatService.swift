@@ -109,7 +109,7 @@ public struct ChatService: Sendable {
 
         case .send(let id, let clientID, let kind, let content, let metadata):
             let metadataBytes = try metadata.map { try JSONEncoder().encode($0).count } ?? 0
-            try ConversationRules.checkSend(kind: kind, content: content, metadataBytes: metadataBytes, limits: limits)
+            try ConversationRules.checkSend(kind: kind, content: content, metadata: metadata, metadataBytes: metadataBytes, limits: limits)
             try await checkRate(user)
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
             let result = try await store.append(
@@ -138,7 +138,7 @@ public struct ChatService: Sendable {
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
             let target = try await store.message(targetSeq, in: id)
             try ConversationRules.checkAct(
-                action, on: target, in: conversation, by: user, content: content, metadataBytes: metadataBytes, limits: limits)
+                action, on: target, in: conversation, by: user, content: content, metadata: metadata, metadataBytes: metadataBytes, limits: limits)
             let result = try await store.append(
                 MessageDraft(
                     id: ids.messageID(), conversation: id, sender: user,
@@ -183,6 +183,10 @@ public struct ChatService: Sendable {
                     users: users.map { byUser[$0].map(PresenceBody.init) ?? PresenceBody(user: $0.rawValue, online: false, lastSeen: nil) }))
 
         case .archive(let id, let archived):
+            if !archived {
+                // A closed conversation reads archived for everyone, for good.
+                try ConversationRules.checkOpen(try ConversationRules.visible(try await store.conversation(id), to: user))
+            }
             try await store.setArchived(archived, for: user, in: id)
             await invalidateLists(of: [user])
             return .empty
@@ -202,7 +206,8 @@ public struct ChatService: Sendable {
 
         case .openSupport(let workspace, let subject, let kind, let content, let metadata, let clientID):
             let metadataBytes = try metadata.map { try JSONEncoder().encode($0).count } ?? 0
-            let subject = try SupportRules.checkOpen(subject: subject, kind: kind, content: content, metadataBytes: metadataBytes, limits: limits)
+            let subject = try SupportRules.checkOpen(
+                subject: subject, kind: kind, content: content, metadata: metadata, metadataBytes: metadataBytes, limits: limits)
             try await checkRate(user)
             let conversation = ids.conversationID()
             let opened = try await support.openSupportRequest(

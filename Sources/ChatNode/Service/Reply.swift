@@ -15,7 +15,7 @@ public enum Reply: Sendable, Hashable {
     case empty
 
     /// The `ack` frame answering request `re`.
-    public func ackFrame(re: String?) -> [UInt8] {
+    public func ackFrame(re: RequestID?) -> [UInt8] {
         switch self {
         case .conversation(let body): FrameCodec.ack(re: re, body)
         case .conversationList(let body): FrameCodec.ack(re: re, body)

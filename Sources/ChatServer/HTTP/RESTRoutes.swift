@@ -194,10 +194,11 @@ struct RESTRoutes: Sendable {
         } catch {
             throw ChatError.validation("the body is larger than \(limits.maxRequestBodyBytes) bytes")
         }
+        let data = Data(buffer.readableBytesView)
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
-            throw ChatError.validation(FrameCodec.describe(error))
+            throw ChatError.validation(FrameCodec.describe(error, in: data))
         }
     }
 
