@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: builds, starts throwaway PostgreSQL servers (scripts/postgres.sh) and a Redis server
-# (scripts/redis.sh), runs the whole suite, then the end-to-end tests again with every node on
-# PostgreSQL, and stops the servers by pid.
+# (scripts/redis.sh), checks docs/openapi.json against a real node (scripts/schemathesis.sh), runs the
+# whole suite, then the end-to-end tests again with every node on PostgreSQL, and stops the servers by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
@@ -33,6 +33,8 @@ export SWITCHBOARD_TEST_REDIS_URL
 # Tests that stop and restart Redis under load start servers of their own with this script.
 export SWITCHBOARD_TEST_REDIS_SCRIPT=$PWD/scripts/redis.sh SWITCHBOARD_TEST_WORK=$work
 
+echo "== docs/openapi.json against a real node (schemathesis, every check)"
+bash scripts/schemathesis.sh "$work/schemathesis"
 echo "== the whole suite (nodes on the embedded SQLite store; store tests on both stores)"
 $SWIFT test --skip-build
 echo "== the end-to-end suite again, every node on PostgreSQL"

@@ -57,6 +57,8 @@ public enum ChatHTTPServer {
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: exposition())))
         }
+        // Last: it sees only what no route matched (405 with Allow, or a JSON 404).
+        router.add(middleware: RouteFallback<BasicRequestContext>(routes: router.routes))
         return router
     }
 

@@ -111,7 +111,7 @@ public enum Validate {
 
     public static func send(_ body: SendRequest, conversation id: String? = nil) throws(ChatError) -> Command {
         guard let clientID = ClientMessageID(body.clientID) else {
-            throw .validation("'client_id' must be 1 to 64 bytes without spaces or control characters")
+            throw .validation("'client_id' must be 1 to 64 characters without spaces or control characters")
         }
         return .send(try conversation(id ?? body.conversation), clientID: clientID, kind: body.kind ?? .text, content: body.content, metadata: body.metadata)
     }
@@ -119,7 +119,7 @@ public enum Validate {
     public static func clientID(_ value: String?) throws(ChatError) -> ClientMessageID? {
         guard let value else { return nil }
         guard let id = ClientMessageID(value) else {
-            throw .validation("'client_id' must be 1 to 64 bytes without spaces or control characters")
+            throw .validation("'client_id' must be 1 to 64 characters without spaces or control characters")
         }
         return id
     }

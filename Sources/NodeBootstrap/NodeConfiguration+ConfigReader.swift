@@ -44,7 +44,7 @@ public enum ConfigKeys {
         .init(key: "limits.transport.frame.bytes", defaultValue: "1048576", help: "Largest single WebSocket frame; larger ones close the socket with 1009."),
         .init(key: "limits.content.bytes", defaultValue: "16384", help: "Largest message content (UTF-8 bytes)."),
         .init(key: "limits.metadata.bytes", defaultValue: "4096", help: "Largest message metadata (JSON bytes)."),
-        .init(key: "limits.title.length", defaultValue: "200", help: "Longest group title (characters)."),
+        .init(key: "limits.title.length", defaultValue: "200", help: "Longest group title or support subject, in characters (Unicode code points) as sent."),
         .init(key: "limits.group.participants", defaultValue: "1000", help: "Most participants in a group."),
         .init(key: "limits.page.max", defaultValue: "200", help: "Largest page a client may ask for (history, conversation list)."),
         .init(key: "limits.page.default", defaultValue: "50", help: "Page size when a client names none."),
@@ -52,7 +52,7 @@ public enum ConfigKeys {
         .init(key: "limits.outbound.frames", defaultValue: "1024", help: "Frames queued per connection before it is closed as a slow consumer (4002)."),
         .init(key: "limits.outbound.close.ms", defaultValue: "5000", help: "Time a slow consumer's 4002 close frame may wait for its socket to drain before the socket is dropped."),
         .init(key: "limits.body.bytes", defaultValue: "65536", help: "Largest REST request body."),
-        .init(key: "limits.reaction.bytes", defaultValue: "64", help: "Largest reaction (emoji or short code) in bytes."),
+        .init(key: "limits.reaction.length", defaultValue: "64", help: "Longest reaction (emoji or short code), in characters (Unicode code points)."),
         .init(key: "limits.presence.users", defaultValue: "200", help: "Most users one presence query may name."),
         .init(key: "limits.rate.messages", defaultValue: "20", help: "Messages (posts, edits, deletions, reactions) per second per user, on average, on all nodes together; over it: rate_limited."),
         .init(key: "limits.rate.burst", defaultValue: "40", help: "Messages a user may send at once before the per-second rate applies."),
@@ -103,7 +103,7 @@ extension NodeConfiguration {
         limits.outboundQueueFrames = reader.int(forKey: "limits.outbound.frames", default: limits.outboundQueueFrames)
         limits.slowConsumerCloseGrace = .milliseconds(reader.int(forKey: "limits.outbound.close.ms", default: 5_000))
         limits.maxRequestBodyBytes = reader.int(forKey: "limits.body.bytes", default: limits.maxRequestBodyBytes)
-        limits.maxReactionBytes = reader.int(forKey: "limits.reaction.bytes", default: limits.maxReactionBytes)
+        limits.maxReactionLength = reader.int(forKey: "limits.reaction.length", default: limits.maxReactionLength)
         limits.maxPresenceQueryUsers = reader.int(forKey: "limits.presence.users", default: limits.maxPresenceQueryUsers)
         limits.messagesPerSecond = reader.double(forKey: "limits.rate.messages", default: limits.messagesPerSecond)
         limits.messageBurst = reader.int(forKey: "limits.rate.burst", default: limits.messageBurst)
@@ -165,7 +165,7 @@ extension NodeConfiguration {
         try positive(limits.maxContentBytes, "limits.content.bytes")
         try positive(limits.maxPageSize, "limits.page.max")
         try positive(limits.outboundQueueFrames, "limits.outbound.frames")
-        try positive(limits.maxReactionBytes, "limits.reaction.bytes")
+        try positive(limits.maxReactionLength, "limits.reaction.length")
         try positive(limits.maxPresenceQueryUsers, "limits.presence.users")
         try positive(limits.messageBurst, "limits.rate.burst")
         try positive(limits.connectionsPerUser, "limits.connections.per.user")

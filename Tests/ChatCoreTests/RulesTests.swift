@@ -17,6 +17,11 @@ import Testing
         #expect(UserID("tab\t") == nil)
         #expect(UserID(String(repeating: "x", count: 129)) == nil)
         #expect(UserID("ünïcødé@example.com") != nil)
+        // Lengths count characters (code points), as JSON Schema's maxLength does, not UTF-8 bytes.
+        #expect(UserID(String(repeating: "🧪", count: 128)) != nil)
+        #expect(UserID(String(repeating: "🧪", count: 129)) == nil)
+        #expect(ClientMessageID(String(repeating: "é", count: 64)) != nil && ClientMessageID(String(repeating: "é", count: 65)) == nil)
+        #expect(UserID("del\u{7f}") == nil && UserID("nul\u{0}") == nil)
     }
 
     @Test func groupsNeedATitleAndAnotherPerson() throws {
@@ -59,6 +64,15 @@ import Testing
             try ConversationRules.checkSend(kind: .system, content: "x", metadata: nil, metadataBytes: 0, limits: limits)
         }
         try ConversationRules.checkSend(kind: .image, content: "", metadata: nil, metadataBytes: 10, limits: limits)
+    }
+
+    @Test func historyBoundsAreSeqsAndAnEmptyRangeIsNoError() throws {
+        #expect(throws: ChatError.validation("before must be at least 1")) { try ConversationRules.checkHistory(HistoryQuery(before: 0, limit: 5)) }
+        #expect(throws: ChatError.validation("after must not be negative")) { try ConversationRules.checkHistory(HistoryQuery(after: -1, limit: 5)) }
+        #expect(try ConversationRules.checkHistory(HistoryQuery(before: 5, after: 9, limit: 5)), "nothing lies between: an empty page")
+        #expect(try ConversationRules.checkHistory(HistoryQuery(before: 5, after: 4, limit: 5)))
+        #expect(try !ConversationRules.checkHistory(HistoryQuery(before: 5, after: 3, limit: 5)))
+        #expect(try !ConversationRules.checkHistory(HistoryQuery(before: .max, after: 0, limit: 5)))
     }
 
     /// U+0000 is refused in every stored text field, before anything is stored, on every store.
@@ -106,6 +120,9 @@ import Testing
         let cursor = ConversationCursor(lastActivityAt: Timestamp(milliseconds: 42), id: ConversationID("c_a.b")!)
         #expect(ConversationCursor(token: cursor.token) == cursor)
         #expect(ConversationCursor(token: "garbage") == nil)
+        // A combining mark right after the dot (an emoji skin tone) must not hide the dot.
+        let modified = ConversationCursor(lastActivityAt: Timestamp(milliseconds: -7), id: ConversationID("\u{1F3FB}x")!)
+        #expect(ConversationCursor(token: modified.token) == modified)
     }
 
     @Test func everyErrorCodeHasAStableSpelling() {

@@ -165,11 +165,13 @@ public struct ConversationCursor: Sendable, Hashable {
     /// The cursor's wire form: `<milliseconds>.<conversation id>`; opaque to clients.
     public var token: String { "\(lastActivityAt.milliseconds).\(id.rawValue)" }
 
-    /// Parses ``token``; nil when it is not one.
+    /// Parses ``token``; nil when it is not one. The dot is found among Unicode scalars, not
+    /// Characters: a combining mark after it would otherwise fuse with it into one Character.
     public init?(token: String) {
-        guard let dot = token.firstIndex(of: "."),
-            let millis = Int64(token[..<dot]),
-            let id = ConversationID(String(token[token.index(after: dot)...]))
+        let scalars = token.unicodeScalars
+        guard let dot = scalars.firstIndex(of: "."),
+            let millis = Int64(String(scalars[..<dot])),
+            let id = ConversationID(String(scalars[scalars.index(after: dot)...]))
         else { return nil }
         self.init(lastActivityAt: Timestamp(milliseconds: millis), id: id)
     }

@@ -1,13 +1,13 @@
 /// A user's identity, taken from the `sub` claim of their token.
 ///
-/// Guarantees: 1 to 128 UTF-8 bytes, no control characters and no whitespace, so that it is safe in
-/// channel names, cache keys and log lines.
+/// Guarantees: 1 to 128 characters (Unicode code points, as JSON Schema's `maxLength` counts), no
+/// ASCII control characters and no spaces, so that it is safe in channel names, cache keys and log lines.
 public struct UserID: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let rawValue: String
 
     /// Validates `rawValue`; returns nil when it breaks the rules above.
     public init?(_ rawValue: String) {
-        guard Identifier.isValid(rawValue, maxBytes: 128) else { return nil }
+        guard Identifier.isValid(rawValue, maxLength: 128) else { return nil }
         self.rawValue = rawValue
     }
 
@@ -22,7 +22,7 @@ public struct UserID: Hashable, Sendable, Comparable, CustomStringConvertible {
 public struct ConversationID: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: String
     public init?(_ rawValue: String) {
-        guard Identifier.isValid(rawValue, maxBytes: 64) else { return nil }
+        guard Identifier.isValid(rawValue, maxLength: 64) else { return nil }
         self.rawValue = rawValue
     }
     public init(trusted rawValue: String) { self.rawValue = rawValue }
@@ -33,29 +33,29 @@ public struct ConversationID: Hashable, Sendable, CustomStringConvertible {
 public struct MessageID: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: String
     public init?(_ rawValue: String) {
-        guard Identifier.isValid(rawValue, maxBytes: 64) else { return nil }
+        guard Identifier.isValid(rawValue, maxLength: 64) else { return nil }
         self.rawValue = rawValue
     }
     public init(trusted rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }
 }
 
-/// The id a client gives a send so that a retried send is recognised: 1 to 64 bytes.
+/// The id a client gives a send so that a retried send is recognised: 1 to 64 characters.
 public struct ClientMessageID: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: String
     public init?(_ rawValue: String) {
-        guard Identifier.isValid(rawValue, maxBytes: 64) else { return nil }
+        guard Identifier.isValid(rawValue, maxLength: 64) else { return nil }
         self.rawValue = rawValue
     }
     public init(trusted rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }
 }
 
-/// A workspace scope (a webinar, a support desk): 1 to 128 bytes, same character rules as a user id.
+/// A workspace scope (a webinar, a support desk): 1 to 128 characters, same character rules as a user id.
 public struct WorkspaceID: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: String
     public init?(_ rawValue: String) {
-        guard Identifier.isValid(rawValue, maxBytes: 128) else { return nil }
+        guard Identifier.isValid(rawValue, maxLength: 128) else { return nil }
         self.rawValue = rawValue
     }
     public init(trusted rawValue: String) { self.rawValue = rawValue }
@@ -79,12 +79,18 @@ public struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
 /// A conversation's position: gap-free and increasing from 1, assigned when an entry is stored.
 public typealias Seq = Int64
 
-enum Identifier {
-    /// 1...maxBytes UTF-8 bytes, none of them ASCII control characters or spaces.
-    static func isValid(_ value: String, maxBytes: Int) -> Bool {
-        let count = value.utf8.count
-        guard count >= 1, count <= maxBytes else { return false }
-        for byte in value.utf8 where byte <= 0x20 || byte == 0x7F { return false }
-        return true
+/// The rule every id (and reaction) follows, stated the way JSON Schema states it, so that
+/// docs/openapi.json can say it exactly: `minLength: 1`, `maxLength`, and the pattern
+/// `^[^\u0000-\u0020\u007f]+$`.
+public enum Identifier {
+    /// 1...maxLength Unicode code points, none of them an ASCII control character or a space.
+    public static func isValid(_ value: String, maxLength: Int) -> Bool {
+        var count = 0
+        for scalar in value.unicodeScalars {
+            if scalar.value <= 0x20 || scalar.value == 0x7F { return false }
+            count += 1
+            if count > maxLength { return false }
+        }
+        return count >= 1
     }
 }

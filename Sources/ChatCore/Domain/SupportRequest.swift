@@ -2,7 +2,7 @@
 public struct SupportRequestID: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: String
     public init?(_ rawValue: String) {
-        guard Identifier.isValid(rawValue, maxBytes: 64) else { return nil }
+        guard Identifier.isValid(rawValue, maxLength: 64) else { return nil }
         self.rawValue = rawValue
     }
     public init(trusted rawValue: String) { self.rawValue = rawValue }

@@ -19,11 +19,12 @@ public enum ConversationRules {
         -> (title: String, others: [UserID])
     {
         try StoredText.check(title, field: "title")
-        let trimmed = title.trimmingWhitespace()
-        guard !trimmed.isEmpty else { throw .validation("a group needs a title") }
-        guard trimmed.count <= limits.maxTitleLength else {
+        // Characters are code points, counted as sent, as JSON Schema's maxLength counts them.
+        guard title.unicodeScalars.count <= limits.maxTitleLength else {
             throw .validation("title is longer than \(limits.maxTitleLength) characters")
         }
+        let trimmed = title.trimmingWhitespace()
+        guard !trimmed.isEmpty else { throw .validation("a group needs a title") }
         var seen: Set<UserID> = [creator]
         let distinct = others.filter { seen.insert($0).inserted }
         guard !distinct.isEmpty else { throw .validation("a group needs at least two participants") }
@@ -120,7 +121,7 @@ public enum ConversationRules {
     /// deleted (a deletion may name a tombstone, so that a retried delete reaches the store, which
     /// answers it from its client id or with `notFound`); only its sender edits it; its sender, or a
     /// group's admins and moderators, delete it; anyone in the conversation reacts, with an emoji of 1
-    /// to `maxReactionBytes` bytes.
+    /// to `maxReactionLength` characters.
     public static func checkAct(
         _ action: MessageAction, on target: Message?, in conversation: Conversation, by user: UserID, content: String,
         metadata: JSONValue?, metadataBytes: Int, limits: Limits
@@ -133,6 +134,8 @@ public enum ConversationRules {
             throw .validation("a post is sent, not acted on")
         case .edit:
             guard target.sender == user else { throw .forbidden("only the sender can edit a message") }
+            // Whatever the post's kind, an edit replaces its content with some (to take a post back, delete it).
+            guard !content.isEmpty else { throw .validation("an edit needs content") }
             try checkSend(kind: target.kind, content: content, metadata: metadata, metadataBytes: metadataBytes, limits: limits)
         case .delete:
             let role = conversation.participant(user)?.role ?? .member
@@ -140,8 +143,8 @@ public enum ConversationRules {
                 throw .forbidden("only the sender, an admin or a moderator can delete a message")
             }
         case .react(_, let emoji), .unreact(_, let emoji):
-            guard Identifier.isValid(emoji, maxBytes: limits.maxReactionBytes) else {
-                throw .validation("'emoji' must be 1 to \(limits.maxReactionBytes) bytes without spaces or control characters")
+            guard Identifier.isValid(emoji, maxLength: limits.maxReactionLength) else {
+                throw .validation("'emoji' must be 1 to \(limits.maxReactionLength) characters without spaces or control characters")
             }
         }
     }
@@ -153,13 +156,14 @@ public enum ConversationRules {
         }
     }
 
-    /// A history query must not name both bounds the wrong way round.
-    public static func checkHistory(_ query: HistoryQuery) throws(ChatError) {
+    /// A history query's bounds must be seqs (`before` at least 1, `after` not negative). Bounds with
+    /// no seq between them are a valid, empty range (a rule across two fields would be one JSON Schema
+    /// cannot state, so generated clients could not check it); returns whether the range is empty.
+    public static func checkHistory(_ query: HistoryQuery) throws(ChatError) -> Bool {
         if let before = query.before, before < 1 { throw .validation("before must be at least 1") }
         if let after = query.after, after < 0 { throw .validation("after must not be negative") }
-        if let before = query.before, let after = query.after, before <= after {
-            throw .validation("before must be greater than after")
-        }
+        if let before = query.before, let after = query.after { return before - after <= 1 }
+        return false
     }
 }
 

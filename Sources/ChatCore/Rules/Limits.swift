@@ -29,7 +29,7 @@ public struct Limits: Sendable, Hashable {
     /// Largest HTTP request body in bytes.
     public var maxRequestBodyBytes: Int = 64 * 1024
     /// Largest reaction (an emoji or short code) in bytes.
-    public var maxReactionBytes: Int = 64
+    public var maxReactionLength: Int = 64
     /// Most users one presence query may name.
     public var maxPresenceQueryUsers: Int = 200
     /// Messages (posts, edits, deletions, reactions) one user may send per second, on average.

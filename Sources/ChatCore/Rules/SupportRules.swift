@@ -35,10 +35,10 @@ public enum SupportRules {
         try ConversationRules.checkSend(kind: kind, content: content, metadata: metadata, metadataBytes: metadataBytes, limits: limits)
         guard let subject else { return nil }
         try StoredText.check(subject, field: "subject")
-        let trimmed = subject.trimmingWhitespace()
-        guard trimmed.count <= limits.maxTitleLength else {
+        guard subject.unicodeScalars.count <= limits.maxTitleLength else {
             throw .validation("subject is longer than \(limits.maxTitleLength) characters")
         }
+        let trimmed = subject.trimmingWhitespace()
         return trimmed.isEmpty ? nil : trimmed
     }
 

@@ -126,9 +126,9 @@ public struct ChatService: Sendable {
 
         case .history(let id, let before, let after, let limit):
             let query = HistoryQuery(before: before, after: after, limit: try limits.pageSize(limit))
-            try ConversationRules.checkHistory(query)
+            let empty = try ConversationRules.checkHistory(query)
             _ = try ConversationRules.visible(try await store.conversation(id), to: user)
-            let page = try await store.messages(in: id, query)
+            let page = empty ? HistoryPage(messages: [], hasMore: false) : try await store.messages(in: id, query)
             return .history(HistoryReply(messages: page.messages.map(MessageBody.init), hasMore: page.hasMore))
 
         case .act(let id, let action, let clientID, let content, let metadata):

@@ -41,36 +41,36 @@ struct RESTRoutes: Sendable {
         }
         v1.get(":id") { request, context in
             await respond(request) {
-                try .getConversation(Validate.conversation(context.parameters.get("id")))
+                try .getConversation(Validate.conversation(Self.path("id", context)))
             }
         }
         v1.post(":id/participants") { request, context in
             await respond(request) {
                 let body = try await decode(AddParticipantsRequest.self, request)
-                return try Validate.addParticipants(body, conversation: context.parameters.get("id"))
+                return try Validate.addParticipants(body, conversation: Self.path("id", context))
             }
         }
         v1.delete(":id/participants/:user") { request, context in
             await respond(request) {
                 try Command.removeParticipant(
-                    Validate.conversation(context.parameters.get("id")), user: Validate.user(context.parameters.get("user")))
+                    Validate.conversation(Self.path("id", context)), user: Validate.user(Self.path("user", context)))
             }
         }
         v1.put(":id/participants/:user/role") { request, context in
             await respond(request) {
                 let body = try await decode(SetRoleRequest.self, request)
-                return try Validate.setRole(body, conversation: context.parameters.get("id"), user: context.parameters.get("user"))
+                return try Validate.setRole(body, conversation: Self.path("id", context), user: Self.path("user", context))
             }
         }
         v1.post(":id/leave") { request, context in
             await respond(request) {
-                try .leave(Validate.conversation(context.parameters.get("id")))
+                try .leave(Validate.conversation(Self.path("id", context)))
             }
         }
         v1.post(":id/messages") { request, context in
             await respond(request) {
                 let body = try await decode(SendRequest.self, request)
-                return try Validate.send(body, conversation: context.parameters.get("id"))
+                return try Validate.send(body, conversation: Self.path("id", context))
             }
         }
         v1.get(":id/messages") { request, context in
@@ -82,62 +82,64 @@ struct RESTRoutes: Sendable {
                     return parsed
                 }
                 let body = HistoryRequest(before: try number("before"), after: try number("after"), limit: try number("limit").map { Int($0) })
-                return try Validate.history(body, conversation: context.parameters.get("id"))
+                return try Validate.history(body, conversation: Self.path("id", context))
             }
         }
         v1.patch(":id/messages/:seq") { request, context in
             await respond(request) {
                 let body = try await decode(EditRequest.self, request)
-                return try Validate.edit(body, conversation: context.parameters.get("id"), seq: Self.seq(context))
+                return try Validate.edit(body, conversation: Self.path("id", context), seq: Self.seq(context))
             }
         }
         v1.delete(":id/messages/:seq") { request, context in
             await respond(request) {
                 let body = DeleteRequest(clientID: request.uri.queryParameters.get("client_id"))
-                return try Validate.delete(body, conversation: context.parameters.get("id"), seq: Self.seq(context))
+                return try Validate.delete(body, conversation: Self.path("id", context), seq: Self.seq(context))
             }
         }
         v1.post(":id/messages/:seq/reactions") { request, context in
             await respond(request) {
                 let body = try await decode(ReactionRequest.self, request)
-                return try Validate.reaction(body, add: true, conversation: context.parameters.get("id"), seq: Self.seq(context))
+                return try Validate.reaction(body, add: true, conversation: Self.path("id", context), seq: Self.seq(context))
             }
         }
         v1.delete(":id/messages/:seq/reactions/:emoji") { request, context in
             await respond(request) {
-                let emoji = context.parameters.get("emoji").flatMap { $0.removingPercentEncoding } ?? ""
+                let emoji = Self.path("emoji", context) ?? ""
                 let body = ReactionRequest(emoji: emoji, clientID: request.uri.queryParameters.get("client_id"))
-                return try Validate.reaction(body, add: false, conversation: context.parameters.get("id"), seq: Self.seq(context))
+                return try Validate.reaction(body, add: false, conversation: Self.path("id", context), seq: Self.seq(context))
             }
         }
         v1.post(":id/receipts") { request, context in
             await respond(request) {
-                try Validate.receipt(await decode(ReceiptRequest.self, request), conversation: context.parameters.get("id"))
+                try Validate.receipt(await decode(ReceiptRequest.self, request), conversation: Self.path("id", context))
             }
         }
         v1.post(":id/typing") { request, context in
             await respond(request) {
-                try .typing(Validate.conversation(context.parameters.get("id")))
+                try .typing(Validate.conversation(Self.path("id", context)))
             }
         }
         v1.post(":id/archive") { request, context in
             await respond(request) {
-                try .archive(Validate.conversation(context.parameters.get("id")), archived: true)
+                try .archive(Validate.conversation(Self.path("id", context)), archived: true)
             }
         }
         v1.delete(":id/archive") { request, context in
             await respond(request) {
-                try .archive(Validate.conversation(context.parameters.get("id")), archived: false)
+                try .archive(Validate.conversation(Self.path("id", context)), archived: false)
             }
         }
         v1.post(":id/close") { request, context in
             await respond(request) {
-                try .close(Validate.conversation(context.parameters.get("id")))
+                try .close(Validate.conversation(Self.path("id", context)))
             }
         }
         router.get("v1/presence") { request, context in
             await respond(request) {
-                let users = request.uri.queryParameters.get("users")?.split(separator: ",").map(String.init) ?? []
+                // Split among Unicode scalars: a combining mark after a comma fuses with it into one Character.
+                let users = request.uri.queryParameters.get("users")?.unicodeScalars
+                    .split(separator: ",", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) } ?? []
                 return try Validate.presence(PresenceRequest(users: users))
             }
         }
@@ -159,13 +161,18 @@ struct RESTRoutes: Sendable {
         }
         support.post("requests/:id/claim") { request, context in
             await respond(request) {
-                try .claimSupport(Validate.supportRequest(context.parameters.get("id")))
+                try .claimSupport(Validate.supportRequest(Self.path("id", context)))
             }
         }
     }
 
+    /// A path parameter as the client meant it: percent-decoded (the router hands it over as sent).
+    private static func path(_ name: String, _ context: BasicRequestContext) -> String? {
+        context.parameters.get(name).map { $0.removingPercentEncoding ?? $0 }
+    }
+
     private static func seq(_ context: BasicRequestContext) throws(ChatError) -> Int64 {
-        guard let value = context.parameters.get("seq"), let number = Int64(value) else {
+        guard let value = path("seq", context), let number = Int64(value) else {
             throw .validation("the path's seq must be an integer")
         }
         return number
