@@ -13,6 +13,8 @@ let package = Package(
         .executable(name: "switchboard", targets: ["SwitchboardCLI"]),
         .library(name: "ChatClient", targets: ["ChatClient"]),
         .library(name: "ChatTesting", targets: ["ChatTesting"]),
+        // The bench harness's accounting (bench/ is its own package; this pure part builds and is tested here).
+        .library(name: "BenchAccounting", targets: ["BenchAccounting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -32,6 +34,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.30.0"),
     ],
     targets: [
+        // What a load run sent, acknowledged and showed, and the loss and duplicates that adds up to.
+        // Pure and dependency-free: it lives with the harness in bench/, and `make test` tests it.
+        .target(name: "BenchAccounting", path: "bench/Sources/BenchAccounting", swiftSettings: strict),
+        .testTarget(name: "BenchAccountingTests", dependencies: ["BenchAccounting"], path: "bench/Tests/BenchAccountingTests", swiftSettings: strict),
         // The pure core: domain, rules, error codes, events, the five ports. No I/O.
         .target(name: "ChatCore", swiftSettings: strict),
         // The wire protocol: frames, codec, validation into typed commands, REST bodies, status tables.

@@ -15,7 +15,8 @@ public struct NoticeRecipient: Sendable, Hashable {
 /// recipient, for a gateway that turns it into e-mails or pushes.
 ///
 /// Guarantees: `id` is the same for every delivery attempt of one notice (the conversation and its
-/// last seq), so a receiver drops repeats by it; notices of one conversation carry increasing `lastSeq`.
+/// window), so a receiver drops repeats by it, and differs between notices; notices of one
+/// conversation carry a `lastSeq` that never decreases.
 public struct AwayNotice: Sendable, Hashable {
     /// The delivery id: the conversation and the start of the notice's window (milliseconds since the
     /// epoch), `c_…:1764489600000`. One notice per conversation and window, so the id is unique per
