@@ -2,7 +2,7 @@
 SWIFT ?= swift
 ARGS ?=
 
-.PHONY: run build test deps clean cluster cluster-down
+.PHONY: run build release test deps clean cluster cluster-down bench
 
 ## Installs what a fresh Debian machine lacks (nothing beyond the Swift toolchain for the embedded engine).
 deps:
@@ -20,13 +20,24 @@ run: build
 test: deps
 	SWIFT=$(SWIFT) bash scripts/test.sh
 
+## The release build of the node: what `make cluster` and `make bench` run (never a debug binary).
+release: deps
+	$(SWIFT) build -c release --product switchboard
+
 ## Cluster mode on one machine: Redis, PostgreSQL and three nodes on loopback ports; prints their URLs.
-cluster: build
+cluster: release
 	@bash scripts/cluster.sh up
 
 ## Stops what `make cluster` started (by the pids it recorded), and removes its directory.
 cluster-down:
 	@bash scripts/cluster.sh down
+
+## A short `fanout` against a two-node cluster it starts and stops (release builds); prints the summary
+## and writes the JSON result and the HTML report to bench/results/. SCENARIO and BENCH_ARGS change it.
+SCENARIO ?= bench/scenarios/fanout.json
+BENCH_ARGS ?=
+bench: deps
+	bash scripts/bench.sh cluster $(SCENARIO) $(BENCH_ARGS)
 
 clean:
 	rm -rf .build

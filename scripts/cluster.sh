@@ -4,11 +4,15 @@
 #
 #   scripts/cluster.sh up     starts everything and prints the nodes' URLs
 #   scripts/cluster.sh down   stops the nodes (SIGTERM: they drain), then Redis and PostgreSQL
+#
+# CLUSTER_NODES (3), CLUSTER_BINARY (the release build) and CLUSTER_ARGS (more flags for every node,
+# e.g. the bench's rate limits) change what starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${CLUSTER_DIR:-/tmp/switchboard-cluster-$(id -u)}
 nodes=${CLUSTER_NODES:-3}
-binary=.build/debug/switchboard
+binary=${CLUSTER_BINARY:-.build/release/switchboard}
+read -r -a extra <<<"${CLUSTER_ARGS:-}"
 
 up() {
   if [[ -d $dir ]]; then
@@ -26,7 +30,7 @@ up() {
   for index in $(seq 1 "$nodes"); do
     local log=$dir/node-$index.log
     nohup "$binary" serve --node-id "node-$index" --http-port 0 --data-dir "$dir/node-$index" --auth-secret "$secret" \
-      --database-url "$database" --redis-url "$redis" >"$log" 2>&1 </dev/null &
+      --database-url "$database" --redis-url "$redis" ${extra[@]+"${extra[@]}"} >"$log" 2>&1 </dev/null &
     echo $! >"$dir/node-$index.pid"
   done
   echo "redis:      $redis"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: builds, starts throwaway PostgreSQL servers (scripts/postgres.sh) and a Redis server
-# (scripts/redis.sh), checks docs/openapi.json against a real node (scripts/schemathesis.sh), runs the
-# whole suite, then the end-to-end tests again with every node on PostgreSQL, and stops the servers by pid.
+# (scripts/redis.sh), checks docs/openapi.json against a real node (scripts/schemathesis.sh), runs a short
+# bench harness run against a real node (scripts/bench.sh smoke), runs the whole suite, then the
+# end-to-end tests again with every node on PostgreSQL, and stops the servers by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SWIFT=${SWIFT:-swift}
@@ -35,6 +36,8 @@ export SWITCHBOARD_TEST_REDIS_SCRIPT=$PWD/scripts/redis.sh SWITCHBOARD_TEST_WORK
 
 echo "== docs/openapi.json against a real node (schemathesis, every check)"
 bash scripts/schemathesis.sh "$work/schemathesis"
+echo "== the bench harness: a short fanout against a real node must lose nothing (scripts/bench.sh smoke)"
+bash scripts/bench.sh smoke "$work/bench"
 echo "== the whole suite (nodes on the embedded SQLite store; store tests on both stores)"
 $SWIFT test --skip-build
 echo "== the end-to-end suite again, every node on PostgreSQL"

@@ -49,7 +49,9 @@ public struct Ledger: Sendable {
     /// Acknowledged seqs per conversation (the store's numbering; stored, so expected everywhere).
     private var acknowledged: [String: Set<Int64>] = [:]
     private var positions: [String: [Receiver: Position]] = [:]
-    private(set) var counts = Tally()
+    /// The running counts, cheap to read at any moment; `expected` and `lost` are filled in only by
+    /// ``tally()``.
+    public private(set) var counts = Tally()
 
     public init() {}
 

@@ -1,0 +1,146 @@
+import ArgumentParser
+import BenchAccounting
+import Foundation
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct SwitchboardBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchboard-bench",
+        abstract: "Load and failover harness for Switchboard deployments (bench/README.md).",
+        subcommands: [Run.self, Compare.self])
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Runs a scenario file against running nodes and reports.")
+
+    @Argument(help: "A scenario file (bench/scenarios/*.json).") var scenarioFile: String
+    @Option(help: "Comma-separated node base URLs.") var nodes: String = "http://127.0.0.1:8080"
+    @Option(help: "The nodes' HS256 secret: the harness mints its users' tokens.") var secret: String?
+    @Option(help: "A command that prints a token for {user}, for deployments with other keys.") var tokenCommand: String?
+    @Option(help: "Where to write the JSON result and the HTML report.") var out: String = "bench/results"
+    @Option(name: .customLong("process"), help: "NAME=PID of a process to measure (a node, redis, postgres); repeatable.")
+    var processes: [String] = []
+    @Option(help: "Event loop threads of the harness.") var loops: Int = 1
+    @Option(help: "Overrides the scenario's users.") var users: Int?
+    @Option(help: "Overrides the scenario's messages per second per conversation.") var rate: Double?
+    @Option(help: "Overrides the scenario's duration in seconds.") var duration: Double?
+
+    func run() async throws {
+        var scenario = try Scenario.load(scenarioFile)
+        if let users { scenario.users = users }
+        if let rate { scenario.messagesPerSecond = rate }
+        if let duration { scenario.durationSeconds = duration }
+        try scenario.validate()
+        let tokens: TokenSource
+        if let secret { tokens = .secret(secret) } else if let tokenCommand { tokens = .command(tokenCommand) } else {
+            throw ValidationError("give --secret or --token-command")
+        }
+        let targets = try nodes.split(separator: ",").map { try NodeTarget(url: String($0)) }
+        var measured: [(name: String, pid: Int32)] = [("harness", getpid())]
+        for entry in processes {
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let pid = Int32(parts[1]) else { throw ValidationError("--process takes NAME=PID, not '\(entry)'") }
+            measured.append((String(parts[0]), pid))
+        }
+        let stats = ProcessStats(processes: measured)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, loops))
+        do {
+            try await run(scenario: scenario, targets: targets, tokens: tokens, group: group, stats: stats)
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await group.shutdownGracefully()
+    }
+
+    private func run(scenario: Scenario, targets: [NodeTarget], tokens: TokenSource, group: MultiThreadedEventLoopGroup, stats: ProcessStats) async throws {
+
+        print("switchboard-bench \(scenario.scenario): \(scenario.users) users in groups of \(scenario.groupSize) on \(targets.count) node(s), \(fmt(scenario.messagesPerSecond)) msg/s per conversation for \(fmt(scenario.durationSeconds)) s")
+        var steps: [RunReport.Step] = []
+        var saturation: Double?
+        var rate = scenario.messagesPerSecond
+        let stepCount = scenario.scenario == "ramp" ? scenario.rampSteps : 1
+        for _ in 0..<stepCount {
+            let step = try await runStep(scenario: scenario, rate: rate, targets: targets, tokens: tokens, group: group, stats: stats)
+            steps.append(step)
+            if scenario.scenario == "ramp" {
+                print("  step \(fmt(rate)) msg/s: \(fmt(step.deliveriesPerSecond)) deliveries/s, p99 \(fmt(step.sendToDeliver.p99)) ms, lost \(step.tally.lost)\(step.verdict.isEmpty ? "" : " — " + step.verdict.joined(separator: "; "))")
+                guard step.verdict.isEmpty else { break }
+                saturation = step.deliveriesPerSecond
+                rate *= scenario.rampFactor
+            }
+        }
+        var warnings: [String] = []
+        for step in steps {
+            if let harness = step.processes.first(where: { $0.name == "harness" }), harness.cores >= 0.85 * Double(max(1, loops)) {
+                warnings.append(
+                    "at \(fmt(step.messagesPerSecond)) msg/s the harness used \(fmt(harness.cores)) cores with \(loops) loop(s): it, not the node, may have been the limit (raise --loops)")
+            }
+        }
+        let report = RunReport(
+            command: CommandLine.arguments.joined(separator: " "), date: ISO8601DateFormatter().string(from: Date()), scenario: scenario,
+            nodes: nodes.split(separator: ",").map(String.init), harnessLoops: loops, steps: steps, saturation: saturation, warnings: warnings)
+        print("")
+        print(report.table())
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let stamp = report.date.replacingOccurrences(of: ":", with: "")
+        let base = "\(out)/\(scenario.scenario)-\(stamp)"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(report).write(to: URL(fileURLWithPath: base + ".json"))
+        try Data(report.html().utf8).write(to: URL(fileURLWithPath: base + ".html"))
+        print("\nresult: \(base).json\nreport: \(base).html")
+        // A fanout that lost a message or showed a duplicate failed; a ramp stops at its first unclean step by design.
+        let failed = steps.contains { $0.tally.duplicatesShown > 0 } || (scenario.scenario == "fanout" && steps.contains { $0.tally.lost > 0 })
+        if failed { throw ExitCode(1) }
+    }
+
+    private func runStep(
+        scenario: Scenario, rate: Double, targets: [NodeTarget], tokens: TokenSource, group: MultiThreadedEventLoopGroup, stats: ProcessStats
+    ) async throws -> RunReport.Step {
+        let recorder = Recorder()
+        let before = stats.cpu()
+        let wallStart = Recorder.now()
+        let outcome = try await FanoutRun(
+            scenario: scenario, rate: rate, nodes: targets, tokens: tokens, group: group, recorder: recorder,
+            progress: { sample, tally in
+                let lost = tally.map { "  waiting for \($0.lost)" } ?? ""
+                print("  \(sample.second)s  sent \(sample.sent)  delivered \(sample.delivered)  \(sample.rate)/s  p99 \(fmt(sample.p99Milliseconds)) ms\(lost)")
+            }
+        ).run()
+        let wall = Double(Recorder.now() - wallStart) / 1e9
+        let snapshot = recorder.snapshot()
+        var verdict: [String] = []
+        let deliver = RunReport.Latency(snapshot.deliver)
+        if snapshot.tally.lost > 0 { verdict.append("lost \(snapshot.tally.lost)") }
+        if snapshot.tally.duplicatesShown > 0 { verdict.append("\(snapshot.tally.duplicatesShown) duplicates shown") }
+        if deliver.p99 > scenario.p99LimitMilliseconds { verdict.append("p99 \(fmt(deliver.p99)) ms > \(fmt(scenario.p99LimitMilliseconds)) ms") }
+        let lagMilliseconds = Double(snapshot.maxLag) / 1e6
+        if lagMilliseconds > 100 { verdict.append("the senders fell \(fmt(lagMilliseconds)) ms behind schedule") }
+        let errors = snapshot.tally.errors.values.reduce(0, +)
+        if errors > 0 { verdict.append("\(errors) errors") }
+        return RunReport.Step(
+            messagesPerSecond: rate, deliveriesPerSecond: Double(snapshot.tally.delivered) / max(outcome.deliverySeconds, 1e-9), tally: snapshot.tally,
+            sendToAck: RunReport.Latency(snapshot.ack), sendToDeliver: deliver, maxScheduleLagMilliseconds: lagMilliseconds, samples: snapshot.samples,
+            marks: snapshot.marks, processes: stats.usage(since: before, wallSeconds: wall), verdict: verdict)
+    }
+}
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Prints two results (JSON files of `run`) side by side.")
+
+    @Argument var first: String
+    @Argument var second: String
+
+    func run() throws {
+        let decoder = JSONDecoder()
+        let a = try decoder.decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: first)))
+        let b = try decoder.decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: second)))
+        print(RunReport.compare(a, b, names: ((first as NSString).lastPathComponent, (second as NSString).lastPathComponent)))
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// CPU time and resident memory of the processes a run involves (the harness itself, nodes, Redis,
+/// PostgreSQL), read from /proc. A named process counts with all its descendants: PostgreSQL serves
+/// each connection from a child process.
+struct ProcessStats: Sendable {
+    struct Usage: Codable, Sendable {
+        var name: String
+        /// CPU seconds used during the run (user + system, the process and its descendants).
+        var cpuSeconds: Double
+        /// CPU used as a share of one core over the run's wall time (1.0 = one core busy).
+        var cores: Double
+        /// Resident memory at the end, in MiB.
+        var residentMiB: Double
+    }
+
+    let processes: [(name: String, pid: Int32)]
+    private let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+    private let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
+
+    init(processes: [(name: String, pid: Int32)]) { self.processes = processes }
+
+    /// CPU seconds of each named process tree now.
+    func cpu() -> [String: Double] {
+        let children = Self.childrenByParent()
+        var result: [String: Double] = [:]
+        for (name, pid) in processes {
+            result[name] = Self.tree(pid, children).reduce(0) { $0 + cpuTicks($1) } / ticksPerSecond
+        }
+        return result
+    }
+
+    /// Usage between `before` (from ``cpu()``) and now, over `wallSeconds`.
+    func usage(since before: [String: Double], wallSeconds: Double) -> [Usage] {
+        let now = cpu()
+        let children = Self.childrenByParent()
+        return processes.map { name, pid in
+            let seconds = (now[name] ?? 0) - (before[name] ?? 0)
+            let resident = Self.tree(pid, children).reduce(0) { $0 + residentPages($1) } * pageSize / 1_048_576
+            return Usage(name: name, cpuSeconds: seconds, cores: wallSeconds > 0 ? seconds / wallSeconds : 0, residentMiB: resident)
+        }
+    }
+
+    private func cpuTicks(_ pid: Int32) -> Double {
+        guard let fields = Self.statFields(pid), fields.count > 12 else { return 0 }
+        // After the command's closing parenthesis: field 14 (utime) and 15 (stime) are at 11 and 12.
+        return (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+    }
+
+    private func residentPages(_ pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8) else { return 0 }
+        let parts = text.split(separator: " ")
+        return parts.count > 1 ? Double(parts[1]) ?? 0 : 0
+    }
+
+    /// The fields of /proc/PID/stat after the command name (which may hold spaces).
+    private static func statFields(_ pid: Int32) -> [Substring]? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        return text[text.index(after: close)...].split(separator: " ")
+    }
+
+    private static func childrenByParent() -> [Int32: [Int32]] {
+        var result: [Int32: [Int32]] = [:]
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return result }
+        for entry in entries {
+            guard let pid = Int32(entry), let fields = statFields(pid), fields.count > 1, let parent = Int32(fields[1]) else { continue }
+            result[parent, default: []].append(pid)
+        }
+        return result
+    }
+
+    private static func tree(_ root: Int32, _ children: [Int32: [Int32]]) -> [Int32] {
+        var result: [Int32] = []
+        var stack = [root]
+        while let pid = stack.popLast() {
+            result.append(pid)
+            stack += children[pid] ?? []
+        }
+        return result
+    }
+}

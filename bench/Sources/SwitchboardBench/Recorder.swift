@@ -1,0 +1,120 @@
+import BenchAccounting
+import Histogram
+import NIOCore
+import Synchronization
+
+/// Everything a run observes, from every event loop: the ``Ledger`` (loss and duplicates), latency
+/// histograms (send→ack, send→deliver, in microseconds), and one sample per second for the progress
+/// line and the report's charts. One mutex; what runs under it is a few counter and histogram updates.
+final class Recorder: Sendable {
+    /// One second of the run.
+    struct Sample: Codable, Sendable {
+        var second: Int
+        var sent: Int
+        var delivered: Int
+        /// Deliveries in this second.
+        var rate: Int
+        /// p99 send→deliver of this second's deliveries, in milliseconds.
+        var p99Milliseconds: Double
+        var errors: Int
+    }
+
+    /// Something that happened at a moment of the run (a fault, a recovery), marked on the charts.
+    struct Mark: Codable, Sendable {
+        var second: Double
+        var label: String
+    }
+
+    private struct State {
+        var ledger = Ledger()
+        var ack = Recorder.histogram()
+        var deliver = Recorder.histogram()
+        var secondDeliver = Recorder.histogram()
+        var samples: [Sample] = []
+        var marks: [Mark] = []
+        var deliveredAtLastTick = 0
+        var errorsAtLastTick = 0
+        /// How far the senders fell behind their schedule, at most (nanoseconds).
+        var maxLag: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    /// The run's start, on the monotonic clock every loop shares.
+    let start: UInt64
+
+    init(start: UInt64 = Recorder.now()) { self.start = start }
+
+    static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+
+    static func histogram() -> Histogram<UInt64> {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
+        histogram.autoResize = true
+        return histogram
+    }
+
+    func join(_ receivers: [Ledger.Receiver], to conversation: String) { state.withLock { $0.ledger.join(receivers, to: conversation) } }
+
+    func sent(lag: UInt64) {
+        state.withLock {
+            $0.ledger.sent()
+            $0.maxLag = max($0.maxLag, lag)
+        }
+    }
+
+    func acknowledged(_ seq: Int64, in conversation: String, sentAt: UInt64) {
+        let micros = (Self.now() &- sentAt) / 1000
+        state.withLock {
+            $0.ledger.acknowledged(seq, in: conversation)
+            _ = $0.ack.record(micros)
+        }
+    }
+
+    func failed(_ code: String) { state.withLock { $0.ledger.failed(code) } }
+
+    /// A `message.new` read off `receiver`'s socket; shown to the application unless the client's
+    /// dedupe drops it as a repeat.
+    func received(_ seq: Int64, in conversation: String, by receiver: Ledger.Receiver, sentAt: UInt64?) {
+        let micros = sentAt.map { (Self.now() &- $0) / 1000 }
+        state.withLock { state in
+            guard state.ledger.received(seq, in: conversation, by: receiver) else { return }
+            state.ledger.shown(seq, in: conversation, to: receiver)
+            if let micros {
+                _ = state.deliver.record(micros)
+                _ = state.secondDeliver.record(micros)
+            }
+        }
+    }
+
+    func reconnected() { state.withLock { $0.ledger.reconnected() } }
+
+    func mark(_ label: String) {
+        let second = Double(Self.now() &- start) / 1e9
+        state.withLock { $0.marks.append(Mark(second: second, label: label)) }
+    }
+
+    /// Closes the current second: its sample, for the progress line.
+    func tick() -> Sample {
+        state.withLock { state in
+            let tally = state.ledger.counts
+            let errors = tally.errors.values.reduce(0, +)
+            let sample = Sample(
+                second: state.samples.count + 1, sent: tally.sent, delivered: tally.delivered,
+                rate: tally.delivered - state.deliveredAtLastTick,
+                p99Milliseconds: state.secondDeliver.totalCount == 0 ? 0 : Double(state.secondDeliver.valueAtPercentile(99)) / 1000,
+                errors: errors - state.errorsAtLastTick)
+            state.deliveredAtLastTick = tally.delivered
+            state.errorsAtLastTick = errors
+            state.secondDeliver.reset()
+            state.samples.append(sample)
+            return sample
+        }
+    }
+
+    /// The ledger's tally now (walks every acknowledged message: call it once a second at most).
+    func tally() -> Tally { state.withLock { $0.ledger.tally() } }
+
+    /// What the report needs, copied out.
+    func snapshot() -> (tally: Tally, ack: Histogram<UInt64>, deliver: Histogram<UInt64>, samples: [Sample], marks: [Mark], maxLag: UInt64) {
+        state.withLock { ($0.ledger.tally(), $0.ack, $0.deliver, $0.samples, $0.marks, $0.maxLag) }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// A scenario file's parameters (bench/scenarios/*.json). Every field but `scenario` has a default, so
+/// a file names only what it changes; flags on the command line override the file.
+struct Scenario: Codable, Sendable {
+    /// `fanout` (or `ramp`, which steps `messagesPerSecond` up until the node saturates).
+    var scenario: String = "fanout"
+    /// Connected users, one WebSocket each, spread over the nodes round-robin.
+    var users: Int = 200
+    /// Participants per group conversation; users are cut into `users / groupSize` groups.
+    var groupSize: Int = 10
+    /// Messages each conversation receives per second (one sender per conversation, on schedule).
+    var messagesPerSecond: Double = 10
+    /// How long the senders send.
+    var durationSeconds: Double = 10
+    /// How long receivers may take after the last send before a missing delivery counts as lost.
+    var graceSeconds: Double = 10
+    /// Size of each message's content (the send time and padding).
+    var contentBytes: Int = 100
+    /// `ramp`: the factor by which each step raises the rate, and the most steps.
+    var rampFactor: Double = 1.5
+    var rampSteps: Int = 12
+    /// `ramp`: the saturation criteria, checked after each step.
+    var p99LimitMilliseconds: Double = 20
+
+    init() {}
+
+    init(from decoder: any Decoder) throws {
+        let defaults = Scenario()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        scenario = try container.decodeIfPresent(String.self, forKey: .scenario) ?? defaults.scenario
+        users = try container.decodeIfPresent(Int.self, forKey: .users) ?? defaults.users
+        groupSize = try container.decodeIfPresent(Int.self, forKey: .groupSize) ?? defaults.groupSize
+        messagesPerSecond = try container.decodeIfPresent(Double.self, forKey: .messagesPerSecond) ?? defaults.messagesPerSecond
+        durationSeconds = try container.decodeIfPresent(Double.self, forKey: .durationSeconds) ?? defaults.durationSeconds
+        graceSeconds = try container.decodeIfPresent(Double.self, forKey: .graceSeconds) ?? defaults.graceSeconds
+        contentBytes = try container.decodeIfPresent(Int.self, forKey: .contentBytes) ?? defaults.contentBytes
+        rampFactor = try container.decodeIfPresent(Double.self, forKey: .rampFactor) ?? defaults.rampFactor
+        rampSteps = try container.decodeIfPresent(Int.self, forKey: .rampSteps) ?? defaults.rampSteps
+        p99LimitMilliseconds = try container.decodeIfPresent(Double.self, forKey: .p99LimitMilliseconds) ?? defaults.p99LimitMilliseconds
+    }
+
+    static func load(_ path: String) throws -> Scenario {
+        try JSONDecoder().decode(Scenario.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    /// Conversations the users make up.
+    var conversations: Int { users / groupSize }
+
+    /// Refuses parameters that cannot run, naming the field.
+    func validate() throws {
+        guard ["fanout", "ramp"].contains(scenario) else { throw BenchError("scenario '\(scenario)' is not one this harness runs (fanout, ramp)") }
+        guard groupSize >= 2, groupSize <= 1000 else { throw BenchError("groupSize must be 2...1000") }
+        guard users >= groupSize else { throw BenchError("users must be at least groupSize") }
+        guard messagesPerSecond > 0, durationSeconds > 0, graceSeconds >= 0 else {
+            throw BenchError("messagesPerSecond and durationSeconds must be positive, graceSeconds not negative")
+        }
+        guard contentBytes >= 24, contentBytes <= 16_000 else { throw BenchError("contentBytes must be 24...16000") }
+    }
+}
+
+/// A harness failure with a message for the operator.
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
