@@ -2,7 +2,7 @@
 SWIFT ?= swift
 ARGS ?=
 
-.PHONY: run build release test deps clean cluster cluster-down bench
+.PHONY: run build release test deps clean cluster cluster-down bench drill
 
 ## Installs what a fresh Debian machine lacks (nothing beyond the Swift toolchain for the embedded engine).
 deps:
@@ -38,6 +38,12 @@ SCENARIO ?= bench/scenarios/fanout.json
 BENCH_ARGS ?=
 bench: deps
 	bash scripts/bench.sh cluster $(SCENARIO) $(BENCH_ARGS)
+
+## Every failover drill (bench/README.md) under the drill load on a two-node cluster, one table at the
+## end; each must lose nothing and show no duplicate. DRILLS names a subset.
+DRILLS ?=
+drill: deps
+	bash scripts/bench.sh drill $(DRILLS)
 
 clean:
 	rm -rf .build

@@ -4,6 +4,8 @@
 #   scripts/bench.sh cluster SCENARIO [HARNESS FLAGS…]   release build; starts a cluster (CLUSTER_NODES,
 #                                                        default 2), runs the scenario against every node
 #                                                        with each process measured, stops the cluster
+#   scripts/bench.sh drill [NAME…]                       release build; a cluster (2 nodes); the drill scenario
+#                                                        once per fault (all when none is named), one table
 #   scripts/bench.sh smoke DIR                           `make test`'s short run: debug builds, one embedded
 #                                                        node in DIR; fails unless nothing is lost
 set -euo pipefail
@@ -12,26 +14,80 @@ source scripts/lib.sh
 # The harness's users send far above a chat user's rate: the nodes under test get limits out of the way.
 limits=(--limits-rate-messages 1000000 --limits-rate-burst 1000000)
 
+# Release builds, and a cluster (CLUSTER_NODES, default 2) that is stopped when the script exits.
+start_cluster() {
+  swift build -c release --product switchboard
+  swift build -c release --package-path bench
+  export CLUSTER_DIR=${CLUSTER_DIR:-/tmp/switchboard-bench-$(id -u)} CLUSTER_NODES=${CLUSTER_NODES:-2}
+  export CLUSTER_BINARY=.build/release/switchboard CLUSTER_ARGS="${limits[*]}"
+  trap 'bash scripts/cluster.sh down >/dev/null' EXIT
+  bash scripts/cluster.sh up
+}
+
+# The harness against the cluster: every node's URL, each process measured (pids read now: a drill
+# may have restarted some).
+harness() {
+  local urls=() processes=() index nodes
+  for index in $(seq 1 "$CLUSTER_NODES"); do
+    urls+=("http://127.0.0.1:$(cat "$CLUSTER_DIR/node-$index.port")")
+    processes+=(--process "node-$index=$(cat "$CLUSTER_DIR/node-$index.pid")")
+  done
+  processes+=(--process "redis=$(cat "$CLUSTER_DIR/redis/redis.pid")")
+  processes+=(--process "postgres=$(head -n 1 "$CLUSTER_DIR/postgres/data/postmaster.pid")")
+  nodes=$(IFS=,; echo "${urls[*]}")
+  bench/.build/release/switchboard-bench run "$1" --nodes "$nodes" --secret "$(cat "$CLUSTER_DIR/secret")" \
+    "${processes[@]}" --out bench/results "${@:2}"
+}
+
+# The fault and restore commands of each drill (run by the harness through /bin/sh, 5 s into its load).
+drill_args() {
+  local d=$CLUSTER_DIR node2 redis postmaster
+  node2="\$(cat $d/node-2.pid)"
+  redis="\$(cat $d/redis/redis.pid)"
+  postmaster="\$(head -n 1 $d/postgres/data/postmaster.pid)"
+  case $1 in
+    kill-node) echo "--fault-command|kill -KILL $node2|--restore-command|bash scripts/cluster.sh restart-node 2|--restore-after|5" ;;
+    drain-node) echo "--fault-command|kill -TERM $node2|--restore-command|bash scripts/cluster.sh restart-node 2|--restore-after|12" ;;
+    restart-redis) echo "--fault-command|bash scripts/redis.sh stop $d/redis|--restore-command|bash scripts/redis.sh restart $d/redis|--restore-after|3" ;;
+    freeze-redis) echo "--fault-command|kill -STOP $redis|--restore-command|kill -CONT $redis|--restore-after|10" ;;
+    restart-postgres) echo "--fault-command|bash scripts/postgres.sh stop $d/postgres|--restore-command|bash scripts/postgres.sh restart $d/postgres|--restore-after|3" ;;
+    # The postmaster and every backend: a hung machine, not one hung process.
+    freeze-postgres) echo "--fault-command|pkill -STOP -P $postmaster; kill -STOP $postmaster|--restore-command|kill -CONT $postmaster; pkill -CONT -P $postmaster|--restore-after|10" ;;
+    *) echo "unknown drill '$1' (kill-node drain-node restart-redis freeze-redis restart-postgres freeze-postgres)" >&2; return 1 ;;
+  esac
+}
+
 case ${1:-} in
   cluster)
     scenario=${2:?usage: scripts/bench.sh cluster SCENARIO [flags]}
     shift 2
-    swift build -c release --product switchboard
-    swift build -c release --package-path bench
-    export CLUSTER_DIR=${CLUSTER_DIR:-/tmp/switchboard-bench-$(id -u)} CLUSTER_NODES=${CLUSTER_NODES:-2}
-    export CLUSTER_BINARY=.build/release/switchboard CLUSTER_ARGS="${limits[*]}"
-    trap 'bash scripts/cluster.sh down >/dev/null' EXIT
-    bash scripts/cluster.sh up
-    urls=() processes=()
-    for index in $(seq 1 "$CLUSTER_NODES"); do
-      urls+=("$(grep -o 'http=http://127\.0\.0\.1:[0-9]*' "$CLUSTER_DIR/node-$index.log" | head -n 1 | cut -c6-)")
-      processes+=(--process "node-$index=$(cat "$CLUSTER_DIR/node-$index.pid")")
+    start_cluster
+    harness "$scenario" "$@"
+    ;;
+  drill)
+    shift
+    drills=("$@")
+    ((${#drills[@]})) || drills=(kill-node drain-node restart-redis freeze-redis restart-postgres freeze-postgres)
+    start_cluster
+    summary=()
+    status=0
+    for drill in "${drills[@]}"; do
+      IFS='|' read -r -a args <<<"$(drill_args "$drill")"
+      echo "== drill $drill"
+      if harness bench/scenarios/drill.json --fault "$drill" --fault-at 5 "${args[@]}" | tee "$CLUSTER_DIR/drill-$drill.txt"; then
+        result=ok
+      else
+        result=FAILED
+        status=1
+      fi
+      line=$(grep -E '^\[0-9.]+ \| ' "$CLUSTER_DIR/drill-$drill.txt" | tail -n 1 || true)
+      recovery=$(grep -o "recovery [^,]*" "$CLUSTER_DIR/drill-$drill.txt" | tail -n 1 || true)
+      summary+=("$drill | $result | $recovery | $line")
     done
-    processes+=(--process "redis=$(cat "$CLUSTER_DIR/redis/redis.pid")")
-    processes+=(--process "postgres=$(head -n 1 "$CLUSTER_DIR/postgres/data/postmaster.pid")")
-    nodes=$(IFS=,; echo "${urls[*]}")
-    bench/.build/release/switchboard-bench run "$scenario" --nodes "$nodes" --secret "$(cat "$CLUSTER_DIR/secret")" \
-      "${processes[@]}" --out bench/results "$@"
+    echo
+    echo "drill | result | recovery | msg/s | deliv/s | sent | acked | delivered | lost | dup shown | dup wire | ack p50/p99 | deliver p50/p90/p99/p99.9/max (ms) | errors"
+    printf '%s\n' "${summary[@]}"
+    exit "$status"
     ;;
   smoke)
     work=${2:?usage: scripts/bench.sh smoke DIR}
@@ -52,7 +108,7 @@ case ${1:-} in
       --process "node=$node" --out "$work/results"
     ;;
   *)
-    echo "usage: $0 cluster SCENARIO [flags] | smoke DIR" >&2
+    echo "usage: $0 cluster SCENARIO [flags] | drill [NAME…] | smoke DIR" >&2
     exit 2
     ;;
 esac

@@ -4,6 +4,7 @@
 #
 #   scripts/cluster.sh up     starts everything and prints the nodes' URLs
 #   scripts/cluster.sh down   stops the nodes (SIGTERM: they drain), then Redis and PostgreSQL
+#   scripts/cluster.sh restart-node N   starts node N again on its port once its process is gone (drills)
 #
 # CLUSTER_NODES (3), CLUSTER_BINARY (the release build) and CLUSTER_ARGS (more flags for every node,
 # e.g. the bench's rate limits) change what starts.
@@ -13,6 +14,42 @@ dir=${CLUSTER_DIR:-/tmp/switchboard-cluster-$(id -u)}
 nodes=${CLUSTER_NODES:-3}
 binary=${CLUSTER_BINARY:-.build/release/switchboard}
 read -r -a extra <<<"${CLUSTER_ARGS:-}"
+
+# Starts node INDEX on PORT (0: any free one) in the background, recording its pid.
+launch() {
+  local index=$1 port=$2
+  nohup "$binary" serve --node-id "node-$index" --http-port "$port" --data-dir "$dir/node-$index" \
+    --auth-secret "$(cat "$dir/secret")" --database-url "$(cat "$dir/database-url")" --redis-url "$(cat "$dir/redis-url")" \
+    ${extra[@]+"${extra[@]}"} >>"$dir/node-$index.log" 2>&1 </dev/null &
+  echo $! >"$dir/node-$index.pid"
+}
+
+# Prints node INDEX's URL once its log says where it listens (a start after the first SEEN such lines).
+wait_url() {
+  local index=$1 seen=${2:-0} url=""
+  for _ in $(seq 1 600); do
+    url=$(grep -o 'http=http://127\.0\.0\.1:[0-9]*' "$dir/node-$index.log" | tail -n +$((seen + 1)) | tail -n 1 | cut -c6- || true)
+    [[ -n $url ]] && { echo "$url"; return 0; }
+    kill -0 "$(cat "$dir/node-$index.pid")" 2>/dev/null || { cat "$dir/node-$index.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "node-$index did not start; see $dir/node-$index.log" >&2
+  exit 1
+}
+
+# Starts node INDEX again on the port it had, once its old process is gone (after a kill or a drain).
+restart_node() {
+  local index=$1 old
+  old=$(cat "$dir/node-$index.pid")
+  for _ in $(seq 1 600); do
+    kill -0 "$old" 2>/dev/null || break
+    sleep 0.1
+  done
+  local seen
+  seen=$(grep -c 'http=http://127\.0\.0\.1:' "$dir/node-$index.log" || true)
+  launch "$index" "$(cat "$dir/node-$index.port")"
+  wait_url "$index" "$seen" >/dev/null
+}
 
 up() {
   if [[ -d $dir ]]; then
@@ -27,23 +64,17 @@ up() {
   secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
   echo "$secret" >"$dir/secret"
   chmod 600 "$dir/secret"
+  echo "$database" >"$dir/database-url"
+  echo "$redis" >"$dir/redis-url"
   for index in $(seq 1 "$nodes"); do
-    local log=$dir/node-$index.log
-    nohup "$binary" serve --node-id "node-$index" --http-port 0 --data-dir "$dir/node-$index" --auth-secret "$secret" \
-      --database-url "$database" --redis-url "$redis" ${extra[@]+"${extra[@]}"} >"$log" 2>&1 </dev/null &
-    echo $! >"$dir/node-$index.pid"
+    launch "$index" 0
   done
   echo "redis:      $redis"
   echo "postgres:   $database"
   for index in $(seq 1 "$nodes"); do
-    local url=""
-    for _ in $(seq 1 600); do
-      url=$(grep -o 'http=http://127\.0\.0\.1:[0-9]*' "$dir/node-$index.log" | head -n 1 | cut -c6- || true)
-      [[ -n $url ]] && break
-      kill -0 "$(cat "$dir/node-$index.pid")" 2>/dev/null || { cat "$dir/node-$index.log" >&2; exit 1; }
-      sleep 0.1
-    done
-    [[ -n $url ]] || { echo "node-$index did not start; see $dir/node-$index.log" >&2; exit 1; }
+    local url
+    url=$(wait_url "$index")
+    echo "${url##*:}" >"$dir/node-$index.port"
     echo "node-$index:     $url  (ws: ${url/http:/ws:}/v1/ws, log: $dir/node-$index.log)"
   done
   echo "tokens:     $binary token --user alice --auth-secret \$(cat $dir/secret)"
@@ -76,8 +107,9 @@ down() {
 case ${1:-} in
   up) up ;;
   down) down ;;
+  restart-node) restart_node "${2:?usage: $0 restart-node INDEX}" ;;
   *)
-    echo "usage: $0 up|down" >&2
+    echo "usage: $0 up|down|restart-node INDEX" >&2
     exit 2
     ;;
 esac

@@ -155,4 +155,48 @@ import Testing
             #expect(!bob.outbox.isSlowConsumer, "the catch-up waited for room instead of overflowing")
         }
     }
+
+    /// A member whose join reaches this node after it began relaying the conversation for another
+    /// local member is owed what the relay released meanwhile: it gets it through a catch-up, then the
+    /// live entries, each once and in order. (The bench harness found seq 1 missing for such members:
+    /// clients are told they joined before their node has applied the join.)
+    @Test func aMemberJoiningARelayedConversationGetsWhatWasReleasedBeforeItsJoinApplied() async throws {
+        let fixture = try await Fixture()
+        try await fixture.run {
+            let (hub, node) = (fixture.hub, fixture.node)
+            let ann = fixture.session("ann"), bob = fixture.session("bob")
+            try await hub.register(ann)
+            try await hub.register(bob)
+            let group = try await fixture.store.createGroup(
+                id: RandomIDGenerator().conversationID(), title: "G", creator: UserID("ann")!, others: [UserID("bob")!], workspace: nil,
+                at: Timestamp(milliseconds: 0))
+            func joined(_ user: String, eventID: UInt64) -> Envelope {
+                Envelope(
+                    channel: .user(UserID(user)!), kind: .joined, origin: node, eventID: eventID, conversation: group.id, seq: 0,
+                    subject: UserID(user)!, frame: Array(#"{"type":"conversation.joined"}"#.utf8))
+            }
+            let received = Recorder<Int64>()
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { await Self.collect(bob.outbox, into: received) }
+                tasks.addTask { await hub.catchUp(bob) }
+                hub.handle(joined("ann", eventID: 1))
+                try await eventually("ann's join applied: the node relays the conversation") { hub.relayedConversations == 1 }
+                let first = try await fixture.append(group.id, "1")
+                hub.handle(EventPublisher.messageEnvelope(first, origin: NodeID("n2"), eventID: 10))
+                // bob's join is applied only now, after seq 1 went out to ann.
+                hub.handle(joined("bob", eventID: 2))
+                let second = try await fixture.append(group.id, "2")
+                hub.handle(EventPublisher.messageEnvelope(second, origin: NodeID("n2"), eventID: 11))
+                try await eventually("bob has 1 and 2") { received.all.count >= 2 }
+                let third = try await fixture.append(group.id, "3")
+                hub.handle(EventPublisher.messageEnvelope(third, origin: NodeID("n2"), eventID: 12))
+                try await eventually("and 3, live") { received.all.count >= 3 }
+                hub.unregister(bob)
+                hub.unregister(ann)
+                bob.outbox.finish()
+                try await tasks.waitForAll()
+            }
+            #expect(received.all == [1, 2, 3], "each entry once, in order")
+        }
+    }
 }

@@ -242,6 +242,7 @@ public final class Hub: Service, Sendable {
     }
 
     private func unregisterNow(_ session: Session) async {
+        session.endCatchUp()
         let user = session.principal.user
         let emptyDesks = state.withLock { state in
             SupportRules.agentWorkspaces(of: session.principal).filter { workspace in
@@ -272,9 +273,11 @@ public final class Hub: Service, Sendable {
     // MARK: Catch-up
 
     /// Sends `session` what it is owed from the store (see the type's documentation), page by page as
-    /// its outbox makes room, until it is level with the live stream or its connection ends. The
-    /// connection runs this after `welcome`.
+    /// its outbox makes room, until it is level with the live stream; then waits until it is owed
+    /// again (a conversation joined after the node began relaying it), until its connection ends (the
+    /// task is cancelled, or the session unregistered). The connection runs this after `welcome`.
     public func catchUp(_ session: Session) async {
+        var wakeUps = session.catchUpWakeUps.makeAsyncIterator()
         while !Task.isCancelled {
             let work = state.withLock { state -> (done: Bool, next: (ConversationID, Seq)?) in
                 guard let cursors = state.catchUps[session.id] else { return (true, nil) }
@@ -284,7 +287,10 @@ public final class Hub: Service, Sendable {
                 }
                 return (false, nil)
             }
-            if work.done { return }
+            if work.done {
+                guard await wakeUps.next() != nil else { return }
+                continue
+            }
             guard let (conversation, after) = work.next else {
                 // The node's relay is not running yet (its baseline is being read): wait for it.
                 do { try await Task.sleep(for: settings.gapRepairInterval) } catch { return }
@@ -341,11 +347,21 @@ public final class Hub: Service, Sendable {
     }
 
     private func join(_ user: UserID, _ conversation: ConversationID, lastSeq: Seq) async throws {
-        let fresh = state.withLock { state -> Bool? in
-            guard state.sessions[user]?.isEmpty == false else { return nil }
-            guard state.memberships[user]?.insert(conversation).inserted == true else { return nil }
-            return Self.addMember(user, to: conversation, in: &state, maxPending: settings.maxPendingPerConversation)
+        let (fresh, owed) = state.withLock { state -> (Bool?, [Session]) in
+            guard state.sessions[user]?.isEmpty == false else { return (nil, []) }
+            guard state.memberships[user]?.insert(conversation).inserted == true else { return (nil, []) }
+            let fresh = Self.addMember(user, to: conversation, in: &state, maxPending: settings.maxPendingPerConversation)
+            guard !fresh, let live = state.relays[conversation]?.expected, lastSeq + 1 < live else { return (fresh, []) }
+            // The node already relays this conversation for another local member, and released entries
+            // after the join's seq before this join was applied: the user's sessions get them through a
+            // catch-up cursor, set under the same lock that added them to the live path.
+            let sessions = Array((state.sessions[user] ?? [:]).values)
+            for session in sessions where state.catchUps[session.id]?[conversation] == nil {
+                state.catchUps[session.id, default: [:]][conversation] = lastSeq + 1
+            }
+            return (fresh, sessions)
         }
+        for session in owed { session.requestCatchUp() }
         guard fresh == true else { return }
         try await currentBroker.subscribe(.conversation(conversation))
         // Start from the seq the conversation had when the user joined, then read what came since.

@@ -102,10 +102,21 @@ public final class Session: Sendable {
     public let id: ConnectionID
     public let principal: Principal
     public let outbox: Outbox
+    /// Wakes the session's catch-up (``Hub/catchUp(_:)``) when the node owes it entries again: a
+    /// conversation joined after the node began relaying it. Holds at most one pending wake-up.
+    let catchUpWakeUps: AsyncStream<Void>
+    private let wakeUp: AsyncStream<Void>.Continuation
 
     public init(id: ConnectionID, principal: Principal, outbox: Outbox) {
         self.id = id
         self.principal = principal
         self.outbox = outbox
+        (catchUpWakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
+
+    /// The session has new catch-up cursors.
+    func requestCatchUp() { wakeUp.yield() }
+
+    /// The session is gone: its catch-up ends.
+    func endCatchUp() { wakeUp.finish() }
 }

@@ -117,6 +117,32 @@ public struct Ledger: Sendable {
     }
 }
 
+extension Ledger {
+    /// One acknowledged message a member was never shown.
+    public struct Missing: Sendable, Equatable, Codable {
+        public var conversation: String
+        public var seq: Int64
+        public var user: String
+        public var device: Int
+    }
+
+    /// Up to `limit` of the lost deliveries, for finding out why.
+    public func missing(limit: Int) -> [Missing] {
+        var result: [Missing] = []
+        for (conversation, seqs) in acknowledged.sorted(by: { $0.key < $1.key }) {
+            let known = positions[conversation] ?? [:]
+            for receiver in (members[conversation] ?? []).sorted(by: { ($0.user, $0.device) < ($1.user, $1.device) }) {
+                let position = known[receiver] ?? Position()
+                for seq in seqs.sorted() where !position.has(seq) {
+                    result.append(Missing(conversation: conversation, seq: seq, user: receiver.user, device: receiver.device))
+                    if result.count >= limit { return result }
+                }
+            }
+        }
+        return result
+    }
+}
+
 /// The counts of a run (or of a run so far).
 public struct Tally: Sendable, Equatable, Codable {
     public var sent = 0

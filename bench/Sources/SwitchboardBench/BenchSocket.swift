@@ -36,18 +36,26 @@ final class BenchSocket: @unchecked Sendable {
         self.events = events
     }
 
-    /// Connects to `host:port`, upgrades `path` with the token in the Authorization header, and
-    /// succeeds once the node's `welcome` arrived.
-    func connect(host: String, port: Int, path: String, token: String) -> EventLoopFuture<Void> {
+    /// Connects to `host:port`, upgrades `path`, authenticates with an `auth` frame naming `resume`
+    /// (conversation to the last seq this user was shown), and succeeds once the node's `welcome`
+    /// arrived. The node then sends what came after those seqs, then the live entries.
+    func connect(host: String, port: Int, path: String, token: String, resume: [String: Int64]) -> EventLoopFuture<Void> {
         let welcome = loop.makePromise(of: Void.self)
+        var auth = #"{"type":"auth","id":"auth","payload":{"token":"\#(token)","resume":{"#
+        auth += resume.map { #""\#($0.key)":\#($0.value)"# }.joined(separator: ",")
+        auth += "}}}"
+        let authFrame = auth
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
-                let request = UpgradeRequest(host: host, port: port, path: path, token: token)
+                let request = UpgradeRequest(host: host, port: port, path: path)
                 let upgrader = NIOWebSocketClientUpgrader(requestKey: key, maxFrameSize: 1 << 22, automaticErrorHandling: true) { [self] channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(FrameHandler(socket: self, welcome: welcome))
+                        var buffer = channel.allocator.buffer(capacity: authFrame.utf8.count)
+                        buffer.writeString(authFrame)
+                        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: buffer), promise: nil)
                     }
                 }
                 let configuration: NIOHTTPClientUpgradeConfiguration = (
@@ -141,19 +149,16 @@ private final class UpgradeRequest: ChannelInboundHandler, RemovableChannelHandl
     let host: String
     let port: Int
     let path: String
-    let token: String
 
-    init(host: String, port: Int, path: String, token: String) {
+    init(host: String, port: Int, path: String) {
         self.host = host
         self.port = port
         self.path = path
-        self.token = token
     }
 
     func channelActive(context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: "\(host):\(port)")
-        headers.add(name: "Authorization", value: "Bearer \(token)")
         headers.add(name: "Content-Length", value: "0")
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -211,10 +216,13 @@ private final class FrameHandler: ChannelInboundHandler {
 
     private func handle(_ buffer: ByteBuffer) {
         guard welcomed else {
-            if FrameScanner(buffer).string("type") == "welcome" {
+            switch FrameScanner(buffer).string("type") {
+            case "welcome":
                 welcomed = true
                 welcome.succeed(())
-            } else {
+            case "ack":
+                break  // the auth frame's; the welcome follows
+            default:
                 welcome.fail(BenchError("refused: \(String(buffer: buffer))"))
             }
             return

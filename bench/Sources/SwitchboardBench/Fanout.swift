@@ -30,6 +30,8 @@ struct FanoutRun: Sendable {
     let tokens: TokenSource
     let group: MultiThreadedEventLoopGroup
     let recorder: Recorder
+    /// A drill's fault, done while the senders send.
+    let fault: Fault?
     /// Printed once a second while the senders run (and the grace lasts).
     let progress: @Sendable (Recorder.Sample, Tally?) -> Void
 
@@ -42,14 +44,25 @@ struct FanoutRun: Sendable {
 
     func run() async throws -> Outcome {
         let runID = String((0..<6).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
-        let users = (0..<scenario.users).map { "b\(runID)-\($0)" }
         let joined = Counter()
-        let sockets = try await connect(users, joined: joined)
-        defer { for socket in sockets { socket.close() } }
+        var users: [BenchUser] = []
+        for index in 0..<scenario.users {
+            let name = "b\(runID)-\(index)"
+            users.append(
+                BenchUser(
+                    name: name, loop: group.next(), nodes: nodes, firstNode: index, token: try tokens.token(for: name), recorder: recorder,
+                    joined: joined))
+        }
+        defer { for user in users { user.stop() } }
+        // Connect a bounded number at a time.
+        for batch in stride(from: 0, to: users.count, by: 256) {
+            let starting = users[batch..<min(batch + 256, users.count)].map { $0.start() }
+            for future in starting { try await future.get() }
+        }
 
         // Groups: consecutive users; each group's first member creates it and sends into it.
         let groups = stride(from: 0, to: scenario.conversations * scenario.groupSize, by: scenario.groupSize).map {
-            Array(sockets[$0..<($0 + scenario.groupSize)])
+            Array(users[$0..<($0 + scenario.groupSize)])
         }
         let conversations = try await create(groups)
         try await waitFor("every participant told of its conversations", timeout: 60) {
@@ -57,31 +70,34 @@ struct FanoutRun: Sendable {
         }
 
         let start = Recorder.now()
+        recorder.began(at: start, receivers: groups.count * scenario.groupSize)
         let stop = start + UInt64(scenario.durationSeconds * 1e9)
         let interval = UInt64(1e9 / rate)
-        let contentPadding = String(repeating: "x", count: max(0, scenario.contentBytes - 20))
+        let padding = String(repeating: "x", count: max(0, scenario.contentBytes - 20))
         for (index, members) in groups.enumerated() {
             let sender = members[0]
             let offset = UInt64.random(in: 0..<interval)
             sender.loop.execute {
-                schedule(sender, conversation: conversations[index], number: 0, first: start + offset, interval: interval, stop: stop, padding: contentPadding, tag: index)
+                schedule(sender, conversation: conversations[index], number: 0, first: start + offset, interval: interval, stop: stop, padding: padding, tag: index)
             }
         }
+        let faults = Task { try await fault?.run(recorder: recorder, start: start) }
+        defer { faults.cancel() }
         while Recorder.now() < stop {
             try await Task.sleep(for: .seconds(1))
             progress(recorder.tick(), nil)
         }
+        try await faults.value
         let sendSeconds = Double(Recorder.now() - start) / 1e9
-        // The grace: until every acknowledged message reached every participant, or time is up.
+        // The grace: until every send was acknowledged and every acknowledged message reached every
+        // participant, or time is up.
         let graceEnd = Recorder.now() + UInt64(scenario.graceSeconds * 1e9)
         var lastTick = Recorder.now()
-        while true {
-            let tally = recorder.tally()
-            if tally.lost == 0 || Recorder.now() >= graceEnd { break }
+        while !recorder.settled(), Recorder.now() < graceEnd {
             try await Task.sleep(for: .milliseconds(100))
             if Recorder.now() - lastTick >= 1_000_000_000 {
                 lastTick = Recorder.now()
-                progress(recorder.tick(), tally)
+                progress(recorder.tick(), recorder.tally())
             }
         }
         let deliverySeconds = Double(Recorder.now() - start) / 1e9
@@ -91,7 +107,7 @@ struct FanoutRun: Sendable {
     /// Sends message `number` of a conversation when it is due, then schedules the next (on the
     /// sender's loop, by absolute deadline, so the rate does not drift).
     private func schedule(
-        _ sender: BenchSocket, conversation: String, number: Int, first: UInt64, interval: UInt64, stop: UInt64, padding: String, tag: Int
+        _ sender: BenchUser, conversation: String, number: Int, first: UInt64, interval: UInt64, stop: UInt64, padding: String, tag: Int
     ) {
         let due = first + UInt64(number) * interval
         guard due < stop else { return }
@@ -104,85 +120,25 @@ struct FanoutRun: Sendable {
         }
         let sentAt = Recorder.now()
         recorder.sent(lag: sentAt - due)
-        let payload = #"{"conversation":"\#(conversation)","client_id":"k\#(tag)-\#(number)","content":"\#(sentAt) \#(padding)"}"#
-        sender.request("message.send", payload: payload) { [recorder] reply in
-            switch reply {
-            case .success(let frame):
-                let scanner = FrameScanner(frame)
-                if scanner.string("type") == "ack", let seq = scanner.integer("seq") {
-                    recorder.acknowledged(seq, in: conversation, sentAt: sentAt)
-                } else {
-                    recorder.failed(scanner.string("code").map(String.init) ?? "unreadable")
-                }
-            case .failure:
-                recorder.failed("closed")
-            }
-        }
+        sender.send(BenchUser.Send(conversation: conversation, clientID: "k\(tag)-\(number)", content: "\(sentAt) \(padding)", sentAt: sentAt))
         schedule(sender, conversation: conversation, number: number + 1, first: first, interval: interval, stop: stop, padding: padding, tag: tag)
     }
 
-    /// Opens one socket per user, round-robin over the nodes and the group's loops, a bounded number at
-    /// a time.
-    private func connect(_ users: [String], joined: Counter) async throws -> [BenchSocket] {
-        let recorder = self.recorder
-        let events = BenchSocket.Events(
-            frame: { socket, frame in
-                let scanner = FrameScanner(frame)
-                guard let type = scanner.string("type") else { return }
-                switch type {
-                case "message.new":
-                    guard let conversation = scanner.string("conversation"), let seq = scanner.integer("seq") else { return }
-                    recorder.received(
-                        seq, in: String(conversation), by: Ledger.Receiver(user: socket.user), sentAt: scanner.leadingNumber(inString: "content"))
-                case "conversation.joined":
-                    joined.increment()
-                default:
-                    break
-                }
-            },
-            closed: { _, code in recorder.failed("closed \(code.map(String.init) ?? "without a close frame")") })
-        var sockets: [BenchSocket] = []
-        for batch in stride(from: 0, to: users.count, by: 256) {
-            var opening: [EventLoopFuture<Void>] = []
-            for index in batch..<min(batch + 256, users.count) {
-                let node = nodes[index % nodes.count]
-                let socket = BenchSocket(user: users[index], index: index, loop: group.next(), events: events)
-                sockets.append(socket)
-                opening.append(socket.connect(host: node.host, port: node.port, path: "/v1/ws", token: try tokens.token(for: users[index])))
-            }
-            for future in opening { try await future.get() }
-        }
-        return sockets
-    }
-
     /// Creates one group per member list (its first member creates it); returns the conversation ids.
-    private func create(_ groups: [[BenchSocket]]) async throws -> [String] {
+    private func create(_ groups: [[BenchUser]]) async throws -> [String] {
         var ids: [String] = []
         for batch in stride(from: 0, to: groups.count, by: 64) {
-            var creating: [EventLoopFuture<String>] = []
-            for members in groups[batch..<min(batch + 64, groups.count)] {
-                let creator = members[0]
-                let others = members.dropFirst().map { "\"\($0.user)\"" }.joined(separator: ",")
-                let promise = creator.loop.makePromise(of: String.self)
-                creator.loop.execute {
-                    creator.request("conversation.create_group", payload: #"{"title":"bench","participants":[\#(others)]}"#) { reply in
-                        switch reply {
-                        case .success(let frame):
-                            if let id = FrameScanner(frame).string("id"), FrameScanner(frame).string("type") == "ack" {
-                                promise.succeed(String(id))
-                            } else {
-                                promise.fail(BenchError("creating a group failed: \(String(buffer: frame))"))
-                            }
-                        case .failure(let error): promise.fail(error)
-                        }
-                    }
-                }
-                creating.append(promise.futureResult)
+            let creating = groups[batch..<min(batch + 64, groups.count)].map { members in
+                let others = members.dropFirst().map { "\"\($0.name)\"" }.joined(separator: ",")
+                return members[0].request("conversation.create_group", payload: #"{"title":"bench","participants":[\#(others)]}"#)
             }
             for (offset, future) in creating.enumerated() {
-                let id = try await future.get()
-                ids.append(id)
-                recorder.join(groups[batch + offset].map { Ledger.Receiver(user: $0.user) }, to: id)
+                let frame = try await future.get()
+                guard FrameScanner(frame).string("type") == "ack", let id = FrameScanner(frame).string("id") else {
+                    throw BenchError("creating a group failed: \(String(buffer: frame))")
+                }
+                ids.append(String(id))
+                recorder.join(groups[batch + offset].map { Ledger.Receiver(user: $0.name) }, to: String(id))
             }
         }
         return ids

@@ -29,6 +29,11 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Overrides the scenario's users.") var users: Int?
     @Option(help: "Overrides the scenario's messages per second per conversation.") var rate: Double?
     @Option(help: "Overrides the scenario's duration in seconds.") var duration: Double?
+    @Option(help: "A drill: the fault's name (for the report).") var fault: String?
+    @Option(help: "A drill: the shell command that makes the fault.") var faultCommand: String?
+    @Option(help: "A drill: seconds into the send window when the fault happens.") var faultAt: Double = 5
+    @Option(help: "A drill: the shell command that undoes the fault.") var restoreCommand: String?
+    @Option(help: "A drill: seconds after the fault when it is undone.") var restoreAfter: Double = 10
 
     func run() async throws {
         var scenario = try Scenario.load(scenarioFile)
@@ -60,7 +65,7 @@ struct Run: AsyncParsableCommand {
 
     private func run(scenario: Scenario, targets: [NodeTarget], tokens: TokenSource, group: MultiThreadedEventLoopGroup, stats: ProcessStats) async throws {
 
-        print("switchboard-bench \(scenario.scenario): \(scenario.users) users in groups of \(scenario.groupSize) on \(targets.count) node(s), \(fmt(scenario.messagesPerSecond)) msg/s per conversation for \(fmt(scenario.durationSeconds)) s")
+        say("switchboard-bench \(scenario.scenario): \(scenario.users) users in groups of \(scenario.groupSize) on \(targets.count) node(s), \(fmt(scenario.messagesPerSecond)) msg/s per conversation for \(fmt(scenario.durationSeconds)) s")
         var steps: [RunReport.Step] = []
         var saturation: Double?
         var rate = scenario.messagesPerSecond
@@ -69,7 +74,7 @@ struct Run: AsyncParsableCommand {
             let step = try await runStep(scenario: scenario, rate: rate, targets: targets, tokens: tokens, group: group, stats: stats)
             steps.append(step)
             if scenario.scenario == "ramp" {
-                print("  step \(fmt(rate)) msg/s: \(fmt(step.deliveriesPerSecond)) deliveries/s, p99 \(fmt(step.sendToDeliver.p99)) ms, lost \(step.tally.lost)\(step.verdict.isEmpty ? "" : " — " + step.verdict.joined(separator: "; "))")
+                say("  step \(fmt(rate)) msg/s: \(fmt(step.deliveriesPerSecond)) deliveries/s, p99 \(fmt(step.sendToDeliver.p99)) ms, lost \(step.tally.lost)\(step.verdict.isEmpty ? "" : " — " + step.verdict.joined(separator: "; "))")
                 guard step.verdict.isEmpty else { break }
                 saturation = step.deliveriesPerSecond
                 rate *= scenario.rampFactor
@@ -85,8 +90,8 @@ struct Run: AsyncParsableCommand {
         let report = RunReport(
             command: CommandLine.arguments.joined(separator: " "), date: ISO8601DateFormatter().string(from: Date()), scenario: scenario,
             nodes: nodes.split(separator: ",").map(String.init), harnessLoops: loops, steps: steps, saturation: saturation, warnings: warnings)
-        print("")
-        print(report.table())
+        say("")
+        say(report.table())
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let stamp = report.date.replacingOccurrences(of: ":", with: "")
         let base = "\(out)/\(scenario.scenario)-\(stamp)"
@@ -94,9 +99,10 @@ struct Run: AsyncParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(report).write(to: URL(fileURLWithPath: base + ".json"))
         try Data(report.html().utf8).write(to: URL(fileURLWithPath: base + ".html"))
-        print("\nresult: \(base).json\nreport: \(base).html")
+        say("\nresult: \(base).json\nreport: \(base).html")
         // A fanout that lost a message or showed a duplicate failed; a ramp stops at its first unclean step by design.
-        let failed = steps.contains { $0.tally.duplicatesShown > 0 } || (scenario.scenario == "fanout" && steps.contains { $0.tally.lost > 0 })
+        let failed = steps.contains { $0.tally.duplicatesShown > 0 }
+            || (scenario.scenario == "fanout" && steps.contains { $0.tally.lost > 0 || ($0.fault != nil && $0.recoverySeconds == nil) })
         if failed { throw ExitCode(1) }
     }
 
@@ -104,13 +110,16 @@ struct Run: AsyncParsableCommand {
         scenario: Scenario, rate: Double, targets: [NodeTarget], tokens: TokenSource, group: MultiThreadedEventLoopGroup, stats: ProcessStats
     ) async throws -> RunReport.Step {
         let recorder = Recorder()
+        let drill = faultCommand.map {
+            Fault(name: fault ?? "fault", at: faultAt, command: $0, restoreAfter: restoreCommand == nil ? nil : restoreAfter, restore: restoreCommand)
+        }
         let before = stats.cpu()
         let wallStart = Recorder.now()
         let outcome = try await FanoutRun(
-            scenario: scenario, rate: rate, nodes: targets, tokens: tokens, group: group, recorder: recorder,
+            scenario: scenario, rate: rate, nodes: targets, tokens: tokens, group: group, recorder: recorder, fault: drill,
             progress: { sample, tally in
                 let lost = tally.map { "  waiting for \($0.lost)" } ?? ""
-                print("  \(sample.second)s  sent \(sample.sent)  delivered \(sample.delivered)  \(sample.rate)/s  p99 \(fmt(sample.p99Milliseconds)) ms\(lost)")
+                say("  \(sample.second)s  sent \(sample.sent)  delivered \(sample.delivered)  \(sample.rate)/s  p99 \(fmt(sample.p99Milliseconds)) ms\(lost)")
             }
         ).run()
         let wall = Double(Recorder.now() - wallStart) / 1e9
@@ -123,11 +132,14 @@ struct Run: AsyncParsableCommand {
         let lagMilliseconds = Double(snapshot.maxLag) / 1e6
         if lagMilliseconds > 100 { verdict.append("the senders fell \(fmt(lagMilliseconds)) ms behind schedule") }
         let errors = snapshot.tally.errors.values.reduce(0, +)
-        if errors > 0 { verdict.append("\(errors) errors") }
+        // In a drill, errors are the fault's expected echo (unavailable while a store is down); loss is what counts.
+        if errors > 0, drill == nil { verdict.append("\(errors) errors") }
+        if drill != nil, recorder.recoverySeconds == nil { verdict.append("not every participant was delivered again after the fault") }
         return RunReport.Step(
             messagesPerSecond: rate, deliveriesPerSecond: Double(snapshot.tally.delivered) / max(outcome.deliverySeconds, 1e-9), tally: snapshot.tally,
             sendToAck: RunReport.Latency(snapshot.ack), sendToDeliver: deliver, maxScheduleLagMilliseconds: lagMilliseconds, samples: snapshot.samples,
-            marks: snapshot.marks, processes: stats.usage(since: before, wallSeconds: wall), verdict: verdict)
+            marks: snapshot.marks, processes: stats.usage(since: before, wallSeconds: wall), fault: drill, recoverySeconds: recorder.recoverySeconds,
+            missing: recorder.missing(limit: 10), verdict: verdict)
     }
 }
 
@@ -141,6 +153,12 @@ struct Compare: ParsableCommand {
         let decoder = JSONDecoder()
         let a = try decoder.decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: first)))
         let b = try decoder.decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: second)))
-        print(RunReport.compare(a, b, names: ((first as NSString).lastPathComponent, (second as NSString).lastPathComponent)))
+        say(RunReport.compare(a, b, names: ((first as NSString).lastPathComponent, (second as NSString).lastPathComponent)))
     }
+}
+
+/// Writes a line to standard output at once (unbuffered), so progress shows as it happens also when
+/// the output is a file or a pipe.
+func say(_ line: String = "") {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -36,6 +36,12 @@ final class Recorder: Sendable {
         var errorsAtLastTick = 0
         /// How far the senders fell behind their schedule, at most (nanoseconds).
         var maxLag: UInt64 = 0
+        var receivers = 0
+        var abandoned = 0
+        /// When the drill's fault happened, and which receivers were shown a message sent after it.
+        var faultAt: UInt64?
+        var recovered: Set<Ledger.Receiver> = []
+        var recoveredAt: UInt64?
     }
 
     private let state = Mutex(State())
@@ -71,6 +77,17 @@ final class Recorder: Sendable {
 
     func failed(_ code: String) { state.withLock { $0.ledger.failed(code) } }
 
+    /// A send refused for good (not retryable): it will never be acknowledged.
+    func abandoned() { state.withLock { $0.abandoned += 1 } }
+
+    /// True when every send was acknowledged or abandoned and every acknowledged message was shown
+    /// to every participant: nothing more will arrive.
+    func settled() -> Bool {
+        state.withLock { state in
+            state.ledger.counts.acknowledged + state.abandoned >= state.ledger.counts.sent && state.ledger.tally().lost == 0
+        }
+    }
+
     /// A `message.new` read off `receiver`'s socket; shown to the application unless the client's
     /// dedupe drops it as a repeat.
     func received(_ seq: Int64, in conversation: String, by receiver: Ledger.Receiver, sentAt: UInt64?) {
@@ -78,6 +95,11 @@ final class Recorder: Sendable {
         state.withLock { state in
             guard state.ledger.received(seq, in: conversation, by: receiver) else { return }
             state.ledger.shown(seq, in: conversation, to: receiver)
+            if let faultAt = state.faultAt, state.recoveredAt == nil, let sentAt, sentAt > faultAt,
+                state.recovered.insert(receiver).inserted, state.recovered.count >= state.receivers
+            {
+                state.recoveredAt = Self.now()
+            }
             if let micros {
                 _ = state.deliver.record(micros)
                 _ = state.secondDeliver.record(micros)
@@ -86,6 +108,28 @@ final class Recorder: Sendable {
     }
 
     func reconnected() { state.withLock { $0.ledger.reconnected() } }
+
+    /// The senders start; `receivers` participants are expected to receive.
+    func began(at start: UInt64, receivers: Int) { state.withLock { $0.receivers = receivers } }
+
+    /// The drill's fault happened now: recovery is the time until every participant has been shown a
+    /// message sent after it.
+    func fault(_ label: String) {
+        let now = Self.now()
+        state.withLock {
+            $0.faultAt = now
+            $0.marks.append(Mark(second: Double(now &- start) / 1e9, label: label))
+        }
+    }
+
+    /// Seconds from the fault until every participant was delivered again; nil without a fault or
+    /// while some participant has not been.
+    var recoverySeconds: Double? {
+        state.withLock { state in
+            guard let faultAt = state.faultAt, let recoveredAt = state.recoveredAt else { return nil }
+            return Double(recoveredAt - faultAt) / 1e9
+        }
+    }
 
     func mark(_ label: String) {
         let second = Double(Self.now() &- start) / 1e9
@@ -109,6 +153,9 @@ final class Recorder: Sendable {
             return sample
         }
     }
+
+    /// Up to `limit` lost deliveries, and each conversation's highest acknowledged seq, for the report.
+    func missing(limit: Int) -> [Ledger.Missing] { state.withLock { $0.ledger.missing(limit: limit) } }
 
     /// The ledger's tally now (walks every acknowledged message: call it once a second at most).
     func tally() -> Tally { state.withLock { $0.ledger.tally() } }

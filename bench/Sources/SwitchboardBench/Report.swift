@@ -39,6 +39,11 @@ struct RunReport: Codable, Sendable {
         var samples: [Recorder.Sample]
         var marks: [Recorder.Mark]
         var processes: [ProcessStats.Usage]
+        /// A drill's fault, and the seconds from it until every participant was delivered again.
+        var fault: Fault?
+        var recoverySeconds: Double?
+        /// The first lost deliveries (conversation, seq, user), to look into.
+        var missing: [Ledger.Missing]
         /// Why this step is not clean (empty when it is).
         var verdict: [String]
     }
@@ -78,7 +83,14 @@ struct RunReport: Codable, Sendable {
             }
         }
         if let saturation { lines.append("\nsaturation: \(fmt(saturation)) deliveries/s (the last clean step)") }
+        for step in steps where step.fault != nil {
+            let recovery = step.recoverySeconds.map { "\(fmt($0)) s" } ?? "not recovered"
+            lines.append("\nfault '\(step.fault!.name)' at \(fmt(step.fault!.at)) s: recovery \(recovery), reconnects \(step.tally.reconnects)")
+        }
         for step in steps where !step.verdict.isEmpty { lines.append("step \(fmt(step.messagesPerSecond)) msg/s: \(step.verdict.joined(separator: "; "))") }
+        for step in steps where !step.missing.isEmpty {
+            lines.append("lost (first \(step.missing.count)): " + step.missing.map { "\($0.conversation) seq \($0.seq) to \($0.user)" }.joined(separator: ", "))
+        }
         for warning in warnings { lines.append("WARNING: \(warning)") }
         return lines.joined(separator: "\n")
     }
@@ -152,6 +164,7 @@ struct RunReport: Codable, Sendable {
             ("send→deliver p50 ms", fmt(x.sendToDeliver.p50), fmt(y.sendToDeliver.p50)),
             ("send→deliver p99 ms", fmt(x.sendToDeliver.p99), fmt(y.sendToDeliver.p99)),
             ("send→deliver max ms", fmt(x.sendToDeliver.max), fmt(y.sendToDeliver.max)),
+            ("recovery s", x.recoverySeconds.map(fmt) ?? "-", y.recoverySeconds.map(fmt) ?? "-"),
         ]
         if a.saturation != nil || b.saturation != nil {
             rows.append(("saturation deliveries/s", a.saturation.map(fmt) ?? "-", b.saturation.map(fmt) ?? "-"))
