@@ -80,7 +80,7 @@ case ${1:-} in
         result=FAILED
         status=1
       fi
-      line=$(grep -E '^\[0-9.]+ \| ' "$CLUSTER_DIR/drill-$drill.txt" | tail -n 1 || true)
+      line=$(grep -E '^[0-9.]+ [|] ' "$CLUSTER_DIR/drill-$drill.txt" | tail -n 1 || true)
       recovery=$(grep -o "recovery [^,]*" "$CLUSTER_DIR/drill-$drill.txt" | tail -n 1 || true)
       summary+=("$drill | $result | $recovery | $line")
     done
