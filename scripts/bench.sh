@@ -4,6 +4,8 @@
 #   scripts/bench.sh cluster SCENARIO [HARNESS FLAGS…]   release build; starts a cluster (CLUSTER_NODES,
 #                                                        default 2), runs the scenario against every node
 #                                                        with each process measured, stops the cluster
+#   scripts/bench.sh embedded SCENARIO [HARNESS FLAGS…]  release build; one node on the embedded engine
+#                                                        (SQLite in a temporary directory), measured
 #   scripts/bench.sh drill [NAME…]                       release build; a cluster (2 nodes); the drill scenario
 #                                                        once per fault (all when none is named), one table
 #   scripts/bench.sh smoke DIR                           `make test`'s short run: debug builds, one embedded
@@ -64,6 +66,26 @@ case ${1:-} in
     start_cluster
     harness "$scenario" "$@"
     ;;
+  embedded)
+    scenario=${2:?usage: scripts/bench.sh embedded SCENARIO [flags]}
+    shift 2
+    swift build -c release --product switchboard
+    swift build -c release --package-path bench
+    work=$(mktemp -d /tmp/switchboard-bench-embedded.XXXXXX)
+    secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
+    port=$(free_port)
+    .build/release/switchboard serve --data-dir "$work/data" --http-port "$port" --auth-secret "$secret" "${limits[@]}" \
+      >"$work/node.log" 2>&1 &
+    node=$!
+    trap 'kill "$node" 2>/dev/null || true; wait "$node" 2>/dev/null || true; rm -rf "$work"' EXIT
+    for _ in $(seq 1 200); do
+      port_open "$port" && break
+      kill -0 "$node" 2>/dev/null || { cat "$work/node.log" >&2; exit 1; }
+      sleep 0.1
+    done
+    bench/.build/release/switchboard-bench run "$scenario" --nodes "http://127.0.0.1:$port" --secret "$secret" \
+      --process "node=$node" --out bench/results "$@"
+    ;;
   drill)
     shift
     drills=("$@")
@@ -108,7 +130,7 @@ case ${1:-} in
       --process "node=$node" --out "$work/results"
     ;;
   *)
-    echo "usage: $0 cluster SCENARIO [flags] | drill [NAME…] | smoke DIR" >&2
+    echo "usage: $0 cluster SCENARIO [flags] | embedded SCENARIO [flags] | drill [NAME…] | smoke DIR" >&2
     exit 2
     ;;
 esac
