@@ -70,7 +70,7 @@ struct FanoutRun: Sendable {
         }
 
         let start = Recorder.now()
-        recorder.began(at: start, receivers: groups.count * scenario.groupSize)
+        recorder.began(at: start, receivers: groups.count * scenario.groupSize, warmup: scenario.warmupSeconds)
         let stop = start + UInt64(scenario.durationSeconds * 1e9)
         let interval = UInt64(1e9 / rate)
         let padding = String(repeating: "x", count: max(0, scenario.contentBytes - 20))

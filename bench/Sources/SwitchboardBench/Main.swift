@@ -88,7 +88,7 @@ struct Run: AsyncParsableCommand {
             }
         }
         let report = RunReport(
-            command: CommandLine.arguments.joined(separator: " "), date: ISO8601DateFormatter().string(from: Date()), scenario: scenario,
+            command: Self.redacted(CommandLine.arguments), date: ISO8601DateFormatter().string(from: Date()), scenario: scenario,
             nodes: nodes.split(separator: ",").map(String.init), harnessLoops: loops, steps: steps, saturation: saturation, warnings: warnings)
         say("")
         say(report.table())
@@ -104,6 +104,24 @@ struct Run: AsyncParsableCommand {
         let failed = steps.contains { $0.tally.duplicatesShown > 0 }
             || (scenario.scenario == "fanout" && steps.contains { $0.tally.lost > 0 || ($0.fault != nil && $0.recoverySeconds == nil) })
         if failed { throw ExitCode(1) }
+    }
+
+    /// The command line as run, with the secret's value left out (results are shared).
+    static func redacted(_ arguments: [String]) -> String {
+        var words: [String] = []
+        var hideNext = false
+        for argument in arguments {
+            if hideNext {
+                words.append("…")
+                hideNext = false
+            } else if argument.hasPrefix("--secret=") {
+                words.append("--secret=…")
+            } else {
+                words.append(argument)
+                hideNext = argument == "--secret"
+            }
+        }
+        return words.joined(separator: " ")
     }
 
     private func runStep(

@@ -38,6 +38,8 @@ final class Recorder: Sendable {
         var maxLag: UInt64 = 0
         var receivers = 0
         var abandoned = 0
+        /// Latencies of messages sent before this are not recorded in the totals (the warm-up).
+        var measureFrom: UInt64 = 0
         /// When the drill's fault happened, and which receivers were shown a message sent after it.
         var faultAt: UInt64?
         var recovered: Set<Ledger.Receiver> = []
@@ -71,7 +73,7 @@ final class Recorder: Sendable {
         let micros = (Self.now() &- sentAt) / 1000
         state.withLock {
             $0.ledger.acknowledged(seq, in: conversation)
-            _ = $0.ack.record(micros)
+            if sentAt >= $0.measureFrom { _ = $0.ack.record(micros) }
         }
     }
 
@@ -100,8 +102,8 @@ final class Recorder: Sendable {
             {
                 state.recoveredAt = Self.now()
             }
-            if let micros {
-                _ = state.deliver.record(micros)
+            if let micros, let sentAt {
+                if sentAt >= state.measureFrom { _ = state.deliver.record(micros) }
                 _ = state.secondDeliver.record(micros)
             }
         }
@@ -110,7 +112,12 @@ final class Recorder: Sendable {
     func reconnected() { state.withLock { $0.ledger.reconnected() } }
 
     /// The senders start; `receivers` participants are expected to receive.
-    func began(at start: UInt64, receivers: Int) { state.withLock { $0.receivers = receivers } }
+    func began(at start: UInt64, receivers: Int, warmup: Double) {
+        state.withLock {
+            $0.receivers = receivers
+            $0.measureFrom = start + UInt64(warmup * 1e9)
+        }
+    }
 
     /// The drill's fault happened now: recovery is the time until every participant has been shown a
     /// message sent after it.

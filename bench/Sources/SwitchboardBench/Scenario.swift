@@ -15,6 +15,9 @@ struct Scenario: Codable, Sendable {
     var durationSeconds: Double = 10
     /// How long receivers may take after the last send before a missing delivery counts as lost.
     var graceSeconds: Double = 10
+    /// Messages sent in the first seconds count for loss but not for latency (pools filling, caches
+    /// cold: a short step's p99 would be the start's).
+    var warmupSeconds: Double = 1
     /// Size of each message's content (the send time and padding).
     var contentBytes: Int = 100
     /// `ramp`: the factor by which each step raises the rate, and the most steps.
@@ -34,6 +37,7 @@ struct Scenario: Codable, Sendable {
         messagesPerSecond = try container.decodeIfPresent(Double.self, forKey: .messagesPerSecond) ?? defaults.messagesPerSecond
         durationSeconds = try container.decodeIfPresent(Double.self, forKey: .durationSeconds) ?? defaults.durationSeconds
         graceSeconds = try container.decodeIfPresent(Double.self, forKey: .graceSeconds) ?? defaults.graceSeconds
+        warmupSeconds = try container.decodeIfPresent(Double.self, forKey: .warmupSeconds) ?? defaults.warmupSeconds
         contentBytes = try container.decodeIfPresent(Int.self, forKey: .contentBytes) ?? defaults.contentBytes
         rampFactor = try container.decodeIfPresent(Double.self, forKey: .rampFactor) ?? defaults.rampFactor
         rampSteps = try container.decodeIfPresent(Int.self, forKey: .rampSteps) ?? defaults.rampSteps
@@ -52,6 +56,7 @@ struct Scenario: Codable, Sendable {
         guard ["fanout", "ramp"].contains(scenario) else { throw BenchError("scenario '\(scenario)' is not one this harness runs (fanout, ramp)") }
         guard groupSize >= 2, groupSize <= 1000 else { throw BenchError("groupSize must be 2...1000") }
         guard users >= groupSize else { throw BenchError("users must be at least groupSize") }
+        guard warmupSeconds >= 0, warmupSeconds < durationSeconds else { throw BenchError("warmupSeconds must be 0 or more, below durationSeconds") }
         guard messagesPerSecond > 0, durationSeconds > 0, graceSeconds >= 0 else {
             throw BenchError("messagesPerSecond and durationSeconds must be positive, graceSeconds not negative")
         }
