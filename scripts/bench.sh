@@ -73,18 +73,10 @@ case ${1:-} in
     swift build -c release --package-path bench
     work=$(mktemp -d /tmp/switchboard-bench-embedded.XXXXXX)
     secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
-    port=$(free_port)
-    .build/release/switchboard serve --data-dir "$work/data" --http-port "$port" --auth-secret "$secret" "${limits[@]}" \
-      >"$work/node.log" 2>&1 &
-    node=$!
-    trap 'kill "$node" 2>/dev/null || true; wait "$node" 2>/dev/null || true; rm -rf "$work"' EXIT
-    for _ in $(seq 1 200); do
-      port_open "$port" && break
-      kill -0 "$node" 2>/dev/null || { cat "$work/node.log" >&2; exit 1; }
-      sleep 0.1
-    done
-    bench/.build/release/switchboard-bench run "$scenario" --nodes "http://127.0.0.1:$port" --secret "$secret" \
-      --process "node=$node" --out bench/results "$@"
+    start_node .build/release/switchboard "$work" --data-dir "$work/data" --auth-secret "$secret" "${limits[@]}"
+    trap 'stop_node; rm -rf "$work"' EXIT
+    bench/.build/release/switchboard-bench run "$scenario" --nodes "$node_url" --secret "$secret" \
+      --process "node=$node_pid" --out bench/results "$@"
     ;;
   drill)
     shift
@@ -116,18 +108,10 @@ case ${1:-} in
     mkdir -p "$work"
     swift build --package-path bench
     secret=bench-smoke-secret-of-at-least-32-bytes
-    port=$(free_port)
-    .build/debug/switchboard serve --data-dir "$work/data" --http-port "$port" --auth-secret "$secret" "${limits[@]}" \
-      >"$work/node.log" 2>&1 &
-    node=$!
-    trap 'kill "$node" 2>/dev/null || true; wait "$node" 2>/dev/null || true' EXIT
-    for _ in $(seq 1 200); do
-      port_open "$port" && break
-      kill -0 "$node" 2>/dev/null || { cat "$work/node.log" >&2; exit 1; }
-      sleep 0.1
-    done
-    bench/.build/debug/switchboard-bench run bench/scenarios/smoke.json --nodes "http://127.0.0.1:$port" --secret "$secret" \
-      --process "node=$node" --out "$work/results"
+    start_node .build/debug/switchboard "$work" --data-dir "$work/data" --auth-secret "$secret" "${limits[@]}"
+    trap stop_node EXIT
+    bench/.build/debug/switchboard-bench run bench/scenarios/smoke.json --nodes "$node_url" --secret "$secret" \
+      --process "node=$node_pid" --out "$work/results"
     ;;
   *)
     echo "usage: $0 cluster SCENARIO [flags] | embedded SCENARIO [flags] | drill [NAME…] | smoke DIR" >&2

@@ -1,4 +1,4 @@
-# Helpers shared by the server scripts (postgres.sh, redis.sh); sourced, not run.
+# Helpers shared by the scripts (postgres.sh, redis.sh, schemathesis.sh, bench.sh); sourced, not run.
 
 # Prints a loopback port nothing listens on, below the kernel's ephemeral range when it can: a port in
 # that range may be held by an outgoing connection, which a connect test does not see, and the server
@@ -29,4 +29,29 @@ close_inherited_fds() {
     fd=${fd##*/}
     if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
   done
+}
+
+# Starts `BINARY serve ARGS…` on a free loopback port, logging to DIR/node.log, and returns once it
+# accepts connections (or prints its log and exits). Sets node_pid and node_url; stop it with stop_node.
+start_node() {
+  local binary=$1 dir=$2 port
+  shift 2
+  mkdir -p "$dir"
+  port=$(free_port)
+  "$binary" serve --http-port "$port" "$@" >"$dir/node.log" 2>&1 &
+  node_pid=$!
+  node_url=http://127.0.0.1:$port
+  for _ in $(seq 1 200); do
+    port_open "$port" && return 0
+    kill -0 "$node_pid" 2>/dev/null || { cat "$dir/node.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "the node did not start; see $dir/node.log" >&2
+  exit 1
+}
+
+# Stops the node start_node started, by its pid.
+stop_node() {
+  kill "$node_pid" 2>/dev/null || true
+  wait "$node_pid" 2>/dev/null || true
 }

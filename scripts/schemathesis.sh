@@ -32,21 +32,13 @@ if [[ ! -x $venv/bin/schemathesis ]]; then
 fi
 
 secret=schemathesis-secret-of-at-least-32-bytes
-port=$(free_port)
 binary=.build/debug/switchboard
 # Rate limits out of the way: the fuzzer sends thousands of requests as one user.
-"$binary" serve --data-dir "$work/data" --http-port "$port" --auth-secret "$secret" \
-  --limits-rate-messages 1000000 --limits-rate-burst 1000000 >"$work/node.log" 2>&1 &
-node=$!
-trap 'kill "$node" 2>/dev/null || true; wait "$node" 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do
-  port_open "$port" && break
-  kill -0 "$node" 2>/dev/null || { cat "$work/node.log" >&2; exit 1; }
-  sleep 0.1
-done
+start_node "$binary" "$work" --data-dir "$work/data" --auth-secret "$secret" --limits-rate-messages 1000000 --limits-rate-burst 1000000
+trap stop_node EXIT
 token=$("$binary" token --user alice --roles agent:acme --auth-secret "$secret")
 
 "$venv/bin/schemathesis" --config-file Tests/Schemathesis/schemathesis.toml run docs/openapi.json \
-  --url "http://127.0.0.1:$port" -H "Authorization: Bearer $token" \
+  --url "$node_url" -H "Authorization: Bearer $token" \
   --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" --seed "${SCHEMATHESIS_SEED:-20261202}" \
   --generation-database none --no-color
