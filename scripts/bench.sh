@@ -99,7 +99,7 @@ case ${1:-} in
       summary+=("$drill | $result | $recovery | $line")
     done
     echo
-    echo "drill | result | recovery | msg/s | deliv/s | sent | acked | delivered | lost | dup shown | dup wire | ack p50/p99 | deliver p50/p90/p99/p99.9/max (ms) | errors"
+    echo "drill | result | recovery | msg/s | deliv/s | sent | acked | delivered | lost | dup shown | dup wire | reconnects | ack p50/p99 | deliver p50/p90/p99/p99.9/max (ms) | errors"
     printf '%s\n' "${summary[@]}"
     exit "$status"
     ;;

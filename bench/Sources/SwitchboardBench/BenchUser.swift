@@ -64,6 +64,12 @@ final class BenchUser: @unchecked Sendable {
         return promise.futureResult
     }
 
+    /// Drops the connection as a device losing its network does (no close frame); it comes back by
+    /// itself, resuming.
+    func churn() {
+        loop.execute { self.socket?.drop() }
+    }
+
     /// Closes the socket for good.
     func stop() {
         loop.execute {

@@ -83,6 +83,16 @@ struct FanoutRun: Sendable {
         }
         let faults = Task { try await fault?.run(recorder: recorder, start: start) }
         defer { faults.cancel() }
+        let everyone = users
+        let churn = Task { [scenario] in
+            guard scenario.churnPerSecond > 0 else { return }
+            let pause = Duration.nanoseconds(Int64(1e9 / scenario.churnPerSecond))
+            while Recorder.now() < stop {
+                try await Task.sleep(for: pause)
+                everyone.randomElement()?.churn()
+            }
+        }
+        defer { churn.cancel() }
         while Recorder.now() < stop {
             try await Task.sleep(for: .seconds(1))
             progress(recorder.tick(), nil)

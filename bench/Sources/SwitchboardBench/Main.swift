@@ -102,7 +102,7 @@ struct Run: AsyncParsableCommand {
         say("\nresult: \(base).json\nreport: \(base).html")
         // A fanout that lost a message or showed a duplicate failed; a ramp stops at its first unclean step by design.
         let failed = steps.contains { $0.tally.duplicatesShown > 0 }
-            || (scenario.scenario == "fanout" && steps.contains { $0.tally.lost > 0 || ($0.fault != nil && $0.recoverySeconds == nil) })
+            || (scenario.scenario != "ramp" && steps.contains { $0.tally.lost > 0 || ($0.fault != nil && $0.recoverySeconds == nil) })
         if failed { throw ExitCode(1) }
     }
 
@@ -133,6 +133,18 @@ struct Run: AsyncParsableCommand {
         }
         let before = stats.cpu()
         let wallStart = Recorder.now()
+        if scenario.scenario == "connect" {
+            let connections = try await ConnectRun(
+                scenario: scenario, nodes: targets, tokens: tokens, group: group, recorder: recorder, stats: stats, progress: { say($0) }
+            ).run()
+            let wall = Double(Recorder.now() - wallStart) / 1e9
+            let snapshot = recorder.snapshot()
+            return RunReport.Step(
+                messagesPerSecond: 0, deliveriesPerSecond: 0, tally: snapshot.tally, sendToAck: RunReport.Latency(snapshot.ack),
+                sendToDeliver: RunReport.Latency(snapshot.deliver), maxScheduleLagMilliseconds: 0, samples: [], marks: [],
+                processes: stats.usage(since: before, wallSeconds: wall), fault: nil, recoverySeconds: nil, missing: [],
+                connections: connections, verdict: [])
+        }
         let outcome = try await FanoutRun(
             scenario: scenario, rate: rate, nodes: targets, tokens: tokens, group: group, recorder: recorder, fault: drill,
             progress: { sample, tally in
@@ -157,7 +169,7 @@ struct Run: AsyncParsableCommand {
             messagesPerSecond: rate, deliveriesPerSecond: Double(snapshot.tally.delivered) / max(outcome.deliverySeconds, 1e-9), tally: snapshot.tally,
             sendToAck: RunReport.Latency(snapshot.ack), sendToDeliver: deliver, maxScheduleLagMilliseconds: lagMilliseconds, samples: snapshot.samples,
             marks: snapshot.marks, processes: stats.usage(since: before, wallSeconds: wall), fault: drill, recoverySeconds: recorder.recoverySeconds,
-            missing: recorder.missing(limit: 10), verdict: verdict)
+            missing: recorder.missing(limit: 10), connections: nil, verdict: verdict)
     }
 }
 

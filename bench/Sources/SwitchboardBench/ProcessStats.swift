@@ -45,6 +45,16 @@ struct ProcessStats: Sendable {
         }
     }
 
+    /// Resident memory of each named process tree now, in MiB.
+    func resident() -> [String: Double] {
+        let children = Self.childrenByParent()
+        var result: [String: Double] = [:]
+        for (name, pid) in processes {
+            result[name] = Self.tree(pid, children).reduce(0) { $0 + residentPages($1) } * pageSize / 1_048_576
+        }
+        return result
+    }
+
     private func cpuTicks(_ pid: Int32) -> Double {
         guard let fields = Self.statFields(pid), fields.count > 12 else { return 0 }
         // After the command's closing parenthesis: field 14 (utime) and 15 (stime) are at 11 and 12.

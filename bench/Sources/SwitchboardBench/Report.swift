@@ -27,6 +27,17 @@ struct RunReport: Codable, Sendable {
         }
     }
 
+    /// What a `connect` run found.
+    struct Connections: Codable, Sendable {
+        var count: Int
+        /// Time to open them all (each authenticated: its `welcome` received).
+        var seconds: Double
+        var perSecond: Double
+        var harnessKilobytesPerConnection: Double
+        /// Resident memory per connection, by measured process (its growth over the run).
+        var kilobytesPerConnection: [String: Double]
+    }
+
     /// One step of a `ramp`, or the one step of a `fanout`.
     struct Step: Codable, Sendable {
         var messagesPerSecond: Double
@@ -44,6 +55,8 @@ struct RunReport: Codable, Sendable {
         var recoverySeconds: Double?
         /// The first lost deliveries (conversation, seq, user), to look into.
         var missing: [Ledger.Missing]
+        /// `connect`: the connect rate and memory per connection.
+        var connections: Connections?
         /// Why this step is not clean (empty when it is).
         var verdict: [String]
     }
@@ -63,17 +76,26 @@ struct RunReport: Codable, Sendable {
 
     func table() -> String {
         var lines: [String] = []
-        let head = ["msg/s", "deliv/s", "sent", "acked", "delivered", "lost", "dup shown", "dup wire", "ack p50/p99", "deliver p50/p90/p99/p99.9/max (ms)", "errors"]
+        let head = [
+            "msg/s", "deliv/s", "sent", "acked", "delivered", "lost", "dup shown", "dup wire", "reconnects", "ack p50/p99",
+            "deliver p50/p90/p99/p99.9/max (ms)", "errors",
+        ]
         lines.append(head.joined(separator: " | "))
         for step in steps {
             let t = step.tally
             let d = step.sendToDeliver, a = step.sendToAck
             lines.append([
                 fmt(step.messagesPerSecond), fmt(step.deliveriesPerSecond), "\(t.sent)", "\(t.acknowledged)", "\(t.delivered)", "\(t.lost)",
-                "\(t.duplicatesShown)", "\(t.wireDuplicates)", "\(fmt(a.p50))/\(fmt(a.p99))",
+                "\(t.duplicatesShown)", "\(t.wireDuplicates)", "\(t.reconnects)", "\(fmt(a.p50))/\(fmt(a.p99))",
                 "\(fmt(d.p50))/\(fmt(d.p90))/\(fmt(d.p99))/\(fmt(d.p999))/\(fmt(d.max))",
                 t.errors.isEmpty ? "0" : t.errors.map { "\($0.key):\($0.value)" }.sorted().joined(separator: ","),
             ].joined(separator: " | "))
+        }
+        for step in steps {
+            guard let c = step.connections else { continue }
+            lines.append("\nconnections: \(c.count) in \(fmt(c.seconds)) s = \(fmt(c.perSecond))/s; resident KiB per connection: "
+                + c.kilobytesPerConnection.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value))" }.joined(separator: ", ")
+                + " (harness \(fmt(c.harnessKilobytesPerConnection)))")
         }
         if let last = steps.last, !last.processes.isEmpty {
             lines.append("")

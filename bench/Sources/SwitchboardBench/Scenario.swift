@@ -3,7 +3,8 @@ import Foundation
 /// A scenario file's parameters (bench/scenarios/*.json). Every field but `scenario` has a default, so
 /// a file names only what it changes; flags on the command line override the file.
 struct Scenario: Codable, Sendable {
-    /// `fanout` (or `ramp`, which steps `messagesPerSecond` up until the node saturates).
+    /// `fanout`, `ramp` (steps `messagesPerSecond` up until the node saturates), `churn` (fanout while
+    /// connections drop and come back) or `connect` (idle connections only).
     var scenario: String = "fanout"
     /// Connected users, one WebSocket each, spread over the nodes round-robin.
     var users: Int = 200
@@ -25,6 +26,8 @@ struct Scenario: Codable, Sendable {
     var rampSteps: Int = 12
     /// `ramp`: the saturation criteria, checked after each step.
     var p99LimitMilliseconds: Double = 20
+    /// `churn`: connections dropped per second (each comes back, resuming, as a mobile client does).
+    var churnPerSecond: Double = 0
 
     init() {}
 
@@ -42,6 +45,7 @@ struct Scenario: Codable, Sendable {
         rampFactor = try container.decodeIfPresent(Double.self, forKey: .rampFactor) ?? defaults.rampFactor
         rampSteps = try container.decodeIfPresent(Int.self, forKey: .rampSteps) ?? defaults.rampSteps
         p99LimitMilliseconds = try container.decodeIfPresent(Double.self, forKey: .p99LimitMilliseconds) ?? defaults.p99LimitMilliseconds
+        churnPerSecond = try container.decodeIfPresent(Double.self, forKey: .churnPerSecond) ?? defaults.churnPerSecond
     }
 
     static func load(_ path: String) throws -> Scenario {
@@ -53,7 +57,10 @@ struct Scenario: Codable, Sendable {
 
     /// Refuses parameters that cannot run, naming the field.
     func validate() throws {
-        guard ["fanout", "ramp"].contains(scenario) else { throw BenchError("scenario '\(scenario)' is not one this harness runs (fanout, ramp)") }
+        guard ["fanout", "ramp", "churn", "connect"].contains(scenario) else {
+            throw BenchError("scenario '\(scenario)' is not one this harness runs (fanout, ramp, churn, connect)")
+        }
+        guard churnPerSecond >= 0 else { throw BenchError("churnPerSecond must not be negative") }
         guard groupSize >= 2, groupSize <= 1000 else { throw BenchError("groupSize must be 2...1000") }
         guard users >= groupSize else { throw BenchError("users must be at least groupSize") }
         guard warmupSeconds >= 0, warmupSeconds < durationSeconds else { throw BenchError("warmupSeconds must be 0 or more, below durationSeconds") }
