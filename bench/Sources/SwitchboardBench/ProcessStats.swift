@@ -34,11 +34,12 @@ struct ProcessStats: Sendable {
         return result
     }
 
-    /// Usage between `before` (from ``cpu()``) and now, over `wallSeconds`.
+    /// Usage between `before` (from ``cpu()``) and now, over `wallSeconds`. A process that is gone
+    /// (a drill killed or restarted it: the new one has another pid) is left out.
     func usage(since before: [String: Double], wallSeconds: Double) -> [Usage] {
         let now = cpu()
         let children = Self.childrenByParent()
-        return processes.map { name, pid in
+        return processes.filter { Self.statFields($0.pid) != nil }.map { name, pid in
             let seconds = (now[name] ?? 0) - (before[name] ?? 0)
             let resident = Self.tree(pid, children).reduce(0) { $0 + residentPages($1) } * pageSize / 1_048_576
             return Usage(name: name, cpuSeconds: seconds, cores: wallSeconds > 0 ? seconds / wallSeconds : 0, residentMiB: resident)

@@ -40,6 +40,8 @@ final class Recorder: Sendable {
         var abandoned = 0
         /// Latencies of messages sent before this are not recorded in the totals (the warm-up).
         var measureFrom: UInt64 = 0
+        /// When the senders started: marks are placed in seconds after it, as the samples are.
+        var origin: UInt64?
         /// When the drill's fault happened, and which receivers were shown a message sent after it.
         var faultAt: UInt64?
         var recovered: Set<Ledger.Receiver> = []
@@ -116,6 +118,7 @@ final class Recorder: Sendable {
         state.withLock {
             $0.receivers = receivers
             $0.measureFrom = start + UInt64(warmup * 1e9)
+            $0.origin = start
         }
     }
 
@@ -125,7 +128,7 @@ final class Recorder: Sendable {
         let now = Self.now()
         state.withLock {
             $0.faultAt = now
-            $0.marks.append(Mark(second: Double(now &- start) / 1e9, label: label))
+            $0.marks.append(Mark(second: Double(now &- ($0.origin ?? start)) / 1e9, label: label))
         }
     }
 
@@ -139,8 +142,8 @@ final class Recorder: Sendable {
     }
 
     func mark(_ label: String) {
-        let second = Double(Self.now() &- start) / 1e9
-        state.withLock { $0.marks.append(Mark(second: second, label: label)) }
+        let now = Self.now()
+        state.withLock { $0.marks.append(Mark(second: Double(now &- ($0.origin ?? start)) / 1e9, label: label)) }
     }
 
     /// Closes the current second: its sample, for the progress line.

@@ -126,12 +126,16 @@ struct RunReport: Codable, Sendable {
         for step in steps {
             body += "<h2>\(fmt(step.messagesPerSecond)) messages/s per conversation</h2>"
             let seconds = step.samples.map { Double($0.second) }
-            body += chart(title: "deliveries per second", xs: seconds, ys: step.samples.map { Double($0.rate) }, marks: step.marks, unit: "/s")
-            body += chart(title: "p99 send→deliver per second (ms)", xs: seconds, ys: step.samples.map(\.p99Milliseconds), marks: step.marks, unit: "ms")
+            body += chart(title: "deliveries per second (x: seconds)", xs: seconds, ys: step.samples.map { Double($0.rate) }, marks: step.marks, unit: "/s")
+            body += chart(
+                title: "p99 send→deliver per second (ms; x: seconds)", xs: seconds, ys: step.samples.map(\.p99Milliseconds), marks: step.marks, unit: "ms")
             let curve = step.sendToDeliver.curve
             // x: the percentile on a log scale of 1/(1-p), as latency percentile plots are drawn.
             let xs = curve.map { log10(1 / max(1e-6, 1 - $0[0] / 100)) }
-            body += chart(title: "send→deliver latency by percentile (x: 0, 90, 99, 99.9, 99.99 …)", xs: xs, ys: curve.map { $0[1] }, marks: [], unit: "ms")
+            let ticks: [(Double, String)] = [
+                (0, "0%"), (1, "90%"), (2, "99%"), (3, "99.9%"), (4, "99.99%"), (5, "99.999%"), (6, "99.9999%"),
+            ]
+            body += chart(title: "send→deliver latency by percentile", xs: xs, ys: curve.map { $0[1] }, marks: [], unit: "ms", ticks: ticks)
         }
         return """
             <!doctype html><html><head><meta charset="utf-8"><title>\(escape(title))</title>
@@ -141,7 +145,7 @@ struct RunReport: Codable, Sendable {
     }
 
     /// A line chart as inline SVG (no script, no network).
-    private func chart(title: String, xs: [Double], ys: [Double], marks: [Recorder.Mark], unit: String) -> String {
+    private func chart(title: String, xs: [Double], ys: [Double], marks: [Recorder.Mark], unit: String, ticks: [(Double, String)] = []) -> String {
         let width = 1000.0, height = 260.0, left = 60.0, bottom = 30.0, top = 24.0
         guard let maxX = xs.max(), let maxY = ys.max(), xs.count == ys.count, !xs.isEmpty else {
             return "<p>\(escape(title)): no data</p>"
@@ -156,7 +160,13 @@ struct RunReport: Codable, Sendable {
         svg += "<line x1=\"\(left)\" y1=\"\(height - bottom)\" x2=\"\(width - 10)\" y2=\"\(height - bottom)\" stroke=\"#999\"/>"
         svg += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(height - bottom)\" stroke=\"#999\"/>"
         svg += "<text x=\"4\" y=\"\(top + 10)\" font-size=\"11\">\(fmt(maxY)) \(unit)</text><text x=\"4\" y=\"\(height - bottom)\" font-size=\"11\">0</text>"
-        svg += "<text x=\"\(left)\" y=\"\(height - 8)\" font-size=\"11\">\(fmt(minX))</text><text x=\"\(width - 60)\" y=\"\(height - 8)\" font-size=\"11\">\(fmt(maxX))</text>"
+        if ticks.isEmpty {
+            svg += "<text x=\"\(left)\" y=\"\(height - 8)\" font-size=\"11\">\(fmt(minX))</text><text x=\"\(width - 60)\" y=\"\(height - 8)\" font-size=\"11\">\(fmt(maxX))</text>"
+        }
+        for (value, label) in ticks where value >= minX && value <= maxX {
+            let anchor = px(value) > width - 50 ? "end" : "middle"
+            svg += "<text x=\"\(fmt(px(value)))\" y=\"\(height - 8)\" font-size=\"11\" text-anchor=\"\(anchor)\">\(escape(label))</text>"
+        }
         for mark in marks {
             let x = px(mark.second)
             svg += "<line x1=\"\(fmt(x))\" y1=\"\(top)\" x2=\"\(fmt(x))\" y2=\"\(height - bottom)\" stroke=\"#c00\" stroke-dasharray=\"4\"/>"
