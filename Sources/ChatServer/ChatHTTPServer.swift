@@ -136,13 +136,9 @@ public enum ChatHTTPServer {
         payload.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: Int(CloseCode.slowConsumer.rawValue)))
         payload.writeString("slow consumer")
         let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
-        let loop = channel.eventLoop
-        loop.execute {
-            let deadline = loop.scheduleTask(in: TimeAmount(grace)) { channel.close(promise: nil) }
-            channel.writeAndFlush(frame).whenComplete { _ in
-                deadline.cancel()
-                channel.close(promise: nil)
-            }
+        drop(channel, after: grace)
+        channel.eventLoop.execute {
+            channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
         }
     }
 

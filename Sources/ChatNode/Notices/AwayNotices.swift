@@ -52,10 +52,12 @@ public struct AwayNotices: Sendable {
 
     /// The `notify` job's handler.
     public func handle(_ job: Job) async throws {
-        // "conversation window-start"; a job scheduled by an older node names the conversation alone.
+        // "conversation window-start". A job scheduled by an older node names the conversation alone
+        // and ends its id with the window's index: the start follows from it, the same on every attempt.
         let fields = String(decoding: job.payload, as: UTF8.self).split(separator: " ")
+        let length = max(delay.wholeMilliseconds, 1)
         guard let first = fields.first, let id = ConversationID(String(first)),
-            let start = fields.count == 2 ? Int64(fields[1]) : clock.now().milliseconds,
+            let start = fields.count == 2 ? Int64(fields[1]) : job.id.split(separator: ":").last.flatMap({ Int64($0) }).map({ $0 * length }),
             let conversation = try await store.conversation(id),
             let activity = try await store.activity(of: id)
         else { return }

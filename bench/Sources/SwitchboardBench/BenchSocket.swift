@@ -21,7 +21,6 @@ final class BenchSocket: @unchecked Sendable {
     typealias Reply = @Sendable (Result<ByteBuffer, BenchError>) -> Void
 
     let user: String
-    let index: Int
     let loop: any EventLoop
     private let events: Events
     private var channel: (any Channel)?
@@ -29,9 +28,8 @@ final class BenchSocket: @unchecked Sendable {
     private var nextID = 0
     private(set) var isOpen = false
 
-    init(user: String, index: Int, loop: any EventLoop, events: Events) {
+    init(user: String, loop: any EventLoop, events: Events) {
         self.user = user
-        self.index = index
         self.loop = loop
         self.events = events
     }

@@ -1,5 +1,6 @@
 import BenchAccounting
 import NIOCore
+import NIOPosix
 
 /// One simulated user as a mobile app behaves: a socket that comes back. When its socket closes (a
 /// node killed, a drain's 1012, Redis or PostgreSQL trouble), it reconnects to the next node after a
@@ -40,6 +41,31 @@ final class BenchUser: @unchecked Sendable {
         self.token = token
         self.recorder = recorder
         self.joined = joined
+    }
+
+    /// `count` users named `<prefix><run>-<index>` (a fresh run id, so no run meets another's
+    /// conversations), spread over the nodes and the group's loops round-robin.
+    static func make(
+        _ count: Int, prefix: String, nodes: [NodeTarget], tokens: TokenSource, group: MultiThreadedEventLoopGroup, recorder: Recorder,
+        joined: Counter
+    ) throws -> [BenchUser] {
+        let run = String((0..<6).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
+        return try (0..<count).map { index in
+            let name = "\(prefix)\(run)-\(index)"
+            return BenchUser(
+                name: name, loop: group.next(), nodes: nodes, firstNode: index, token: try tokens.token(for: name), recorder: recorder,
+                joined: joined)
+        }
+    }
+
+    /// Connects `users` 256 at a time, each counted once its `welcome` arrived; `connected` is told
+    /// the running count after each batch.
+    static func connect(_ users: [BenchUser], connected: (Int) -> Void = { _ in }) async throws {
+        for batch in stride(from: 0, to: users.count, by: 256) {
+            let starting = users[batch..<min(batch + 256, users.count)].map { $0.start() }
+            for future in starting { try await future.get() }
+            connected(min(batch + 256, users.count))
+        }
     }
 
     /// The first connection; fails when it cannot be made (the run cannot start).
@@ -83,7 +109,7 @@ final class BenchUser: @unchecked Sendable {
     private func open() -> (socket: BenchSocket, connected: EventLoopFuture<Void>) {
         let target = nodes[node % nodes.count]
         let socket = BenchSocket(
-            user: name, index: node, loop: loop,
+            user: name, loop: loop,
             events: BenchSocket.Events(
                 frame: { [self] socket, frame in self.frame(frame, from: socket) },
                 closed: { [self] socket, _ in self.closed(socket) }))

@@ -18,27 +18,16 @@ struct ConnectRun: Sendable {
     let progress: @Sendable (String) -> Void
 
     func run() async throws -> RunReport.Connections {
-        let runID = String((0..<6).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
         let before = stats.resident()
-        let joined = Counter()
-        var users: [BenchUser] = []
-        for index in 0..<scenario.users {
-            let name = "c\(runID)-\(index)"
-            users.append(
-                BenchUser(
-                    name: name, loop: group.next(), nodes: nodes, firstNode: index, token: try tokens.token(for: name), recorder: recorder,
-                    joined: joined))
-        }
+        let users = try BenchUser.make(
+            scenario.users, prefix: "c", nodes: nodes, tokens: tokens, group: group, recorder: recorder, joined: Counter())
         defer { for user in users { user.stop() } }
         let start = Recorder.now()
         var lastReport = start
-        for batch in stride(from: 0, to: users.count, by: 256) {
-            let starting = users[batch..<min(batch + 256, users.count)].map { $0.start() }
-            for future in starting { try await future.get() }
-            if Recorder.now() - lastReport >= 1_000_000_000 {
-                lastReport = Recorder.now()
-                progress("  \(String(format: "%.1f", Double(lastReport - start) / 1e9))s  connected \(min(batch + 256, users.count))")
-            }
+        try await BenchUser.connect(users) { connected in
+            guard Recorder.now() - lastReport >= 1_000_000_000 else { return }
+            lastReport = Recorder.now()
+            progress("  \(String(format: "%.1f", Double(lastReport - start) / 1e9))s  connected \(connected)")
         }
         let seconds = Double(Recorder.now() - start) / 1e9
         progress("  all \(users.count) connected in \(fmt(seconds)) s; holding them \(fmt(scenario.durationSeconds)) s")

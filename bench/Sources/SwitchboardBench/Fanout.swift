@@ -36,29 +36,16 @@ struct FanoutRun: Sendable {
     let progress: @Sendable (Recorder.Sample, Tally?) -> Void
 
     struct Outcome: Sendable {
-        var sendSeconds: Double
         /// From the first send until every expected delivery arrived, or the grace ended.
         var deliverySeconds: Double
-        var conversations: Int
     }
 
     func run() async throws -> Outcome {
-        let runID = String((0..<6).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
         let joined = Counter()
-        var users: [BenchUser] = []
-        for index in 0..<scenario.users {
-            let name = "b\(runID)-\(index)"
-            users.append(
-                BenchUser(
-                    name: name, loop: group.next(), nodes: nodes, firstNode: index, token: try tokens.token(for: name), recorder: recorder,
-                    joined: joined))
-        }
+        let users = try BenchUser.make(
+            scenario.users, prefix: "b", nodes: nodes, tokens: tokens, group: group, recorder: recorder, joined: joined)
         defer { for user in users { user.stop() } }
-        // Connect a bounded number at a time.
-        for batch in stride(from: 0, to: users.count, by: 256) {
-            let starting = users[batch..<min(batch + 256, users.count)].map { $0.start() }
-            for future in starting { try await future.get() }
-        }
+        try await BenchUser.connect(users)
 
         // Groups: consecutive users; each group's first member creates it and sends into it.
         let groups = stride(from: 0, to: scenario.conversations * scenario.groupSize, by: scenario.groupSize).map {
@@ -98,7 +85,6 @@ struct FanoutRun: Sendable {
             progress(recorder.tick(), nil)
         }
         try await faults.value
-        let sendSeconds = Double(Recorder.now() - start) / 1e9
         // The grace: until every send was acknowledged and every acknowledged message reached every
         // participant, or time is up.
         let graceEnd = Recorder.now() + UInt64(scenario.graceSeconds * 1e9)
@@ -111,7 +97,7 @@ struct FanoutRun: Sendable {
             }
         }
         let deliverySeconds = Double(Recorder.now() - start) / 1e9
-        return Outcome(sendSeconds: sendSeconds, deliverySeconds: deliverySeconds, conversations: conversations.count)
+        return Outcome(deliverySeconds: deliverySeconds)
     }
 
     /// Sends message `number` of a conversation when it is due, then schedules the next (on the
