@@ -63,7 +63,9 @@ struct Scenario: Codable, Sendable {
         guard churnPerSecond >= 0 else { throw BenchError("churnPerSecond must not be negative") }
         guard groupSize >= 2, groupSize <= 1000 else { throw BenchError("groupSize must be 2...1000") }
         guard users >= groupSize else { throw BenchError("users must be at least groupSize") }
-        guard warmupSeconds >= 0, warmupSeconds < durationSeconds else { throw BenchError("warmupSeconds must be 0 or more, below durationSeconds") }
+        guard warmupSeconds >= 0, scenario == "connect" || warmupSeconds < durationSeconds else {
+            throw BenchError("warmupSeconds must be 0 or more, below durationSeconds")
+        }
         guard messagesPerSecond > 0, durationSeconds > 0, graceSeconds >= 0 else {
             throw BenchError("messagesPerSecond and durationSeconds must be positive, graceSeconds not negative")
         }
