@@ -8,13 +8,18 @@
 #                                                        (SQLite in a temporary directory), measured
 #   scripts/bench.sh drill [NAME…]                       release build; a cluster (2 nodes); the drill scenario
 #                                                        once per fault (all when none is named), one table
-#   scripts/bench.sh smoke DIR                           `make test`'s short run: debug builds, one embedded
-#                                                        node in DIR; fails unless nothing is lost
+#   scripts/bench.sh calibrate [HARNESS FLAGS…]          release build; the harness alone: 100,000 deliveries/s
+#                                                        from `switchboard-bench reference-node` (no store),
+#                                                        the harness's own CPU reported
+#   scripts/bench.sh smoke DIR                           `make test`'s part: the harness's own tests, then a
+#                                                        short run (debug builds, one embedded node in DIR);
+#                                                        fails unless nothing is lost
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-# The harness's users send far above a chat user's rate: the nodes under test get limits out of the way.
-limits=(--limits-rate-messages 1000000 --limits-rate-burst 1000000)
+# The harness's users send far above a chat user's rate: the nodes under test get limits out of the way
+# (the typing throttle to 100 ms, which bench/scenarios/typing.json states as typingThrottleMilliseconds).
+limits=(--limits-rate-messages 1000000 --limits-rate-burst 1000000 --typing-throttle-ms 100)
 
 # Release builds, and a cluster (CLUSTER_NODES, default 2) that is stopped when the script exits.
 start_cluster() {
@@ -103,10 +108,24 @@ case ${1:-} in
     printf '%s\n' "${summary[@]}"
     exit "$status"
     ;;
+  calibrate)
+    shift
+    swift build -c release --package-path bench
+    work=$(mktemp -d /tmp/switchboard-bench-calibrate.XXXXXX)
+    bench/.build/release/switchboard-bench reference-node --port-file "$work/port" >"$work/reference.log" 2>&1 &
+    reference=$!
+    trap 'kill "$reference" 2>/dev/null; wait "$reference" 2>/dev/null; rm -rf "$work"' EXIT
+    for _ in $(seq 1 100); do [[ -s $work/port ]] && break; sleep 0.1; done
+    [[ -s $work/port ]] || { echo "the reference node did not start" >&2; cat "$work/reference.log" >&2; exit 1; }
+    bench/.build/release/switchboard-bench run bench/scenarios/calibrate.json --nodes "http://127.0.0.1:$(cat "$work/port")" \
+      --secret calibrate --process "reference=$reference" --out bench/results "$@"
+    ;;
   smoke)
     work=${2:?usage: scripts/bench.sh smoke DIR}
     mkdir -p "$work"
-    swift build --package-path bench
+    swift build --package-path bench --build-tests
+    # The harness's own tests (its framing and frame scanning), then a short run against a real node.
+    swift test --package-path bench --skip-build
     secret=bench-smoke-secret-of-at-least-32-bytes
     start_node .build/debug/switchboard "$work" --data-dir "$work/data" --auth-secret "$secret" "${limits[@]}"
     trap stop_node EXIT
@@ -114,7 +133,7 @@ case ${1:-} in
       --process "node=$node_pid" --out "$work/results"
     ;;
   *)
-    echo "usage: $0 cluster SCENARIO [flags] | embedded SCENARIO [flags] | drill [NAME…] | smoke DIR" >&2
+    echo "usage: $0 cluster SCENARIO [flags] | embedded SCENARIO [flags] | drill [NAME…] | calibrate [flags] | smoke DIR" >&2
     exit 2
     ;;
 esac

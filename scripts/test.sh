@@ -36,7 +36,7 @@ export SWITCHBOARD_TEST_REDIS_SCRIPT=$PWD/scripts/redis.sh SWITCHBOARD_TEST_WORK
 
 echo "== docs/openapi.json against a real node (schemathesis, every check)"
 bash scripts/schemathesis.sh "$work/schemathesis"
-echo "== the bench harness: a short fanout against a real node must lose nothing (scripts/bench.sh smoke)"
+echo "== the bench harness: its own tests, and a short fanout against a real node that must lose nothing (scripts/bench.sh smoke)"
 bash scripts/bench.sh smoke "$work/bench"
 echo "== the whole suite (nodes on the embedded SQLite store; store tests on both stores)"
 $SWIFT test --skip-build

@@ -48,7 +48,14 @@ public struct Ledger: Sendable {
     private var members: [String: Set<Receiver>] = [:]
     /// Acknowledged seqs per conversation (the store's numbering; stored, so expected everywhere).
     private var acknowledged: [String: Set<Int64>] = [:]
-    private var positions: [String: [Receiver: Position]] = [:]
+    /// Each (conversation, receiver)'s position: one flat table, so a delivery costs one lookup, made
+    /// in place (a nested dictionary copied its inner table on every update).
+    private var positions: [Slot: Position] = [:]
+
+    struct Slot: Hashable, Sendable {
+        var conversation: String
+        var receiver: Receiver
+    }
     /// The running counts, cheap to read at any moment; `expected` and `lost` are filled in only by
     /// ``tally()``.
     public private(set) var counts = Tally()
@@ -76,7 +83,7 @@ public struct Ledger: Sendable {
     /// `receiver` read `seq` of `conversation` off its socket. Returns whether to show it to the
     /// application: false for a repeat, which is counted as a wire duplicate (the client's dedupe).
     public mutating func received(_ seq: Int64, in conversation: String, by receiver: Receiver) -> Bool {
-        let new = !(positions[conversation]?[receiver]?.has(seq) ?? false)
+        let new = !(positions[Slot(conversation: conversation, receiver: receiver)]?.has(seq) ?? false)
         if !new { counts.wireDuplicates += 1 }
         return new
     }
@@ -84,15 +91,19 @@ public struct Ledger: Sendable {
     /// The application was shown `seq` of `conversation` on `receiver`. Showing it again is a
     /// duplicate shown (what the client's dedupe exists to prevent).
     public mutating func shown(_ seq: Int64, in conversation: String, to receiver: Receiver) {
-        var conversationPositions = positions[conversation] ?? [:]
-        var position = conversationPositions[receiver] ?? Position()
-        if position.show(seq) {
+        if positions[Slot(conversation: conversation, receiver: receiver), default: Position()].show(seq) {
             counts.delivered += 1
         } else {
             counts.duplicatesShown += 1
         }
-        conversationPositions[receiver] = position
-        positions[conversation] = conversationPositions
+    }
+
+    /// What a deduplicating client does with `seq` read off `receiver`'s socket, in one lookup:
+    /// ``received(_:in:by:)`` and, when it is new, ``shown(_:in:to:)``. Returns whether it was shown.
+    public mutating func deliver(_ seq: Int64, in conversation: String, to receiver: Receiver) -> Bool {
+        let shown = positions[Slot(conversation: conversation, receiver: receiver), default: Position()].show(seq)
+        if shown { counts.delivered += 1 } else { counts.wireDuplicates += 1 }
+        return shown
     }
 
     /// A receiver reconnected (a fault, churn, or a drain's advisory).
@@ -107,9 +118,8 @@ public struct Ledger: Sendable {
         for (conversation, seqs) in acknowledged {
             let receivers = members[conversation] ?? []
             tally.expected += seqs.count * receivers.count
-            let known = positions[conversation] ?? [:]
             for receiver in receivers {
-                let position = known[receiver] ?? Position()
+                let position = positions[Slot(conversation: conversation, receiver: receiver)] ?? Position()
                 tally.lost += seqs.lazy.filter { !position.has($0) }.count
             }
         }
@@ -130,9 +140,8 @@ extension Ledger {
     public func missing(limit: Int) -> [Missing] {
         var result: [Missing] = []
         for (conversation, seqs) in acknowledged.sorted(by: { $0.key < $1.key }) {
-            let known = positions[conversation] ?? [:]
             for receiver in (members[conversation] ?? []).sorted(by: { ($0.user, $0.device) < ($1.user, $1.device) }) {
-                let position = known[receiver] ?? Position()
+                let position = positions[Slot(conversation: conversation, receiver: receiver)] ?? Position()
                 for seq in seqs.sorted() where !position.has(seq) {
                     result.append(Missing(conversation: conversation, seq: seq, user: receiver.user, device: receiver.device))
                     if result.count >= limit { return result }

@@ -19,8 +19,12 @@ final class BenchUser: @unchecked Sendable {
     }
 
     let name: String
+    /// This user's one device, as the ledger counts it.
+    let receiver: Ledger.Receiver
     let loop: any EventLoop
     private let nodes: [NodeTarget]
+    /// The local address its connections come from (nil: the kernel picks).
+    private let source: SocketAddress?
     private let token: String
     private let recorder: Recorder
     private let joined: Counter
@@ -33,10 +37,15 @@ final class BenchUser: @unchecked Sendable {
     private var stopped = false
     private var attempts = 0
 
-    init(name: String, loop: any EventLoop, nodes: [NodeTarget], firstNode: Int, token: String, recorder: Recorder, joined: Counter) {
+    init(
+        name: String, loop: any EventLoop, nodes: [NodeTarget], firstNode: Int, source: SocketAddress?, token: String, recorder: Recorder,
+        joined: Counter
+    ) {
         self.name = name
+        self.receiver = Ledger.Receiver(user: name)
         self.loop = loop
         self.nodes = nodes
+        self.source = source
         self.node = firstNode
         self.token = token
         self.recorder = recorder
@@ -44,17 +53,15 @@ final class BenchUser: @unchecked Sendable {
     }
 
     /// `count` users named `<prefix><run>-<index>` (a fresh run id, so no run meets another's
-    /// conversations), spread over the nodes and the group's loops round-robin.
-    static func make(
-        _ count: Int, prefix: String, nodes: [NodeTarget], tokens: TokenSource, group: MultiThreadedEventLoopGroup, recorder: Recorder,
-        joined: Counter
-    ) throws -> [BenchUser] {
+    /// conversations), spread over the nodes, the fleet's loops and its source addresses round-robin.
+    static func make(_ count: Int, prefix: String, fleet: Fleet, recorder: Recorder, joined: Counter) throws -> [BenchUser] {
         let run = String((0..<6).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
         return try (0..<count).map { index in
             let name = "\(prefix)\(run)-\(index)"
             return BenchUser(
-                name: name, loop: group.next(), nodes: nodes, firstNode: index, token: try tokens.token(for: name), recorder: recorder,
-                joined: joined)
+                name: name, loop: fleet.group.next(), nodes: fleet.nodes, firstNode: index,
+                source: fleet.sources.isEmpty ? nil : fleet.sources[index % fleet.sources.count], token: try fleet.tokens.token(for: name),
+                recorder: recorder, joined: joined)
         }
     }
 
@@ -114,7 +121,7 @@ final class BenchUser: @unchecked Sendable {
                 frame: { [self] socket, frame in self.frame(frame, from: socket) },
                 closed: { [self] socket, _ in self.closed(socket) }))
         self.socket = socket
-        let connected = socket.connect(host: target.host, port: target.port, path: "/v1/ws", token: token, resume: positions).map {
+        let connected = socket.connect(host: target.host, port: target.port, source: source, path: "/v1/ws", token: token, resume: positions).map {
             guard socket === self.socket else { return }
             self.attempts = 0
             for (_, send) in self.unacknowledged { self.write(send, on: socket) }
@@ -127,13 +134,13 @@ final class BenchUser: @unchecked Sendable {
         socket.request("message.send", payload: payload) { [self] reply in
             guard case .success(let frame) = reply else { return }  // the socket closed: sent again after the reconnect
             let scanner = FrameScanner(frame)
-            if scanner.string("type") == "ack", let seq = scanner.integer("seq") {
+            if scanner.string(.type, is: "ack"), let seq = scanner.integer(.seq) {
                 guard let index = unacknowledged.firstIndex(where: { $0.clientID == send.clientID }) else { return }  // a repeat's ack
                 unacknowledged.remove(at: index)
                 recorder.acknowledged(seq, in: send.conversation, sentAt: send.sentAt)
                 return
             }
-            let code = scanner.string("code").map(String.init) ?? "unreadable"
+            let code = scanner.string(.code).map(String.init) ?? "unreadable"
             recorder.failed(code)
             if code == "unavailable" || code == "rate_limited" {
                 // Retryable: the same client id again, a little later (the node may have stored it).
@@ -149,24 +156,23 @@ final class BenchUser: @unchecked Sendable {
         }
     }
 
-    private func frame(_ buffer: ByteBuffer, from socket: BenchSocket) {
+    private func frame(_ scanner: FrameScanner, from socket: BenchSocket) {
         guard socket === self.socket else { return }
-        let scanner = FrameScanner(buffer)
-        switch scanner.string("type") {
-        case "message.new":
-            guard let conversation = scanner.string("conversation").map(String.init), let seq = scanner.integer("seq") else { return }
+        if scanner.string(.type, is: "message.new") {
+            guard let conversation = scanner.string(.conversation).map(String.init), let seq = scanner.integer(.seq) else { return }
             if seq > positions[conversation, default: 0] { positions[conversation] = seq }
-            recorder.received(seq, in: conversation, by: Ledger.Receiver(user: name), sentAt: scanner.leadingNumber(inString: "content"))
-        case "conversation.joined":
+            recorder.received(seq, in: conversation, by: receiver, sentAt: scanner.leadingNumber(inString: .content))
+        } else if scanner.string(.type, is: "conversation.joined") {
             joined.increment()
-        case "reconnect":
+        } else if scanner.string(.type, is: "reconnect") {
             // The node is draining: move after the advised delay, before its 1012.
-            let delay = scanner.integer("delay_ms") ?? 0
+            let delay = scanner.integer(.delayMS) ?? 0
             loop.scheduleTask(in: .milliseconds(delay)) { [self] in
                 if socket === self.socket { socket.close() }
             }
-        default:
-            break
+        } else if scanner.string(.type, is: "typing") {
+            guard let conversation = scanner.string(.conversation), let typist = scanner.string(.user) else { return }
+            recorder.typing(in: String(conversation), by: String(typist), seenBy: receiver)
         }
     }
 

@@ -12,7 +12,7 @@ struct SwitchboardBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard-bench",
         abstract: "Load and failover harness for Switchboard deployments (bench/README.md).",
-        subcommands: [Run.self, Compare.self])
+        subcommands: [Run.self, Compare.self, ReferenceNodeCommand.self, ConnectWorker.self])
 }
 
 struct Run: AsyncParsableCommand {
@@ -26,6 +26,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .customLong("process"), help: "NAME=PID of a process to measure (a node, redis, postgres); repeatable.")
     var processes: [String] = []
     @Option(help: "Event loop threads of the harness.") var loops: Int = 1
+    @Option(help: "Comma-separated local addresses to connect from, round-robin (127.0.0.1,127.0.0.2,…).") var sources: String = ""
+    @Option(help: "connect: harness processes to spread the connections over (each may hold 20,000 descriptors).")
+    var connectProcesses: Int = 1
     @Option(help: "Overrides the scenario's users.") var users: Int?
     @Option(help: "Overrides the scenario's messages per second per conversation.") var rate: Double?
     @Option(help: "Overrides the scenario's duration in seconds.") var duration: Double?
@@ -53,9 +56,11 @@ struct Run: AsyncParsableCommand {
             measured.append((String(parts[0]), pid))
         }
         let stats = ProcessStats(processes: measured)
+        guard connectProcesses >= 1 else { throw ValidationError("--connect-processes must be at least 1") }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, loops))
+        let fleet = Fleet(nodes: targets, tokens: tokens, group: group, sources: try Fleet.sources(sources))
         do {
-            try await run(scenario: scenario, targets: targets, tokens: tokens, group: group, stats: stats)
+            try await run(scenario: scenario, fleet: fleet, stats: stats)
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -63,15 +68,15 @@ struct Run: AsyncParsableCommand {
         try? await group.shutdownGracefully()
     }
 
-    private func run(scenario: Scenario, targets: [NodeTarget], tokens: TokenSource, group: MultiThreadedEventLoopGroup, stats: ProcessStats) async throws {
+    private func run(scenario: Scenario, fleet: Fleet, stats: ProcessStats) async throws {
 
-        say("switchboard-bench \(scenario.scenario): \(scenario.users) users in groups of \(scenario.groupSize) on \(targets.count) node(s), \(fmt(scenario.messagesPerSecond)) msg/s per conversation for \(fmt(scenario.durationSeconds)) s")
+        say("switchboard-bench \(scenario.scenario): \(scenario.users) users in groups of \(scenario.groupSize) on \(fleet.nodes.count) node(s), \(fmt(scenario.messagesPerSecond)) msg/s per conversation for \(fmt(scenario.durationSeconds)) s")
         var steps: [RunReport.Step] = []
         var saturation: Double?
         var rate = scenario.messagesPerSecond
         let stepCount = scenario.scenario == "ramp" ? scenario.rampSteps : 1
         for _ in 0..<stepCount {
-            let step = try await runStep(scenario: scenario, rate: rate, targets: targets, tokens: tokens, group: group, stats: stats)
+            let step = try await runStep(scenario: scenario, rate: rate, fleet: fleet, stats: stats)
             steps.append(step)
             if scenario.scenario == "ramp" {
                 say("  step \(fmt(rate)) msg/s: \(fmt(step.deliveriesPerSecond)) deliveries/s, p99 \(fmt(step.sendToDeliver.p99)) ms, lost \(step.tally.lost)\(step.verdict.isEmpty ? "" : " — " + step.verdict.joined(separator: "; "))")
@@ -125,7 +130,7 @@ struct Run: AsyncParsableCommand {
     }
 
     private func runStep(
-        scenario: Scenario, rate: Double, targets: [NodeTarget], tokens: TokenSource, group: MultiThreadedEventLoopGroup, stats: ProcessStats
+        scenario: Scenario, rate: Double, fleet: Fleet, stats: ProcessStats
     ) async throws -> RunReport.Step {
         let recorder = Recorder()
         let drill = faultCommand.map {
@@ -134,19 +139,22 @@ struct Run: AsyncParsableCommand {
         let before = stats.cpu()
         let wallStart = Recorder.now()
         if scenario.scenario == "connect" {
-            let connections = try await ConnectRun(
-                scenario: scenario, nodes: targets, tokens: tokens, group: group, recorder: recorder, stats: stats, progress: { say($0) }
-            ).run()
-            let wall = Double(Recorder.now() - wallStart) / 1e9
+            var environment: [String: String] = [:]
+            if let secret { environment["SWITCHBOARD_BENCH_SECRET"] = secret }
+            if let tokenCommand { environment["SWITCHBOARD_BENCH_TOKEN_COMMAND"] = tokenCommand }
+            let (connections, usage) = try await ConnectRun(
+                scenario: scenario, fleet: fleet, recorder: recorder, stats: stats, processes: connectProcesses,
+                workerArguments: ["--nodes", nodes, "--sources", sources, "--loops", "\(loops)"], workerEnvironment: environment,
+                progress: { say($0) }
+            ).run(cpuBefore: before)
             let snapshot = recorder.snapshot()
             return RunReport.Step(
                 messagesPerSecond: 0, deliveriesPerSecond: 0, tally: snapshot.tally, sendToAck: RunReport.Latency(snapshot.ack),
                 sendToDeliver: RunReport.Latency(snapshot.deliver), maxScheduleLagMilliseconds: 0, samples: [], marks: [],
-                processes: stats.usage(since: before, wallSeconds: wall), fault: nil, recoverySeconds: nil, missing: [],
-                connections: connections, verdict: [])
+                processes: usage, fault: nil, recoverySeconds: nil, missing: [], connections: connections, verdict: [])
         }
         let outcome = try await FanoutRun(
-            scenario: scenario, rate: rate, nodes: targets, tokens: tokens, group: group, recorder: recorder, fault: drill,
+            scenario: scenario, rate: rate, fleet: fleet, recorder: recorder, fault: drill,
             progress: { sample, tally in
                 let lost = tally.map { "  waiting for \($0.lost)" } ?? ""
                 say("  \(sample.second)s  sent \(sample.sent)  delivered \(sample.delivered)  \(sample.rate)/s  p99 \(fmt(sample.p99Milliseconds)) ms\(lost)")
@@ -164,6 +172,8 @@ struct Run: AsyncParsableCommand {
         let errors = snapshot.tally.errors.values.reduce(0, +)
         // In a drill, errors are the fault's expected echo (unavailable while a store is down); loss is what counts.
         if errors > 0, drill == nil { verdict.append("\(errors) errors") }
+        let unanswered = snapshot.tally.sent - snapshot.tally.acknowledged - errors
+        if unanswered > 0, drill == nil { verdict.append("\(unanswered) requests never answered") }
         if drill != nil, recorder.recoverySeconds == nil { verdict.append("not every participant was delivered again after the fault") }
         return RunReport.Step(
             messagesPerSecond: rate, deliveriesPerSecond: Double(snapshot.tally.delivered) / max(outcome.deliverySeconds, 1e-9), tally: snapshot.tally,

@@ -25,7 +25,7 @@ final class Recorder: Sendable {
         var label: String
     }
 
-    private struct State {
+    fileprivate struct State {
         var ledger = Ledger()
         var ack = Recorder.histogram()
         var deliver = Recorder.histogram()
@@ -46,6 +46,17 @@ final class Recorder: Sendable {
         var faultAt: UInt64?
         var recovered: Set<Ledger.Receiver> = []
         var recoveredAt: UInt64?
+        /// What `typing` and `history` runs count, besides the ledger's durable messages: signals or
+        /// page reads sent and answered, events or entries received, and what was expected of them.
+        var ephemeral = Tally()
+        /// `typing`: when each (conversation, typist) last sent, and how many see each signal.
+        var typedAt: [TypingKey: UInt64] = [:]
+        var typingAudience = 0
+    }
+
+    struct TypingKey: Hashable {
+        var conversation: String
+        var typist: String
     }
 
     private let state = Mutex(State())
@@ -88,7 +99,8 @@ final class Recorder: Sendable {
     /// to every participant: nothing more will arrive.
     func settled() -> Bool {
         state.withLock { state in
-            state.ledger.counts.acknowledged + state.abandoned >= state.ledger.counts.sent && state.ledger.tally().lost == 0
+            let tally = state.tally()
+            return tally.acknowledged + state.abandoned >= tally.sent && tally.lost == 0
         }
     }
 
@@ -97,8 +109,7 @@ final class Recorder: Sendable {
     func received(_ seq: Int64, in conversation: String, by receiver: Ledger.Receiver, sentAt: UInt64?) {
         let micros = sentAt.map { (Self.now() &- $0) / 1000 }
         state.withLock { state in
-            guard state.ledger.received(seq, in: conversation, by: receiver) else { return }
-            state.ledger.shown(seq, in: conversation, to: receiver)
+            guard state.ledger.deliver(seq, in: conversation, to: receiver) else { return }
             if let faultAt = state.faultAt, state.recoveredAt == nil, let sentAt, sentAt > faultAt,
                 state.recovered.insert(receiver).inserted, state.recovered.count >= state.receivers
             {
@@ -149,7 +160,7 @@ final class Recorder: Sendable {
     /// Closes the current second: its sample, for the progress line.
     func tick() -> Sample {
         state.withLock { state in
-            let tally = state.ledger.counts
+            let tally = state.counts()
             let errors = tally.errors.values.reduce(0, +)
             let sample = Sample(
                 second: state.samples.count + 1, sent: tally.sent, delivered: tally.delivered,
@@ -168,10 +179,115 @@ final class Recorder: Sendable {
     func missing(limit: Int) -> [Ledger.Missing] { state.withLock { $0.ledger.missing(limit: limit) } }
 
     /// The ledger's tally now (walks every acknowledged message: call it once a second at most).
-    func tally() -> Tally { state.withLock { $0.ledger.tally() } }
+    func tally() -> Tally { state.withLock { $0.tally() } }
 
     /// What the report needs, copied out.
     func snapshot() -> (tally: Tally, ack: Histogram<UInt64>, deliver: Histogram<UInt64>, samples: [Sample], marks: [Mark], maxLag: UInt64) {
-        state.withLock { ($0.ledger.tally(), $0.ack, $0.deliver, $0.samples, $0.marks, $0.maxLag) }
+        state.withLock { ($0.tally(), $0.ack, $0.deliver, $0.samples, $0.marks, $0.maxLag) }
+    }
+}
+
+extension Recorder {
+    // MARK: typing
+
+    /// A `typing` signal left `typist`; `audience` participants should see it.
+    func typingSent(in conversation: String, by typist: String, audience: Int, lag: UInt64) {
+        let now = Self.now()
+        state.withLock {
+            $0.ephemeral.sent += 1
+            $0.typingAudience = audience
+            $0.typedAt[TypingKey(conversation: conversation, typist: typist)] = now
+            $0.maxLag = max($0.maxLag, lag)
+        }
+    }
+
+    /// The node acknowledged a `typing` signal sent at `sentAt` (it passes it on).
+    func typingAcknowledged(sentAt: UInt64) {
+        let micros = (Self.now() &- sentAt) / 1000
+        state.withLock {
+            $0.ephemeral.acknowledged += 1
+            $0.ephemeral.expected += $0.typingAudience
+            if sentAt >= $0.measureFrom { _ = $0.ack.record(micros) }
+        }
+    }
+
+    /// `receiver` was told `typist` is typing: the latency is from that typist's latest signal there.
+    func typing(in conversation: String, by typist: String, seenBy receiver: Ledger.Receiver) {
+        let now = Self.now()
+        state.withLock { state in
+            state.ephemeral.delivered += 1
+            guard let sentAt = state.typedAt[TypingKey(conversation: conversation, typist: typist)] else { return }
+            let micros = (now &- sentAt) / 1000
+            if sentAt >= state.measureFrom { _ = state.deliver.record(micros) }
+            _ = state.secondDeliver.record(micros)
+        }
+    }
+
+    // MARK: history
+
+    /// A page read left the harness.
+    func readSent(lag: UInt64) {
+        state.withLock {
+            $0.ephemeral.sent += 1
+            $0.maxLag = max($0.maxLag, lag)
+        }
+    }
+
+    /// A page read sent at `sentAt` was answered with `entries` entries, `expected` of them right
+    /// (a page with a gap, a repeat or the wrong bounds counts as `bad_page`).
+    func read(sentAt: UInt64, entries: Int, correct: Bool) {
+        let micros = (Self.now() &- sentAt) / 1000
+        state.withLock {
+            $0.ephemeral.acknowledged += 1
+            $0.ephemeral.delivered += entries
+            $0.ephemeral.expected += entries
+            if !correct { $0.ephemeral.errors["bad_page", default: 0] += 1 }
+            if sentAt >= $0.measureFrom { _ = $0.ack.record(micros) }
+            _ = $0.secondDeliver.record(micros)
+        }
+    }
+
+    /// A page read failed with `code`.
+    func readFailed(_ code: String) { state.withLock { $0.ephemeral.errors[code, default: 0] += 1 } }
+}
+
+extension Recorder {
+    /// The setup's sends (a `history` run's seed) are done: counts and latencies start again for the
+    /// reads.
+    func resetForReads() {
+        state.withLock {
+            $0.ledger = Ledger()
+            $0.ack = Recorder.histogram()
+            $0.deliver = Recorder.histogram()
+            $0.secondDeliver = Recorder.histogram()
+            $0.maxLag = 0
+            $0.abandoned = 0
+        }
+    }
+}
+
+extension Recorder.State {
+    /// The running counts: the ledger's and the ephemeral ones (a run has one or the other).
+    func counts() -> Tally { Self.adding(ledger.counts, ephemeral) }
+
+    /// The whole tally: the ledger's loss, and for typing the events not seen.
+    func tally() -> Tally {
+        let durable = ledger.tally()
+        var total = Self.adding(durable, ephemeral)
+        total.expected = durable.expected + ephemeral.expected
+        total.lost += max(0, ephemeral.expected - ephemeral.delivered)
+        return total
+    }
+
+    private static func adding(_ a: Tally, _ b: Tally) -> Tally {
+        var sum = a
+        sum.sent += b.sent
+        sum.acknowledged += b.acknowledged
+        sum.delivered += b.delivered
+        sum.duplicatesShown += b.duplicatesShown
+        sum.wireDuplicates += b.wireDuplicates
+        sum.reconnects += b.reconnects
+        sum.errors.merge(b.errors, uniquingKeysWith: +)
+        return sum
     }
 }

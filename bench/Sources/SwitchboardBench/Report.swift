@@ -91,6 +91,16 @@ struct RunReport: Codable, Sendable {
                 t.errors.isEmpty ? "0" : t.errors.map { "\($0.key):\($0.value)" }.sorted().joined(separator: ","),
             ].joined(separator: " | "))
         }
+        switch scenario.scenario {
+        case "typing":
+            lines.append(
+                "(typing: sent and acked count signals, delivered the typing events seen; expected is acked × \(scenario.groupSize - 1); deliver latency is from the typist's signal)")
+        case "history":
+            lines.append(
+                "(history: sent and acked count page reads, delivered the entries read; ack latency is a page read's; bad_page counts pages with a gap, a repeat or the wrong bounds)")
+        default:
+            break
+        }
         for step in steps {
             guard let c = step.connections else { continue }
             lines.append("\nconnections: \(c.count) in \(fmt(c.seconds)) s = \(fmt(c.perSecond))/s; resident KiB per connection: "

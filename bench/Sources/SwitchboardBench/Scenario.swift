@@ -4,13 +4,15 @@ import Foundation
 /// a file names only what it changes; flags on the command line override the file.
 struct Scenario: Codable, Sendable {
     /// `fanout`, `ramp` (steps `messagesPerSecond` up until the node saturates), `churn` (fanout while
-    /// connections drop and come back) or `connect` (idle connections only).
+    /// connections drop and come back), `connect` (idle connections only), `typing` (ephemeral
+    /// events only) or `history` (paged reads of stored conversations).
     var scenario: String = "fanout"
     /// Connected users, one WebSocket each, spread over the nodes round-robin.
     var users: Int = 200
     /// Participants per group conversation; users are cut into `users / groupSize` groups.
     var groupSize: Int = 10
-    /// Messages each conversation receives per second (one sender per conversation, on schedule).
+    /// Messages each conversation receives per second (one sender per conversation, on schedule); for
+    /// `typing`, signals per conversation (the members take turns); for `history`, page reads.
     var messagesPerSecond: Double = 10
     /// How long the senders send.
     var durationSeconds: Double = 10
@@ -28,6 +30,12 @@ struct Scenario: Codable, Sendable {
     var p99LimitMilliseconds: Double = 20
     /// `churn`: connections dropped per second (each comes back, resuming, as a mobile client does).
     var churnPerSecond: Double = 0
+    /// `typing`: the nodes' `typing.throttle.ms`. Each member's turn comes at most once per two of
+    /// these, so that no signal is dropped by design.
+    var typingThrottleMilliseconds: Double = 2000
+    /// `history`: messages posted into each conversation before the reads, and entries per page.
+    var historyMessages: Int = 200
+    var pageSize: Int = 50
 
     init() {}
 
@@ -46,19 +54,34 @@ struct Scenario: Codable, Sendable {
         rampSteps = try container.decodeIfPresent(Int.self, forKey: .rampSteps) ?? defaults.rampSteps
         p99LimitMilliseconds = try container.decodeIfPresent(Double.self, forKey: .p99LimitMilliseconds) ?? defaults.p99LimitMilliseconds
         churnPerSecond = try container.decodeIfPresent(Double.self, forKey: .churnPerSecond) ?? defaults.churnPerSecond
+        typingThrottleMilliseconds =
+            try container.decodeIfPresent(Double.self, forKey: .typingThrottleMilliseconds) ?? defaults.typingThrottleMilliseconds
+        historyMessages = try container.decodeIfPresent(Int.self, forKey: .historyMessages) ?? defaults.historyMessages
+        pageSize = try container.decodeIfPresent(Int.self, forKey: .pageSize) ?? defaults.pageSize
     }
 
     static func load(_ path: String) throws -> Scenario {
         try JSONDecoder().decode(Scenario.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     }
 
+    static let kinds = ["fanout", "ramp", "churn", "connect", "typing", "history"]
+
     /// Conversations the users make up.
     var conversations: Int { users / groupSize }
 
     /// Refuses parameters that cannot run, naming the field.
     func validate() throws {
-        guard ["fanout", "ramp", "churn", "connect"].contains(scenario) else {
-            throw BenchError("scenario '\(scenario)' is not one this harness runs (fanout, ramp, churn, connect)")
+        guard Self.kinds.contains(scenario) else {
+            throw BenchError("scenario '\(scenario)' is not one this harness runs (\(Self.kinds.joined(separator: ", ")))")
+        }
+        if scenario == "typing", Double(groupSize) / messagesPerSecond * 1000 < 2 * typingThrottleMilliseconds {
+            throw BenchError(
+                "typing: each member would type every \(fmt(Double(groupSize) / messagesPerSecond * 1000)) ms, under twice typingThrottleMilliseconds (\(fmt(typingThrottleMilliseconds))): the node would drop signals by design")
+        }
+        if scenario == "history" {
+            guard historyMessages >= 1, historyMessages <= 100_000, pageSize >= 1, pageSize <= 1000 else {
+                throw BenchError("history: historyMessages must be 1...100000 and pageSize 1...1000")
+            }
         }
         guard churnPerSecond >= 0 else { throw BenchError("churnPerSecond must not be negative") }
         guard groupSize >= 2, groupSize <= 1000 else { throw BenchError("groupSize must be 2...1000") }

@@ -39,6 +39,18 @@ import Testing
         #expect(tally.delivered == 2 && tally.lost == 0 && tally.duplicatesShown == 0 && tally.wireDuplicates == 2)
     }
 
+    @Test func deliverIsTheDedupeAndTheShowInOneStep() {
+        var ledger = Ledger()
+        ledger.join([alice, bob], to: "c1")
+        ledger.acknowledged(1, in: "c1")
+        ledger.acknowledged(2, in: "c1")
+        let shown = [Int64(2), 1, 1, 2].map { ledger.deliver($0, in: "c1", to: alice) }
+        #expect(shown == [true, true, false, false])
+        let tally = ledger.tally()
+        #expect(tally.delivered == 2 && tally.wireDuplicates == 2 && tally.duplicatesShown == 0)
+        #expect(tally.lost == 2, "bob was shown neither")
+    }
+
     @Test func onlyAcknowledgedMessagesAreExpectedAndOnlyByMembers() {
         var ledger = Ledger()
         ledger.join([alice, bob], to: "c1")
