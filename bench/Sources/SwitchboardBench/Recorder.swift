@@ -201,13 +201,16 @@ extension Recorder {
         }
     }
 
-    /// The node acknowledged a `typing` signal sent at `sentAt` (it passes it on).
+    /// The node acknowledged a `typing` signal sent at `sentAt` (it passes it on). Signals of the
+    /// warm-up are not expected anywhere: a member on another node may not be subscribed to a
+    /// conversation yet in its first moments, and an ephemeral event has no catch-up.
     func typingAcknowledged(sentAt: UInt64) {
         let micros = (Self.now() &- sentAt) / 1000
         state.withLock {
             $0.ephemeral.acknowledged += 1
+            guard sentAt >= $0.measureFrom else { return }
             $0.ephemeral.expected += $0.typingAudience
-            if sentAt >= $0.measureFrom { _ = $0.ack.record(micros) }
+            _ = $0.ack.record(micros)
         }
     }
 
@@ -215,10 +218,12 @@ extension Recorder {
     func typing(in conversation: String, by typist: String, seenBy receiver: Ledger.Receiver) {
         let now = Self.now()
         state.withLock { state in
+            guard let sentAt = state.typedAt[TypingKey(conversation: conversation, typist: typist)], sentAt >= state.measureFrom else {
+                return
+            }
             state.ephemeral.delivered += 1
-            guard let sentAt = state.typedAt[TypingKey(conversation: conversation, typist: typist)] else { return }
             let micros = (now &- sentAt) / 1000
-            if sentAt >= state.measureFrom { _ = state.deliver.record(micros) }
+            _ = state.deliver.record(micros)
             _ = state.secondDeliver.record(micros)
         }
     }

@@ -94,7 +94,7 @@ struct RunReport: Codable, Sendable {
         switch scenario.scenario {
         case "typing":
             lines.append(
-                "(typing: sent and acked count signals, delivered the typing events seen; expected is acked × \(scenario.groupSize - 1); deliver latency is from the typist's signal)")
+                "(typing: sent and acked count signals, delivered the typing events seen; expected is acked × \(scenario.groupSize - 1), for signals after the warm-up; deliver latency is from the typist's signal)")
         case "history":
             lines.append(
                 "(history: sent and acked count page reads, delivered the entries read; ack latency is a page read's; bad_page counts pages with a gap, a repeat or the wrong bounds)")
