@@ -77,6 +77,8 @@ let package = Package(
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -85,6 +87,7 @@ let package = Package(
                 .embedInCode("Migrations/v0001_chat.sql"),
                 .embedInCode("Migrations/v0002_support.sql"),
                 .embedInCode("Migrations/v0003_append.sql"),
+                .embedInCode("Migrations/v0004_append_member.sql"),
             ],
             swiftSettings: strict
         ),
@@ -169,6 +172,8 @@ let package = Package(
             name: "SwitchboardCLI",
             dependencies: [
                 "NodeBootstrap", "ChatCore", "ChatServer", "PostgresEngine",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),

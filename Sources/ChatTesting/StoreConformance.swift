@@ -22,6 +22,7 @@ public enum StoreConformance {
         .init("a missing conversation reads as nil and rejects appends", missingConversation),
         .init("appends number messages 1...n and retries return the stored message", appendSequenceAndIdempotency),
         .init("concurrent appends get distinct gap-free seqs", concurrentAppends),
+        .init("an append checks that the sender takes part and names the participants", appendChecksTheSender),
         .init("history pages by before, after and limit", historyPaging),
         .init("conversation lists sort by activity and page by cursor", listOrderAndPaging),
         .init("participants are added, removed, promoted and re-roled", membership),
@@ -118,6 +119,23 @@ public enum StoreConformance {
                 "memberships carry the last seq and the delivered watermark")
             let history = try await store.messages(in: conversation.id, HistoryQuery(limit: 100))
             try checkEqual(history.messages.map(\.seq), [1, 2, 3, 4, 5, 6], "no row for the retry")
+        }
+    }
+
+    static func appendChecksTheSender(_ factory: StoreFactory) async throws {
+        try await with(factory) { store in
+            let group = try await store.createGroup(
+                id: newID(), title: "t", creator: user("ann"), others: [user("cat"), user("bob")], workspace: nil, at: t0)
+            let sent = try await store.append(draft(group.id, user("bob"), "b1", "hi", at: at(1)))
+            try checkEqual(sent.participants, [user("ann"), user("bob"), user("cat")], "every participant, in user order")
+            let repeated = try await store.append(draft(group.id, user("bob"), "b1", "hi", at: at(2)))
+            try checkEqual(repeated.participants, sent.participants, "a repeat names them too")
+            try await checkThrows(.notFound) { try await store.append(draft(group.id, user("eve"), "e1", "let me in", at: at(3))) }
+            _ = try await store.removeParticipant(user("cat"), from: group.id, promote: nil)
+            try await checkThrows(.notFound) {  // one who left sends no more, not even a retry
+                try await store.append(draft(group.id, user("cat"), "b1", "hi", at: at(4)))
+            }
+            try checkEqual(try await store.messages(in: group.id, HistoryQuery(limit: 10)).messages.map(\.seq), [1], "nothing stored for them")
         }
     }
 

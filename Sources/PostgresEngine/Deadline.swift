@@ -1,11 +1,17 @@
 import ChatCore
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Runs an operation with a deadline that holds even when the operation ignores cancellation.
 ///
 /// Guarantees: the caller resumes exactly once, with the operation's result or, at the deadline, with
 /// `unavailable`; at the deadline the operation is cancelled; when the operation finishes first, the timer
-/// is cancelled, so no sleeping task outlives the call.
+/// is cancelled, so nothing outlives the call.
+///
+/// The timer is a task scheduled on an event loop of NIO's shared group (the loops every connection
+/// already runs on), not a sleeping Swift task: a store call costs one task (the operation), not two
+/// and a dispatch timer.
 enum Deadline {
     static func run<T: Sendable>(after timeout: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let outcome = Outcome<T>()
@@ -17,8 +23,10 @@ enum Deadline {
                     do { result = .success(try await body()) } catch { result = .failure(error) }
                     outcome.finish(result)
                 }
-                let timer = Task {
-                    try await Task.sleep(for: timeout)
+                let (seconds, attoseconds) = timeout.components
+                let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
+                    in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+                ) {
                     if outcome.finish(.failure(ChatError.unavailable("the database did not answer in time; retry"))) { work.cancel() }
                 }
                 outcome.onFinish { timer.cancel() }

@@ -285,7 +285,8 @@ public final class PostgresStore: ChatStore, Service {
         return try await call { [client, logger] in try await Self.append(draft, metadata: metadata, client, logger) }
     }
 
-    /// One call of `switchboard_append`, on `db` (a pooled client, or a connection inside a transaction).
+    /// One call of `switchboard_append`, on `db` (a pooled client, or a connection inside a transaction):
+    /// it checks that the sender is a participant and returns the participants, in the same statement.
     static func append(_ draft: MessageDraft, metadata: String?, _ db: some Queryable, _ logger: Logger) async throws
         -> AppendResult
     {
@@ -300,7 +301,9 @@ public final class PostgresStore: ChatStore, Service {
         guard let row = rows.first?.makeRandomAccess() else { throw ChatError.internal("the append returned nothing") }
         let message = try decodeMessage(
             row, prefix: "m_", conversation: draft.conversation, sender: draft.sender, clientID: draft.clientID)
-        return AppendResult(message: message, created: try row["m_created"].decode(Bool.self))
+        return AppendResult(
+            message: message, created: try row["m_created"].decode(Bool.self),
+            participants: try row["m_participants"].decode([String].self).map { UserID(trusted: $0) })
     }
 
     public func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage {

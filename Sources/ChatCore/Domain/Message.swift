@@ -161,10 +161,13 @@ public struct MessageDraft: Sendable, Hashable {
 public struct AppendResult: Sendable, Hashable {
     public var message: Message
     public var created: Bool
+    /// The conversation's participants when the entry was appended (whose lists it changed).
+    public var participants: [UserID]
 
-    public init(message: Message, created: Bool) {
+    public init(message: Message, created: Bool, participants: [UserID]) {
         self.message = message
         self.created = created
+        self.participants = participants
     }
 }
 

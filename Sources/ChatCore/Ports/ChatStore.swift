@@ -16,7 +16,10 @@
 /// - `createDirect` is idempotent on the unordered pair of users and the workspace.
 /// - Failures are ``ChatError``s: `unavailable` when the database cannot be reached (retryable),
 ///   `notFound` for a missing conversation where one is required, `internal` otherwise.
-/// - Methods do not check permissions: the chat service applies ``ConversationRules`` first.
+/// - `append` checks the one permission a send needs, in the same transaction: the sender takes part
+///   in the conversation (`notFound` otherwise, as for a missing one), and it returns the participants,
+///   so that a send reads nothing before it appends (its cost does not grow with the group).
+/// - Other methods do not check permissions: the chat service applies ``ConversationRules`` first.
 public protocol ChatStore: Sendable {
     /// Returns the direct conversation between the two users in `workspace`, creating it when missing.
     func createDirect(

@@ -1,5 +1,6 @@
 import ChatCore
 import Logging
+import Synchronization
 
 /// Tells people about posts they missed while away (seed 000's moderator who gets an e-mail).
 ///
@@ -13,6 +14,10 @@ import Logging
 /// backoff. The notice's id is its conversation and window, so every attempt carries the same id and a
 /// gateway that accepted an attempt but failed to answer drops the repeat; the retry reads the state
 /// again, so it carries what came meanwhile (which the next window's notice tells as well).
+///
+/// A node enqueues each conversation's window once: it remembers the windows it scheduled (the current
+/// ones only, at most `rememberedWindows` conversations), so the posts after the first in a window cost
+/// no round trip to the queue. A failed enqueue is not remembered: the next post tries again.
 public struct AwayNotices: Sendable {
     public static let kind = "notify"
 
@@ -23,11 +28,13 @@ public struct AwayNotices: Sendable {
     private let clock: any WallClock
     private let delay: Duration
     private let logger: Logger
+    private let scheduled: ScheduledWindows
 
     public init(
         queue: any JobQueue, store: any ChatStore, presence: any Presence, notifier: any AwayNotifier, clock: any WallClock,
-        delay: Duration, logger: Logger
+        delay: Duration, logger: Logger, rememberedWindows: Int = 10_000
     ) {
+        self.scheduled = ScheduledWindows(capacity: rememberedWindows)
         self.queue = queue
         self.store = store
         self.presence = presence
@@ -42,9 +49,11 @@ public struct AwayNotices: Sendable {
         let length = max(delay.wholeMilliseconds, 1)
         let start = clock.now().milliseconds / length * length
         // The payload names the conversation and the window (an id has no spaces).
+        guard !scheduled.contains(conversation, window: start) else { return }
         let job = Job(id: "\(Self.kind):\(conversation.rawValue):\(start)", kind: Self.kind, payload: Array("\(conversation.rawValue) \(start)".utf8))
         do {
             try await queue.enqueue(job, due: Timestamp(milliseconds: start + length))
+            scheduled.insert(conversation, window: start)
         } catch {
             logger.warning("could not schedule an away notice", metadata: ["conversation": "\(conversation)", "error": "\(error)"])
         }
@@ -68,4 +77,30 @@ public struct AwayNotices: Sendable {
         try await notifier.deliver(AwayNotice(window: Timestamp(milliseconds: start), conversation: conversation, lastPost: activity.lastPost, recipients: recipients))
         logger.debug("away notice delivered", metadata: ["conversation": "\(id)", "recipients": "\(recipients.count)"])
     }
+}
+
+/// The notice windows this node has scheduled: each conversation's latest, at most `capacity`
+/// conversations. When full, windows older than the one being added go first (their jobs are due or
+/// done), then everything (a forgotten window only costs one more enqueue, which changes nothing).
+final class ScheduledWindows: Sendable {
+    private let capacity: Int
+    private let windows = Mutex<[ConversationID: Int64]>([:])
+
+    init(capacity: Int) { self.capacity = max(1, capacity) }
+
+    func contains(_ conversation: ConversationID, window start: Int64) -> Bool {
+        windows.withLock { $0[conversation] == start }
+    }
+
+    func insert(_ conversation: ConversationID, window start: Int64) {
+        windows.withLock { windows in
+            if windows[conversation] == nil, windows.count >= capacity {
+                windows = windows.filter { $0.value >= start }
+                if windows.count >= capacity { windows.removeAll(keepingCapacity: true) }
+            }
+            windows[conversation] = max(windows[conversation] ?? start, start)
+        }
+    }
+
+    var count: Int { windows.withLock { $0.count } }
 }

@@ -111,13 +111,14 @@ public struct ChatService: Sendable {
             let metadataBytes = try metadata.map { try JSONEncoder().encode($0).count } ?? 0
             try ConversationRules.checkSend(kind: kind, content: content, metadata: metadata, metadataBytes: metadataBytes, limits: limits)
             try await checkRate(user)
-            let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
+            // The append checks that the sender takes part (notFound otherwise) and names the
+            // participants: nothing is read before it.
             let result = try await store.append(
                 MessageDraft(
                     id: ids.messageID(), conversation: id, sender: user, clientID: clientID, kind: kind, content: content,
                     metadata: metadata, createdAt: clock.now()))
             if result.created {
-                await invalidateAfterAppend(to: conversation)
+                await invalidateAfterAppend(to: id, participants: result.participants)
                 await notices?.postStored(in: id)
             }
             // A retry publishes again: if the first publish was lost, this one delivers; relays drop repeats.
@@ -145,7 +146,7 @@ public struct ChatService: Sendable {
                     clientID: clientID ?? ClientMessageID(trusted: ids.messageID().rawValue), action: action,
                     kind: target?.kind ?? .text, content: content, metadata: metadata, createdAt: clock.now()))
             // An edit or a deletion may change the preview in every participant's list.
-            if result.created { await invalidateAfterAppend(to: conversation) }
+            if result.created { await invalidateAfterAppend(to: id, participants: result.participants) }
             await publish { try await publisher.message(result.message) }
             return .sent(SendReply(message: MessageBody(result.message), duplicate: !result.created))
 
@@ -318,8 +319,8 @@ public struct ChatService: Sendable {
     }
 
     /// A new entry changes the conversation's activity and every participant's list (order, preview, unread).
-    private func invalidateAfterAppend(to conversation: Conversation) async {
-        await invalidate(conversation.participants.map { CacheKey.conversationList($0.user) } + [.conversationActivity(conversation.id)])
+    private func invalidateAfterAppend(to conversation: ConversationID, participants: [UserID]) async {
+        await invalidate(participants.map(CacheKey.conversationList) + [.conversationActivity(conversation)])
     }
 
     private func invalidateLists(of users: [UserID]) async {

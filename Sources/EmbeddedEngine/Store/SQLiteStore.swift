@@ -308,11 +308,17 @@ public final class SQLiteStore: ChatStore {
     /// The body of ``append(_:)``, inside the caller's transaction.
     static func append(_ draft: MessageDraft, metadata: String?, _ db: SQLiteConnection) async throws -> AppendResult {
         let conversation = draft.conversation.rawValue
+        // The one permission a send needs: the sender takes part (a missing conversation has no one).
+        let participants = try await db.query(
+            "SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY user_id", [.text(conversation)]
+        ).map { UserID(trusted: $0.column("user_id")!.string!) }
+        guard participants.contains(draft.sender) else { throw ChatError.notFound("no such conversation") }
         let existing = try await db.query(
             "SELECT * FROM messages WHERE conversation_id = ? AND sender = ? AND client_id = ?",
             [.text(conversation), .text(draft.sender.rawValue), .text(draft.clientID.rawValue)])
         if let row = existing.first {
-            return AppendResult(message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false)
+            return AppendResult(
+                message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false, participants: participants)
         }
         var kind = draft.kind
         if let target = draft.action.target {
@@ -390,7 +396,7 @@ public final class SQLiteStore: ChatStore {
             id: draft.id, conversation: draft.conversation, seq: Seq(seq), sender: draft.sender, clientID: draft.clientID,
             action: draft.action, kind: kind, content: content, metadata: draft.action.carriesContent ? draft.metadata : nil,
             createdAt: draft.createdAt)
-        return AppendResult(message: message, created: true)
+        return AppendResult(message: message, created: true, participants: participants)
     }
 
     public func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage {
