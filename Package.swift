@@ -88,6 +88,7 @@ let package = Package(
                 .embedInCode("Migrations/v0002_support.sql"),
                 .embedInCode("Migrations/v0003_append.sql"),
                 .embedInCode("Migrations/v0004_append_member.sql"),
+                .embedInCode("Migrations/v0005_append_batch.sql"),
             ],
             swiftSettings: strict
         ),

@@ -1,5 +1,6 @@
 import ChatCore
 import Configuration
+import PostgresEngine
 
 /// One configuration key: its dotted name (flag `--a-b`, variable `A_B`, JSON `{"a":{"b":…}}`), its
 /// default and what it does. The README's table is this list.
@@ -27,6 +28,8 @@ public enum ConfigKeys {
         .init(key: "database.url", defaultValue: "(none: embedded SQLite)", help: "PostgreSQL store: postgres://user:password@host:5432/database; TLS per sslmode (disable, prefer, require, verify-ca, verify-full; sslrootcert=FILE)."),
         .init(key: "database.pool.max", defaultValue: "20", help: "Most PostgreSQL connections one node opens."),
         .init(key: "database.timeout.ms", defaultValue: "5000", help: "Time one store call may wait for PostgreSQL before it fails with unavailable (retryable)."),
+        .init(key: "database.append.batch", defaultValue: "\(DatabaseSettings.AppendBatching().batch)", help: "Group commit: the most sends of one conversation stored in one PostgreSQL transaction (those that arrive while its append runs go together)."),
+        .init(key: "database.append.waiting", defaultValue: "\(DatabaseSettings.AppendBatching().waiting)", help: "Group commit: the most sends waiting for their conversation's append in flight; beyond it a send fails with unavailable (retryable)."),
         .init(key: "redis.url", defaultValue: "(none: in-process)", help: "Cluster mode: redis://[user:password@]host:6379/db (rediss:// for TLS, ?ca=FILE) for pub/sub, presence, cache and rate limits; needs database.url."),
         .init(key: "redis.pool.size", defaultValue: "4", help: "Redis connections for commands (pub/sub has one more of its own); callers pipeline on them."),
         .init(key: "redis.timeout.ms", defaultValue: "2000", help: "Time a Redis command may wait for its reply before the connection is dropped and the call fails with unavailable."),
@@ -82,6 +85,8 @@ extension NodeConfiguration {
         databaseURL = reader.string(forKey: "database.url", isSecret: true)
         databasePoolSize = reader.int(forKey: "database.pool.max", default: databasePoolSize)
         databaseTimeout = .milliseconds(reader.int(forKey: "database.timeout.ms", default: 5_000))
+        appendBatching.batch = reader.int(forKey: "database.append.batch", default: appendBatching.batch)
+        appendBatching.waiting = reader.int(forKey: "database.append.waiting", default: appendBatching.waiting)
         redisURL = reader.string(forKey: "redis.url", isSecret: true)
         redisPoolSize = reader.int(forKey: "redis.pool.size", default: redisPoolSize)
         redisTimeout = .milliseconds(reader.int(forKey: "redis.timeout.ms", default: 2_000))
@@ -130,6 +135,8 @@ extension NodeConfiguration {
         }
         guard (0...65535).contains(server.port) else { throw ChatError.validation("configuration 'http.port' must be 0...65535") }
         try positive(databasePoolSize, "database.pool.max")
+        try positive(appendBatching.batch, "database.append.batch")
+        try positive(appendBatching.waiting, "database.append.waiting")
         guard server.pingInterval > .zero else { throw ChatError.validation("configuration 'ws.ping.interval.ms' must be positive") }
         guard server.closeTimeout > .zero else { throw ChatError.validation("configuration 'ws.close.timeout.ms' must be positive") }
         guard databaseTimeout > .zero else { throw ChatError.validation("configuration 'database.timeout.ms' must be positive") }

@@ -18,6 +18,8 @@ public struct NodeConfiguration: Sendable {
     public var databasePoolSize: Int = 20
     /// How long one store call may wait for PostgreSQL before it fails with `unavailable`.
     public var databaseTimeout: Duration = .seconds(5)
+    /// Group commit of sends on PostgreSQL.
+    public var appendBatching = DatabaseSettings.AppendBatching()
     /// Cluster mode: Redis for the broker, presence, cache and rate limits; in-process when nil.
     public var redisURL: String?
     public var redisPoolSize: Int = 4
@@ -79,6 +81,7 @@ extension NodeConfiguration {
         var settings = try DatabaseSettings(url: url)
         settings.maxConnections = databasePoolSize
         settings.timeout = databaseTimeout
+        settings.appendBatching = appendBatching
         return settings
     }
 }

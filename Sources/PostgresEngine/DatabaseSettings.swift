@@ -36,6 +36,16 @@ public struct DatabaseSettings: Sendable, CustomStringConvertible {
     public var maxConnections: Int = 20
     /// How long one store call may wait for the database before it fails with `unavailable`.
     public var timeout: Duration = .seconds(5)
+    /// Group commit of sends (``Batcher``).
+    public var appendBatching = AppendBatching()
+
+    /// Group commit: the most sends of one conversation stored in one transaction, and how many sends
+    /// may wait for their conversation's append in flight (beyond: `unavailable`, retryable).
+    public struct AppendBatching: Sendable, Equatable {
+        public var batch: Int = 64
+        public var waiting: Int = 10_000
+        public init() {}
+    }
 
     /// Parses `url`; a validation error names what is wrong without repeating the password.
     public init(url: String) throws {

@@ -17,11 +17,19 @@ public final class PostgresStore: ChatStore, Service {
     let client: PostgresClient
     let timeout: Duration
     let logger: Logger
+    /// Group commit of appends per conversation (``Batcher``): a conversation's drafts that arrive while
+    /// its append runs go together in its next one.
+    private let appends: Batcher<ConversationID, PendingAppend, AppendResult>
 
     public init(settings: DatabaseSettings, logger: Logger) throws {
-        self.client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
+        let client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
+        self.client = client
         self.timeout = settings.timeout
         self.logger = logger
+        self.appends = Batcher(maxBatch: settings.appendBatching.batch, maxWaiting: settings.appendBatching.waiting) {
+            [timeout = settings.timeout] batch in
+            await Self.append(batch, client, logger, timeout: timeout)
+        }
     }
 
     /// Runs the connection pool until cancelled or a graceful shutdown.
@@ -70,7 +78,9 @@ public final class PostgresStore: ChatStore, Service {
         try await call { [client, logger] in try await client.run(query, logger) }
     }
 
-    func map(_ error: any Error) -> ChatError {
+    func map(_ error: any Error) -> ChatError { Self.map(error, logger) }
+
+    static func map(_ error: any Error, _ logger: Logger) -> ChatError {
         if let chat = error as? ChatError { return chat }
         if let pool = error as? ConnectionPoolError {
             logger.warning("database unavailable", metadata: ["error": "\(pool)"])
@@ -282,7 +292,71 @@ public final class PostgresStore: ChatStore, Service {
 
     public func append(_ draft: MessageDraft) async throws -> AppendResult {
         let metadata = try draft.metadata.map { try Self.encodeJSON($0) }
-        return try await call { [client, logger] in try await Self.append(draft, metadata: metadata, client, logger) }
+        return try await appends.submit(PendingAppend(draft: draft, metadata: metadata), key: draft.conversation)
+    }
+
+    /// A draft and its metadata as JSON text, waiting for its batch.
+    struct PendingAppend: Sendable {
+        var draft: MessageDraft
+        var metadata: String?
+    }
+
+    /// One batch of appends: one round trip and one transaction. A batch of one is one call of
+    /// `switchboard_append`; a larger one is one call of `switchboard_append_batch`, with the drafts
+    /// ordered by conversation (the row locks are taken in one order, so batches that name several
+    /// conversations never deadlock; the store's own batches name one), each conversation's in arrival
+    /// order. A draft refused on its own (not a participant, closed, no such target) fails alone;
+    /// anything else fails the whole batch, which stored nothing.
+    static func append(_ batch: [PendingAppend], _ client: PostgresClient, _ logger: Logger, timeout: Duration) async
+        -> [Result<AppendResult, any Error>]
+    {
+        do {
+            return try await Deadline.run(after: timeout) {
+                if batch.count == 1 {
+                    return [.success(try await Self.append(batch[0].draft, metadata: batch[0].metadata, client, logger))]
+                }
+                return try await Self.appendMany(batch, client, logger)
+            }
+        } catch {
+            let mapped = map(error, logger)
+            return batch.map { _ in .failure(mapped) }
+        }
+    }
+
+    private static func appendMany(_ batch: [PendingAppend], _ client: PostgresClient, _ logger: Logger) async throws
+        -> [Result<AppendResult, any Error>]
+    {
+        let order = batch.indices.sorted { (batch[$0].draft.conversation.rawValue, $0) < (batch[$1].draft.conversation.rawValue, $1) }
+        let drafts = order.map { batch[$0].draft }
+        let rows = try await client.run(
+            """
+            SELECT * FROM switchboard_append_batch(
+                \(drafts.map(\.conversation.rawValue)), \(drafts.map(\.id.rawValue)), \(drafts.map(\.sender.rawValue)),
+                \(drafts.map(\.clientID.rawValue)), \(drafts.map(\.kind.rawValue)), \(drafts.map(\.action.name)),
+                \(drafts.map { $0.action.target ?? 0 }), \(drafts.map { $0.action.emoji ?? "" }),
+                \(drafts.map { $0.action.carriesContent ? $0.content : "" }),
+                \(order.map { batch[$0].draft.action.carriesContent ? (batch[$0].metadata ?? "") : "" }),
+                \(drafts.map(\.createdAt.milliseconds)))
+            """, logger)
+        var results = [Result<AppendResult, any Error>](repeating: .failure(ChatError.internal("the batch returned no row for a draft")), count: batch.count)
+        for row in rows {
+            let row = row.makeRandomAccess()
+            let position = try row["b_index"].decode(Int.self) - 1
+            guard order.indices.contains(position) else { throw ChatError.internal("the batch returned an unknown index") }
+            let draft = drafts[position]
+            if let code = try row["b_error"].decode(String?.self) {
+                results[order[position]] = .failure(
+                    code == "SB409" ? ChatError.conflict("the conversation is closed")
+                        : ChatError.notFound(code == "SB410" ? "no such message" : "no such conversation"))
+                continue
+            }
+            let message = try decodeMessage(row, prefix: "m_", conversation: draft.conversation, sender: draft.sender, clientID: draft.clientID)
+            results[order[position]] = .success(
+                AppendResult(
+                    message: message, created: try row["m_created"].decode(Bool.self),
+                    participants: try row["m_participants"].decode([String].self).map { UserID(trusted: $0) }))
+        }
+        return results
     }
 
     /// One call of `switchboard_append`, on `db` (a pooled client, or a connection inside a transaction):

@@ -1,0 +1,104 @@
+import ChatCore
+import NIOCore
+import Synchronization
+
+/// Group commit per key, without a timer: at most one batch per key runs at a time. A submitter that
+/// finds its key idle leads a batch of its own item at once (no added latency at low load); items
+/// submitted meanwhile under that key wait, and when the batch ends its leader hands each of its
+/// waiters its result and passes the key to the first waiter, which leads a batch of up to `maxBatch`
+/// of the waiting items. For appends the key is the conversation: a conversation's appends serialise
+/// on its row lock anyway, so waiting in the node instead costs nothing, and those that waited share
+/// one transaction; different conversations never share one (a batch never holds one conversation's
+/// lock while it works on another's).
+///
+/// Guarantees: every submitter resumes exactly once, with its own item's result; a key's items run in
+/// arrival order, those of one batch in one call of `run`, which returns one result per item in order
+/// (a missing one reads as an internal error); at most `maxWaiting` items wait over all keys (beyond:
+/// `unavailable` at once, nothing run); a key with nothing running or waiting holds no memory. No task
+/// of its own: batches run on the submitters' tasks.
+final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sendable>: Sendable {
+    typealias Run = @Sendable ([Item]) async -> [Result<Output, any Error>]
+
+    private enum Turn: Sendable {
+        case lead
+        case done(Result<Output, any Error>)
+    }
+
+    private enum Decision { case lead, wait, full }
+
+    private struct Waiter: Sendable {
+        var item: Item
+        var continuation: CheckedContinuation<Turn, Never>
+    }
+
+    private struct State: Sendable {
+        /// Keys with a batch running, and what waits under each.
+        var running: [Key: CircularBuffer<Waiter>] = [:]
+        var waiting = 0
+    }
+
+    let maxBatch: Int
+    let maxWaiting: Int
+    private let run: Run
+    private let state = Mutex(State())
+
+    init(maxBatch: Int, maxWaiting: Int, run: @escaping Run) {
+        self.maxBatch = max(1, maxBatch)
+        self.maxWaiting = max(0, maxWaiting)
+        self.run = run
+    }
+
+    /// Items waiting for a batch now, over all keys.
+    var waitingCount: Int { state.withLock { $0.waiting } }
+
+    /// Keys with a batch running now.
+    var runningKeys: Int { state.withLock { $0.running.count } }
+
+    /// Runs `item` in a batch of `key` and returns its result.
+    func submit(_ item: Item, key: Key) async throws -> Output {
+        let turn: Turn = await withCheckedContinuation { continuation in
+            let decision = state.withLock { state -> Decision in
+                guard state.running[key] != nil else {
+                    state.running[key] = CircularBuffer()
+                    return .lead
+                }
+                guard state.waiting < maxWaiting else { return .full }
+                state.running[key]!.append(Waiter(item: item, continuation: continuation))
+                state.waiting += 1
+                return .wait
+            }
+            switch decision {
+            case .lead: continuation.resume(returning: .lead)
+            case .full: continuation.resume(returning: .done(.failure(ChatError.unavailable("too many sends are waiting for the store; retry"))))
+            case .wait: break
+            }
+        }
+        switch turn {
+        case .done(let result): return try result.get()
+        case .lead: return try await lead(item, key: key).get()
+        }
+    }
+
+    /// Runs a batch of `own` and the first waiters of `key`, answers them, and passes the key on.
+    private func lead(_ own: Item, key: Key) async -> Result<Output, any Error> {
+        let others = state.withLock { state -> [Waiter] in
+            var taken: [Waiter] = []
+            while taken.count < maxBatch - 1, let next = state.running[key]?.popFirst() { taken.append(next) }
+            state.waiting -= taken.count
+            return taken
+        }
+        var results = await run([own] + others.map(\.item))
+        while results.count < others.count + 1 { results.append(.failure(ChatError.internal("the batch returned too few results"))) }
+        for (offset, waiter) in others.enumerated() { waiter.continuation.resume(returning: .done(results[offset + 1])) }
+        let next = state.withLock { state -> Waiter? in
+            guard let next = state.running[key]?.popFirst() else {
+                state.running[key] = nil
+                return nil
+            }
+            state.waiting -= 1
+            return next
+        }
+        next?.continuation.resume(returning: .lead)
+        return results[0]
+    }
+}

@@ -1,0 +1,106 @@
+import ChatCore
+import ChatTesting
+import Foundation
+import Logging
+import Testing
+
+@testable import PostgresEngine
+
+/// Group commit on a real PostgreSQL: one batch stores each draft once, refuses only the drafts that are
+/// refused, fails as a whole when the transaction fails, and concurrent batches stay gap-free.
+@Suite struct AppendBatchTests {
+    let ann = UserID("ann")!, bob = UserID("bob")!, cat = UserID("cat")!, eve = UserID("eve")!
+
+    func draft(_ conversation: ConversationID, _ sender: UserID, _ client: String, _ content: String = "hi") -> PostgresStore.PendingAppend {
+        PostgresStore.PendingAppend(
+            draft: MessageDraft(
+                id: RandomIDGenerator().messageID(), conversation: conversation, sender: sender, clientID: ClientMessageID(client)!,
+                kind: .text, content: content, metadata: nil, createdAt: Timestamp(milliseconds: 5)),
+            metadata: nil)
+    }
+
+    func batch(_ running: RunningStore, _ drafts: [PostgresStore.PendingAppend]) async -> [Result<AppendResult, any Error>] {
+        await PostgresStore.append(drafts, running.store.client, Logger(label: "test"), timeout: .seconds(10))
+    }
+
+    func code(_ result: Result<AppendResult, any Error>) -> ChatError.Code? {
+        guard case .failure(let error) = result else { return nil }
+        return (error as? ChatError)?.code
+    }
+
+    func seqs(_ running: RunningStore, _ conversation: ConversationID) async throws -> [Seq] {
+        try await running.store.messages(in: conversation, HistoryQuery(after: 0, limit: 1000)).messages.map(\.seq)
+    }
+
+    @Test func aBatchStoresEachDraftOnceAndRefusesOnlyTheRefused() async throws {
+        let running = try await RunningStore.start()
+        let store = running.store
+        let at = Timestamp(milliseconds: 1)
+        let x = try await store.createGroup(id: RandomIDGenerator().conversationID(), title: "x", creator: ann, others: [bob], workspace: nil, at: at)
+        let y = try await store.createGroup(id: RandomIDGenerator().conversationID(), title: "y", creator: cat, others: [ann], workspace: nil, at: at)
+        let z = try await store.createGroup(id: RandomIDGenerator().conversationID(), title: "z", creator: ann, others: [bob], workspace: nil, at: at)
+        _ = try await store.close(z.id, at: at)
+        let results = await batch(
+            running,
+            [
+                draft(x.id, ann, "k1", "first"), draft(y.id, cat, "k1"), draft(x.id, ann, "k1", "a retry with other text"),
+                draft(x.id, eve, "k2"), draft(x.id, bob, "k3"), draft(z.id, ann, "k1"),
+            ])
+        let first = try results[0].get(), retry = try results[2].get()
+        #expect(first.created && first.message.seq == 1 && first.participants == [ann, bob])
+        #expect(try results[1].get().message.seq == 1, "another conversation numbers its own")
+        #expect(!retry.created && retry.message.seq == 1 && retry.message.content == "first", "a repeat in the batch finds the first")
+        #expect(code(results[3]) == .notFound, "not a participant")
+        #expect(try results[4].get().message.seq == 2, "the refused draft took no seq")
+        #expect(code(results[5]) == .conflict, "closed")
+        #expect(try await seqs(running, x.id) == [1, 2])
+        #expect(try await store.conversation(x.id)?.lastSeq == 2)
+        await running.stop()
+    }
+
+    @Test func aBatchWhoseTransactionFailsStoresNothingOfIt() async throws {
+        let running = try await RunningStore.start()
+        let x = try await running.store.createDirect(
+            id: RandomIDGenerator().conversationID(), between: ann, and: bob, workspace: nil, at: Timestamp(milliseconds: 1)
+        ).conversation
+        #expect((try? await batch(running, [draft(x.id, ann, "a")])[0].get().message.seq) == 1)
+        // PostgreSQL cannot store U+0000 (the node refuses it before the store): the whole statement fails.
+        let failed = await batch(running, [draft(x.id, ann, "b"), draft(x.id, bob, "c"), draft(x.id, ann, "d", "bad\u{0}")])
+        #expect(failed.allSatisfy { code($0) != nil }, "every draft of the failed batch fails")
+        #expect(try await seqs(running, x.id) == [1], "and none of it is stored")
+        let next = await batch(running, [draft(x.id, ann, "b"), draft(x.id, bob, "c")])
+        #expect(try next.map { try $0.get().message.seq } == [2, 3], "the next batch goes on without a gap")
+        await running.stop()
+    }
+
+    /// Batches that name two conversations in opposite orders, all at once: the caller's ordering by
+    /// conversation keeps their row locks in one order (no deadlock), and each conversation stays gap-free.
+    @Test func concurrentBatchesOverTheSameConversationsStayGapFree() async throws {
+        let running = try await RunningStore.start(poolSize: 8)
+        let at = Timestamp(milliseconds: 1)
+        let x = try await running.store.createDirect(id: RandomIDGenerator().conversationID(), between: ann, and: bob, workspace: nil, at: at)
+            .conversation
+        let y = try await running.store.createDirect(id: RandomIDGenerator().conversationID(), between: ann, and: cat, workspace: nil, at: at)
+            .conversation
+        let batches = 16, perBatch = 10
+        let outcomes = try await withThrowingTaskGroup(of: [Result<AppendResult, any Error>].self) { group in
+            for index in 0..<batches {
+                group.addTask {
+                    let drafts = (0..<perBatch).map { item in
+                        let conversation = (item + index) % 2 == 0 ? x.id : y.id
+                        return draft(conversation, ann, "b\(index)-\(item)")
+                    }
+                    return await batch(running, index % 2 == 0 ? drafts : drafts.reversed())
+                }
+            }
+            var all: [Result<AppendResult, any Error>] = []
+            for try await results in group { all += results }
+            return all
+        }
+        #expect(outcomes.allSatisfy { (try? $0.get().created) == true })
+        let total = Int64(batches * perBatch / 2)
+        #expect(try await seqs(running, x.id) == Array(1...total))
+        #expect(try await seqs(running, y.id) == Array(1...total))
+        await running.stop()
+    }
+}

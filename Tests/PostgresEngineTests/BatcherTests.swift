@@ -1,0 +1,117 @@
+import ChatCore
+import Synchronization
+import Testing
+
+@testable import PostgresEngine
+
+/// The batcher alone (no database): alone at low load, together under load, in arrival order, each
+/// caller with its own result, one batch per key at a time and keys independent, and bounded.
+@Suite struct BatcherTests {
+    /// A run that records each batch and holds it until released, so a test can pile up waiters.
+    final class HeldRuns: Sendable {
+        private let state = Mutex<(batches: [[Int]], held: [CheckedContinuation<Void, Never>], holding: Bool)>(([], [], false))
+
+        func hold(_ on: Bool) { state.withLock { $0.holding = on } }
+        var batches: [[Int]] { state.withLock { $0.batches } }
+        var heldCount: Int { state.withLock { $0.held.count } }
+
+        func run(_ items: [Int]) async -> [Result<Int, any Error>] {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state -> Bool in
+                    state.batches.append(items)
+                    guard state.holding else { return true }
+                    state.held.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+            return items.map { $0 < 0 ? .failure(ChatError.notFound("negative")) : .success($0 * 10) }
+        }
+
+        func releaseAll() {
+            let held = state.withLock { state in
+                defer { state.held.removeAll() }
+                return state.held
+            }
+            for continuation in held { continuation.resume() }
+        }
+    }
+
+    /// Waits (without a timer) until `condition` holds.
+    func until(_ condition: () -> Bool) async {
+        while !condition() { await Task.yield() }
+    }
+
+    @Test func aloneAtLowLoad() async throws {
+        let runs = HeldRuns()
+        let batcher = Batcher<String, Int, Int>(maxBatch: 8, maxWaiting: 100) { await runs.run($0) }
+        for item in 1...3 { #expect(try await batcher.submit(item, key: "a") == item * 10) }
+        #expect(runs.batches == [[1], [2], [3]])
+    }
+
+    @Test func whatArrivesWhileABatchRunsGoesTogetherInOrderEachWithItsOwnResult() async throws {
+        let runs = HeldRuns()
+        let batcher = Batcher<String, Int, Int>(maxBatch: 3, maxWaiting: 100) { await runs.run($0) }
+        runs.hold(true)
+        enum Answer: Equatable, Sendable {
+            case value(Int)
+            case code(ChatError.Code)
+        }
+        try await withThrowingTaskGroup(of: (Int, Answer).self) { group in
+            group.addTask { (1, .value(try await batcher.submit(1, key: "a"))) }
+            await until { runs.heldCount == 1 }
+            for item in [2, -3, 4, 5] {
+                group.addTask {
+                    do { return (item, .value(try await batcher.submit(item, key: "a"))) } catch { return (item, .code((error as! ChatError).code)) }
+                }
+                await until { batcher.waitingCount == (item == 2 ? 1 : abs(item) - 1) }
+            }
+            runs.hold(false)
+            runs.releaseAll()
+            var answers: [Int: Answer] = [:]
+            for try await (item, answer) in group { answers[item] = answer }
+            #expect(answers[1] == .value(10) && answers[2] == .value(20) && answers[4] == .value(40) && answers[5] == .value(50))
+            #expect(answers[-3] == .code(.notFound), "one item's failure is its own")
+        }
+        #expect(runs.batches == [[1], [2, -3, 4], [5]], "the waiters, in arrival order, at most maxBatch a batch")
+        #expect(batcher.waitingCount == 0 && batcher.runningKeys == 0, "an idle key holds nothing")
+    }
+
+    @Test func beyondMaxWaitingASubmitFailsAtOnce() async throws {
+        let runs = HeldRuns()
+        let batcher = Batcher<String, Int, Int>(maxBatch: 8, maxWaiting: 1) { await runs.run($0) }
+        runs.hold(true)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try await batcher.submit(1, key: "a") }
+            await until { runs.heldCount == 1 }
+            group.addTask { _ = try await batcher.submit(2, key: "a") }
+            await until { batcher.waitingCount == 1 }
+            await #expect(throws: ChatError.self) { try await batcher.submit(3, key: "a") }
+            runs.hold(false)
+            runs.releaseAll()
+            try await group.waitForAll()
+        }
+        #expect(runs.batches == [[1], [2]], "the refused item never ran")
+    }
+
+    @Test func keysRunIndependently() async throws {
+        let runs = HeldRuns()
+        let batcher = Batcher<String, Int, Int>(maxBatch: 8, maxWaiting: 100) { await runs.run($0) }
+        runs.hold(true)
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            group.addTask { try await batcher.submit(1, key: "a") }
+            group.addTask { try await batcher.submit(2, key: "b") }
+            await until { runs.heldCount == 2 }
+            #expect(batcher.waitingCount == 0, "another key's batch does not wait for this one")
+            group.addTask { try await batcher.submit(3, key: "a") }
+            await until { batcher.waitingCount == 1 }
+            runs.hold(false)
+            runs.releaseAll()
+            var sum = 0
+            for try await value in group { sum += value }
+            #expect(sum == 60)
+        }
+        #expect(runs.batches.sorted { $0[0] < $1[0] } == [[1], [2], [3]])
+        #expect(batcher.runningKeys == 0)
+    }
+}
