@@ -173,8 +173,6 @@ let package = Package(
             name: "SwitchboardCLI",
             dependencies: [
                 "NodeBootstrap", "ChatCore", "ChatServer", "PostgresEngine",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Logging", package: "swift-log"),

@@ -4,28 +4,11 @@ import ChatServer
 import Configuration
 import Foundation
 import Logging
-import NIOCore
-import NIOPosix
 import NodeBootstrap
 import PostgresEngine
 
-/// The process's entry: Swift concurrency runs on NIO's event loops, then the command.
-///
-/// Every task (a connection's driver, the hub, the chat service) then runs on the same two or so
-/// threads as the sockets of Hummingbird, PostgresNIO and the Redis client, instead of a separate
-/// thread pool: a send's many hops between the two (each await on a store or on Redis, each frame
-/// written) stop waking a sleeping thread each time, which profiled as the node's largest single cost
-/// (docs/architecture.md, "Threads"). Nothing in the node blocks a task (SQLite runs on NIO's thread
-/// pool), which is what this requires.
-@main
-enum Entry {
-    static func main() async {
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        await Switchboard.main()
-    }
-}
-
 /// The `switchboard` command: run a node, or mint a token with the node's key.
+@main
 struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",

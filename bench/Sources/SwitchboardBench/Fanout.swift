@@ -87,12 +87,13 @@ struct FanoutRun: Sendable {
             case "history":
                 act = { number, lag in read(by: members[number % members.count], in: conversation, lag: lag) }
             default:
-                let sender = members[0]
+                let senders = scenario.sendersPerConversation
                 act = { number, lag in
+                    let sender = members[number % senders]
                     let sentAt = Recorder.now()
                     recorder.sent(lag: lag)
-                    sender.send(
-                        BenchUser.Send(conversation: conversation, clientID: "k\(index)-\(number)", content: "\(sentAt) \(padding)", sentAt: sentAt))
+                    let send = BenchUser.Send(conversation: conversation, clientID: "k\(index)-\(number)", content: "\(sentAt) \(padding)", sentAt: sentAt)
+                    if sender.loop.inEventLoop { sender.send(send) } else { sender.loop.execute { sender.send(send) } }
                 }
             }
             // A group's schedule runs on its first member's loop (the sender's); a request by another

@@ -30,6 +30,9 @@ struct Scenario: Codable, Sendable {
     var p99LimitMilliseconds: Double = 20
     /// `churn`: connections dropped per second (each comes back, resuming, as a mobile client does).
     var churnPerSecond: Double = 0
+    /// Members of each conversation who take turns sending (1: its first member sends everything; more
+    /// make a busy room, whose sends reach the store at once).
+    var sendersPerConversation: Int = 1
     /// `typing`: the nodes' `typing.throttle.ms`. Each member's turn comes at most once per two of
     /// these, so that no signal is dropped by design.
     var typingThrottleMilliseconds: Double = 2000
@@ -54,6 +57,7 @@ struct Scenario: Codable, Sendable {
         rampSteps = try container.decodeIfPresent(Int.self, forKey: .rampSteps) ?? defaults.rampSteps
         p99LimitMilliseconds = try container.decodeIfPresent(Double.self, forKey: .p99LimitMilliseconds) ?? defaults.p99LimitMilliseconds
         churnPerSecond = try container.decodeIfPresent(Double.self, forKey: .churnPerSecond) ?? defaults.churnPerSecond
+        sendersPerConversation = try container.decodeIfPresent(Int.self, forKey: .sendersPerConversation) ?? defaults.sendersPerConversation
         typingThrottleMilliseconds =
             try container.decodeIfPresent(Double.self, forKey: .typingThrottleMilliseconds) ?? defaults.typingThrottleMilliseconds
         historyMessages = try container.decodeIfPresent(Int.self, forKey: .historyMessages) ?? defaults.historyMessages
@@ -84,6 +88,9 @@ struct Scenario: Codable, Sendable {
             }
         }
         guard churnPerSecond >= 0 else { throw BenchError("churnPerSecond must not be negative") }
+        guard sendersPerConversation >= 1, sendersPerConversation <= groupSize else {
+            throw BenchError("sendersPerConversation must be 1...groupSize")
+        }
         guard groupSize >= 2, groupSize <= 1000 else { throw BenchError("groupSize must be 2...1000") }
         guard users >= groupSize else { throw BenchError("users must be at least groupSize") }
         guard warmupSeconds >= 0, scenario == "connect" || warmupSeconds < durationSeconds else {
