@@ -300,25 +300,35 @@ public final class SQLiteStore: ChatStore {
 
     // MARK: Messages
 
+    /// The writer (the embedded node's bottleneck: one at a time) checks that the sender takes part
+    /// within the statements it runs anyway; the participants the caller invalidates caches for are
+    /// read beside it, on the reader, just before (a membership change between the two invalidates
+    /// the lists it changed itself).
     public func append(_ draft: MessageDraft) async throws -> AppendResult {
         let metadata = try draft.metadata.map { try Self.encodeJSON($0) }
-        return try await write { db in try await Self.append(draft, metadata: metadata, db) }
+        let participants = try await read { db in
+            try await db.query("SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY user_id", [.text(draft.conversation.rawValue)])
+                .map { UserID(trusted: $0.column("user_id")!.string!) }
+        }
+        var result = try await write { db in try await Self.append(draft, metadata: metadata, db) }
+        result.participants = participants
+        return result
     }
 
-    /// The body of ``append(_:)``, inside the caller's transaction.
+    /// The body of ``append(_:)``, inside the caller's transaction (its result names no participants).
+    /// The sender must take part: the repeat lookup and the seq's update both require it, so a
+    /// non-participant (or one who left, even retrying) gets `notFound` with no statement of its own.
     static func append(_ draft: MessageDraft, metadata: String?, _ db: SQLiteConnection) async throws -> AppendResult {
         let conversation = draft.conversation.rawValue
-        // The one permission a send needs: the sender takes part (a missing conversation has no one).
-        let participants = try await db.query(
-            "SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY user_id", [.text(conversation)]
-        ).map { UserID(trusted: $0.column("user_id")!.string!) }
-        guard participants.contains(draft.sender) else { throw ChatError.notFound("no such conversation") }
+        let sender = draft.sender.rawValue
         let existing = try await db.query(
-            "SELECT * FROM messages WHERE conversation_id = ? AND sender = ? AND client_id = ?",
-            [.text(conversation), .text(draft.sender.rawValue), .text(draft.clientID.rawValue)])
+            """
+            SELECT m.* FROM messages m WHERE m.conversation_id = ? AND m.sender = ? AND m.client_id = ?
+            AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = m.conversation_id AND p.user_id = m.sender)
+            """,
+            [.text(conversation), .text(sender), .text(draft.clientID.rawValue)])
         if let row = existing.first {
-            return AppendResult(
-                message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false, participants: participants)
+            return AppendResult(message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false, participants: [])
         }
         var kind = draft.kind
         if let target = draft.action.target {
@@ -329,17 +339,21 @@ public final class SQLiteStore: ChatStore {
             kind = MessageKind(rawValue: found) ?? .text
         }
         let isPost = draft.action == .post
+        let member = "EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = conversations.id AND p.user_id = ?)"
         let updated = try await db.query(
             isPost
                 ? """
                 UPDATE conversations SET last_seq = last_seq + 1, last_post_seq = last_seq + 1,
                     last_activity_at = MAX(last_activity_at, ?)
-                WHERE id = ? AND closed_at IS NULL RETURNING last_seq, kind
+                WHERE id = ? AND closed_at IS NULL AND \(member) RETURNING last_seq, kind
                 """
-                : "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? AND closed_at IS NULL RETURNING last_seq, kind",
-            isPost ? [.int(draft.createdAt.milliseconds), .text(conversation)] : [.text(conversation)])
+                : "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? AND closed_at IS NULL AND \(member) RETURNING last_seq, kind",
+            isPost ? [.int(draft.createdAt.milliseconds), .text(conversation), .text(sender)] : [.text(conversation), .text(sender)])
         guard let seq = updated.first?.column("last_seq")?.integer else {
-            if try await Self.exists(draft.conversation, db) { throw ChatError.conflict("the conversation is closed") }
+            let participant = try await !db.query(
+                "SELECT 1 AS one FROM participants WHERE conversation_id = ? AND user_id = ?", [.text(conversation), .text(sender)]
+            ).isEmpty
+            if participant { throw ChatError.conflict("the conversation is closed") }
             throw ChatError.notFound("no such conversation")
         }
         let time = Int64(draft.createdAt.milliseconds)
@@ -396,7 +410,7 @@ public final class SQLiteStore: ChatStore {
             id: draft.id, conversation: draft.conversation, seq: Seq(seq), sender: draft.sender, clientID: draft.clientID,
             action: draft.action, kind: kind, content: content, metadata: draft.action.carriesContent ? draft.metadata : nil,
             createdAt: draft.createdAt)
-        return AppendResult(message: message, created: true, participants: participants)
+        return AppendResult(message: message, created: true, participants: [])
     }
 
     public func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage {
