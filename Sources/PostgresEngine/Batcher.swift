@@ -14,10 +14,15 @@ import Synchronization
 /// Guarantees: every submitter resumes exactly once, with its own item's result; a key's items run in
 /// arrival order, those of one batch in one call of `run`, which returns one result per item in order
 /// (a missing one reads as an internal error); at most `maxWaiting` items wait over all keys (beyond:
-/// `unavailable` at once, nothing run); a key with nothing running or waiting holds no memory. No task
-/// of its own: batches run on the submitters' tasks.
+/// `unavailable` at once, nothing run); an item that waits `maxWait` without being taken into a batch
+/// leaves the queue with `unavailable` and is never run (so a send waits at most `maxWait` for its
+/// turn, then its batch's own deadline); a key with nothing running or waiting holds no memory. No
+/// task of its own: batches run on the submitters' tasks, and the waiting deadlines are timers of the
+/// injected `schedule`.
 final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sendable>: Sendable {
     typealias Run = @Sendable ([Item]) async -> [Result<Output, any Error>]
+    /// Runs the closure after the duration unless the returned cancel is called first.
+    typealias Schedule = @Sendable (Duration, @escaping @Sendable () -> Void) -> @Sendable () -> Void
 
     private enum Turn: Sendable {
         case lead
@@ -27,24 +32,31 @@ final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sendable>:
     private enum Decision { case lead, wait, full }
 
     private struct Waiter: Sendable {
+        var id: UInt64
         var item: Item
         var continuation: CheckedContinuation<Turn, Never>
+        var cancelTimer: @Sendable () -> Void = {}
     }
 
     private struct State: Sendable {
         /// Keys with a batch running, and what waits under each.
         var running: [Key: CircularBuffer<Waiter>] = [:]
         var waiting = 0
+        var nextID: UInt64 = 0
     }
 
     let maxBatch: Int
     let maxWaiting: Int
+    let maxWait: Duration
     private let run: Run
+    private let schedule: Schedule
     private let state = Mutex(State())
 
-    init(maxBatch: Int, maxWaiting: Int, run: @escaping Run) {
+    init(maxBatch: Int, maxWaiting: Int, maxWait: Duration, schedule: @escaping Schedule, run: @escaping Run) {
         self.maxBatch = max(1, maxBatch)
         self.maxWaiting = max(0, maxWaiting)
+        self.maxWait = maxWait
+        self.schedule = schedule
         self.run = run
     }
 
@@ -57,26 +69,45 @@ final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sendable>:
     /// Runs `item` in a batch of `key` and returns its result.
     func submit(_ item: Item, key: Key) async throws -> Output {
         let turn: Turn = await withCheckedContinuation { continuation in
-            let decision = state.withLock { state -> Decision in
+            let (decision, id) = state.withLock { state -> (Decision, UInt64) in
                 guard state.running[key] != nil else {
                     state.running[key] = CircularBuffer()
-                    return .lead
+                    return (.lead, 0)
                 }
-                guard state.waiting < maxWaiting else { return .full }
-                state.running[key]!.append(Waiter(item: item, continuation: continuation))
+                guard state.waiting < maxWaiting else { return (.full, 0) }
+                state.nextID &+= 1
+                state.running[key]!.append(Waiter(id: state.nextID, item: item, continuation: continuation))
                 state.waiting += 1
-                return .wait
+                return (.wait, state.nextID)
             }
             switch decision {
             case .lead: continuation.resume(returning: .lead)
             case .full: continuation.resume(returning: .done(.failure(ChatError.unavailable("too many sends are waiting for the store; retry"))))
-            case .wait: break
+            case .wait: arm(id, key: key)
             }
         }
         switch turn {
         case .done(let result): return try result.get()
         case .lead: return try await lead(item, key: key).get()
         }
+    }
+
+    /// Starts waiter `id`'s deadline: if it is still waiting then, it leaves with `unavailable`.
+    private func arm(_ id: UInt64, key: Key) {
+        let cancel = schedule(maxWait) { [self] in
+            let expired = state.withLock { state -> Waiter? in
+                guard let index = state.running[key]?.firstIndex(where: { $0.id == id }) else { return nil }
+                state.waiting -= 1
+                return state.running[key]!.remove(at: index)
+            }
+            expired?.continuation.resume(returning: .done(.failure(ChatError.unavailable("the store did not take the send in time; retry"))))
+        }
+        let late = state.withLock { state -> Bool in
+            guard let index = state.running[key]?.firstIndex(where: { $0.id == id }) else { return true }
+            state.running[key]![index].cancelTimer = cancel
+            return false
+        }
+        if late { cancel() }  // taken into a batch already: its timer is not needed
     }
 
     /// Runs a batch of `own` and the first waiters of `key`, answers them, and passes the key on.
@@ -87,6 +118,7 @@ final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sendable>:
             state.waiting -= taken.count
             return taken
         }
+        for waiter in others { waiter.cancelTimer() }
         var results = await run([own] + others.map(\.item))
         while results.count < others.count + 1 { results.append(.failure(ChatError.internal("the batch returned too few results"))) }
         for (offset, waiter) in others.enumerated() { waiter.continuation.resume(returning: .done(results[offset + 1])) }
@@ -98,6 +130,7 @@ final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sendable>:
             state.waiting -= 1
             return next
         }
+        next?.cancelTimer()
         next?.continuation.resume(returning: .lead)
         return results[0]
     }

@@ -1,6 +1,8 @@
 import ChatCore
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import PostgresNIO
 import _ConnectionPoolModule
 import ServiceLifecycle
@@ -10,7 +12,8 @@ import ServiceLifecycle
 /// Guarantees: a send is one call of the `switchboard_append` function (one round trip, one transaction),
 /// which serialises appends per conversation on its row lock and no further, so seqs are gap-free and
 /// ordered under any number of nodes; every other write is one transaction; every statement is
-/// parameterised; no call waits longer than the configured timeout. Failures are ``ChatError``s: a lost
+/// parameterised; no call waits longer than the configured timeout, except a send, which may first wait
+/// up to the timeout for its conversation's append in flight (group commit) and then the timeout for its own. Failures are ``ChatError``s: a lost
 /// or unreachable database is `unavailable` (retry; the pool reconnects by itself once the server is
 /// back), a unique violation is `conflict`. The schema must have been migrated (``Migrator``).
 public final class PostgresStore: ChatStore, Service {
@@ -26,8 +29,15 @@ public final class PostgresStore: ChatStore, Service {
         self.client = client
         self.timeout = settings.timeout
         self.logger = logger
-        self.appends = Batcher(maxBatch: settings.appendBatching.batch, maxWaiting: settings.appendBatching.waiting) {
-            [timeout = settings.timeout] batch in
+        self.appends = Batcher(
+            maxBatch: settings.appendBatching.batch, maxWaiting: settings.appendBatching.waiting, maxWait: settings.timeout,
+            schedule: { delay, body in
+                let (seconds, attoseconds) = delay.components
+                let task = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
+                    in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000), body)
+                return { task.cancel() }
+            }
+        ) { [timeout = settings.timeout] batch in
             await Self.append(batch, client, logger, timeout: timeout)
         }
     }

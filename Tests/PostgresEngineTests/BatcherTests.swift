@@ -37,6 +37,34 @@ import Testing
         }
     }
 
+    /// Timers the test fires by hand.
+    final class Timers: Sendable {
+        private let armed = Mutex<[(id: Int, fire: @Sendable () -> Void, cancelled: Bool)]>([])
+
+        func schedule(_ delay: Duration, _ body: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
+            let id = armed.withLock { armed in
+                armed.append((armed.count, body, false))
+                return armed.count - 1
+            }
+            return { [self] in armed.withLock { $0[id].cancelled = true } }
+        }
+
+        var live: Int { armed.withLock { $0.filter { !$0.cancelled }.count } }
+
+        /// Fires every timer not cancelled.
+        func fireAll() {
+            let due = armed.withLock { armed in
+                defer { for index in armed.indices { armed[index].cancelled = true } }
+                return armed.filter { !$0.cancelled }.map(\.fire)
+            }
+            for fire in due { fire() }
+        }
+    }
+
+    func batcher(maxBatch: Int, maxWaiting: Int, runs: HeldRuns, timers: Timers = Timers()) -> Batcher<String, Int, Int> {
+        Batcher(maxBatch: maxBatch, maxWaiting: maxWaiting, maxWait: .seconds(5), schedule: { timers.schedule($0, $1) }) { await runs.run($0) }
+    }
+
     /// Waits (without a timer) until `condition` holds.
     func until(_ condition: () -> Bool) async {
         while !condition() { await Task.yield() }
@@ -44,14 +72,14 @@ import Testing
 
     @Test func aloneAtLowLoad() async throws {
         let runs = HeldRuns()
-        let batcher = Batcher<String, Int, Int>(maxBatch: 8, maxWaiting: 100) { await runs.run($0) }
+        let batcher = batcher(maxBatch: 8, maxWaiting: 100, runs: runs)
         for item in 1...3 { #expect(try await batcher.submit(item, key: "a") == item * 10) }
         #expect(runs.batches == [[1], [2], [3]])
     }
 
     @Test func whatArrivesWhileABatchRunsGoesTogetherInOrderEachWithItsOwnResult() async throws {
         let runs = HeldRuns()
-        let batcher = Batcher<String, Int, Int>(maxBatch: 3, maxWaiting: 100) { await runs.run($0) }
+        let batcher = batcher(maxBatch: 3, maxWaiting: 100, runs: runs)
         runs.hold(true)
         enum Answer: Equatable, Sendable {
             case value(Int)
@@ -79,7 +107,7 @@ import Testing
 
     @Test func beyondMaxWaitingASubmitFailsAtOnce() async throws {
         let runs = HeldRuns()
-        let batcher = Batcher<String, Int, Int>(maxBatch: 8, maxWaiting: 1) { await runs.run($0) }
+        let batcher = batcher(maxBatch: 8, maxWaiting: 1, runs: runs)
         runs.hold(true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { _ = try await batcher.submit(1, key: "a") }
@@ -96,7 +124,7 @@ import Testing
 
     @Test func keysRunIndependently() async throws {
         let runs = HeldRuns()
-        let batcher = Batcher<String, Int, Int>(maxBatch: 8, maxWaiting: 100) { await runs.run($0) }
+        let batcher = batcher(maxBatch: 8, maxWaiting: 100, runs: runs)
         runs.hold(true)
         try await withThrowingTaskGroup(of: Int.self) { group in
             group.addTask { try await batcher.submit(1, key: "a") }
@@ -112,6 +140,29 @@ import Testing
             #expect(sum == 60)
         }
         #expect(runs.batches.sorted { $0[0] < $1[0] } == [[1], [2], [3]])
+        #expect(batcher.runningKeys == 0)
+    }
+
+    @Test func aWaiterNotTakenInTimeLeavesWithUnavailableAndNeverRuns() async throws {
+        let runs = HeldRuns(), timers = Timers()
+        let batcher = batcher(maxBatch: 8, maxWaiting: 100, runs: runs, timers: timers)
+        runs.hold(true)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try await batcher.submit(1, key: "a") }
+            await until { runs.heldCount == 1 }
+            group.addTask {
+                await #expect(throws: ChatError.unavailable("the store did not take the send in time; retry")) {
+                    try await batcher.submit(2, key: "a")
+                }
+            }
+            await until { batcher.waitingCount == 1 && timers.live == 1 }
+            timers.fireAll()
+            await until { batcher.waitingCount == 0 }
+            runs.hold(false)
+            runs.releaseAll()
+            try await group.waitForAll()
+        }
+        #expect(runs.batches == [[1]], "the expired item never ran")
         #expect(batcher.runningKeys == 0)
     }
 }
