@@ -76,6 +76,20 @@ public struct ReactionBody: Codable, Sendable, Hashable {
     }
 }
 
+/// A log entry encoded once: the event that announces it, the `ack` of its send and the REST reply
+/// all carry these bytes (``FrameCodec/event(_:message:)``, ``FrameCodec/ack(re:sent:duplicate:)``),
+/// so a send encodes its entry once instead of once for each.
+public struct EncodedMessage: Sendable, Hashable {
+    public let body: MessageBody
+    /// `body` as JSON.
+    public let json: [UInt8]
+
+    public init(_ body: MessageBody) {
+        self.body = body
+        self.json = FrameCodec.body(body)
+    }
+}
+
 /// An entry of a conversation's log on the wire: a post, or an edit, deletion or reaction naming its
 /// post's seq in `target`. Posts read from history show their current state.
 public struct MessageBody: Codable, Sendable, Hashable {

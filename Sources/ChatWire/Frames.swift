@@ -299,6 +299,60 @@ public enum FrameCodec {
         encode(Outbound(type: type.rawValue, re: nil, payload: payload))
     }
 
+    // MARK: A log entry encoded once
+
+    /// `{"type":type,"payload":{"message":M}}` around an entry's bytes: the same frame as
+    /// `event(type, MessageEvent(message:))`, without encoding the entry again.
+    public static func event(_ type: EventType, message: EncodedMessage) -> [UInt8] {
+        var frame = Array(#"{"type":""#.utf8)
+        frame += Array(type.rawValue.utf8)
+        frame += Array(#"","payload":{"message":"#.utf8)
+        frame += message.json
+        frame += Array("}}".utf8)
+        return frame
+    }
+
+    /// `{"message":M,"duplicate":bool}`: a send's reply body (REST), around the entry's bytes.
+    public static func sent(_ message: EncodedMessage, duplicate: Bool) -> [UInt8] {
+        Array(#"{"message":"#.utf8) + message.json + Array((duplicate ? #","duplicate":true}"# : #","duplicate":false}"#).utf8)
+    }
+
+    /// The `ack` of a send, around the entry's bytes: the same frame as `ack(re:, SendReply(…))`.
+    public static func ack(re: RequestID?, sent message: EncodedMessage, duplicate: Bool) -> [UInt8] {
+        var frame = Array(#"{"type":"ack","#.utf8)
+        switch re {
+        case .text(let text)?: frame += Array(#""re":"#.utf8) + jsonString(text) + Array(",".utf8)
+        case .number(let number)?: frame += Array(#""re":\#(number),"#.utf8)
+        case nil: break
+        }
+        frame += Array(#""payload":"#.utf8)
+        frame += sent(message, duplicate: duplicate)
+        frame += Array("}".utf8)
+        return frame
+    }
+
+    /// A JSON string literal of `text`: quotes, backslashes and control characters escaped, the rest
+    /// as it is (as `JSONEncoder` with `.withoutEscapingSlashes` writes it).
+    static func jsonString(_ text: String) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        out.reserveCapacity(text.utf8.count + 2)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
+            case 0x0A: out += Array(#"\n"#.utf8)
+            case 0x0D: out += Array(#"\r"#.utf8)
+            case 0x09: out += Array(#"\t"#.utf8)
+            case 0x00..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out += Array(#"\u00"#.utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+        return out
+    }
+
     /// JSON bytes of a REST body.
     public static func body<P: Encodable>(_ payload: P) -> [UInt8] {
         let encoder = JSONEncoder()

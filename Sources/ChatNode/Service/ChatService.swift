@@ -122,8 +122,9 @@ public struct ChatService: Sendable {
                 await notices?.postStored(in: id)
             }
             // A retry publishes again: if the first publish was lost, this one delivers; relays drop repeats.
-            await publish { try await publisher.message(result.message) }
-            return .sent(SendReply(message: MessageBody(result.message), duplicate: !result.created))
+            let encoded = EncodedMessage(MessageBody(result.message))
+            await publish { try await publisher.message(result.message, encoded: encoded) }
+            return .sent(encoded, duplicate: !result.created)
 
         case .history(let id, let before, let after, let limit):
             let query = HistoryQuery(before: before, after: after, limit: try limits.pageSize(limit))
@@ -147,8 +148,9 @@ public struct ChatService: Sendable {
                     kind: target?.kind ?? .text, content: content, metadata: metadata, createdAt: clock.now()))
             // An edit or a deletion may change the preview in every participant's list.
             if result.created { await invalidateAfterAppend(to: id, participants: result.participants) }
-            await publish { try await publisher.message(result.message) }
-            return .sent(SendReply(message: MessageBody(result.message), duplicate: !result.created))
+            let encoded = EncodedMessage(MessageBody(result.message))
+            await publish { try await publisher.message(result.message, encoded: encoded) }
+            return .sent(encoded, duplicate: !result.created)
 
         case .markReceipt(let id, let delivered, let read):
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)

@@ -18,15 +18,19 @@ public final class EventPublisher: Sendable {
     private func nextID() -> UInt64 { counter.add(1, ordering: .relaxed).newValue }
 
     /// The envelope of a stored message, as the relay of any node would deliver it.
-    public static func messageEnvelope(_ message: Message, origin: NodeID, eventID: UInt64) -> Envelope {
+    public static func messageEnvelope(
+        _ message: Message, encoded: EncodedMessage? = nil, origin: NodeID, eventID: UInt64
+    ) -> Envelope {
         Envelope(
             channel: .conversation(message.conversation), kind: .message, origin: origin, eventID: eventID,
             conversation: message.conversation, seq: message.seq, sentAt: message.createdAt,
-            frame: FrameCodec.event(EventType.entry(message.action), MessageEvent(message: MessageBody(message))))
+            frame: FrameCodec.event(EventType.entry(message.action), message: encoded ?? EncodedMessage(MessageBody(message))))
     }
 
-    func message(_ message: Message) async throws {
-        try await broker.publish(Self.messageEnvelope(message, origin: node, eventID: nextID()))
+    /// Publishes a stored entry, with its bytes when the caller has them already (a send encodes its
+    /// entry once, for the ack and the event).
+    func message(_ message: Message, encoded: EncodedMessage? = nil) async throws {
+        try await broker.publish(Self.messageEnvelope(message, encoded: encoded, origin: node, eventID: nextID()))
     }
 
     /// Tells each of `users` they joined `conversation`, then tells existing members it changed.

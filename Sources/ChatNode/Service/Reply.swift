@@ -5,7 +5,9 @@ import ChatWire
 public enum Reply: Sendable, Hashable {
     case conversation(ConversationReply)
     case conversationList(ConversationListReply)
-    case sent(SendReply)
+    /// A stored entry (encoded once: the ack, the REST body and the event share its bytes) and
+    /// whether it was a repeat of an earlier send.
+    case sent(EncodedMessage, duplicate: Bool)
     case history(HistoryReply)
     case receipt(ReceiptBody)
     case presence(PresenceReply)
@@ -19,7 +21,7 @@ public enum Reply: Sendable, Hashable {
         switch self {
         case .conversation(let body): FrameCodec.ack(re: re, body)
         case .conversationList(let body): FrameCodec.ack(re: re, body)
-        case .sent(let body): FrameCodec.ack(re: re, body)
+        case .sent(let message, let duplicate): FrameCodec.ack(re: re, sent: message, duplicate: duplicate)
         case .history(let body): FrameCodec.ack(re: re, body)
         case .receipt(let body): FrameCodec.ack(re: re, body)
         case .presence(let body): FrameCodec.ack(re: re, body)
@@ -35,7 +37,7 @@ public enum Reply: Sendable, Hashable {
         switch self {
         case .conversation(let body): FrameCodec.body(body)
         case .conversationList(let body): FrameCodec.body(body)
-        case .sent(let body): FrameCodec.body(body)
+        case .sent(let message, let duplicate): FrameCodec.sent(message, duplicate: duplicate)
         case .history(let body): FrameCodec.body(body)
         case .receipt(let body): FrameCodec.body(body)
         case .presence(let body): FrameCodec.body(body)
@@ -50,7 +52,7 @@ public enum Reply: Sendable, Hashable {
     public var httpStatus: Int {
         switch self {
         case .conversation(let body) where body.created == true: 201
-        case .sent(let body) where !body.duplicate: 201
+        case .sent(_, let duplicate) where !duplicate: 201
         case .supportOpened(let body) where body.created: 201
         default: 200
         }
