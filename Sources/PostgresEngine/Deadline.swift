@@ -23,10 +23,7 @@ enum Deadline {
                     do { result = .success(try await body()) } catch { result = .failure(error) }
                     outcome.finish(result)
                 }
-                let (seconds, attoseconds) = timeout.components
-                let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
-                    in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-                ) {
+                let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) {
                     if outcome.finish(.failure(ChatError.unavailable("the database did not answer in time; retry"))) { work.cancel() }
                 }
                 outcome.onFinish { timer.cancel() }

@@ -13,7 +13,8 @@ import ServiceLifecycle
 /// which serialises appends per conversation on its row lock and no further, so seqs are gap-free and
 /// ordered under any number of nodes; every other write is one transaction; every statement is
 /// parameterised; no call waits longer than the configured timeout, except a send, which may first wait
-/// up to the timeout for its conversation's append in flight (group commit) and then the timeout for its own. Failures are ``ChatError``s: a lost
+/// up to the timeout for its conversation's append in flight (group commit) and then the timeout for
+/// its own. Failures are ``ChatError``s: a lost
 /// or unreachable database is `unavailable` (retry; the pool reconnects by itself once the server is
 /// back), a unique violation is `conflict`. The schema must have been migrated (``Migrator``).
 public final class PostgresStore: ChatStore, Service {
@@ -32,9 +33,7 @@ public final class PostgresStore: ChatStore, Service {
         self.appends = Batcher(
             maxBatch: settings.appendBatching.batch, maxWaiting: settings.appendBatching.waiting, maxWait: settings.timeout,
             schedule: { delay, body in
-                let (seconds, attoseconds) = delay.components
-                let task = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
-                    in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000), body)
+                let task = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(delay), body)
                 return { task.cancel() }
             }
         ) { [timeout = settings.timeout] batch in
@@ -107,10 +106,8 @@ public final class PostgresStore: ChatStore, Service {
             return .unavailable("the database is unreachable; retry")
         }
         let message = psql.serverInfo?[.message] ?? "store failure"
+        if let own = appendError(state) { return own }
         switch state {
-        case "SB404": return .notFound("no such conversation")
-        case "SB409": return .conflict("the conversation is closed")
-        case "SB410": return .notFound("no such message")
         case "23505": return .conflict("the change conflicts with stored data")
         // Connection exceptions, shutdown and crash recovery, too many connections, serialization failures
         // and deadlocks: retrying later can succeed.
@@ -121,6 +118,17 @@ public final class PostgresStore: ChatStore, Service {
         default:
             logger.error("database failure", metadata: ["sqlstate": "\(state)", "message": "\(message)"])
             return .internal("store failure")
+        }
+    }
+
+    /// The append functions' own SQLSTATEs: SB404 no such conversation (or not a participant), SB409
+    /// closed, SB410 no such target.
+    static func appendError(_ state: String) -> ChatError? {
+        switch state {
+        case "SB404": .notFound("no such conversation")
+        case "SB409": .conflict("the conversation is closed")
+        case "SB410": .notFound("no such message")
+        default: nil
         }
     }
 
@@ -353,20 +361,21 @@ public final class PostgresStore: ChatStore, Service {
             let row = row.makeRandomAccess()
             let position = try row["b_index"].decode(Int.self) - 1
             guard order.indices.contains(position) else { throw ChatError.internal("the batch returned an unknown index") }
-            let draft = drafts[position]
             if let code = try row["b_error"].decode(String?.self) {
-                results[order[position]] = .failure(
-                    code == "SB409" ? ChatError.conflict("the conversation is closed")
-                        : ChatError.notFound(code == "SB410" ? "no such message" : "no such conversation"))
-                continue
+                results[order[position]] = .failure(appendError(code) ?? ChatError.internal("the batch refused a draft with \(code)"))
+            } else {
+                results[order[position]] = .success(try appendResult(row, drafts[position]))
             }
-            let message = try decodeMessage(row, prefix: "m_", conversation: draft.conversation, sender: draft.sender, clientID: draft.clientID)
-            results[order[position]] = .success(
-                AppendResult(
-                    message: message, created: try row["m_created"].decode(Bool.self),
-                    participants: try row["m_participants"].decode([String].self).map { UserID(trusted: $0) }))
         }
         return results
+    }
+
+    /// An append's row (`m_` columns) as the result of `draft`.
+    private static func appendResult(_ row: PostgresRandomAccessRow, _ draft: MessageDraft) throws -> AppendResult {
+        AppendResult(
+            message: try decodeMessage(row, prefix: "m_", conversation: draft.conversation, sender: draft.sender, clientID: draft.clientID),
+            created: try row["m_created"].decode(Bool.self),
+            participants: try row["m_participants"].decode([String].self).map { UserID(trusted: $0) })
     }
 
     /// One call of `switchboard_append`, on `db` (a pooled client, or a connection inside a transaction):
@@ -383,11 +392,7 @@ public final class PostgresStore: ChatStore, Service {
                 \(carries ? draft.content : ""), \(carries ? metadata : nil), \(draft.createdAt.milliseconds))
             """, logger)
         guard let row = rows.first?.makeRandomAccess() else { throw ChatError.internal("the append returned nothing") }
-        let message = try decodeMessage(
-            row, prefix: "m_", conversation: draft.conversation, sender: draft.sender, clientID: draft.clientID)
-        return AppendResult(
-            message: message, created: try row["m_created"].decode(Bool.self),
-            participants: try row["m_participants"].decode([String].self).map { UserID(trusted: $0) })
+        return try appendResult(row, draft)
     }
 
     public func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage {

@@ -117,14 +117,8 @@ public struct ChatService: Sendable {
                 MessageDraft(
                     id: ids.messageID(), conversation: id, sender: user, clientID: clientID, kind: kind, content: content,
                     metadata: metadata, createdAt: clock.now()))
-            if result.created {
-                await invalidateAfterAppend(to: id, participants: result.participants)
-                await notices?.postStored(in: id)
-            }
-            // A retry publishes again: if the first publish was lost, this one delivers; relays drop repeats.
-            let encoded = EncodedMessage(MessageBody(result.message))
-            await publish { try await publisher.message(result.message, encoded: encoded) }
-            return .sent(encoded, duplicate: !result.created)
+            if result.created { await notices?.postStored(in: id) }
+            return await stored(result, in: id)
 
         case .history(let id, let before, let after, let limit):
             let query = HistoryQuery(before: before, after: after, limit: try limits.pageSize(limit))
@@ -146,11 +140,7 @@ public struct ChatService: Sendable {
                     id: ids.messageID(), conversation: id, sender: user,
                     clientID: clientID ?? ClientMessageID(trusted: ids.messageID().rawValue), action: action,
                     kind: target?.kind ?? .text, content: content, metadata: metadata, createdAt: clock.now()))
-            // An edit or a deletion may change the preview in every participant's list.
-            if result.created { await invalidateAfterAppend(to: id, participants: result.participants) }
-            let encoded = EncodedMessage(MessageBody(result.message))
-            await publish { try await publisher.message(result.message, encoded: encoded) }
-            return .sent(encoded, duplicate: !result.created)
+            return await stored(result, in: id)
 
         case .markReceipt(let id, let delivered, let read):
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
@@ -320,9 +310,17 @@ public struct ChatService: Sendable {
         return value
     }
 
-    /// A new entry changes the conversation's activity and every participant's list (order, preview, unread).
-    private func invalidateAfterAppend(to conversation: ConversationID, participants: [UserID]) async {
-        await invalidate(participants.map(CacheKey.conversationList) + [.conversationActivity(conversation)])
+    /// What follows every append: a new entry (a post, or an edit or deletion that changes a preview)
+    /// invalidates the conversation's activity and every participant's list (order, preview, unread);
+    /// then the entry is published (a retry publishes again: if the first publish was lost, this one
+    /// delivers; relays drop repeats) and answered, the entry encoded once for both.
+    private func stored(_ result: AppendResult, in conversation: ConversationID) async -> Reply {
+        if result.created {
+            await invalidate(result.participants.map(CacheKey.conversationList) + [.conversationActivity(conversation)])
+        }
+        let encoded = EncodedMessage(MessageBody(result.message))
+        await publish { try await publisher.message(result.message, encoded: encoded) }
+        return .sent(encoded, duplicate: !result.created)
     }
 
     private func invalidateLists(of users: [UserID]) async {
