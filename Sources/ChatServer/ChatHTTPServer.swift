@@ -91,10 +91,10 @@ public enum ChatHTTPServer {
                     metrics.connections.increment()
                     defer { metrics.connections.decrement() }
                     let outbox = Outbox(
-                        capacity: outboxCapacity, onOverflow: { evict(channel, grace: evictionGrace) },
-                        onClose: { drop(channel, after: closeTimeout) })
+                        capacity: outboxCapacity, sink: SocketSink(channel: channel),
+                        onOverflow: { evict(channel, grace: evictionGrace) }, onClose: { drop(channel, after: closeTimeout) })
                     await withTaskGroup(of: Void.self) { group in
-                        group.addTask { await write(outbox, to: outbound) }
+                        group.addTask { await closeWhenAsked(outbox, outbound: outbound) }
                         await driver.run(inbound: MessageAssembler(frames: inbound, maxBytes: maxFrame), token: token, outbox: outbox)
                         await group.waitForAll()
                     }
@@ -106,22 +106,13 @@ public enum ChatHTTPServer {
         )
     }
 
-    /// Drains a connection's outbox to its socket: frames as text, a close request as a close frame.
-    /// A slow consumer's socket is closed by ``evict(_:grace:)``, not here: this writer may be the
-    /// very thing that is stuck.
-    static func write(_ outbox: Outbox, to outbound: WebSocketOutboundWriter) async {
+    /// Sends the close frame the node asked for (a drain, an auth failure, a token expiry) through the
+    /// WebSocket handler, which then waits for the client's answer; the frames queued before the
+    /// request were handed to the event loop before it, so they go out first.
+    static func closeWhenAsked(_ outbox: Outbox, outbound: WebSocketOutboundWriter) async {
+        guard let request = await outbox.nextCloseRequest() else { return }
         do {
-            for await item in outbox.items {
-                if outbox.isSlowConsumer { return }
-                switch item {
-                case .frame(let buffer):
-                    outbox.written()
-                    try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: buffer)))
-                case .close(let code, let reason):
-                    try await outbound.close(WebSocketErrorCode(codeNumber: Int(code.rawValue)), reason: reason)
-                    return
-                }
-            }
+            try await outbound.close(WebSocketErrorCode(codeNumber: Int(request.code.rawValue)), reason: request.reason)
         } catch {
             // The socket is gone; the reader side ends on its own.
         }

@@ -6,7 +6,32 @@ import EmbeddedEngine
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 import Testing
+
+/// The socket side of a test session's outbox: each wake-up is kept (at most one pending) until the
+/// collector waits for it.
+final class TestSocket: OutboundSink {
+    private typealias WakeUps = (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
+    private static let wakeUps = Mutex<[ObjectIdentifier: WakeUps]>([:])
+
+    func wake(_ outbox: Outbox) { Self.wakeUps(of: outbox).continuation.yield() }
+
+    /// Returns after the outbox's next wake-up (at once if one is pending).
+    static func wakeUp(of outbox: Outbox) async {
+        var iterator = wakeUps(of: outbox).stream.makeAsyncIterator()
+        _ = await iterator.next()
+    }
+
+    private static func wakeUps(of outbox: Outbox) -> WakeUps {
+        wakeUps.withLock { all in
+            if let existing = all[ObjectIdentifier(outbox)] { return existing }
+            let made = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            all[ObjectIdentifier(outbox)] = made
+            return made
+        }
+    }
+}
 
 /// The hub on a real in-process bus and SQLite store.
 @Suite struct HubTests {
@@ -45,7 +70,9 @@ import Testing
         }
 
         func session(_ user: String, capacity: Int = 100) -> Session {
-            Session(id: ConnectionID(uniqueName("s")), principal: Principal(user: UserID(user)!), outbox: Outbox(capacity: capacity))
+            Session(
+                id: ConnectionID(uniqueName("s")), principal: Principal(user: UserID(user)!),
+                outbox: Outbox(capacity: capacity, sink: TestSocket()))
         }
 
         func append(_ conversation: ConversationID, _ client: String) async throws -> Message {
@@ -57,14 +84,19 @@ import Testing
         }
     }
 
-    /// Collects the seqs of `message.new` frames an outbox receives.
+    /// Collects the seqs of `message.new` frames an outbox receives, taking them as a socket would:
+    /// when woken, at its own pace, until the outbox ends.
     static func collect(_ outbox: Outbox, into seqs: Recorder<Int64>) async {
-        for await item in outbox.items {
-            outbox.written()
-            guard case .frame(let buffer) = item, let frame = try? ServerFrame(bytes: Array(buffer.readableBytesView)),
-                let event = try? frame.payload(MessageEvent.self)
-            else { continue }
-            seqs.record(event.message.seq)
+        while true {
+            await TestSocket.wakeUp(of: outbox)
+            let batch = outbox.take()
+            for buffer in batch.frames {
+                guard let frame = try? ServerFrame(bytes: Array(buffer.readableBytesView)), let event = try? frame.payload(MessageEvent.self)
+                else { continue }
+                seqs.record(event.message.seq)
+            }
+            outbox.written(batch.frames.count)
+            if batch.ended { return }
         }
     }
 

@@ -3,70 +3,134 @@ import ChatWire
 import NIOCore
 import Synchronization
 
-/// What a connection's writer is asked to do.
-public enum OutboundItem: Sendable {
-    case frame(ByteBuffer)
-    case close(CloseCode, reason: String)
+/// The transport side of an ``Outbox``: told when frames are waiting, it takes them
+/// (``Outbox/take()``) on its own executor, writes them in order, and reports them written
+/// (``Outbox/written(_:)``) once the socket has them. A WebSocket transport does all of it on the
+/// socket's event loop: no task per frame, one flush per burst.
+public protocol OutboundSink: Sendable {
+    /// The outbox went from empty to holding frames (or ended). Called once per burst, from whichever
+    /// thread queued the first frame; it must not block.
+    func wake(_ outbox: Outbox)
 }
 
-/// A connection's bounded outbound queue. Producers (fan-out, replies) never wait: `send` enqueues or,
-/// when the queue is full, marks the connection a slow consumer, ends the queue and calls `onOverflow`
-/// once; the transport then closes the socket with ``CloseCode/slowConsumer``, even when its writer is
-/// stuck on a socket the client stopped reading. A close request (``close(_:reason:)``) calls
-/// `onClose` once, so the transport can drop the socket after a bounded time whatever the client does
-/// (a drain must end even when a client neither reads nor answers the close frame). Frames share their bytes: a ByteBuffer is
-/// copy-on-write, so one encoded event sits in memory once however many outboxes hold it.
+/// What ``Outbox/take()`` hands the transport: the frames queued since the last take, in order.
+public struct OutboundBatch: Sendable {
+    public var frames: [ByteBuffer]
+    /// True once the outbox was ended (finished, closed or evicted): no frame will follow.
+    public var ended: Bool
+}
+
+/// A connection's bounded outbound queue. Producers (fan-out, replies) never wait: `send` queues the
+/// frame and wakes the transport once per burst or, when the connection already holds `capacity`
+/// frames not yet written to its socket, marks it a slow consumer, ends the queue and calls
+/// `onOverflow` once; the transport then closes the socket with ``CloseCode/slowConsumer``, even when
+/// the client stopped reading. A close request (``close(_:reason:)``) is handed to the transport's
+/// ``nextCloseRequest()`` after the frames queued before it, and calls `onClose` once, so the
+/// transport can drop the socket after a bounded time whatever the client does (a drain must end
+/// even when a client neither reads nor answers the close frame). Frames share their bytes: a
+/// ByteBuffer is copy-on-write, so one encoded event sits in memory once however many outboxes hold it.
 public final class Outbox: Sendable {
-    public let items: AsyncStream<OutboundItem>
-    private let continuation: AsyncStream<OutboundItem>.Continuation
-    private let overflowed = Atomic<Bool>(false)
+    private struct State {
+        var frames: [ByteBuffer] = []
+        /// The sink was woken and has not taken the frames yet.
+        var woken = false
+        var ended = false
+    }
+
+    private let state = Mutex(State())
+    /// Frames accepted and not yet reported written.
     private let queued = Atomic<Int>(0)
-    /// Frames the queue holds at most.
+    private let overflowed = Atomic<Bool>(false)
+    private let closeRequested = Atomic<Bool>(false)
+    private let sink: any OutboundSink
+    private let closeRequests: AsyncStream<CloseRequest>
+    private let closeContinuation: AsyncStream<CloseRequest>.Continuation
+    /// Frames the connection holds at most (queued here or in the transport, not yet on the socket).
     public let capacity: Int
     private let onOverflow: @Sendable () -> Void
     private let onClose: @Sendable () -> Void
-    private let closeRequested = Atomic<Bool>(false)
 
-    /// - Parameters:
-    ///   - onOverflow: called once, from the producer that overflowed the queue; it must not block.
-    ///   - onClose: called once, from the first close request; it must not block.
-    public init(capacity: Int, onOverflow: @escaping @Sendable () -> Void = {}, onClose: @escaping @Sendable () -> Void = {}) {
-        self.capacity = max(capacity, 1)
-        self.onOverflow = onOverflow
-        self.onClose = onClose
-        (items, continuation) = AsyncStream.makeStream(of: OutboundItem.self, bufferingPolicy: .bufferingOldest(max(capacity, 1)))
+    /// A close the node asked for: the code and the reason for the close frame.
+    public struct CloseRequest: Sendable {
+        public var code: CloseCode
+        public var reason: String
     }
 
-    /// Queues a frame; returns false (and ends the queue) when the connection is too slow.
+    /// - Parameters:
+    ///   - sink: the transport that writes the frames.
+    ///   - onOverflow: called once, from the producer that overflowed the queue; it must not block.
+    ///   - onClose: called once, from the first close request; it must not block.
+    public init(
+        capacity: Int, sink: any OutboundSink, onOverflow: @escaping @Sendable () -> Void = {},
+        onClose: @escaping @Sendable () -> Void = {}
+    ) {
+        self.capacity = max(capacity, 1)
+        self.sink = sink
+        self.onOverflow = onOverflow
+        self.onClose = onClose
+        (closeRequests, closeContinuation) = AsyncStream.makeStream(of: CloseRequest.self, bufferingPolicy: .bufferingOldest(1))
+    }
+
+    /// Queues a frame; returns false when the queue has ended (and ends it, as a slow consumer, when
+    /// the connection already holds `capacity` frames).
     @discardableResult public func send(_ frame: ByteBuffer) -> Bool {
-        switch continuation.yield(.frame(frame)) {
-        case .enqueued:
-            queued.add(1, ordering: .relaxed)
-            return true
-        case .dropped:
-            evict()
+        if queued.wrappingAdd(1, ordering: .relaxed).newValue > capacity {
+            queued.subtract(1, ordering: .relaxed)
+            if !state.withLock({ $0.ended }) { evict() }
             return false
-        case .terminated: return false
-        @unknown default: return false
         }
+        let wake = state.withLock { state -> Bool? in
+            guard !state.ended else { return nil }
+            state.frames.append(frame)
+            defer { state.woken = true }
+            return !state.woken
+        }
+        guard let wake else {
+            queued.subtract(1, ordering: .relaxed)
+            return false
+        }
+        if wake { sink.wake(self) }
+        return true
     }
 
     /// Queues a frame given as bytes.
     @discardableResult public func send(bytes: [UInt8]) -> Bool { send(ByteBuffer(bytes: bytes)) }
 
-    /// Asks the writer to close the socket after what is already queued, and the transport (through
-    /// `onClose`) to drop it if that has not happened within its close timeout.
+    /// The frames queued since the last take, for the transport to write; they count against the
+    /// capacity until it reports them ``written(_:)``.
+    public func take() -> OutboundBatch {
+        state.withLock { state in
+            state.woken = false
+            defer { state.frames.removeAll(keepingCapacity: state.frames.count <= 16) }
+            return OutboundBatch(frames: state.frames, ended: state.ended)
+        }
+    }
+
+    /// The transport wrote `count` taken frames to the socket.
+    public func written(_ count: Int = 1) { queued.subtract(count, ordering: .relaxed) }
+
+    /// Asks the transport to close the socket after what is already queued (its
+    /// ``nextCloseRequest()`` returns this), and (through `onClose`) to drop it if that has not
+    /// happened within its close timeout.
     public func close(_ code: CloseCode, reason: String) {
-        continuation.yield(.close(code, reason: reason))
-        continuation.finish()
+        guard end() else { return }
+        closeContinuation.yield(CloseRequest(code: code, reason: reason))
+        closeContinuation.finish()
         if !closeRequested.exchange(true, ordering: .relaxed) { onClose() }
     }
 
     /// Ends the queue without a close request (the socket is already gone).
-    public func finish() { continuation.finish() }
+    public func finish() {
+        guard end() else { return }
+        closeContinuation.finish()
+    }
 
-    /// The writer took a frame off the queue.
-    public func written() { queued.subtract(1, ordering: .relaxed) }
+    /// The close the node asked for, once it is asked (after every frame queued before it was
+    /// taken); nil when the queue ended without one.
+    public func nextCloseRequest() async -> CloseRequest? {
+        var requests = closeRequests.makeAsyncIterator()
+        return await requests.next()
+    }
 
     /// Frames queued and not yet written (approximate while producers run).
     public var backlog: Int { queued.load(ordering: .relaxed) }
@@ -77,24 +141,40 @@ public final class Outbox: Sendable {
     public func waitForRoom(patience: Duration) async -> Bool {
         let deadline = ContinuousClock.now.advanced(by: patience)
         while backlog > capacity / 2 {
-            if isSlowConsumer || Task.isCancelled { return false }
+            if isSlowConsumer || isEnded || Task.isCancelled { return false }
             if ContinuousClock.now >= deadline {
                 evict()
                 return false
             }
             do { try await Task.sleep(for: .milliseconds(5)) } catch { return false }
         }
-        return !isSlowConsumer
+        return !isSlowConsumer && !isEnded
     }
 
     /// Treats the connection as a slow consumer: ends the queue and calls `onOverflow` (once).
     public func evict() {
-        continuation.finish()
+        if end() { closeContinuation.finish() }
         if !overflowed.exchange(true, ordering: .relaxed) { onOverflow() }
     }
 
     /// True once the queue overflowed.
     public var isSlowConsumer: Bool { overflowed.load(ordering: .relaxed) }
+
+    /// True once the queue ended: nothing more is accepted.
+    public var isEnded: Bool { state.withLock { $0.ended } }
+
+    /// Ends the queue; true for the call that ended it. The sink is woken so that it sees the end.
+    private func end() -> Bool {
+        let wake = state.withLock { state -> Bool? in
+            guard !state.ended else { return nil }
+            state.ended = true
+            defer { state.woken = true }
+            return !state.woken
+        }
+        guard let wake else { return false }
+        if wake { sink.wake(self) }
+        return true
+    }
 }
 
 /// One authenticated connection on this node.
