@@ -20,6 +20,8 @@ public enum CacheConformance {
         .init("a filled value reads back until invalidated", fillReadInvalidate),
         .init("a fill with a ticket from before an invalidation stores nothing", staleFillRefused),
         .init("a value expires after its TTL", expiry),
+        .init("a value with dependencies reads back until one of them is invalidated", dependencies),
+        .init("a dependency invalidated between its ticket and the fill makes the value a miss", staleDependency),
     ]
 
     static func with(_ factory: CacheFactory, _ body: (CacheHarness) async throws -> Void) async throws {
@@ -78,6 +80,49 @@ public enum CacheConformance {
             try checkEqual(try await harness.cache.read(key).value, [1, 2])
             try await harness.advance(.milliseconds(1100))
             try await eventually("expiry") { try await harness.cache.read(key).value == nil }
+        }
+    }
+
+    static func dependencies(_ factory: CacheFactory) async throws {
+        try await with(factory) { harness in
+            let cache = harness.cache
+            let list = CacheKey.conversationList(UserID(uniqueName("ann"))!)
+            let one = CacheKey.conversationActivity(ConversationID(uniqueName("c_"))!)
+            let two = CacheKey.conversationActivity(ConversationID(uniqueName("c_"))!)
+            let unrelated = CacheKey.conversationActivity(ConversationID(uniqueName("c_"))!)
+            try await cache.invalidate([two])  // one dependency has a generation, the other none yet
+            let ticket = try await cache.read(list).ticket
+            let tickets = try await cache.tickets([one, two])
+            try checkEqual(tickets.count, 2, "a ticket per key")
+            let dependencies = zip([one, two], tickets).map { CacheDependency(key: $0, ticket: $1) }
+            try await checkAsync(try await cache.fill(list, [9], ttl: .seconds(60), ticket: ticket, dependencies: dependencies), "stored")
+            try checkEqual(try await cache.read(list).value, [9], "reads back while its dependencies stand")
+            try await cache.invalidate([unrelated])
+            try checkEqual(try await cache.read(list).value, [9], "a key it does not depend on changes nothing")
+            try await cache.invalidate([one])
+            try checkEqual(try await cache.read(list).value, nil, "a miss once a dependency is invalidated")
+            // Filled again with fresh tickets, then the other dependency moves.
+            let again = try await cache.read(list).ticket
+            let fresh = zip([one, two], try await cache.tickets([one, two])).map { CacheDependency(key: $0, ticket: $1) }
+            try await cache.fill(list, [10], ttl: .seconds(60), ticket: again, dependencies: fresh)
+            try checkEqual(try await cache.read(list).value, [10])
+            try await cache.invalidate([two])
+            try checkEqual(try await cache.read(list).value, nil, "either dependency counts")
+        }
+    }
+
+    static func staleDependency(_ factory: CacheFactory) async throws {
+        try await with(factory) { harness in
+            let cache = harness.cache
+            let list = CacheKey.conversationList(UserID(uniqueName("bob"))!)
+            let activity = CacheKey.conversationActivity(ConversationID(uniqueName("c_"))!)
+            // The reader takes its tickets, then a writer changes the conversation, then the reader
+            // (which read the store before the write) fills: the value must not read back.
+            let ticket = try await cache.read(list).ticket
+            let dependency = CacheDependency(key: activity, ticket: try await cache.tickets([activity])[0])
+            try await cache.invalidate([activity])
+            _ = try await cache.fill(list, [1], ttl: .seconds(60), ticket: ticket, dependencies: [dependency])
+            try checkEqual(try await cache.read(list).value, nil, "what the write made stale never reads back")
         }
     }
 }

@@ -1,6 +1,7 @@
 import ChatCore
 import Configuration
 import PostgresEngine
+import RedisEngine
 
 /// One configuration key: its dotted name (flag `--a-b`, variable `A_B`, JSON `{"a":{"b":…}}`), its
 /// default and what it does. The README's table is this list.
@@ -66,7 +67,7 @@ public enum ConfigKeys {
         .init(key: "support.requeue.ms", defaultValue: "60000", help: "Time a support agent may be gone before the requests they hold without a reply return to the queue."),
         .init(key: "drain.grace.ms", defaultValue: "5000", help: "On SIGTERM: time clients get after the reconnect advisory before sockets are closed with 1012."),
         .init(key: "drain.jitter.ms", defaultValue: "5000", help: "Largest reconnect delay the advisory gives a client (each gets a random one)."),
-        .init(key: "cache.list.ttl.ms", defaultValue: "60000", help: "Lifetime of a cached first page of a conversation list."),
+        .init(key: "cache.list.ttl.ms", defaultValue: "60000", help: "Lifetime of a cached first page of a conversation list; below 600000 (the life of the keys it depends on)."),
         .init(key: "cache.activity.ttl.ms", defaultValue: "60000", help: "Lifetime of a conversation's cached activity (last seq, last activity, preview)."),
         .init(key: "ws.ping.interval.ms", defaultValue: "30000", help: "WebSocket ping interval; a client that leaves a ping unanswered for one interval is closed with 1001."),
         .init(key: "ws.close.timeout.ms", defaultValue: "5000", help: "Time a socket the node closes (drain, bad or expired token, auth timeout) may take to take its close frame and answer it before it is dropped."),
@@ -185,6 +186,12 @@ extension NodeConfiguration {
         guard limits.maxTransportFrameBytes >= limits.maxFrameBytes else {
             throw ChatError.validation("'limits.transport.frame.bytes' must be at least 'limits.frame.bytes'")
         }
+        // A cached list depends on its conversations' generation keys, which Redis keeps for
+        // RedisCache.generationLifetime after their last change: a list must not outlive them.
+        guard listCacheTTL > .zero, listCacheTTL < RedisCache.generationLifetime else {
+            throw ChatError.validation("configuration 'cache.list.ttl.ms' must be positive and below \(RedisCache.generationLifetime.components.seconds * 1000)")
+        }
+        guard activityCacheTTL > .zero else { throw ChatError.validation("configuration 'cache.activity.ttl.ms' must be positive") }
         guard (1...limits.maxPageSize).contains(limits.defaultPageSize) else {
             throw ChatError.validation("'limits.page.default' must be between 1 and 'limits.page.max'")
         }

@@ -3,6 +3,9 @@ public enum CacheKey: Hashable, Sendable {
     /// The first page of a user's conversation list (default page size, all workspaces).
     case conversationList(UserID)
     /// A conversation's activity: its last seq, last activity time and newest post (the preview).
+    /// Its invalidation also stands for any change to what a conversation list shows of the
+    /// conversation (participants, watermarks, title, closing): lists depend on it (see
+    /// ``CacheDependency``), so a post invalidates one key however many people take part.
     case conversationActivity(ConversationID)
 
     /// What kind of value a key names (a metrics label).
@@ -43,12 +46,26 @@ public struct CacheRead: Sendable, Hashable {
     }
 }
 
+/// Another key a cached value was computed from, with the ticket read for it before the store read:
+/// the value reads back only while that key has not been invalidated since.
+public struct CacheDependency: Sendable, Hashable {
+    public var key: CacheKey
+    public var ticket: CacheTicket
+    public init(key: CacheKey, ticket: CacheTicket) {
+        self.key = key
+        self.ticket = ticket
+    }
+}
+
 /// A cache of encoded values with TTLs. Never the source of truth: a miss, an expiry or an outage
 /// only costs a store read, so callers treat cache errors as misses.
 ///
 /// The usage, which keeps a cached value from ever being older than the last write that affected it:
 /// a reader calls `read`; on a miss it reads the store and calls `fill` with the ticket it got; a
-/// writer changes the store first and then calls `invalidate`.
+/// writer changes the store first and then calls `invalidate`. A value computed from several things
+/// (a user's list shows each of their conversations) names the keys of those things as dependencies:
+/// the reader takes their ``tickets(_:)`` before reading the store, and a writer invalidates only the
+/// key of what it changed, so a write costs the same however many values depend on it.
 ///
 /// Contract:
 /// - `read` returns what the last successful `fill` stored until its TTL passes or `invalidate` removes it.
@@ -56,10 +73,22 @@ public struct CacheRead: Sendable, Hashable {
 ///   issued the ticket (a reader that read the store before a write cannot put back the old value).
 ///   It may also refuse in other cases (an implementation that forgot a key's history refuses rather
 ///   than risk a stale value); it never stores a value a later invalidation should have removed.
+/// - A value filled with dependencies reads as a miss once any of them was invalidated after its
+///   ticket was taken (for as long as the value lives: an implementation keeps what it needs to tell).
 /// - `invalidate` of several keys acts on each key; keys may live on different servers.
 public protocol Cache: Sendable {
     func read(_ key: CacheKey) async throws -> CacheRead
+    /// Tickets for `keys` as they are now, in the same order: to name them as dependencies of a fill.
+    func tickets(_ keys: [CacheKey]) async throws -> [CacheTicket]
     @discardableResult
-    func fill(_ key: CacheKey, _ value: [UInt8], ttl: Duration, ticket: CacheTicket) async throws -> Bool
+    func fill(_ key: CacheKey, _ value: [UInt8], ttl: Duration, ticket: CacheTicket, dependencies: [CacheDependency]) async throws -> Bool
     func invalidate(_ keys: [CacheKey]) async throws
+}
+
+extension Cache {
+    /// A fill that depends on nothing but its own key.
+    @discardableResult
+    public func fill(_ key: CacheKey, _ value: [UInt8], ttl: Duration, ticket: CacheTicket) async throws -> Bool {
+        try await fill(key, value, ttl: ttl, ticket: ticket, dependencies: [])
+    }
 }

@@ -22,8 +22,14 @@ public struct MeteredCache: Cache {
         }
     }
 
-    public func fill(_ key: CacheKey, _ value: [UInt8], ttl: Duration, ticket: CacheTicket) async throws -> Bool {
-        let stored = try await base.fill(key, value, ttl: ttl, ticket: ticket)
+    public func tickets(_ keys: [CacheKey]) async throws -> [CacheTicket] {
+        try await base.tickets(keys)
+    }
+
+    public func fill(_ key: CacheKey, _ value: [UInt8], ttl: Duration, ticket: CacheTicket, dependencies: [CacheDependency]) async throws
+        -> Bool
+    {
+        let stored = try await base.fill(key, value, ttl: ttl, ticket: ticket, dependencies: dependencies)
         if !stored { metrics.cache(key, .refused) }
         return stored
     }

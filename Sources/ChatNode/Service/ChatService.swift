@@ -85,7 +85,7 @@ public struct ChatService: Sendable {
             let fresh = try ConversationRules.usersToAdd(users, to: conversation, limits: limits)
             guard !fresh.isEmpty else { return .conversation(ConversationReply(conversation: ConversationBody(conversation))) }
             let updated = try await store.addParticipants(fresh, role: role, to: id, at: clock.now())
-            await invalidateLists(of: updated.participants.map(\.user))
+            await invalidate(lists: fresh, andShown: id)
             await publish { try await publisher.joined(fresh, updated, notifyMembers: true) }
             return .conversation(ConversationReply(conversation: ConversationBody(updated)))
 
@@ -103,7 +103,7 @@ public struct ChatService: Sendable {
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
             try ConversationRules.checkRoleChange(of: target, to: role, in: conversation, by: user)
             let updated = try await store.setRole(role, of: target, in: id)
-            await invalidateLists(of: updated.participants.map(\.user))
+            await invalidate(lists: [], andShown: id)
             await publish { try await publisher.updated(updated) }
             return .conversation(ConversationReply(conversation: ConversationBody(updated)))
 
@@ -143,12 +143,12 @@ public struct ChatService: Sendable {
             return await stored(result, in: id)
 
         case .markReceipt(let id, let delivered, let read):
-            let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
+            _ = try ConversationRules.visible(try await store.conversation(id), to: user)
             let marks = try await store.markWatermarks(of: user, in: id, delivered: delivered, read: read)
             let body = ReceiptBody(conversation: id.rawValue, user: user.rawValue, deliveredSeq: marks.deliveredSeq, readSeq: marks.readSeq)
             if marks.moved {
                 // Unread counts (the reader's) and watermarks (everyone's list shows them) changed.
-                await invalidateLists(of: conversation.participants.map(\.user))
+                await invalidate(lists: [], andShown: id)
                 await publish { try await publisher.receipt(body, in: id) }
             }
             return .receipt(body)
@@ -188,7 +188,7 @@ public struct ChatService: Sendable {
             let conversation = try ConversationRules.visible(try await store.conversation(id), to: user)
             try ConversationRules.checkClose(conversation, by: user)
             let closed = try await store.close(id, at: clock.now())
-            await invalidateLists(of: closed.participants.map(\.user))
+            await invalidate(lists: [], andShown: id)
             if conversation.closedAt == nil {
                 await publish { try await publisher.updated(closed) }
                 if closed.kind == .support, let request = try await support.supportRequest(for: id) {
@@ -229,7 +229,7 @@ public struct ChatService: Sendable {
             else { throw ChatError.notFound("no such support request") }
             let outcome = try await support.claimSupportRequest(id, by: user, at: clock.now())
             if case .won(let claimed, let conversation) = outcome {
-                await invalidateLists(of: conversation.participants.map(\.user))
+                await invalidate(lists: [user], andShown: conversation.id)
                 await publish { try await publisher.joined([user], conversation, notifyMembers: true) }
                 await publish { try await publisher.desk(.supportClaimed, claimed) }
             }
@@ -243,7 +243,7 @@ public struct ChatService: Sendable {
     public func requeueSupport(of agent: UserID) async throws -> Int {
         let requeued = try await support.requeueSupportRequests(claimedBy: agent)
         for (request, conversation) in requeued {
-            await invalidateLists(of: conversation.participants.map(\.user) + [agent])
+            await invalidate(lists: [agent], andShown: conversation.id)
             await publish { try await publisher.left(agent, conversation) }
             await publish { try await publisher.desk(.supportQueued, request) }
         }
@@ -270,7 +270,7 @@ public struct ChatService: Sendable {
     private func remove(_ target: UserID, from conversation: Conversation) async throws -> Conversation {
         let promote = try ConversationRules.removal(of: target, from: conversation)
         let updated = try await store.removeParticipant(target, from: conversation.id, promote: promote)
-        await invalidateLists(of: conversation.participants.map(\.user))
+        await invalidate(lists: [target], andShown: conversation.id)
         await publish { try await publisher.left(target, updated) }
         return updated
     }
@@ -285,13 +285,20 @@ public struct ChatService: Sendable {
             return ConversationListReply(conversations: page.items.map(SummaryBody.init), nextCursor: page.nextCursor)
         }
         guard cursor == nil, workspace == nil, size == limits.defaultPageSize else { return try await load() }
-        return try await cached(.conversationList(user), ttl: settings.listCacheTTL, load: load)
+        // The first page shows each of the user's conversations as it is now: it depends on their
+        // activity keys, whose tickets are taken before the page is read (after the memberships:
+        // a membership change invalidates the list itself).
+        return try await cached(.conversationList(user), ttl: settings.listCacheTTL, load: load) {
+            try await store.memberships(of: user).keys.map(CacheKey.conversationActivity)
+        }
     }
 
     /// The cached value of `key`, or what `load` reads from the store, then cached. The cache's ticket
     /// keeps a load that raced a write from caching what the write replaced; a cache that cannot be
     /// reached costs a store read and nothing else.
-    private func cached<Value: Codable>(_ key: CacheKey, ttl: Duration, load: () async throws -> Value) async throws -> Value {
+    private func cached<Value: Codable>(
+        _ key: CacheKey, ttl: Duration, load: () async throws -> Value, dependencies: () async throws -> [CacheKey] = { [] }
+    ) async throws -> Value {
         var lookup: CacheRead?
         do {
             lookup = try await cache.read(key)
@@ -299,10 +306,19 @@ public struct ChatService: Sendable {
             logger.warning("cache read failed", metadata: ["error": "\(error)"])
         }
         if let bytes = lookup?.value, let value = try? JSONDecoder().decode(Value.self, from: Data(bytes)) { return value }
-        let value = try await load()
-        if let ticket = lookup?.ticket {
+        var depending: [CacheDependency]?
+        if lookup != nil {
             do {
-                try await cache.fill(key, FrameCodec.body(value), ttl: ttl, ticket: ticket)
+                let keys = try await dependencies()
+                depending = zip(keys, try await cache.tickets(keys)).map { CacheDependency(key: $0, ticket: $1) }
+            } catch {
+                logger.warning("cache dependencies unreadable; not caching", metadata: ["error": "\(error)"])
+            }
+        }
+        let value = try await load()
+        if let ticket = lookup?.ticket, let depending {
+            do {
+                try await cache.fill(key, FrameCodec.body(value), ttl: ttl, ticket: ticket, dependencies: depending)
             } catch {
                 logger.warning("cache write failed", metadata: ["error": "\(error)"])
             }
@@ -311,20 +327,25 @@ public struct ChatService: Sendable {
     }
 
     /// What follows every append: a new entry (a post, or an edit or deletion that changes a preview)
-    /// invalidates the conversation's activity and every participant's list (order, preview, unread);
+    /// invalidates the conversation's activity, on which every participant's list depends (order,
+    /// preview, unread): one key, whatever the group's size;
     /// then the entry is published (a retry publishes again: if the first publish was lost, this one
     /// delivers; relays drop repeats) and answered, the entry encoded once for both.
     private func stored(_ result: AppendResult, in conversation: ConversationID) async -> Reply {
-        if result.created {
-            await invalidate(result.participants.map(CacheKey.conversationList) + [.conversationActivity(conversation)])
-        }
+        if result.created { await invalidate(lists: [], andShown: conversation) }
         let encoded = EncodedMessage(MessageBody(result.message))
         await publish { try await publisher.message(result.message, encoded: encoded) }
         return .sent(encoded, duplicate: !result.created)
     }
 
+    /// Invalidates the lists of `users` (their memberships or their own state changed).
     private func invalidateLists(of users: [UserID]) async {
         await invalidate(users.map(CacheKey.conversationList))
+    }
+
+    /// Invalidates the lists of `users` and what every list shows of `conversation` (its activity key).
+    private func invalidate(lists users: [UserID], andShown conversation: ConversationID) async {
+        await invalidate(users.map(CacheKey.conversationList) + [.conversationActivity(conversation)])
     }
 
     /// Runs after the store write: a cached value is never older than the last write that affected it.
