@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The bench harness against real deployments (bench/README.md). BENCH_BINARY names another release
 # build of the node to measure (an older commit's, to compare); the default is this tree's.
+# BENCH_NODE_ARGS adds flags to every node (e.g. "--database-append-batch 16").
 #
 #   scripts/bench.sh cluster SCENARIO [HARNESS FLAGS…]   release build; starts a cluster (CLUSTER_NODES,
 #                                                        default 2), runs the scenario against every node
@@ -27,7 +28,7 @@ start_cluster() {
   swift build -c release --product switchboard
   swift build -c release --package-path bench
   export CLUSTER_DIR=${CLUSTER_DIR:-/tmp/switchboard-bench-$(id -u)} CLUSTER_NODES=${CLUSTER_NODES:-2}
-  export CLUSTER_BINARY=${BENCH_BINARY:-.build/release/switchboard} CLUSTER_ARGS="${limits[*]}"
+  export CLUSTER_BINARY=${BENCH_BINARY:-.build/release/switchboard} CLUSTER_ARGS="${limits[*]} ${BENCH_NODE_ARGS:-}"
   trap 'bash scripts/cluster.sh down >/dev/null' EXIT
   bash scripts/cluster.sh up
 }
@@ -79,7 +80,7 @@ case ${1:-} in
     swift build -c release --package-path bench
     work=$(mktemp -d /tmp/switchboard-bench-embedded.XXXXXX)
     secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
-    start_node "${BENCH_BINARY:-.build/release/switchboard}" "$work" --data-dir "$work/data" --auth-secret "$secret" "${limits[@]}"
+    start_node "${BENCH_BINARY:-.build/release/switchboard}" "$work" --data-dir "$work/data" --auth-secret "$secret" "${limits[@]}" ${BENCH_NODE_ARGS:-}
     trap 'stop_node; rm -rf "$work"' EXIT
     bench/.build/release/switchboard-bench run "$scenario" --nodes "$node_url" --secret "$secret" \
       --process "node=$node_pid" --out bench/results "$@"

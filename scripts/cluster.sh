@@ -59,7 +59,8 @@ up() {
   mkdir -p "$dir"
   chmod 755 "$dir"
   local database redis secret
-  database=$(bash scripts/postgres.sh start "$dir/postgres")
+  # PostgreSQL's durable defaults: what the cluster acknowledges is on disk (the bench measures this).
+  database=$(POSTGRES_DURABLE=1 bash scripts/postgres.sh start "$dir/postgres")
   redis=$(bash scripts/redis.sh start "$dir/redis")
   secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
   echo "$secret" >"$dir/secret"

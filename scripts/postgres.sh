@@ -6,6 +6,10 @@
 #   scripts/postgres.sh stop DIR    stops the server in DIR by the pid it recorded (never by name)
 #   scripts/postgres.sh restart DIR  starts the stopped server in DIR again, same data and port (outage tests)
 #
+# Tests trade durability for speed (fsync and full_page_writes off). POSTGRES_DURABLE=1 at `start` keeps
+# PostgreSQL's durable defaults (fsync, synchronous_commit and full_page_writes on), remembered for a
+# restart: the cluster, and so the bench, always runs that way, so an ack it measures means on disk.
+#
 # PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user the package creates.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -41,8 +45,10 @@ start_server() {
   close_inherited_fds
   bin=$(bindir)
   port=$(cat "$dir/port")
+  local speed="-c fsync=off -c full_page_writes=off"
+  [[ -f $dir/durable ]] && speed=""
   as_owner "$bin/pg_ctl" start -w -t 60 -D "$dir/data" -l "$dir/server.log" \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c full_page_writes=off" >/dev/null \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=400 $speed" >/dev/null \
     || { cat "$dir/server.log" >&2; exit 1; }
 }
 
@@ -65,6 +71,7 @@ case ${1:-} in
     bin=$(bindir)
     mkdir -p "$dir"
     free_port >"$dir/port"
+    if [[ ${POSTGRES_DURABLE:-0} == 1 ]]; then touch "$dir/durable"; fi
     if [[ $(id -u) -eq 0 ]]; then chown -R postgres "$dir"; fi
     as_owner "$bin/initdb" -D "$dir/data" -U switchboard --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     start_server "$dir"
