@@ -4,6 +4,8 @@ import ChatServer
 import EmbeddedEngine
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import PostgresEngine
 import RedisClient
 import RedisEngine
@@ -41,7 +43,9 @@ public final class Node: Sendable {
         hub.attach(broker)
         let publisher = EventPublisher(broker: broker, node: nodeID)
         let presence = backends.presence
-        let jobs = backends.jobs
+        // Jobs this node schedules wake its runner (set below, once the runner exists).
+        let wakeRunner = ResumeAction()
+        let jobs = MeteredJobQueue(backends.jobs, metrics: metrics, scheduled: { wakeRunner.run() })
         let notices = configuration.notifyWebhookURL.map { url in
             AwayNotices(
                 queue: jobs, store: store, presence: presence,
@@ -54,8 +58,9 @@ public final class Node: Sendable {
         let desk = SupportDesk(
             queue: jobs, presence: presence, service: service, clock: clock, requeueAfter: settings.supportRequeueAfter, logger: logger)
         let runner = JobRunner(
-            queue: jobs, handlers: Self.jobHandlers(desk: desk, notices: notices), clock: clock, policy: RetryPolicy(),
-            worker: nodeID.rawValue, metrics: metrics, logger: logger)
+            queue: jobs, handlers: Self.jobHandlers(desk: desk, notices: notices), clock: clock, settings: configuration.jobs,
+            worker: nodeID.rawValue, schedule: Self.schedule, metrics: metrics, logger: logger)
+        wakeRunner.set { runner.wake() }
         let tracker = PresenceTracker(
             presence: presence, store: store, publisher: publisher, hub: hub, settings: settings, desk: desk, logger: logger)
         backends.onResume.set { [hub, tracker] in
@@ -157,6 +162,22 @@ public final class Node: Sendable {
             healthChecks: [{ broker.isHealthy }], onResume: onResume, close: { client.close() })
     }
 
+    /// The cluster's job queue, for tools (`switchboard jobs`): on Redis, shared by every node. The
+    /// embedded engine's queue lives in its node's memory, out of another process's reach: nil then.
+    public static func sharedJobQueue(_ configuration: NodeConfiguration) throws -> (queue: any JobQueue, close: @Sendable () -> Void)? {
+        guard let redis = try configuration.redisConfiguration else { return nil }
+        var named = redis
+        named.clientName = "switchboard-jobs-tool"
+        let client = RedisClient(configuration: named)
+        return (RedisJobQueue(client: client, prefix: configuration.redisPrefix, clock: SystemWallClock()), { client.close() })
+    }
+
+    /// Runs `body` after `delay` on an event loop unless cancelled first (the job runner's timer).
+    static let schedule: JobRunner.Schedule = { delay, body in
+        let task = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(delay), body)
+        return { task.cancel() }
+    }
+
     /// Every job kind this node runs.
     static func jobHandlers(desk: SupportDesk, notices: AwayNotices?) -> [String: JobRunner.Handler] {
         var handlers: [String: JobRunner.Handler] = [SupportDesk.requeueKind: { try await desk.handle($0) }]
@@ -214,7 +235,8 @@ public final class Node: Sendable {
     }
 }
 
-/// An action set after the broker that calls it is built (the parts it runs need the broker first).
+/// An action set after what calls it is built (the broker's resume needs the parts built after the
+/// broker; the job queue's wake-up needs the runner built after the queue).
 final class ResumeAction: Sendable {
     private let action = Mutex<(@Sendable () -> Void)?>(nil)
     func set(_ body: @escaping @Sendable () -> Void) { action.withLock { $0 = body } }

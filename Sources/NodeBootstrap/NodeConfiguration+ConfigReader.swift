@@ -1,4 +1,5 @@
 import ChatCore
+import ChatNode
 import Configuration
 import PostgresEngine
 import RedisEngine
@@ -71,12 +72,58 @@ public enum ConfigKeys {
         .init(key: "cache.activity.ttl.ms", defaultValue: "60000", help: "Lifetime of a conversation's cached activity (last seq, last activity, preview)."),
         .init(key: "ws.ping.interval.ms", defaultValue: "30000", help: "WebSocket ping interval; a client that leaves a ping unanswered for one interval is closed with 1001."),
         .init(key: "ws.close.timeout.ms", defaultValue: "5000", help: "Time a socket the node closes (drain, bad or expired token, auth timeout) may take to take its close frame and answer it before it is dropped."),
+        .init(key: "jobs.concurrency", defaultValue: "\(JobRunner.Settings().concurrency)", help: "Jobs (away notices, support requeues) one node runs at once."),
+        .init(key: "jobs.idle.max.ms", defaultValue: "1000", help: "Longest the job runner waits before looking at the queue again when no job of its own node is due (jobs other nodes schedule are found this way)."),
+        .init(key: "jobs.visibility.ms", defaultValue: "30000", help: "Time a claimed job stays its node's; a node that dies holding it loses it to another after this."),
+    ] + RetryKeys.all
+}
+
+/// The retry policy's keys: `jobs.retry.*` for every job kind, and `jobs.retry.KIND.*` for one kind.
+enum RetryKeys {
+    static let kinds = [AwayNotices.kind, SupportDesk.requeueKind]
+    static let fields: [(name: String, help: String)] = [
+        ("base.ms", "first retry's longest delay"), ("factor", "growth of the delay per attempt"), ("cap.ms", "longest delay"),
+        ("attempts", "attempts before the job is dead-lettered"), ("jitter", "share of each delay drawn at random: 1 full jitter, 0 none"),
     ]
+
+    static func prefix(_ kind: String?) -> String { kind.map { "jobs.retry.\($0)." } ?? "jobs.retry." }
+
+    static func defaultValue(_ field: String, _ policy: RetryPolicy) -> String {
+        switch field {
+        case "base.ms": "\(policy.base.components.seconds * 1000 + policy.base.components.attoseconds / 1_000_000_000_000_000)"
+        case "factor": "\(policy.factor)"
+        case "cap.ms": "\(policy.cap.components.seconds * 1000 + policy.cap.components.attoseconds / 1_000_000_000_000_000)"
+        case "attempts": "\(policy.maxAttempts)"
+        default: "\(policy.jitter)"
+        }
+    }
+
+    static let all: [ConfigKeyInfo] = ([nil] + kinds.map(Optional.some)).flatMap { kind in
+        fields.map { field in
+            ConfigKeyInfo(
+                key: prefix(kind) + field.name, defaultValue: kind == nil ? defaultValue(field.name, RetryPolicy()) : "jobs.retry.\(field.name)",
+                help: kind.map { "Retry policy of \($0) jobs: \(field.help)." } ?? "Retry policy of every job kind: \(field.help).")
+        }
+    }
+
+    /// The policy of `kind` (or the default one) as configured, over `fallback`.
+    static func read(_ reader: ConfigReader, kind: String?, over fallback: RetryPolicy) -> RetryPolicy {
+        let prefix = prefix(kind)
+        var policy = fallback
+        policy.base = .milliseconds(reader.int(forKey: ConfigKey(stringLiteral: prefix + "base.ms"), default: Int(defaultValue("base.ms", fallback))!))
+        policy.factor = reader.double(forKey: ConfigKey(stringLiteral: prefix + "factor"), default: fallback.factor)
+        policy.cap = .milliseconds(reader.int(forKey: ConfigKey(stringLiteral: prefix + "cap.ms"), default: Int(defaultValue("cap.ms", fallback))!))
+        policy.maxAttempts = reader.int(forKey: ConfigKey(stringLiteral: prefix + "attempts"), default: fallback.maxAttempts)
+        policy.jitter = reader.double(forKey: ConfigKey(stringLiteral: prefix + "jitter"), default: fallback.jitter)
+        return policy
+    }
 }
 
 extension NodeConfiguration {
-    /// Reads every key in ``ConfigKeys`` from `reader`, keeping defaults for what is unset.
-    public init(reader: ConfigReader) throws {
+    /// Reads every key in ``ConfigKeys`` from `reader`, keeping defaults for what is unset, then
+    /// refuses settings a node cannot run with (``validate()``) unless `validating` is false (a tool
+    /// that uses one part, such as `switchboard jobs`, checks what it uses).
+    public init(reader: ConfigReader, validating: Bool = true) throws {
         self.init()
         server.host = reader.string(forKey: "http.host", default: server.host)
         server.port = reader.int(forKey: "http.port", default: server.port)
@@ -126,7 +173,12 @@ extension NodeConfiguration {
         notifyWebhookSecret = reader.string(forKey: "notify.webhook.secret", isSecret: true)
         notifyDelay = .milliseconds(reader.int(forKey: "notify.delay.ms", default: 5_000))
         notifyTimeout = .milliseconds(reader.int(forKey: "notify.timeout.ms", default: 5_000))
-        try validate()
+        jobs.concurrency = reader.int(forKey: "jobs.concurrency", default: jobs.concurrency)
+        jobs.maxIdle = .milliseconds(reader.int(forKey: "jobs.idle.max.ms", default: 1_000))
+        jobs.visibility = .milliseconds(reader.int(forKey: "jobs.visibility.ms", default: 30_000))
+        jobs.defaultPolicy = RetryKeys.read(reader, kind: nil, over: jobs.defaultPolicy)
+        for kind in RetryKeys.kinds { jobs.policies[kind] = RetryKeys.read(reader, kind: kind, over: jobs.defaultPolicy) }
+        if validating { try validate() }
     }
 
     /// Refuses settings that cannot work, naming the key.
@@ -158,6 +210,18 @@ extension NodeConfiguration {
             guard (notifyWebhookSecret?.utf8.count ?? 0) >= 16 else {
                 throw ChatError.validation("configuration 'notify.webhook.secret' must be set, at least 16 bytes, with 'notify.webhook.url'")
             }
+        }
+        try positive(jobs.concurrency, "jobs.concurrency")
+        guard jobs.maxIdle > .zero else { throw ChatError.validation("configuration 'jobs.idle.max.ms' must be positive") }
+        guard jobs.visibility > .zero else { throw ChatError.validation("configuration 'jobs.visibility.ms' must be positive") }
+        for (kind, policy) in [(nil, jobs.defaultPolicy)] + jobs.policies.map({ (Optional($0.key), $0.value) }) {
+            let prefix = RetryKeys.prefix(kind)
+            guard policy.base > .zero, policy.cap >= policy.base else {
+                throw ChatError.validation("configuration '\(prefix)base.ms' must be positive and '\(prefix)cap.ms' at least it")
+            }
+            guard policy.factor >= 1 else { throw ChatError.validation("configuration '\(prefix)factor' must be at least 1") }
+            try positive(policy.maxAttempts, prefix + "attempts")
+            guard (0...1).contains(policy.jitter) else { throw ChatError.validation("configuration '\(prefix)jitter' must be between 0 and 1") }
         }
         guard notifyDelay >= .zero else { throw ChatError.validation("configuration 'notify.delay.ms' must not be negative") }
         guard notifyTimeout > .zero else { throw ChatError.validation("configuration 'notify.timeout.ms' must be positive") }

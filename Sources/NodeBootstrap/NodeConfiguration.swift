@@ -55,6 +55,8 @@ public struct NodeConfiguration: Sendable {
     public var notifyDelay: Duration = .seconds(5)
     /// How long one webhook call may take.
     public var notifyTimeout: Duration = .seconds(5)
+    /// The job runner: how many jobs at once, how long it waits at most, each kind's retry policy.
+    public var jobs = JobRunner.Settings()
 
     public init() {}
 

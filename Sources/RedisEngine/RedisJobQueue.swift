@@ -32,6 +32,13 @@ public struct RedisJobQueue: JobQueue {
         if stored == .integer(-1) { throw ChatError.unavailable("the job queue is full") }
     }
 
+    public func replace(_ job: Job, due: Timestamp) async throws {
+        let stored = try await run(
+            "replace", RedisArgument(job.id), RedisArgument(job.kind), RedisArgument(job.payload), RedisArgument(due.milliseconds),
+            RedisArgument(capacity))
+        if stored == .integer(-1) { throw ChatError.unavailable("the job queue is full") }
+    }
+
     public func claim(worker: String, visibility: Duration) async throws -> JobClaim? {
         let now = clock.now()
         let deadline = now.advanced(by: visibility)
@@ -67,6 +74,31 @@ public struct RedisJobQueue: JobQueue {
             }
             return job
         }
+    }
+
+    public func requeueDeadLetter(_ id: String, due: Timestamp) async throws -> Bool {
+        switch try await run("requeue-dead", RedisArgument(id), RedisArgument(due.milliseconds), RedisArgument(capacity)) {
+        case .integer(1): return true
+        case .integer(-1): throw ChatError.unavailable("the job queue is full")
+        case .integer(-2): throw ChatError.conflict("a job with id \(id) is already pending")
+        default: return false
+        }
+    }
+
+    public func dropDeadLetter(_ id: String) async throws -> Bool {
+        try await run("drop-dead", RedisArgument(id)) == .integer(1)
+    }
+
+    public func stats() async throws -> JobQueueStats {
+        let reply = try await run("stats")
+        guard let parts = reply.array, parts.count == 3, let counts = parts[0].array, let dead = parts[2].int else {
+            throw ChatError.internal("the job queue script answered \(reply)")
+        }
+        var pending: [String: Int] = [:]
+        for index in stride(from: 0, to: counts.count - 1, by: 2) {
+            if let kind = counts[index].string, let count = counts[index + 1].int { pending[kind] = Int(count) }
+        }
+        return JobQueueStats(pending: pending, earliestDue: parts[1].int.map { Timestamp(milliseconds: $0) }, deadLetters: Int(dead))
     }
 
     /// The claim's identity in Redis: its worker and deadline.

@@ -13,7 +13,7 @@ struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "A chat backend whose identical, stateless nodes scale out.",
-        subcommands: [Serve.self, Token.self, Migrate.self],
+        subcommands: [Serve.self, Token.self, Migrate.self, Jobs.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -101,6 +101,75 @@ struct Migrate: AsyncParsableCommand {
         }
         let applied = try await Migrator.migrate(settings, by: configuration.nodeID ?? "switchboard-migrate", logger: logger)
         print(applied.isEmpty ? "nothing to apply" : "applied \(applied.map(String.init).joined(separator: ", "))")
+    }
+}
+
+/// `switchboard jobs`: the cluster's job queue (on Redis) as an operator sees it.
+struct Jobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the job queue (depth by kind, the oldest due job, the dead letters), or retry or drop a dead letter.",
+        discussion: "Needs the cluster's --redis-url (or REDIS_URL) and --redis-prefix: the embedded engine's queue lives in its node's memory.",
+        subcommands: [Show.self, Retry.self, Drop.self],
+        defaultSubcommand: Show.self
+    )
+
+    static func queue(_ options: ConfigOptions) async throws -> (queue: any JobQueue, close: @Sendable () -> Void) {
+        // Only Redis is needed here: the rules a node's whole configuration must meet do not apply.
+        let configuration = try NodeConfiguration(reader: try await options.reader(), validating: false)
+        guard let shared = try Node.sharedJobQueue(configuration) else {
+            throw ValidationError("no shared queue: pass the cluster's --redis-url (the embedded engine's queue lives in its node's memory)")
+        }
+        return shared
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Depth by kind, the oldest due job and the newest dead letters.")
+        @Option(help: "Dead letters to list, newest last.") var limit: Int = 20
+        @OptionGroup var options: ConfigOptions
+
+        func run() async throws {
+            let (queue, close) = try await Jobs.queue(options)
+            defer { close() }
+            let stats = try await queue.stats()
+            let now = SystemWallClock().now()
+            print("pending:", stats.pending.isEmpty ? "none" : stats.pending.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            if let due = stats.earliestDue {
+                let wait = now.milliseconds - due.milliseconds
+                print("oldest due:", wait >= 0 ? "due \(Double(wait) / 1000) s ago" : "next due in \(Double(-wait) / 1000) s")
+            } else {
+                print("oldest due: none")
+            }
+            print("dead letters: \(stats.deadLetters)")
+            for job in try await queue.deadLetters(limit: limit) {
+                print("  \(job.id)  kind \(job.kind)  attempts \(job.attempt + 1)  payload \(job.payload.count) bytes")
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put a dead letter back in the queue, due now, from its first attempt.")
+        @Argument(help: "The dead letter's job id.") var id: String
+        @OptionGroup var options: ConfigOptions
+
+        func run() async throws {
+            let (queue, close) = try await Jobs.queue(options)
+            defer { close() }
+            guard try await queue.requeueDeadLetter(id, due: SystemWallClock().now()) else { throw ValidationError("no dead letter \(id)") }
+            print("requeued \(id)")
+        }
+    }
+
+    struct Drop: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Forget a dead letter.")
+        @Argument(help: "The dead letter's job id.") var id: String
+        @OptionGroup var options: ConfigOptions
+
+        func run() async throws {
+            let (queue, close) = try await Jobs.queue(options)
+            defer { close() }
+            guard try await queue.dropDeadLetter(id) else { throw ValidationError("no dead letter \(id)") }
+            print("dropped \(id)")
+        }
     }
 }
 

@@ -33,6 +33,10 @@ import Testing
         func retry(_ claim: JobClaim, at: Timestamp) async throws -> Bool { await queue.retry(claim, at: at) }
         func bury(_ claim: JobClaim, reason: String) async throws -> Bool { await queue.bury(claim, reason: reason) }
         func deadLetters(limit: Int) async throws -> [Job] { await queue.deadLetters(limit: limit) }
+        func replace(_ job: Job, due: Timestamp) async throws { try await queue.replace(job, due: due) }
+        func requeueDeadLetter(_ id: String, due: Timestamp) async throws -> Bool { try await queue.requeueDeadLetter(id, due: due) }
+        func dropDeadLetter(_ id: String) async throws -> Bool { await queue.dropDeadLetter(id) }
+        func stats() async throws -> JobQueueStats { await queue.stats() }
     }
 
     struct NoNotifier: AwayNotifier {

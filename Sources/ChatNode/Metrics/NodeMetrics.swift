@@ -12,7 +12,10 @@ import Synchronization
 /// (gauges); `switchboard_frames_in_total{type}`, `switchboard_frames_out_total{type}`,
 /// `switchboard_errors_total{code}`, `switchboard_broker_published_total{kind}`,
 /// `switchboard_broker_received_total{kind}`, `switchboard_broker_subscriptions_total{op}`,
-/// `switchboard_cache_total{key,result}`, `switchboard_jobs_total{kind,result}` (counters);
+/// `switchboard_cache_total{key,result}`, `switchboard_jobs_total{kind,result}` (counters; results
+/// `enqueued`, `done`, `retried`, `buried`); `switchboard_jobs_pending{kind}`,
+/// `switchboard_jobs_oldest_due_seconds`, `switchboard_jobs_dead_letters` (gauges, the queue as the
+/// node's runner last looked at it, shared by the cluster on Redis);
 /// `switchboard_delivery_seconds` (send to delivery on this node) and `switchboard_store_seconds{op}`
 /// (histograms).
 public final class NodeMetrics: Sendable {
@@ -31,6 +34,10 @@ public final class NodeMetrics: Sendable {
     private let factory: any MetricsFactory
     private let storeTimers: Lazily<String, Timer>
     private let jobResults: Lazily<JobOutcome, Counter>
+    private let jobsPending: Lazily<String, Gauge>
+    private let jobKindsSeen = Mutex<Set<String>>([])
+    private let jobsOldestDue: Gauge
+    private let jobsDeadLetters: Gauge
 
     private struct CacheOutcome: Hashable {
         var key: CacheKey.Kind
@@ -53,7 +60,7 @@ public final class NodeMetrics: Sendable {
 
     /// What running a job came to.
     public enum JobResult: String, CaseIterable, Sendable {
-        case done, retried, buried
+        case enqueued, done, retried, buried
     }
 
     /// The frame types counted inbound: every request type, and `invalid` for a frame that was not one.
@@ -90,6 +97,9 @@ public final class NodeMetrics: Sendable {
         jobResults = Lazily { outcome in
             Counter(label: "switchboard_jobs_total", dimensions: [("kind", outcome.kind), ("result", outcome.result.rawValue)], factory: factory)
         }
+        jobsPending = Lazily { Gauge(label: "switchboard_jobs_pending", dimensions: [("kind", $0)], factory: factory) }
+        jobsOldestDue = Gauge(label: "switchboard_jobs_oldest_due_seconds", factory: factory)
+        jobsDeadLetters = Gauge(label: "switchboard_jobs_dead_letters", factory: factory)
     }
 
     /// A metrics object that records nothing (tests and tools that do not scrape).
@@ -112,6 +122,21 @@ public final class NodeMetrics: Sendable {
     /// (as Prometheus expects of a series that exists).
     func expectJobs(of kind: String) {
         for result in JobResult.allCases { _ = jobResults.get(JobOutcome(kind: kind, result: result)) }
+        jobKindsSeen.withLock { _ = $0.insert(kind) }
+        jobsPending.get(kind).record(0)
+    }
+
+    /// The queue as the runner saw it at `now`: pending jobs by kind (a kind seen before and now absent
+    /// reads 0), how long the oldest due job has waited, the dead letters.
+    func jobQueue(_ stats: JobQueueStats, now: Timestamp) {
+        let kinds = jobKindsSeen.withLock { seen in
+            seen.formUnion(stats.pending.keys)
+            return seen
+        }
+        for kind in kinds { jobsPending.get(kind).record(stats.pending[kind] ?? 0) }
+        let waited = stats.earliestDue.map { max(0, now.milliseconds - $0.milliseconds) } ?? 0
+        jobsOldestDue.record(Double(waited) / 1000)
+        jobsDeadLetters.record(stats.deadLetters)
     }
 
     /// Times one store call under `op`.

@@ -27,6 +27,13 @@ public actor MemoryJobQueue: JobQueue {
         jobs[job.id] = Pending(job: job, due: due)
     }
 
+    public func replace(_ job: Job, due: Timestamp) throws {
+        guard jobs[job.id] != nil || jobs.count < capacity else { throw ChatError.unavailable("the job queue is full") }
+        var fresh = job
+        fresh.attempt = 0
+        jobs[job.id] = Pending(job: fresh, due: due)
+    }
+
     public func claim(worker: String, visibility: Duration) -> JobClaim? {
         let now = clock.now()
         let ready = jobs.values.filter { pending in
@@ -65,6 +72,28 @@ public actor MemoryJobQueue: JobQueue {
     }
 
     public func deadLetters(limit: Int) -> [Job] { Array(dead.suffix(limit)) }
+
+    public func requeueDeadLetter(_ id: String, due: Timestamp) throws -> Bool {
+        guard let index = dead.lastIndex(where: { $0.id == id }) else { return false }
+        guard jobs[id] == nil else { throw ChatError.conflict("a job with id \(id) is already pending") }
+        guard jobs.count < capacity else { throw ChatError.unavailable("the job queue is full") }
+        var job = dead.remove(at: index)
+        job.attempt = 0
+        jobs[id] = Pending(job: job, due: due)
+        return true
+    }
+
+    public func dropDeadLetter(_ id: String) -> Bool {
+        guard let index = dead.lastIndex(where: { $0.id == id }) else { return false }
+        dead.remove(at: index)
+        return true
+    }
+
+    public func stats() -> JobQueueStats {
+        JobQueueStats(
+            pending: jobs.values.reduce(into: [:]) { $0[$1.job.kind, default: 0] += 1 },
+            earliestDue: jobs.values.filter { $0.claim == nil }.map(\.due).min(), deadLetters: dead.count)
+    }
 
     private func holds(_ claim: JobClaim) -> Bool {
         jobs[claim.job.id]?.claim == claim
