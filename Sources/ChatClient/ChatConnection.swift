@@ -267,6 +267,14 @@ public final class ChatConnection: Sendable {
         EventType.messageNew, .messageEdited, .messageDeleted, .reactionAdded, .reactionRemoved,
     ].reduce(into: []) { $0.insert($1.rawValue) }
 
+    /// True for the event types that carry a log entry.
+    static func isEntry(_ type: String) -> Bool { entryTypes.contains(type) }
+
+    /// The user the node welcomed this connection as (nil before `welcome`).
+    public var user: String? {
+        events.first { $0.type == EventType.welcome.rawValue }.flatMap { try? $0.payload(WelcomeBody.self).user }
+    }
+
     /// Every log entry received so far (posts, edits, deletions, reactions), in arrival order.
     public var receivedEntries: [MessageBody] {
         events.filter { Self.entryTypes.contains($0.type) }.compactMap { try? $0.payload(MessageEvent.self).message }

@@ -261,6 +261,59 @@ func seqs(_ connection: ChatConnection, in conversation: String) -> [Int64] {
         }
     }
 
+    /// The SDK's session on a node that is SIGKILLed mid-conversation, while it is sending: it
+    /// reconnects to another node by itself, the application sees every entry once, and each of its
+    /// own sends is stored once. Then its next node drains: it follows the advisory to a third.
+    @Test func aSessionWhoseNodeIsKilledReconnectsElsewhereAndSeesEverythingOnce() async throws {
+        try await Cluster.with { cluster in
+            let alice = try await TestNode.client(cluster.url(0), "alice")
+            let session = ChatSession(
+                nodes: [cluster.url(2), cluster.url(1), cluster.url(0)], token: try await TestNode.token("bob"),
+                backoff: RetryPolicy(base: .milliseconds(50), factor: 2, cap: .milliseconds(500)))
+            try await alice.withConnection { a in
+                let id = try await a.createDirect(with: "bob").conversation.id
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await session.run() }
+                    try await eventually("bob's session is up") { session.statuses.contains(.connected(node: cluster.url(2))) }
+                    for index in 1...5 { _ = try await a.send("before \(index)", to: id) }
+                    try await eventually("bob has them") { session.positions[id] == 5 }
+                    try await withThrowingTaskGroup(of: Void.self) { traffic in
+                        traffic.addTask {
+                            for index in 1...10 {
+                                _ = try await session.send("bob \(index)", to: id, clientID: "bob-\(index)")
+                                try await Task.sleep(for: .milliseconds(20))  // paced, so the kill falls among the sends
+                            }
+                        }
+                        try await eventually("bob's sends are under way") { session.positions[id, default: 0] > 6 }
+                        cluster.nodes[2].signal(SIGKILL)
+                        for index in 1...10 { _ = try await a.send("alice \(index)", to: id) }
+                        try await traffic.waitForAll()
+                    }
+                    try await eventually(timeout: .seconds(30), "bob's session has all 25 entries") {
+                        Set(session.entries.filter { $0.conversation == id }.map(\.seq)) == Set(1...25)
+                    }
+                    #expect(session.entries.filter { $0.conversation == id }.count == 25, "each entry once")
+                    let stored = try await a.history(id, limit: 100).messages.filter { $0.sender == "bob" }.map(\.content)
+                    #expect(stored.sorted() == (1...10).map { "bob \($0)" }.sorted(), "each of bob's sends stored once")
+                    #expect(session.statuses.contains { if case .reconnecting = $0 { true } else { false } }, "\(session.statuses)")
+                    #expect(session.statuses.contains(.connected(node: cluster.url(1))), "moved to the next node")
+
+                    // A drain's advisory: the session moves to the next node at once, without a backoff.
+                    let before = session.statuses.count
+                    cluster.nodes[1].signal(SIGTERM)
+                    try await eventually(timeout: .seconds(30), "moved off the draining node") {
+                        session.statuses.dropFirst(before).contains(.connected(node: cluster.url(0)))
+                    }
+                    #expect(!session.statuses.dropFirst(before).contains { if case .reconnecting = $0 { true } else { false } }, "\(session.statuses)")
+                    _ = try await a.send("after the drain", to: id)
+                    try await eventually("and the next entry arrives there, once") { session.positions[id] == 26 }
+                    #expect(session.entries.filter { $0.conversation == id }.count == 26)
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+
     @Test func aRedisRestartLosesNothingForConnectedClients() async throws {
         try await Cluster.with { cluster in
             let users = ["ann", "ben", "cal"]
