@@ -244,7 +244,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "ChatCore", "ChatClient", "NodeBootstrap", "ChatTesting", "ChatServer", "TestServers", "PostgresEngine", "Webhooks",
+                "ChatCore", "ChatClient", "ChatNode", "NodeBootstrap", "ChatTesting", "ChatServer", "TestServers", "PostgresEngine", "Webhooks",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],

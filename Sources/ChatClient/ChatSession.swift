@@ -13,8 +13,9 @@ import Synchronization
 /// Guarantees: the application sees each log entry once (``entries`` keeps one per (conversation,
 /// seq), whatever the wire repeats); ``send(_:to:clientID:)`` returns only once the node stored the
 /// post, sending it again with the same client id on each new connection until one acknowledges it,
-/// so a send is stored once however many connections fail under it. ``statuses`` tells the
-/// application when it is connecting, connected, caught up, or waiting to reconnect.
+/// so a send is stored once however many connections fail under it. Every entry is acknowledged as
+/// delivered (`receipt.mark`) once it arrived. ``statuses`` tells the application when it is
+/// connecting, connected, caught up, or waiting to reconnect.
 public final class ChatSession: Sendable {
     /// Where the session stands.
     public enum Status: Sendable, Equatable {
@@ -124,10 +125,17 @@ public final class ChatSession: Sendable {
             if summary.conversation.lastSeq > delivered { targets[summary.conversation.id] = summary.conversation.lastSeq }
         }
         var caughtUp = false
+        var acknowledged: [String: Int64] = [:]
         while !connection.isClosed {
             if let delay = absorb(connection) {
                 try await Task.sleep(for: delay)
                 return true
+            }
+            // Deliveries are acknowledged as they arrive (`receipt.mark`), so the node stops sending
+            // them again (its `redeliver` job) and other participants see them delivered.
+            for (conversation, seq) in positions where seq > acknowledged[conversation, default: 0] {
+                guard (try? await connection.mark(conversation, delivered: seq)) != nil else { break }
+                acknowledged[conversation] = seq
             }
             if !caughtUp, let targets {
                 let positions = self.positions

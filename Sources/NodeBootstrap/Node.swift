@@ -57,8 +57,13 @@ public final class Node: Sendable {
             clock: clock, ids: RandomIDGenerator(), settings: settings, notices: notices, logger: logger)
         let desk = SupportDesk(
             queue: jobs, presence: presence, service: service, clock: clock, requeueAfter: settings.supportRequeueAfter, logger: logger)
+        let redelivery = configuration.redeliverDelay.map { delay in
+            Redelivery(
+                queue: jobs, store: store, presence: presence, publisher: publisher, notices: notices, clock: clock, delay: delay,
+                policy: configuration.jobs.policy(for: Redelivery.kind), pageSize: settings.limits.maxPageSize, logger: logger)
+        }
         let runner = JobRunner(
-            queue: jobs, handlers: Self.jobHandlers(desk: desk, notices: notices), clock: clock, settings: configuration.jobs,
+            queue: jobs, handlers: Self.jobHandlers(desk: desk, notices: notices, redelivery: redelivery), clock: clock, settings: configuration.jobs,
             worker: nodeID.rawValue, schedule: Self.schedule, metrics: metrics, logger: logger)
         wakeRunner.set { runner.wake() }
         let tracker = PresenceTracker(
@@ -69,7 +74,8 @@ public final class Node: Sendable {
         }
         let authenticator = try await JWTAuthenticator(keys: Self.tokenKeys(configuration, logger: logger))
         let driver = ConnectionDriver(
-            service: service, hub: hub, presence: tracker, authenticator: authenticator, metrics: metrics, logger: logger)
+            service: service, hub: hub, presence: tracker, authenticator: authenticator, metrics: metrics, redelivery: redelivery,
+            logger: logger)
         let readiness = Readiness(checks: backends.healthChecks)
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
         let host = configuration.server.host
@@ -179,9 +185,10 @@ public final class Node: Sendable {
     }
 
     /// Every job kind this node runs.
-    static func jobHandlers(desk: SupportDesk, notices: AwayNotices?) -> [String: JobRunner.Handler] {
+    static func jobHandlers(desk: SupportDesk, notices: AwayNotices?, redelivery: Redelivery?) -> [String: JobRunner.Handler] {
         var handlers: [String: JobRunner.Handler] = [SupportDesk.requeueKind: { try await desk.handle($0) }]
         if let notices { handlers[AwayNotices.kind] = { try await notices.handle($0) } }
+        if let redelivery { handlers[Redelivery.kind] = { try await redelivery.handle($0) } }
         return handlers
     }
 

@@ -72,6 +72,7 @@ public enum ConfigKeys {
         .init(key: "cache.activity.ttl.ms", defaultValue: "60000", help: "Lifetime of a conversation's cached activity (last seq, last activity, preview)."),
         .init(key: "ws.ping.interval.ms", defaultValue: "30000", help: "WebSocket ping interval; a client that leaves a ping unanswered for one interval is closed with 1001."),
         .init(key: "ws.close.timeout.ms", defaultValue: "5000", help: "Time a socket the node closes (drain, bad or expired token, auth timeout) may take to take its close frame and answer it before it is dropped."),
+        .init(key: "redeliver.delay.ms", defaultValue: "0", help: "Redelivery: this long after a user's connection comes up, entries after their delivered watermark are sent to their connections again, then again on the redeliver kind's backoff, until a receipt.mark acknowledges them or they go offline; 0 turns it off (clients must mark deliveries and keep one entry per conversation and seq)."),
         .init(key: "jobs.concurrency", defaultValue: "\(JobRunner.Settings().concurrency)", help: "Jobs (away notices, support requeues) one node runs at once."),
         .init(key: "jobs.idle.max.ms", defaultValue: "1000", help: "Longest the job runner waits before looking at the queue again when no job of its own node is due (jobs other nodes schedule are found this way)."),
         .init(key: "jobs.visibility.ms", defaultValue: "30000", help: "Time a claimed job stays its node's; a node that dies holding it loses it to another after this."),
@@ -80,7 +81,7 @@ public enum ConfigKeys {
 
 /// The retry policy's keys: `jobs.retry.*` for every job kind, and `jobs.retry.KIND.*` for one kind.
 enum RetryKeys {
-    static let kinds = [AwayNotices.kind, SupportDesk.requeueKind]
+    static let kinds = [AwayNotices.kind, SupportDesk.requeueKind, Redelivery.kind]
     static let fields: [(name: String, help: String)] = [
         ("base.ms", "first retry's longest delay"), ("factor", "growth of the delay per attempt"), ("cap.ms", "longest delay"),
         ("attempts", "attempts before the job is dead-lettered"), ("jitter", "share of each delay drawn at random: 1 full jitter, 0 none"),
@@ -101,7 +102,9 @@ enum RetryKeys {
     static let all: [ConfigKeyInfo] = ([nil] + kinds.map(Optional.some)).flatMap { kind in
         fields.map { field in
             ConfigKeyInfo(
-                key: prefix(kind) + field.name, defaultValue: kind == nil ? defaultValue(field.name, RetryPolicy()) : "jobs.retry.\(field.name)",
+                key: prefix(kind) + field.name,
+                defaultValue: kind.flatMap { JobRunner.Settings().policies[$0] }.map { defaultValue(field.name, $0) }
+                    ?? (kind == nil ? defaultValue(field.name, RetryPolicy()) : "jobs.retry.\(field.name)"),
                 help: kind.map { "Retry policy of \($0) jobs: \(field.help)." } ?? "Retry policy of every job kind: \(field.help).")
         }
     }
@@ -177,7 +180,10 @@ extension NodeConfiguration {
         jobs.maxIdle = .milliseconds(reader.int(forKey: "jobs.idle.max.ms", default: 1_000))
         jobs.visibility = .milliseconds(reader.int(forKey: "jobs.visibility.ms", default: 30_000))
         jobs.defaultPolicy = RetryKeys.read(reader, kind: nil, over: jobs.defaultPolicy)
-        for kind in RetryKeys.kinds { jobs.policies[kind] = RetryKeys.read(reader, kind: kind, over: jobs.defaultPolicy) }
+        for kind in RetryKeys.kinds { jobs.policies[kind] = RetryKeys.read(reader, kind: kind, over: jobs.policy(for: kind)) }
+        let redeliverDelay = reader.int(forKey: "redeliver.delay.ms", default: 0)
+        guard redeliverDelay >= 0 else { throw ChatError.validation("configuration 'redeliver.delay.ms' must not be negative") }
+        self.redeliverDelay = redeliverDelay > 0 ? .milliseconds(redeliverDelay) : nil
         if validating { try validate() }
     }
 

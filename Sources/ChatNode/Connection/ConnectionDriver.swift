@@ -27,12 +27,16 @@ public struct ConnectionDriver: Sendable {
     public let authenticator: any Authenticator
     public let presence: PresenceTracker
     public let metrics: NodeMetrics
+    /// Schedules the `redeliver` check of each user whose connection comes up; nil when it is off.
+    public let redelivery: Redelivery?
     let logger: Logger
 
     public init(
-        service: ChatService, hub: Hub, presence: PresenceTracker, authenticator: any Authenticator, metrics: NodeMetrics, logger: Logger
+        service: ChatService, hub: Hub, presence: PresenceTracker, authenticator: any Authenticator, metrics: NodeMetrics,
+        redelivery: Redelivery? = nil, logger: Logger
     ) {
         self.metrics = metrics
+        self.redelivery = redelivery
         self.service = service
         self.hub = hub
         self.presence = presence
@@ -119,10 +123,12 @@ public struct ConnectionDriver: Sendable {
         }
     }
 
-    /// What runs beside an authenticated connection: its catch-up, presence, and the token's expiry.
+    /// What runs beside an authenticated connection: its catch-up, presence, its user's redelivery
+    /// check, and the token's expiry.
     private func started(_ session: Session, group: inout TaskGroup<Void>) {
         group.addTask { [presence] in await presence.connected(session) }
         group.addTask { [hub] in await hub.catchUp(session) }
+        if let redelivery { group.addTask { await redelivery.userConnected(session.principal.user) } }
         if let expiry = session.principal.expiresAt {
             group.addTask { await closeAtExpiry(expiry, outbox: session.outbox) }
         }

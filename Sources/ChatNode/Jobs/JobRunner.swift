@@ -29,8 +29,11 @@ public final class JobRunner: Service, Sendable {
         public var visibility: Duration = .seconds(30)
         /// The longest the runner waits without looking at the queue.
         public var maxIdle: Duration = .seconds(1)
-        /// The retry policy of each job kind; kinds not named use `defaultPolicy`.
-        public var policies: [String: RetryPolicy] = [:]
+        /// The retry policy of each job kind; kinds not named use `defaultPolicy`. Redelivery checks
+        /// back off from 5 s to at most 2 min, half of each delay random, 6 checks in all.
+        public var policies: [String: RetryPolicy] = [
+            Redelivery.kind: RetryPolicy(base: .seconds(5), factor: 2, cap: .seconds(120), maxAttempts: 6, jitter: 0.5)
+        ]
         public var defaultPolicy = RetryPolicy()
 
         public init() {}

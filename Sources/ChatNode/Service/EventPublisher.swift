@@ -33,6 +33,16 @@ public final class EventPublisher: Sendable {
         try await broker.publish(Self.messageEnvelope(message, encoded: encoded, origin: node, eventID: nextID()))
     }
 
+    /// Sends `entries` again to `user`'s connections on every node (the `redeliver` job), as the
+    /// same events their conversations' channels carried.
+    func redeliver(_ entries: [Message], to user: UserID) async throws {
+        for entry in entries {
+            let live = Self.messageEnvelope(entry, origin: node, eventID: nextID())
+            try await broker.publish(
+                Envelope(channel: .user(user), kind: .notice, origin: node, eventID: live.eventID, subject: user, frame: live.frame))
+        }
+    }
+
     /// Tells each of `users` they joined `conversation`, then tells existing members it changed.
     func joined(_ users: [UserID], _ conversation: Conversation, notifyMembers: Bool) async throws {
         let frame = FrameCodec.event(.conversationJoined, ConversationReply(conversation: ConversationBody(conversation)))

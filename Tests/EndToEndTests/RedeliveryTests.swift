@@ -1,0 +1,97 @@
+import ChatClient
+import ChatCore
+import ChatNode
+import ChatTesting
+import Foundation
+import Testing
+
+/// The `redeliver` job on a real node: a device that withholds its delivered receipts gets the range
+/// again on the kind's backoff and stops getting it once it acknowledges; one that never acknowledges
+/// ends in a dead letter; the SDK's session acknowledges by itself and sees each entry once.
+@Suite struct RedeliveryTests {
+    /// Delay 300 ms, then 300, 600, 1000 ms between checks (no jitter), four checks.
+    static let policy = RetryPolicy(base: .milliseconds(300), factor: 2, cap: .seconds(1), maxAttempts: 4, jitter: 0)
+
+    static func node() -> TestNode {
+        TestNode {
+            $0.redeliverDelay = .milliseconds(300)
+            $0.jobs.policies[Redelivery.kind] = policy
+            $0.jobs.maxIdle = .milliseconds(100)
+        }
+    }
+
+    /// `switchboard_jobs_total{kind="redeliver",result=…}` on the node.
+    static func jobs(_ client: ChatClient, _ result: String) async throws -> Int {
+        let (_, body) = try await client.call("GET", "/metrics")
+        let prefix = #"switchboard_jobs_total{kind="redeliver",result="\#(result)"} "#
+        let line = String(decoding: body, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix(prefix) }
+        return line.flatMap { Int(Double($0.dropFirst(prefix.count)) ?? -1) } ?? 0
+    }
+
+    @Test func unacknowledgedEntriesComeAgainOnTheBackoffUntilAReceipt() async throws {
+        try await Self.node().run { url in
+            let alice = try await TestNode.client(url, "alice"), bob = try await TestNode.client(url, "bob")
+            try await alice.withConnection { a in
+                let id = try await a.createDirect(with: "bob").conversation.id
+                for index in 1...3 { _ = try await a.send("m\(index)", to: id) }
+                try await bob.withConnection { b in
+                    func copies() -> Int { b.receivedEntries.filter { $0.conversation == id }.count }
+                    try await eventually("the catch-up brings 1…3") { copies() == 3 }
+                    try await eventually("the first check sends them again") { copies() == 6 }
+                    let first = ContinuousClock.now
+                    try await eventually("and the next, after the backoff") { copies() == 9 }
+                    let second = ContinuousClock.now
+                    try await eventually("and the next, after a longer one") { copies() == 12 }
+                    let third = ContinuousClock.now
+                    // Lower bounds only (a check never runs early); 50 ms for this test's polling.
+                    #expect(second - first >= .milliseconds(250), "the first retry waits 300 ms, not \(second - first)")
+                    #expect(third - second >= .milliseconds(550), "the second retry waits 600 ms, not \(third - second)")
+                    #expect(Set(b.receivedEntries.map(\.seq)) == [1, 2, 3], "only what was not acknowledged")
+                    let done = try await Self.jobs(alice, "done")
+                    _ = try await b.mark(id, delivered: 3)
+                    try await eventually("the check after the receipt ends the job") { try await Self.jobs(alice, "done") == done + 1 }
+                    let settled = copies()
+                    #expect(try await Self.jobs(alice, "buried") == 0)
+                    // Nothing is pending any more: no check can send them again.
+                    _ = try await a.send("m4", to: id)
+                    try await eventually("the live entry") { b.receivedEntries.contains { $0.seq == 4 } }
+                    #expect(copies() == settled + 1)
+                }
+            }
+        }
+    }
+
+    @Test func aDeviceThatNeverAcknowledgesEndsInADeadLetter() async throws {
+        try await Self.node().run { url in
+            let alice = try await TestNode.client(url, "alice"), carol = try await TestNode.client(url, "carol")
+            try await alice.withConnection { a in
+                let id = try await a.createDirect(with: "carol").conversation.id
+                _ = try await a.send("unread", to: id)
+                try await carol.withConnection { c in
+                    try await eventually(timeout: .seconds(20), "four checks, then the dead letter") { try await Self.jobs(alice, "buried") == 1 }
+                    try await eventually("the catch-up and one copy per check") { c.receivedEntries.filter { $0.conversation == id }.count == 5 }
+                    #expect(try await Self.jobs(alice, "retried") == 3)
+                }
+            }
+        }
+    }
+
+    @Test func theSessionAcknowledgesWhatArrivedAndSeesEachEntryOnce() async throws {
+        try await Self.node().run { url in
+            let alice = try await TestNode.client(url, "alice")
+            let session = ChatSession(nodes: [url], token: try await TestNode.token("dave"))
+            try await alice.withConnection { a in
+                let id = try await a.createDirect(with: "dave").conversation.id
+                for index in 1...5 { _ = try await a.send("m\(index)", to: id) }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await session.run() }
+                    try await eventually("the session has 1…5") { session.positions[id] == 5 }
+                    try await eventually("its receipt ended the check") { try await Self.jobs(alice, "done") >= 1 }
+                    #expect(session.entries.filter { $0.conversation == id }.map(\.seq) == [1, 2, 3, 4, 5], "each once, in order")
+                    #expect(try await a.conversation(id).conversation.participants.first { $0.user == "dave" }?.deliveredSeq == 5)
+                    group.cancelAll()
+                }
+            }
+        }
+    }
+}
