@@ -146,16 +146,21 @@ struct Jobs: AsyncParsableCommand {
         }
     }
 
+    /// Acts on one dead letter by id and says what it did; an unknown id is an error.
+    static func onDeadLetter(_ id: String, _ options: ConfigOptions, done: String, _ act: (any JobQueue) async throws -> Bool) async throws {
+        let (queue, close) = try await queue(options)
+        defer { close() }
+        guard try await act(queue) else { throw ValidationError("no dead letter \(id)") }
+        print("\(done) \(id)")
+    }
+
     struct Retry: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Put a dead letter back in the queue, due now, from its first attempt.")
         @Argument(help: "The dead letter's job id.") var id: String
         @OptionGroup var options: ConfigOptions
 
         func run() async throws {
-            let (queue, close) = try await Jobs.queue(options)
-            defer { close() }
-            guard try await queue.requeueDeadLetter(id, due: SystemWallClock().now()) else { throw ValidationError("no dead letter \(id)") }
-            print("requeued \(id)")
+            try await Jobs.onDeadLetter(id, options, done: "requeued") { try await $0.requeueDeadLetter(id, due: SystemWallClock().now()) }
         }
     }
 
@@ -165,10 +170,7 @@ struct Jobs: AsyncParsableCommand {
         @OptionGroup var options: ConfigOptions
 
         func run() async throws {
-            let (queue, close) = try await Jobs.queue(options)
-            defer { close() }
-            guard try await queue.dropDeadLetter(id) else { throw ValidationError("no dead letter \(id)") }
-            print("dropped \(id)")
+            try await Jobs.onDeadLetter(id, options, done: "dropped") { try await $0.dropDeadLetter(id) }
         }
     }
 }

@@ -314,6 +314,53 @@ func seqs(_ connection: ChatConnection, in conversation: String) -> [Int64] {
         }
     }
 
+    /// Redelivery across nodes: a user away while 50 entries arrive in two conversations comes back on
+    /// another node through the SDK's session and sees all 50 once, in order per conversation; a
+    /// device on a third node that withholds its receipts gets them again until it acknowledges.
+    @Test func aReturningUserGetsEverythingOnceAndAWithholdingDeviceUntilItAcknowledges() async throws {
+        let redelivery = [
+            "--redeliver-delay-ms", "300", "--jobs-retry-redeliver-base-ms", "300", "--jobs-retry-redeliver-jitter", "0",
+            "--jobs-idle-max-ms", "200",
+        ]
+        try await Cluster.with(extra: redelivery) { cluster in
+            let alice = try await TestNode.client(cluster.url(0), "alice")
+            let eve = try await TestNode.client(cluster.url(1), "eve")
+            try await alice.withConnection { a in
+                let direct = try await a.createDirect(with: "bob").conversation.id
+                let group = try await a.createGroup(title: "G", participants: ["bob", "eve"]).conversation.id
+                for index in 1...25 {
+                    _ = try await a.send("d\(index)", to: direct)
+                    _ = try await a.send("g\(index)", to: group)
+                }
+                let session = ChatSession(nodes: [cluster.url(2)], token: try await TestNode.token("bob"))
+                try await eve.withConnection { e in
+                    func copies() -> Int { e.receivedEntries.filter { $0.conversation == group }.count }
+                    try await withThrowingTaskGroup(of: Void.self) { tasks in
+                        tasks.addTask { await session.run() }
+                        try await eventually(timeout: .seconds(20), "bob has all 50") { session.positions[direct] == 25 && session.positions[group] == 25 }
+                        #expect(session.entries.filter { $0.conversation == direct }.map(\.content) == (1...25).map { "d\($0)" }, "in order, once")
+                        #expect(session.entries.filter { $0.conversation == group }.map(\.content) == (1...25).map { "g\($0)" }, "in order, once")
+                        try await eventually(timeout: .seconds(20), "eve's device gets the range again, twice") { copies() >= 75 }
+                        // Every node's runner may hold eve's job: the count of finished checks over the cluster.
+                        func finished() async throws -> Int {
+                            var total = 0
+                            for node in cluster.nodes { total += try await RedeliveryTests.jobs(ChatClient(baseURL: node.url, token: ""), "done") }
+                            return total
+                        }
+                        let before = try await finished()
+                        _ = try await e.mark(group, delivered: 25)
+                        try await eventually(timeout: .seconds(20), "the check after the receipt finds nothing owed") { try await finished() > before }
+                        let settled = copies()
+                        _ = try await a.send("g26", to: group)
+                        try await eventually("the next entry") { e.receivedEntries.contains { $0.seq == 26 } }
+                        #expect(copies() == settled + 1, "no copy after the job ended")
+                        tasks.cancelAll()
+                    }
+                }
+            }
+        }
+    }
+
     @Test func aRedisRestartLosesNothingForConnectedClients() async throws {
         try await Cluster.with { cluster in
             let users = ["ann", "ben", "cal"]
