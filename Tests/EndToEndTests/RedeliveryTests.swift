@@ -61,16 +61,27 @@ import Testing
         }
     }
 
-    @Test func aDeviceThatNeverAcknowledgesEndsInADeadLetter() async throws {
-        try await Self.node().run { url in
-            let alice = try await TestNode.client(url, "alice"), carol = try await TestNode.client(url, "carol")
-            try await alice.withConnection { a in
-                let id = try await a.createDirect(with: "carol").conversation.id
-                _ = try await a.send("unread", to: id)
+    @Test func aDeviceThatNeverAcknowledgesEndsInADeadLetterAndAnAwayNotice() async throws {
+        let receiver = WebhookReceiver()
+        try await receiver.serving { hook in
+            var node = Self.node()
+            node.configuration.notifyWebhookURL = hook
+            node.configuration.notifyWebhookSecret = AwayNoticeTests.secret
+            node.configuration.notifyDelay = .milliseconds(100)
+            try await node.run { url in
+                let alice = try await TestNode.client(url, "alice"), carol = try await TestNode.client(url, "carol")
+                // Carol is online from before the post: no regular away notice names her.
                 try await carol.withConnection { c in
-                    try await eventually(timeout: .seconds(20), "four checks, then the dead letter") { try await Self.jobs(alice, "buried") == 1 }
-                    try await eventually("the catch-up and one copy per check") { c.receivedEntries.filter { $0.conversation == id }.count == 5 }
-                    #expect(try await Self.jobs(alice, "retried") == 3)
+                    try await alice.withConnection { a in
+                        let id = try await a.createDirect(with: "carol").conversation.id
+                        _ = try await a.send("unread", to: id)
+                        try await eventually(timeout: .seconds(20), "four checks, then the dead letter") { try await Self.jobs(alice, "buried") == 1 }
+                        try await eventually("the live entry and one copy per check") { c.receivedEntries.filter { $0.conversation == id }.count == 5 }
+                        #expect(try await Self.jobs(alice, "retried") == 3)
+                        try await eventually("an away notice names carol, though she is connected") {
+                            receiver.calls.contains { $0.notice?.conversation.id == id && $0.notice?.recipients.map(\.user) == ["carol"] }
+                        }
+                    }
                 }
             }
         }

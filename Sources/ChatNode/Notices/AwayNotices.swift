@@ -59,20 +59,38 @@ public struct AwayNotices: Sendable {
         }
     }
 
+    /// A device of `user` never acknowledged what `conversation` holds (the `redeliver` job gave up):
+    /// a notice names them now, as away whatever their presence says. Never fails the caller.
+    public func unacknowledged(by user: UserID, in conversation: ConversationID) async {
+        let now = clock.now()
+        let job = Job(
+            id: "\(Self.kind):\(conversation.rawValue):\(now.milliseconds):\(user.rawValue)", kind: Self.kind,
+            payload: Array("\(conversation.rawValue) \(now.milliseconds) \(user.rawValue)".utf8))
+        do {
+            try await queue.enqueue(job, due: now)
+        } catch {
+            logger.warning("could not schedule an away notice", metadata: ["conversation": "\(conversation)", "error": "\(error)"])
+        }
+    }
+
     /// The `notify` job's handler.
     public func handle(_ job: Job) async throws {
-        // "conversation window-start". A job scheduled by an older node names the conversation alone
-        // and ends its id with the window's index: the start follows from it, the same on every attempt.
+        // "conversation window-start [user]": with a user, a notice for that user alone, who counts as
+        // away (``unacknowledged(by:in:)``). A job scheduled by an older node names the conversation
+        // alone and ends its id with the window's index: the start follows from it, the same on every attempt.
         let fields = String(decoding: job.payload, as: UTF8.self).split(separator: " ")
         let length = max(delay.wholeMilliseconds, 1)
         guard let first = fields.first, let id = ConversationID(String(first)),
-            let start = fields.count == 2 ? Int64(fields[1]) : job.id.split(separator: ":").last.flatMap({ Int64($0) }).map({ $0 * length }),
+            let start = fields.count >= 2 ? Int64(fields[1]) : job.id.split(separator: ":").last.flatMap({ Int64($0) }).map({ $0 * length }),
             let conversation = try await store.conversation(id),
             let activity = try await store.activity(of: id)
         else { return }
+        let only = fields.count == 3 ? UserID(String(fields[2])) : nil
         let statuses = try await presence.status(of: conversation.participants.map(\.user))
-        let online = Set(statuses.filter(\.online).map(\.user))
+        var online = Set(statuses.filter(\.online).map(\.user))
+        if let only { online.remove(only) }
         let recipients = AwayRules.recipients(of: conversation, newestPostBy: activity.lastPost?.sender, online: online)
+            .filter { only == nil || $0.user == only }
         guard !recipients.isEmpty else { return }
         try await notifier.deliver(AwayNotice(window: Timestamp(milliseconds: start), conversation: conversation, lastPost: activity.lastPost, recipients: recipients))
         logger.debug("away notice delivered", metadata: ["conversation": "\(id)", "recipients": "\(recipients.count)"])

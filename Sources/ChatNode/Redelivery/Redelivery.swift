@@ -12,8 +12,8 @@ import Logging
 /// connections writes to it as the `message.new`… events they are, and fails, so the ``JobRunner``
 /// tries again on the `redeliver` kind's backoff. The watermark moves only by the user's own
 /// `receipt.mark`, so nothing is taken as delivered that was not acknowledged. After the last attempt
-/// the job goes to the dead letters, and an away notice is scheduled for each conversation still
-/// behind (it names the user if by then they have no live connection).
+/// the job goes to the dead letters, and an away notice naming the user (as away, whatever their
+/// presence: their devices did not take the entries) is scheduled for each conversation still behind.
 ///
 /// Devices see an entry more than once this way; they keep one per (conversation, seq) (the protocol's
 /// delivery guarantee; the SDK's ``ChatSession`` does).
@@ -81,7 +81,7 @@ public struct Redelivery: Sendable {
         }
         guard !behind.isEmpty else { return }
         if job.attempt + 1 >= policy.maxAttempts, let notices {
-            for conversation in behind { await notices.postStored(in: conversation) }
+            for conversation in behind { await notices.unacknowledged(by: user, in: conversation) }
         }
         throw Unacknowledged(conversations: behind.count)
     }
