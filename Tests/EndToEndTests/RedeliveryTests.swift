@@ -70,16 +70,22 @@ import Testing
             node.configuration.notifyDelay = .milliseconds(100)
             try await node.run { url in
                 let alice = try await TestNode.client(url, "alice"), carol = try await TestNode.client(url, "carol")
-                // Carol is online from before the post: no regular away notice names her.
+                // Carol is online from before the post: no regular away notice names her. Her first
+                // connection's check finds nothing owed; a second device's connection, after the post,
+                // schedules the checks this test follows.
                 try await carol.withConnection { c in
+                    try await eventually("carol's first check found nothing owed") { try await Self.jobs(carol, "done") == 1 }
                     try await alice.withConnection { a in
                         let id = try await a.createDirect(with: "carol").conversation.id
                         _ = try await a.send("unread", to: id)
-                        try await eventually(timeout: .seconds(20), "four checks, then the dead letter") { try await Self.jobs(alice, "buried") == 1 }
-                        try await eventually("the live entry and one copy per check") { c.receivedEntries.filter { $0.conversation == id }.count == 5 }
-                        #expect(try await Self.jobs(alice, "retried") == 3)
-                        try await eventually("an away notice names carol, though she is connected") {
-                            receiver.calls.contains { $0.notice?.conversation.id == id && $0.notice?.recipients.map(\.user) == ["carol"] }
+                        try await eventually("the live entry") { c.receivedEntries.contains { $0.conversation == id } }
+                        try await carol.withConnection { _ in
+                            try await eventually(timeout: .seconds(20), "four checks, then the dead letter") { try await Self.jobs(alice, "buried") == 1 }
+                            try await eventually("the live entry and one copy per check") { c.receivedEntries.filter { $0.conversation == id }.count == 5 }
+                            #expect(try await Self.jobs(alice, "retried") == 3)
+                            try await eventually("an away notice names carol, though she is connected") {
+                                receiver.calls.contains { $0.notice?.conversation.id == id && $0.notice?.recipients.map(\.user) == ["carol"] }
+                            }
                         }
                     }
                 }
