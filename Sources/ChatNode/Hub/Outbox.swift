@@ -22,7 +22,7 @@ public struct OutboundBatch: Sendable {
 
 /// A connection's bounded outbound queue. Producers (fan-out, replies) never wait: `send` queues the
 /// frame and wakes the transport once per burst or, when the connection already holds `capacity`
-/// frames not yet written to its socket, marks it a slow consumer, ends the queue and calls
+/// frames it has not written (see ``written(_:)``), marks it a slow consumer, ends the queue and calls
 /// `onOverflow` once; the transport then closes the socket with ``CloseCode/slowConsumer``, even when
 /// the client stopped reading. A close request (``close(_:reason:)``) is handed to the transport's
 /// ``nextCloseRequest()`` after the frames queued before it, and calls `onClose` once, so the
@@ -45,7 +45,8 @@ public final class Outbox: Sendable {
     private let sink: any OutboundSink
     private let closeRequests: AsyncStream<CloseRequest>
     private let closeContinuation: AsyncStream<CloseRequest>.Continuation
-    /// Frames the connection holds at most (queued here or in the transport, not yet on the socket).
+    /// Frames the connection holds at most: queued here, or held by a transport whose socket stopped
+    /// taking them.
     public let capacity: Int
     private let onOverflow: @Sendable () -> Void
     private let onClose: @Sendable () -> Void

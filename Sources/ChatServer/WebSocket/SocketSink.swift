@@ -5,7 +5,9 @@ import NIOWebSocket
 /// Writes a connection's outbox to its WebSocket on the channel's event loop: woken once per burst,
 /// it takes every queued frame, writes each as a text frame and flushes once, so a fan-out costs one
 /// event-loop task and one `writev` per socket per burst, and no Swift task hop per frame. The frames
-/// are reported written (freeing the outbox's capacity) when the last of the burst reaches the socket.
+/// are reported written (freeing the outbox's capacity) when handed over while the channel is
+/// writable, else when the last of the burst reaches the socket: what a client that stopped reading
+/// leaves behind is bounded by NIO's write-buffer high-water mark plus the outbox's capacity.
 /// A slow consumer's frames are not written: its 4002 close goes straight into the channel instead.
 struct SocketSink: OutboundSink {
     let channel: any Channel
@@ -21,12 +23,21 @@ struct SocketSink: OutboundSink {
             outbox.written(frames.count)
             return
         }
+        // While the socket takes what it is given (below NIO's high-water mark), a burst counts as
+        // written once handed over; when it stopped taking (a client that does not read), the burst
+        // counts against the outbox until its last frame reaches the socket.
+        let writable = channel.isWritable
         for frame in frames.dropLast() {
             channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
         }
+        let count = frames.count
+        guard !writable else {
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: last), promise: nil)
+            outbox.written(count)
+            return
+        }
         let promise = channel.eventLoop.makePromise(of: Void.self)
         channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: last), promise: promise)
-        let count = frames.count
         promise.futureResult.whenComplete { _ in outbox.written(count) }
     }
 }
