@@ -91,9 +91,9 @@ enum RetryKeys {
 
     static func defaultValue(_ field: String, _ policy: RetryPolicy) -> String {
         switch field {
-        case "base.ms": "\(policy.base.components.seconds * 1000 + policy.base.components.attoseconds / 1_000_000_000_000_000)"
+        case "base.ms": "\(policy.base.wholeMilliseconds)"
         case "factor": "\(policy.factor)"
-        case "cap.ms": "\(policy.cap.components.seconds * 1000 + policy.cap.components.attoseconds / 1_000_000_000_000_000)"
+        case "cap.ms": "\(policy.cap.wholeMilliseconds)"
         case "attempts": "\(policy.maxAttempts)"
         default: "\(policy.jitter)"
         }
@@ -259,7 +259,7 @@ extension NodeConfiguration {
         // A cached list depends on its conversations' generation keys, which Redis keeps for
         // RedisCache.generationLifetime after their last change: a list must not outlive them.
         guard listCacheTTL > .zero, listCacheTTL < RedisCache.generationLifetime else {
-            throw ChatError.validation("configuration 'cache.list.ttl.ms' must be positive and below \(RedisCache.generationLifetime.components.seconds * 1000)")
+            throw ChatError.validation("configuration 'cache.list.ttl.ms' must be positive and below \(RedisCache.generationLifetime.wholeMilliseconds)")
         }
         guard activityCacheTTL > .zero else { throw ChatError.validation("configuration 'cache.activity.ttl.ms' must be positive") }
         guard (1...limits.maxPageSize).contains(limits.defaultPageSize) else {
