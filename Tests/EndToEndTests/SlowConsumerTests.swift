@@ -117,9 +117,14 @@ import Glibc
         }
     }
 
+    /// Posts over REST: the sender is a participant, and a WebSocket of hers would share the tiny
+    /// outbox limit, so a burst of her own echoes (a relay catching up from the store sends many at
+    /// once) could close her as a slow consumer too, which is not what these tests are about.
     func flood(_ id: String, from client: ChatClient) async throws {
-        try await client.withConnection { socket in
-            for index in 1...Self.posts { _ = try await socket.send("\(index) \(Self.filler)", to: id) }
+        for index in 1...Self.posts {
+            _ = try await client.rest(
+                "POST", "/v1/conversations/\(id)/messages", body: SendRequest(clientID: "flood-\(index)", content: "\(index) \(Self.filler)"),
+                as: SendReply.self)
         }
     }
 
