@@ -45,8 +45,15 @@ public final class ChatConnection: Sendable {
     }
     private let state = Mutex(State())
     private let maxEvents: Int
+    /// Yields (at most one pending) when an event arrives or the connection ends: what ``ChatSession``
+    /// waits on instead of polling. One consumer.
+    let changes: AsyncStream<Void>
+    private let changed: AsyncStream<Void>.Continuation
 
-    init(maxEvents: Int) { self.maxEvents = maxEvents }
+    init(maxEvents: Int) {
+        self.maxEvents = maxEvents
+        (changes, changed) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
 
     // MARK: Driving (called by ChatClient)
 
@@ -72,7 +79,7 @@ public final class ChatConnection: Sendable {
             state.events.append(frame)
             return nil
         }
-        waiter?.resume(returning: frame)
+        if let waiter { waiter.resume(returning: frame) } else { changed.yield() }
     }
 
     func finished(_ close: WebSocketCloseFrame?) {
@@ -86,6 +93,8 @@ public final class ChatConnection: Sendable {
             }
         }
         for waiter in waiters { waiter.resume(throwing: ChatError.unavailable("the connection closed")) }
+        changed.yield()
+        changed.finish()
     }
 
     var isAttached: Bool { state.withLock { $0.writer != nil || $0.closed != nil } }

@@ -126,6 +126,7 @@ public final class ChatSession: Sendable {
         }
         var caughtUp = false
         var acknowledged: [String: Int64] = [:]
+        var changes = connection.changes.makeAsyncIterator()
         while !connection.isClosed {
             if let delay = absorb(connection) {
                 try await Task.sleep(for: delay)
@@ -144,7 +145,9 @@ public final class ChatSession: Sendable {
                     record(.caughtUp(node: node))
                 }
             }
-            try await Task.sleep(for: .milliseconds(5))
+            // Until the next event or the end of the connection.
+            guard await changes.next() != nil else { break }
+            try Task.checkCancellation()
         }
         _ = absorb(connection)  // what arrived before the end
         return false
