@@ -21,7 +21,9 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 # The harness's users send far above a chat user's rate: the nodes under test get limits out of the way
 # (the typing throttle to 100 ms, which bench/scenarios/typing.json states as typingThrottleMilliseconds).
-limits=(--limits-rate-messages 1000000 --limits-rate-burst 1000000 --typing-throttle-ms 100)
+# Its clients do not mark deliveries (the other servers' benchmark clients have nothing to mark), so
+# redelivery, which would send them their entries again, is off: the bench measures the send path.
+limits=(--limits-rate-messages 1000000 --limits-rate-burst 1000000 --typing-throttle-ms 100 --redeliver-delay-ms 0)
 
 # Release builds, and a cluster (CLUSTER_NODES, default 2) that is stopped when the script exits.
 start_cluster() {

@@ -72,7 +72,7 @@ public enum ConfigKeys {
         .init(key: "cache.activity.ttl.ms", defaultValue: "60000", help: "Lifetime of a conversation's cached activity (last seq, last activity, preview)."),
         .init(key: "ws.ping.interval.ms", defaultValue: "30000", help: "WebSocket ping interval; a client that leaves a ping unanswered for one interval is closed with 1001."),
         .init(key: "ws.close.timeout.ms", defaultValue: "5000", help: "Time a socket the node closes (drain, bad or expired token, auth timeout) may take to take its close frame and answer it before it is dropped."),
-        .init(key: "redeliver.delay.ms", defaultValue: "0", help: "Redelivery: this long after a user's connection comes up, entries after their delivered watermark are sent to their connections again, then again on the redeliver kind's backoff, until a receipt.mark acknowledges them or they go offline; 0 turns it off (clients must mark deliveries and keep one entry per conversation and seq)."),
+        .init(key: "redeliver.delay.ms", defaultValue: "5000", help: "Redelivery: this long after a user's connection comes up (and after its catch-up ends), entries after their delivered watermark are sent to their connections again, then again on the redeliver kind's backoff, until a receipt.mark acknowledges them or they go offline; 0 turns it off (clients must mark deliveries and keep one entry per conversation and seq)."),
         .init(key: "jobs.concurrency", defaultValue: "\(JobRunner.Settings().concurrency)", help: "Jobs (away notices, support requeues) one node runs at once."),
         .init(key: "jobs.idle.max.ms", defaultValue: "1000", help: "Longest the job runner waits before looking at the queue again when no job of its own node is due (jobs other nodes schedule are found this way)."),
         .init(key: "jobs.visibility.ms", defaultValue: "30000", help: "Time a claimed job stays its node's; a node that dies holding it loses it to another after this."),
@@ -181,7 +181,7 @@ extension NodeConfiguration {
         jobs.visibility = .milliseconds(reader.int(forKey: "jobs.visibility.ms", default: 30_000))
         jobs.defaultPolicy = RetryKeys.read(reader, kind: nil, over: jobs.defaultPolicy)
         for kind in RetryKeys.kinds { jobs.policies[kind] = RetryKeys.read(reader, kind: kind, over: jobs.policy(for: kind)) }
-        let redeliverDelay = reader.int(forKey: "redeliver.delay.ms", default: 0)
+        let redeliverDelay = reader.int(forKey: "redeliver.delay.ms", default: Int(redeliverDelay?.wholeMilliseconds ?? 0))
         guard redeliverDelay >= 0 else { throw ChatError.validation("configuration 'redeliver.delay.ms' must not be negative") }
         self.redeliverDelay = redeliverDelay > 0 ? .milliseconds(redeliverDelay) : nil
         if validating { try validate() }

@@ -57,8 +57,9 @@ public struct NodeConfiguration: Sendable {
     public var notifyTimeout: Duration = .seconds(5)
     /// The job runner: how many jobs at once, how long it waits at most, each kind's retry policy.
     public var jobs = JobRunner.Settings()
-    /// How long after a user's connection comes up their first `redeliver` check runs; nil: off.
-    public var redeliverDelay: Duration?
+    /// How long after a user's connection comes up (or its catch-up ends) their `redeliver` check
+    /// runs; nil: off.
+    public var redeliverDelay: Duration? = .seconds(5)
 
     public init() {}
 

@@ -168,10 +168,10 @@ final class TestSocket: OutboundSink {
             // Far more owed than the outbox holds (40) or a relay may hold pending (1000).
             let bob = fixture.session("bob", capacity: 40)
             try await hub.register(bob, resume: [direct.id: 10])
-            let received = Recorder<Int64>()
+            let received = Recorder<Int64>(), caughtUp = Recorder<Int>()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await Self.collect(bob.outbox, into: received) }
-                group.addTask { await hub.catchUp(bob) }
+                group.addTask { await hub.catchUp(bob) { caughtUp.record(received.all.count) } }
                 // Live entries keep arriving while bob catches up.
                 for index in 1...200 {
                     let message = try await fixture.append(direct.id, "live\(index)")
@@ -179,12 +179,14 @@ final class TestSocket: OutboundSink {
                     if index % 20 == 0 { await Task.yield() }
                 }
                 try await eventually("bob has everything after seq 10") { received.all.last == 1700 }
+                try await eventually("the catch-up reports its end") { !caughtUp.all.isEmpty }
                 hub.unregister(bob)
                 bob.outbox.finish()
                 try await group.waitForAll()
             }
             #expect(received.all == Array(11...1700), "every entry after the resume point, once, in order")
             #expect(!bob.outbox.isSlowConsumer, "the catch-up waited for room instead of overflowing")
+            #expect(caughtUp.all.count == 1, "one catch-up, one report (what the redelivery check is rescheduled on)")
         }
     }
 
@@ -207,10 +209,11 @@ final class TestSocket: OutboundSink {
                     channel: .user(UserID(user)!), kind: .joined, origin: node, eventID: eventID, conversation: group.id, seq: 0,
                     subject: UserID(user)!, frame: Array(#"{"type":"conversation.joined"}"#.utf8))
             }
-            let received = Recorder<Int64>()
+            let received = Recorder<Int64>(), caughtUp = Recorder<String>()
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { await Self.collect(bob.outbox, into: received) }
-                tasks.addTask { await hub.catchUp(bob) }
+                tasks.addTask { await hub.catchUp(bob) { caughtUp.record("bob") } }
+                tasks.addTask { await hub.catchUp(ann) { caughtUp.record("ann") } }
                 hub.handle(joined("ann", eventID: 1))
                 try await eventually("ann's join applied: the node relays the conversation") { hub.relayedConversations == 1 }
                 let first = try await fixture.append(group.id, "1")
@@ -223,12 +226,15 @@ final class TestSocket: OutboundSink {
                 let third = try await fixture.append(group.id, "3")
                 hub.handle(EventPublisher.messageEnvelope(third, origin: NodeID("n2"), eventID: 12))
                 try await eventually("and 3, live") { received.all.count >= 3 }
+                try await eventually("bob's catch-up reports its end") { caughtUp.all.contains("bob") }
                 hub.unregister(bob)
                 hub.unregister(ann)
                 bob.outbox.finish()
+                ann.outbox.finish()
                 try await tasks.waitForAll()
             }
             #expect(received.all == [1, 2, 3], "each entry once, in order")
+            #expect(caughtUp.all == ["bob"], "only a catch-up that sent entries reports its end (ann was owed nothing)")
         }
     }
 }

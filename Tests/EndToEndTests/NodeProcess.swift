@@ -21,7 +21,9 @@ struct NodeProcess: Sendable {
     static func start(_ arguments: [String]) async throws -> NodeProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--http-port", "0"] + arguments
+        // Redelivery is off unless a test asks for it (see TestNode: these clients do not mark deliveries).
+        let redelivery = arguments.contains("--redeliver-delay-ms") ? [] : ["--redeliver-delay-ms", "0"]
+        process.arguments = ["serve", "--http-port", "0"] + redelivery + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output

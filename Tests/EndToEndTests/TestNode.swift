@@ -28,6 +28,9 @@ struct TestNode {
         configuration.limits.messagesPerSecond = 100_000
         configuration.limits.messageBurst = 100_000
         configuration.drainGrace = .milliseconds(500)
+        // Most tests' clients do not mark deliveries, and count what they receive: redelivery (on by
+        // default) would send them entries again after a while. Its own tests turn it on.
+        configuration.redeliverDelay = nil
         configure(&configuration)
     }
 

@@ -27,7 +27,7 @@ public struct ConnectionDriver: Sendable {
     public let authenticator: any Authenticator
     public let presence: PresenceTracker
     public let metrics: NodeMetrics
-    /// Schedules the `redeliver` check of each user whose connection comes up; nil when it is off.
+    /// Schedules the `redeliver` check of each user whose connection comes up or whose catch-up ends; nil when it is off.
     public let redelivery: Redelivery?
     let logger: Logger
 
@@ -127,8 +127,11 @@ public struct ConnectionDriver: Sendable {
     /// check, and the token's expiry.
     private func started(_ session: Session, group: inout TaskGroup<Void>) {
         group.addTask { [presence] in await presence.connected(session) }
-        group.addTask { [hub] in await hub.catchUp(session) }
-        if let redelivery { group.addTask { await redelivery.userConnected(session.principal.user) } }
+        // The user's redelivery check is scheduled when the connection comes up and again when a
+        // catch-up that sent entries ends (after a long resume, the check counts from its end).
+        let user = session.principal.user
+        group.addTask { [hub, redelivery] in await hub.catchUp(session) { await redelivery?.schedule(for: user) } }
+        if let redelivery { group.addTask { await redelivery.schedule(for: user) } }
         if let expiry = session.principal.expiresAt {
             group.addTask { await closeAtExpiry(expiry, outbox: session.outbox) }
         }

@@ -276,8 +276,10 @@ public final class Hub: Service, Sendable {
     /// its outbox makes room, until it is level with the live stream; then waits until it is owed
     /// again (a conversation joined after the node began relaying it), until its connection ends (the
     /// task is cancelled, or the session unregistered). The connection runs this after `welcome`.
-    public func catchUp(_ session: Session) async {
+    /// `caughtUp` runs each time a catch-up that sent entries has met the live stream.
+    public func catchUp(_ session: Session, caughtUp: @Sendable () async -> Void = {}) async {
         var wakeUps = session.catchUpWakeUps.makeAsyncIterator()
+        var sent = false
         while !Task.isCancelled {
             let work = state.withLock { state -> (done: Bool, next: (ConversationID, Seq)?) in
                 guard let cursors = state.catchUps[session.id] else { return (true, nil) }
@@ -288,6 +290,10 @@ public final class Hub: Service, Sendable {
                 return (false, nil)
             }
             if work.done {
+                if sent {
+                    sent = false
+                    await caughtUp()
+                }
                 guard await wakeUps.next() != nil else { return }
                 continue
             }
@@ -307,6 +313,7 @@ public final class Hub: Service, Sendable {
                 continue
             }
             let envelopes = page.messages.map { EventPublisher.messageEnvelope($0, origin: settings.nodeID, eventID: 0) }
+            sent = sent || !envelopes.isEmpty
             state.withLock { state in
                 Self.advance(session, in: conversation, with: envelopes, state: &state)
             }

@@ -3,8 +3,9 @@ import Logging
 
 /// The `redeliver` job: brings a connected user's devices, again, what they have not acknowledged.
 ///
-/// When a user's connection comes up on any node, ``userConnected(_:)`` schedules the user's job
-/// `delay` later, replacing a pending one (one pending job per user). The job (``handle(_:)``) stops
+/// When a user's connection comes up on any node, and again when its catch-up from the store ends,
+/// ``schedule(for:)`` schedules the user's job `delay` later, replacing a pending one (one pending job
+/// per user). The job (``handle(_:)``) stops
 /// when the user has no live connection (away notices are for them) or when every conversation's
 /// delivered watermark has reached its newest seq (the user's own entries need no receipt). Otherwise
 /// it publishes, on the user's channel, the others' entries after the watermark (a page per
@@ -56,8 +57,9 @@ public struct Redelivery: Sendable {
         self.logger = logger
     }
 
-    /// A connection of `user` came up: their check runs `delay` from now (replacing a pending one).
-    public func userConnected(_ user: UserID) async {
+    /// A connection of `user` came up, or its catch-up ended: their check runs `delay` from now
+    /// (replacing a pending one: after a long catch-up, the next check counts from its end).
+    public func schedule(for user: UserID) async {
         do {
             try await queue.replace(
                 Job(id: "\(Self.kind):\(user.rawValue)", kind: Self.kind, payload: Array(user.rawValue.utf8)), due: clock.now().advanced(by: delay))
