@@ -85,6 +85,8 @@ public final class Node: Sendable {
             exposition: {
                 metrics.sessions.set(hub.sessionCount)
                 metrics.relayedConversations.set(hub.relayedConversations)
+                metrics.ready.set(readiness.isReady ? 1 : 0)
+                metrics.brokerUp.set(backends.healthChecks.allSatisfy { $0() } ? 1 : 0)
                 return registry.emitToBuffer()
             },
             logger: logger

@@ -405,7 +405,14 @@ func seqs(_ connection: ChatConnection, in conversation: String) -> [Int64] {
                             tasks.addTask {
                                 try await eventually("messages flow") { seqs(cal, in: group).count >= 15 }
                                 try await cluster.redis.stop()
-                                try await Task.sleep(for: .milliseconds(800))
+                                // The node says so: unready, and its broker gauge down (what the alert rules read).
+                                let probe = ChatClient(baseURL: cluster.url(0), token: "")
+                                try await eventually(timeout: .seconds(30), "node 0 reports its pub/sub link down") {
+                                    let metrics = try await probe.call("GET", "/metrics").body
+                                    let ready = try await probe.call("GET", "/health/ready").status
+                                    return ready == 503 && String(decoding: metrics, as: UTF8.self).contains("\nswitchboard_broker_up 0.0")
+                                        && String(decoding: metrics, as: UTF8.self).contains("\nswitchboard_ready 0.0")
+                                }
                                 try await cluster.redis.restart()
                             }
                             try await tasks.waitForAll()

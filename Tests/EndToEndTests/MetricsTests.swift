@@ -28,6 +28,8 @@ import Testing
                         text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last!) }
                     }
                     #expect(value("switchboard_connections") == 2)
+                    #expect(value("switchboard_ready") == 1, "the node is ready")
+                    #expect(value("switchboard_broker_up") == 1, "the in-process broker is always up")
                     #expect(value("switchboard_sessions") == 2)
                     #expect(value(#"switchboard_frames_in_total{type="message.send"}"#) == 3)
                     #expect(value(#"switchboard_frames_in_total{type="invalid"}"#) == 1)

@@ -17,11 +17,15 @@ import Synchronization
 /// `switchboard_jobs_oldest_due_seconds`, `switchboard_jobs_dead_letters` (gauges, the queue as the
 /// node's runner last looked at it, shared by the cluster on Redis);
 /// `switchboard_delivery_seconds` (send to delivery on this node) and `switchboard_store_seconds{op}`
-/// (histograms).
+/// (histograms); `switchboard_ready` and `switchboard_broker_up` (1 or 0, read at each scrape).
 public final class NodeMetrics: Sendable {
     public let connections: Meter
     public let sessions: Meter
     public let relayedConversations: Meter
+    /// 1 while `/health/ready` would answer 200.
+    public let ready: Meter
+    /// 1 while the broker's link is healthy (its canary comes back; always on the embedded engine).
+    public let brokerUp: Meter
     public let delivery: Timer
     private let framesIn: [String: Counter]
     private let framesOut: [String: Counter]
@@ -76,6 +80,8 @@ public final class NodeMetrics: Sendable {
         connections = Meter(label: "switchboard_connections", factory: factory)
         sessions = Meter(label: "switchboard_sessions", factory: factory)
         relayedConversations = Meter(label: "switchboard_relayed_conversations", factory: factory)
+        ready = Meter(label: "switchboard_ready", factory: factory)
+        brokerUp = Meter(label: "switchboard_broker_up", factory: factory)
         delivery = Timer(label: "switchboard_delivery_seconds", factory: factory)
         framesIn = counters("switchboard_frames_in_total", "type", Self.inboundTypes)
         framesOut = counters("switchboard_frames_out_total", "type", Self.replyTypes)
