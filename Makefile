@@ -1,8 +1,10 @@
 # Switchboard: `make run` starts a node on the embedded engine; `make test` runs the whole suite.
 SWIFT ?= swift
 ARGS ?=
+## Extra flags for `make release` (the Dockerfile passes --static-swift-stdlib).
+SWIFT_FLAGS ?=
 
-.PHONY: run build release test deps clean cluster cluster-down bench drill
+.PHONY: run build release test lint deps clean cluster cluster-down bench drill rolling
 
 ## Installs what a fresh Debian machine lacks (nothing beyond the Swift toolchain for the embedded engine).
 deps:
@@ -20,9 +22,15 @@ run: build
 test: deps
 	SWIFT=$(SWIFT) bash scripts/test.sh
 
+## The deployment files (Dockerfile, docker-compose.yml, k8s/, alert rules, dashboard) checked offline
+## against the node, then the proof that each check fails on a broken copy; `make test` runs both.
+lint: build
+	bash scripts/lint.sh
+	bash scripts/lint.sh selftest
+
 ## The release build of the node: what `make cluster` and `make bench` run (never a debug binary).
 release: deps
-	$(SWIFT) build -c release --product switchboard
+	$(SWIFT) build -c release --product switchboard $(SWIFT_FLAGS)
 
 ## Cluster mode on one machine: Redis, PostgreSQL and three nodes on loopback ports; prints their URLs.
 cluster: release
@@ -44,6 +52,11 @@ bench: deps
 DRILLS ?=
 drill: deps
 	bash scripts/bench.sh drill $(DRILLS)
+
+## A rolling deploy under load: three release nodes behind a local nginx, each replaced in turn while
+## clients send through it; fails on a lost or repeated message or any error (`make test` runs it).
+rolling: deps
+	bash scripts/bench.sh rolling $(BENCH_ARGS)
 
 clean:
 	rm -rf .build

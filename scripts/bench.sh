@@ -10,6 +10,11 @@
 #                                                        (SQLite in a temporary directory), measured
 #   scripts/bench.sh drill [NAME…]                       release build; a cluster (2 nodes); the drill scenario
 #                                                        once per fault (all when none is named), one table
+#   scripts/bench.sh rolling [HARNESS FLAGS…]            release build; three nodes behind a local nginx
+#                                                        (scripts/balancer.sh), the clients connected through
+#                                                        it; each node replaced in turn (SIGTERM, a fresh
+#                                                        start) while they send: fails on a loss, a duplicate
+#                                                        or any error (the reconnect advisory is not one)
 #   scripts/bench.sh calibrate [HARNESS FLAGS…]          release build; the harness alone: 100,000 deliveries/s
 #                                                        from `switchboard-bench reference-node` (no store),
 #                                                        the harness's own CPU reported
@@ -112,6 +117,23 @@ case ${1:-} in
     printf '%s\n' "${summary[@]}"
     exit "$status"
     ;;
+  rolling)
+    shift
+    export CLUSTER_NODES=3
+    start_cluster
+    balancer=$CLUSTER_DIR/balancer
+    mkdir -p "$balancer"
+    trap 'bash scripts/balancer.sh stop "$balancer"; bash scripts/cluster.sh down >/dev/null' EXIT
+    ports=()
+    for index in 1 2 3; do ports+=("$(cat "$CLUSTER_DIR/node-$index.port")"); done
+    url=$(bash scripts/balancer.sh start "$balancer" "${ports[@]}")
+    echo "balancer: $url"
+    processes=()
+    for index in 1 2 3; do processes+=(--process "node-$index=$(cat "$CLUSTER_DIR/node-$index.pid")"); done
+    bench/.build/release/switchboard-bench run bench/scenarios/rolling.json --nodes "$url" --secret "$(cat "$CLUSTER_DIR/secret")" \
+      "${processes[@]}" --fault rolling --fault-at 3 --fault-command "bash scripts/cluster.sh roll $balancer" --strict-errors \
+      --out bench/results "$@"
+    ;;
   calibrate)
     shift
     swift build -c release --package-path bench
@@ -137,7 +159,7 @@ case ${1:-} in
       --process "node=$node_pid" --out "$work/results"
     ;;
   *)
-    echo "usage: $0 cluster SCENARIO [flags] | embedded SCENARIO [flags] | drill [NAME…] | calibrate [flags] | smoke DIR" >&2
+    echo "usage: $0 cluster SCENARIO [flags] | embedded SCENARIO [flags] | drill [NAME…] | rolling [flags] | calibrate [flags] | smoke DIR" >&2
     exit 2
     ;;
 esac

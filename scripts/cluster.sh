@@ -5,6 +5,9 @@
 #   scripts/cluster.sh up     starts everything and prints the nodes' URLs
 #   scripts/cluster.sh down   stops the nodes (SIGTERM: they drain), then Redis and PostgreSQL
 #   scripts/cluster.sh restart-node N   starts node N again on its port once its process is gone (drills)
+#   scripts/cluster.sh roll BALANCER_DIR   a rolling deploy behind scripts/balancer.sh: each node in turn
+#                                          is taken out of the balancer, stopped with SIGTERM (it drains),
+#                                          started again, and put back once ready
 #
 # CLUSTER_NODES (3), CLUSTER_BINARY (the release build) and CLUSTER_ARGS (more flags for every node,
 # e.g. the bench's rate limits) change what starts.
@@ -105,12 +108,47 @@ down() {
   echo "cluster stopped"
 }
 
+# Waits until node INDEX answers /health/ready with 200.
+wait_ready() {
+  local url
+  url=http://127.0.0.1:$(cat "$dir/node-$1.port")/health/ready
+  for _ in $(seq 1 600); do
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "$url" || true) == 200 ]] && return 0
+    sleep 0.1
+  done
+  echo "node-$1 did not become ready" >&2
+  exit 1
+}
+
+# The rolling deploy (see the header), as a Kubernetes Deployment with a preStop pause does it.
+roll() {
+  local balancer=$1 index other ports
+  for index in $(seq 1 "$nodes"); do
+    ports=()
+    for other in $(seq 1 "$nodes"); do
+      ((other == index)) || ports+=("$(cat "$dir/node-$other.port")")
+    done
+    bash scripts/balancer.sh set "$balancer" "${ports[@]}"
+    # The balancer's reload takes effect (Kubernetes' preStop pause plays this part).
+    sleep 1
+    echo "rolling: node-$index stopped (SIGTERM)"
+    kill -TERM "$(cat "$dir/node-$index.pid")"
+    restart_node "$index"
+    wait_ready "$index"
+    ports=()
+    for other in $(seq 1 "$nodes"); do ports+=("$(cat "$dir/node-$other.port")"); done
+    bash scripts/balancer.sh set "$balancer" "${ports[@]}"
+    echo "rolling: node-$index replaced and back in the balancer"
+  done
+}
+
 case ${1:-} in
   up) up ;;
   down) down ;;
   restart-node) restart_node "${2:?usage: $0 restart-node INDEX}" ;;
+  roll) roll "${2:?usage: $0 roll BALANCER_DIR}" ;;
   *)
-    echo "usage: $0 up|down|restart-node INDEX" >&2
+    echo "usage: $0 up|down|restart-node INDEX|roll BALANCER_DIR" >&2
     exit 2
     ;;
 esac

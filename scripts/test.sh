@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: builds, starts throwaway PostgreSQL servers (scripts/postgres.sh) and a Redis server
 # (scripts/redis.sh), checks docs/openapi.json against a real node (scripts/schemathesis.sh), runs a short
-# bench harness run against a real node (scripts/bench.sh smoke), runs the whole suite, then the
+# bench harness run against a real node (scripts/bench.sh smoke), checks the deployment files (make
+# lint), runs a rolling deploy of release nodes behind nginx (scripts/bench.sh rolling), runs the whole suite, then the
 # end-to-end tests again with every node on PostgreSQL, and stops the servers by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,11 @@ echo "== docs/openapi.json against a real node (schemathesis, every check)"
 bash scripts/schemathesis.sh "$work/schemathesis"
 echo "== the bench harness: its own tests, and a short fanout against a real node that must lose nothing (scripts/bench.sh smoke)"
 bash scripts/bench.sh smoke "$work/bench"
+echo "== the deployment files checked offline against the node, and each check proven on a broken copy (make lint)"
+bash scripts/lint.sh
+bash scripts/lint.sh selftest
+echo "== a rolling deploy: three release nodes behind nginx, each replaced in turn under load (scripts/bench.sh rolling)"
+CLUSTER_DIR=$work/rolling bash scripts/bench.sh rolling --out "$work/rolling-results"
 echo "== the whole suite (nodes on the embedded SQLite store; store tests on both stores)"
 $SWIFT test --skip-build
 echo "== the end-to-end suite again, every node on PostgreSQL"

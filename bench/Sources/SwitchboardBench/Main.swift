@@ -37,6 +37,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: "A drill: seconds into the send window when the fault happens.") var faultAt: Double = 5
     @Option(help: "A drill: the shell command that undoes the fault.") var restoreCommand: String?
     @Option(help: "A drill: seconds after the fault when it is undone.") var restoreAfter: Double = 10
+    @Flag(help: "A drill: an error or an unanswered request fails the run too (a rolling deploy shows clients nothing but the reconnect advisory).")
+    var strictErrors = false
 
     func run() async throws {
         var scenario = try Scenario.load(scenarioFile)
@@ -107,6 +109,7 @@ struct Run: AsyncParsableCommand {
         say("\nresult: \(base).json\nreport: \(base).html")
         // A fanout that lost a message or showed a duplicate failed; a ramp stops at its first unclean step by design.
         let failed = steps.contains { $0.tally.duplicatesShown > 0 }
+            || (strictErrors && steps.contains { $0.tally.errors.values.reduce(0, +) > 0 || $0.tally.acknowledged < $0.tally.sent })
             || (scenario.scenario != "ramp" && steps.contains { $0.tally.lost > 0 || ($0.fault != nil && $0.recoverySeconds == nil) })
         if failed { throw ExitCode(1) }
     }
@@ -171,9 +174,9 @@ struct Run: AsyncParsableCommand {
         if lagMilliseconds > 100 { verdict.append("the senders fell \(fmt(lagMilliseconds)) ms behind schedule") }
         let errors = snapshot.tally.errors.values.reduce(0, +)
         // In a drill, errors are the fault's expected echo (unavailable while a store is down); loss is what counts.
-        if errors > 0, drill == nil { verdict.append("\(errors) errors") }
+        if errors > 0, drill == nil || strictErrors { verdict.append("\(errors) errors") }
         let unanswered = snapshot.tally.sent - snapshot.tally.acknowledged - errors
-        if unanswered > 0, drill == nil { verdict.append("\(unanswered) requests never answered") }
+        if unanswered > 0, drill == nil || strictErrors { verdict.append("\(unanswered) requests never answered") }
         if drill != nil, recorder.recoverySeconds == nil { verdict.append("not every participant was delivered again after the fault") }
         return RunReport.Step(
             messagesPerSecond: rate, deliveriesPerSecond: Double(snapshot.tally.delivered) / max(outcome.deliverySeconds, 1e-9), tally: snapshot.tally,
