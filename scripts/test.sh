@@ -44,6 +44,8 @@ bash scripts/lint.sh
 bash scripts/lint.sh selftest
 echo "== a rolling deploy: three release nodes behind nginx, each replaced in turn under load (scripts/bench.sh rolling)"
 CLUSTER_DIR=$work/rolling bash scripts/bench.sh rolling --out "$work/rolling-results"
+echo "== the JavaScript client against real nodes (node --test)"
+bash scripts/js-test.sh
 echo "== the whole suite (nodes on the embedded SQLite store; store tests on both stores)"
 $SWIFT test --skip-build
 echo "== the end-to-end suite again, every node on PostgreSQL"
