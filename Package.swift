@@ -132,10 +132,19 @@ let package = Package(
             swiftSettings: strict
         ),
         // HTTP and WebSocket edge: routes, upgrade, JWT, health.
+        // The JavaScript client (clients/js), compiled in so that the node serves it.
+        .target(
+            name: "ClientAssets",
+            path: "clients",
+            exclude: ["js/test", "js/README.md"],
+            sources: ["ClientAssets.swift"],
+            resources: [.embedInCode("js/switchboard.js"), .embedInCode("js/switchboard.d.ts")],
+            swiftSettings: strict
+        ),
         .target(
             name: "ChatServer",
             dependencies: [
-                "ChatCore", "ChatWire", "ChatNode",
+                "ChatCore", "ChatWire", "ChatNode", "ClientAssets",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -1,6 +1,7 @@
 import ChatCore
 import ChatNode
 import ChatWire
+import ClientAssets
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -56,6 +57,16 @@ public enum ChatHTTPServer {
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: exposition())))
+        }
+        // The JavaScript client, for pages on any origin (a public file: no token, CORS open).
+        for asset in ClientAssets.all {
+            router.get(RouterPath(asset.path)) { _, _ in
+                var headers = HTTPFields()
+                headers[.contentType] = asset.contentType
+                headers[.cacheControl] = "public, max-age=300"
+                headers[.accessControlAllowOrigin] = "*"
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: asset.bytes)))
+            }
         }
         // Last: it sees only what no route matched (405 with Allow, or a JSON 404).
         router.add(middleware: RouteFallback<BasicRequestContext>(routes: router.routes))
