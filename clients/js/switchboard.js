@@ -115,6 +115,9 @@ export class Switchboard {
     const iterator = {
       push: (event) => {
         queue.push(event);
+        iterator.wake();
+      },
+      wake: () => {
         if (wake) { wake(); wake = null; }
       },
       [Symbol.asyncIterator]() { return this; },
@@ -150,7 +153,10 @@ export class Switchboard {
   /** Starts the session; resolves once the first connection is welcomed. */
   connect() {
     this._stopped = false;
-    if (!this._socket && this.status !== "connecting") this._open();
+    if (this.status === "idle" || this.status === "closed") {
+      this._attempt = 0;
+      this._open();
+    }
     return this.connected();
   }
 
@@ -171,7 +177,7 @@ export class Switchboard {
     this._failPending("the session is closed");
     for (const waiter of this._connectedWaiters.splice(0)) waiter.reject(new SwitchboardError("unavailable", "the session is closed"));
     this._setStatus("closed");
-    for (const iterator of this._iterators) iterator.push(undefined);
+    for (const iterator of this._iterators) iterator.wake();
     this._iterators.clear();
   }
 
@@ -204,8 +210,9 @@ export class Switchboard {
         welcomed = true;
         this._attempt = 0;
         this.welcome = frame.payload;
-        this._acknowledged.clear();
         this._setStatus("connected", { node: frame.payload?.node });
+        // What an earlier connection could not mark is marked now.
+        this._scheduleMark();
         for (const waiter of this._connectedWaiters.splice(0)) waiter.resolve();
         this._emit("welcome", frame.payload, frame);
         return;
@@ -278,7 +285,12 @@ export class Switchboard {
       const entry = frame.payload?.message;
       if (!entry) return;
       const held = this.positions.get(entry.conversation) ?? 0;
-      if (entry.seq <= held) return; // a repeat: resume or redelivery
+      if (entry.seq <= held) {
+        // A repeat (a resume or the node's redelivery): not shown again, and marked in case the
+        // node is repeating it because an earlier mark did not reach it.
+        this._scheduleMark();
+        return;
+      }
       this.positions.set(entry.conversation, entry.seq);
       this._scheduleMark();
     }

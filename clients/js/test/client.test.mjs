@@ -37,6 +37,11 @@ test("two users chat; refusals are typed errors with the documented codes", asyn
   await bob.send(conversation.id, "hello alice");
   await eventually("both see both posts", () => seqs(alice, conversation.id).length === 2 && seqs(bob, conversation.id).length === 2);
   assert.deepEqual(bob.shown.map((m) => m.content), ["hello bob", "hello alice"]);
+  // The same events through the async iterator, which ends when the session closes.
+  const iterated = [];
+  const reading = (async () => { for await (const event of bob.events()) if (event.type === "message.new") iterated.push(event.payload.message.seq); })();
+  await alice.send(conversation.id, "third");
+  await eventually("the iterator has the third post", () => iterated.length === 1);
 
   await assert.rejects(alice.conversation("c_doesnotexist"), (error) => error instanceof SwitchboardError && error.code === "not_found");
   await assert.rejects(alice.createGroup("", []), (error) => error instanceof SwitchboardError && error.code === "validation");
@@ -45,6 +50,8 @@ test("two users chat; refusals are typed errors with the documented codes", asyn
   await assert.rejects(rest.conversations(), (error) => error.code === "unauthorized" && error.status === 401);
   alice.close();
   bob.close();
+  await reading;
+  assert.deepEqual(iterated, [3]);
 });
 
 test("a send retried with its client id is stored once, over WebSocket and REST alike", async (t) => {
