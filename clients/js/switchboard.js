@@ -191,7 +191,14 @@ export class Switchboard {
       return;
     }
     if (this._stopped) return;
-    const socket = new this._Socket(socketURL(this.url));
+    let socket;
+    try {
+      socket = new this._Socket(socketURL(this.url));
+    } catch (error) {
+      this._emit("error", { code: "unavailable", message: String(error) });
+      this._scheduleReconnect();
+      return;
+    }
     this._socket = socket;
     let welcomed = false;
     socket.onopen = () => {
