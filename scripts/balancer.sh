@@ -52,10 +52,13 @@ case $command in
   start)
     if ! command -v nginx >/dev/null 2>&1 && [[ ! -x /usr/sbin/nginx ]]; then
       if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        # policy-rc.d keeps the package from starting its own server.
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        # A policy-rc.d keeps the package from starting its own server (one the machine has is kept).
+        made_policy=
+        if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+          printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+        fi
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >&2 || true
-        rm -f /usr/sbin/policy-rc.d
+        [[ -z $made_policy ]] || rm -f /usr/sbin/policy-rc.d
         command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || { echo "could not install nginx" >&2; exit 1; }
       else
         echo "the balancer needs nginx (Debian: apt-get install nginx-light)" >&2

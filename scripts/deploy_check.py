@@ -119,14 +119,21 @@ def dotenv(path):
     return values
 
 
+def drain_seconds(env, documented):
+    """The longest a node's graceful stop takes with these settings: the drain's grace, then the close timeout."""
+    setting = lambda name: int(env.get(name, documented[name]))
+    return (setting("DRAIN_GRACE_MS") + setting("WS_CLOSE_TIMEOUT_MS")) / 1000
+
+
 def check_names(where, names, documented):
     for name in sorted(names):
         if name not in documented:
             problem(f"{where}: {name} is not a configuration variable the node documents (switchboard serve --help)")
 
 
-def check_kubernetes(root, documents, documented, label, settings_out):
+def check_kubernetes(root, documents, documented, label, paths):
     by_kind_name = {(d["kind"], d["metadata"]["name"]): d for d in documents}
+    services = [d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] == "switchboard"]
     found = False
     for kind, name, pod, container in node_containers(documents):
         found = True
@@ -155,7 +162,6 @@ def check_kubernetes(root, documents, documented, label, settings_out):
         check_names(where, env.keys(), documented)
         if container.get("args", [None])[0] != "serve":
             continue
-        settings_out.update(env)
         port = int(env.get("HTTP_PORT", documented["HTTP_PORT"]))
         ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
         if port not in ports.values():
@@ -168,8 +174,8 @@ def check_kubernetes(root, documents, documented, label, settings_out):
             target = get["port"]
             if (ports.get(target) if isinstance(target, str) else target) != port:
                 problem(f"{where}: {probe} port {target} is not the node's port {port}")
-            settings_out.setdefault("#paths", set()).add(get["path"])
-        drain = (int(env.get("DRAIN_GRACE_MS", documented["DRAIN_GRACE_MS"])) + int(env.get("WS_CLOSE_TIMEOUT_MS", documented["WS_CLOSE_TIMEOUT_MS"]))) / 1000
+            paths.add(get["path"])
+        drain = drain_seconds(env, documented)
         pre_stop = 0
         command = (((container.get("lifecycle") or {}).get("preStop") or {}).get("exec") or {}).get("command") or []
         if len(command) == 2 and command[0] == "sleep":
@@ -177,20 +183,19 @@ def check_kubernetes(root, documents, documented, label, settings_out):
         grace = pod.get("terminationGracePeriodSeconds", 30)
         if grace < pre_stop + drain + 5:
             problem(f"{where}: terminationGracePeriodSeconds {grace} < preStop {pre_stop:g} s + drain {drain:g} s + 5 s to close the stores")
-        for service in (d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] == "switchboard"):
+        for service in services:
             for service_port in service["spec"]["ports"]:
                 target = service_port.get("targetPort")
                 if (ports.get(target) if isinstance(target, str) else target) != port:
                     problem(f"{label} Service/switchboard: targetPort {target} is not the node's port {port}")
-        for monitor in (d for d in documents if d["kind"] == "ServiceMonitor"):
-            for endpoint in monitor["spec"]["endpoints"]:
-                services = [d for d in documents if d["kind"] == "Service" and d["metadata"]["name"] == "switchboard"]
-                names = {p.get("name") for s in services for p in s["spec"]["ports"]}
-                if endpoint.get("port") not in names:
-                    problem(f"{label} ServiceMonitor: port {endpoint.get('port')} is not a port of Service/switchboard")
-                settings_out.setdefault("#paths", set()).add(endpoint.get("path", "/metrics"))
     if not found:
         problem(f"{label}: no container runs the switchboard image")
+    service_ports = {p.get("name") for service in services for p in service["spec"]["ports"]}
+    for monitor in (d for d in documents if d["kind"] == "ServiceMonitor"):
+        for endpoint in monitor["spec"]["endpoints"]:
+            if endpoint.get("port") not in service_ports:
+                problem(f"{label} ServiceMonitor: port {endpoint.get('port')} is not a port of Service/switchboard")
+            paths.add(endpoint.get("path", "/metrics"))
 
 
 def free_port():
@@ -317,7 +322,7 @@ def main():
         if isinstance(environment, list):
             environment = dict(item.split("=", 1) for item in environment)
         check_names(f"docker-compose.yml service {name}", environment.keys(), documented)
-        if service.get("command", ["serve"])[0] != "serve" and service.get("command") is not None:
+        if (service.get("command") or ["serve"])[0] != "serve":
             continue
         port = int(environment.get("HTTP_PORT", image_port))
         for url in healthcheck_urls(service):
@@ -327,7 +332,7 @@ def main():
             paths.add(path)
         if "stop_signal" in service:
             signals.append(service["stop_signal"])
-        drain = (int(environment.get("DRAIN_GRACE_MS", documented["DRAIN_GRACE_MS"])) + int(environment.get("WS_CLOSE_TIMEOUT_MS", documented["WS_CLOSE_TIMEOUT_MS"]))) / 1000
+        drain = drain_seconds(environment, documented)
         grace = duration_seconds(service.get("stop_grace_period", "10s"))
         if grace is None or grace < drain + 2:
             problem(f"docker-compose.yml service {name}: stop_grace_period {service.get('stop_grace_period', '10s (default)')} < drain {drain:g} s + 2 s")
@@ -340,15 +345,13 @@ def main():
                 problem(f"deploy/compose/nginx.conf: upstream {name}:{upstream} is not the node's port {port}")
 
     # The manifests.
-    settings = {}
     base_config = dotenv(os.path.join(root, "k8s/base/config.env"))
     check_names("k8s/base/config.env", base_config.keys(), documented)
     template = yaml.safe_load(open(os.path.join(root, "k8s/base/secret.template.yaml")))
     check_names("k8s/base/secret.template.yaml", (template.get("stringData") or {}).keys(), documented)
     for label, rendered in (("k8s/base", options.base), ("k8s/overlays/dev", options.dev)):
         if rendered:
-            check_kubernetes(root, manifests(rendered), documented, label, settings)
-    paths |= settings.get("#paths", set())
+            check_kubernetes(root, manifests(rendered), documented, label, paths)
 
     check_running_node(options.binary, paths, metric_names(root), sorted(set(signals)))
 
