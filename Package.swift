@@ -136,9 +136,13 @@ let package = Package(
         .target(
             name: "ClientAssets",
             path: "clients",
-            exclude: ["js/test", "js/README.md"],
+            exclude: ["js/test", "js/README.md", "console/test"],
             sources: ["ClientAssets.swift"],
-            resources: [.embedInCode("js/switchboard.js"), .embedInCode("js/switchboard.d.ts")],
+            resources: [
+                .embedInCode("js/switchboard.js"), .embedInCode("js/switchboard.d.ts"),
+                .embedInCode("console/admin.html"), .embedInCode("console/admin.js"), .embedInCode("console/console.css"),
+                .embedInCode("console/chat.html"), .embedInCode("console/chat.js"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -168,7 +172,7 @@ let package = Package(
         .target(
             name: "NodeBootstrap",
             dependencies: [
-                "ChatCore", "ChatNode", "ChatServer", "EmbeddedEngine", "PostgresEngine", "RedisEngine", "RedisClient", "Webhooks",
+                "ChatCore", "ChatWire", "ChatNode", "ChatServer", "EmbeddedEngine", "PostgresEngine", "RedisEngine", "RedisClient", "Webhooks",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

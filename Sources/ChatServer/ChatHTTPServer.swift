@@ -32,8 +32,11 @@ public enum ChatHTTPServer {
 
     /// Every HTTP route the node serves, as `METHOD /path` with `{name}` parameters (the WebSocket
     /// upgrade path aside): what docs/openapi.json must describe, no more, no less.
-    public static func routes(service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness) -> [String] {
-        router(service: service, driver: driver, authenticator: authenticator, readiness: readiness, exposition: { [] }).routes.map { route in
+    public static func routes(
+        service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness, console: Console
+    ) -> [String] {
+        router(service: service, driver: driver, authenticator: authenticator, readiness: readiness, console: console, exposition: { [] })
+            .routes.map { route in
             let path = route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
             return "\(route.method) /" + path.joined(separator: "/")
         }
@@ -41,11 +44,15 @@ public enum ChatHTTPServer {
 
     /// The REST routes, health and `/metrics`.
     static func router(
-        service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness,
+        service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness, console: Console,
         exposition: @escaping @Sendable () -> [UInt8]
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         RESTRoutes(service: service, authenticator: authenticator, limits: service.settings.limits, metrics: driver.metrics).register(on: router)
+        ConsoleRoutes(
+            console: console, responder: JSONResponder(authenticator: authenticator, limits: service.settings.limits, metrics: driver.metrics),
+            clock: service.clock
+        ).register(on: router)
         router.get("/health/live") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"status":"live"}"#))) }
         router.get("/health/ready") { _, _ in
             readiness.isReady
@@ -75,13 +82,14 @@ public enum ChatHTTPServer {
 
     /// Builds the Hummingbird application. `onRunning` receives the bound port (useful with port 0).
     public static func application(
-        service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness,
+        service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness, console: Console,
         server: ServerSettings, exposition: @escaping @Sendable () -> [UInt8], logger: Logger,
         onRunning: @escaping @Sendable (Int) async -> Void
     ) -> App {
         let limits = service.settings.limits
         let metrics = driver.metrics
-        let router = self.router(service: service, driver: driver, authenticator: authenticator, readiness: readiness, exposition: exposition)
+        let router = self.router(
+            service: service, driver: driver, authenticator: authenticator, readiness: readiness, console: console, exposition: exposition)
         let webSocketPath = server.webSocketPath
         let outboxCapacity = limits.outboundQueueFrames
         let maxFrame = limits.maxFrameBytes
@@ -99,8 +107,8 @@ public enum ChatHTTPServer {
                 guard path == webSocketPath else { return .dontUpgrade }
                 let token = bearer(request.headerFields[.authorization]) ?? queryValue(query, "token")
                 return .upgrade([:]) { inbound, outbound, _ in
-                    metrics.connections.increment()
-                    defer { metrics.connections.decrement() }
+                    metrics.socketOpened()
+                    defer { metrics.socketClosed() }
                     let outbox = Outbox(
                         capacity: outboxCapacity, sink: SocketSink(channel: channel),
                         onOverflow: { evict(channel, grace: evictionGrace) }, onClose: { drop(channel, after: closeTimeout) })

@@ -1,6 +1,7 @@
 import ChatCore
 import ChatNode
 import ChatServer
+import ChatWire
 import EmbeddedEngine
 import Foundation
 import Logging
@@ -77,11 +78,20 @@ public final class Node: Sendable {
             service: service, hub: hub, presence: tracker, authenticator: authenticator, metrics: metrics, redelivery: redelivery,
             logger: logger)
         let readiness = Readiness(checks: backends.healthChecks)
+        let reporter = NodeReporter(
+            directory: backends.nodes, node: nodeID, interval: configuration.adminReportInterval,
+            report: Self.report(
+                node: nodeID, engine: configuration.redisURL == nil ? "embedded" : "cluster", startedAt: clock.now(), clock: clock, hub: hub,
+                metrics: metrics, readiness: readiness, listed: configuration.adminReportSessions),
+            logger: logger)
+        let console = Console(
+            admin: AdminService(directory: backends.nodes, jobs: jobs, reporter: reporter, clock: clock, limits: settings.limits),
+            settings: configuration.consoleSettings, mint: { try await authenticator.mint($0) })
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingNewest(1))
         let host = configuration.server.host
-        let routes = ChatHTTPServer.routes(service: service, driver: driver, authenticator: authenticator, readiness: readiness)
+        let routes = ChatHTTPServer.routes(service: service, driver: driver, authenticator: authenticator, readiness: readiness, console: console)
         let app = ChatHTTPServer.application(
-            service: service, driver: driver, authenticator: authenticator, readiness: readiness, server: configuration.server,
+            service: service, driver: driver, authenticator: authenticator, readiness: readiness, console: console, server: configuration.server,
             exposition: {
                 metrics.sessions.set(hub.sessionCount)
                 metrics.relayedConversations.set(hub.relayedConversations)
@@ -99,9 +109,9 @@ public final class Node: Sendable {
         self.group = ServiceGroup(
             configuration: .init(
                 services: engine.services + backends.services + [
-                    // Shut down in reverse: readiness off first, then the drain, the server, presence, jobs, hub,
+                    // Shut down in reverse: readiness off first, then the drain, the server, the admin report, presence, jobs, hub,
                     // the pub/sub link, and the database pool last.
-                    .init(service: hub), .init(service: runner), .init(service: tracker), .init(service: app),
+                    .init(service: hub), .init(service: runner), .init(service: tracker), .init(service: reporter), .init(service: app),
                     .init(service: Drainer(hub: hub, grace: configuration.drainGrace, maxJitter: configuration.drainJitter)),
                     .init(service: ReadinessGate(readiness: readiness)),
                 ],
@@ -150,7 +160,8 @@ public final class Node: Sendable {
         guard let redis = try configuration.redisConfiguration else {
             return Backends(
                 broker: InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) }), presence: MemoryPresence(clock: clock),
-                cache: MemoryCache(clock: clock), rateLimit: MemoryRateLimit(clock: clock), jobs: MemoryJobQueue(clock: clock), services: [],
+                cache: MemoryCache(clock: clock), rateLimit: MemoryRateLimit(clock: clock), jobs: MemoryJobQueue(clock: clock),
+                nodes: MemoryNodeDirectory(clock: clock), services: [],
                 healthChecks: [], onResume: ResumeAction(), close: {})
         }
         logger.info("cluster mode: broker, presence, cache, rate limits and jobs on Redis", metadata: ["redis": "\(redis)"])
@@ -166,7 +177,7 @@ public final class Node: Sendable {
         return Backends(
             broker: broker, presence: RedisPresence(client: client, prefix: prefix), cache: RedisCache(client: client, prefix: prefix),
             rateLimit: RedisRateLimit(client: client, prefix: prefix), jobs: RedisJobQueue(client: client, prefix: prefix, clock: clock),
-            services: [.init(service: broker)],
+            nodes: RedisNodeDirectory(client: client, prefix: prefix), services: [.init(service: broker)],
             healthChecks: [{ broker.isHealthy }], onResume: onResume, close: { client.close() })
     }
 
@@ -178,6 +189,25 @@ public final class Node: Sendable {
         named.clientName = "switchboard-jobs-tool"
         let client = RedisClient(configuration: named)
         return (RedisJobQueue(client: client, prefix: configuration.redisPrefix, clock: SystemWallClock()), { client.close() })
+    }
+
+    /// What this node tells the admin API about itself, read when asked.
+    static func report(
+        node: NodeID, engine: String, startedAt: Timestamp, clock: any WallClock, hub: Hub, metrics: NodeMetrics, readiness: Readiness,
+        listed: Int
+    ) -> NodeReporter.Report {
+        {
+            let sessions = hub.allSessions
+            let totals = metrics.totals
+            return NodeReportBody(
+                node: node.rawValue, engine: engine, startedAt: startedAt.milliseconds, reportedAt: clock.now().milliseconds,
+                ready: readiness.isReady, connections: metrics.sockets, sessions: sessions.count,
+                users: Set(sessions.map(\.principal.user)).count,
+                sessionsListed: sessions.sorted { $0.connectedAt > $1.connectedAt }.prefix(listed).map {
+                    SessionBody(connection: $0.id.rawValue, user: $0.principal.user.rawValue, connectedAt: $0.connectedAt.milliseconds)
+                },
+                framesIn: totals.framesIn, eventsOut: totals.eventsOut, errors: totals.errors)
+        }
     }
 
     /// Runs `body` after `delay` on an event loop unless cancelled first (the job runner's timer).
@@ -200,6 +230,7 @@ public final class Node: Sendable {
         var cache: any Cache
         var rateLimit: any RateLimit
         var jobs: any JobQueue
+        var nodes: any NodeDirectory
         var services: [ServiceGroupConfiguration.ServiceConfiguration]
         var healthChecks: [@Sendable () -> Bool]
         /// What to do when the broker's link resumes after an interruption; set once the node's parts exist.

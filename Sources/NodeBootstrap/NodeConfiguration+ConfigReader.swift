@@ -73,6 +73,10 @@ public enum ConfigKeys {
         .init(key: "ws.ping.interval.ms", defaultValue: "30000", help: "WebSocket ping interval; a client that leaves a ping unanswered for one interval is closed with 1001."),
         .init(key: "ws.close.timeout.ms", defaultValue: "5000", help: "Time a socket the node closes (drain, bad or expired token, auth timeout) may take to take its close frame and answer it before it is dropped."),
         .init(key: "redeliver.delay.ms", defaultValue: "\(NodeConfiguration().redeliverDelay?.wholeMilliseconds ?? 0)", help: "Redelivery: this long after a user's connection comes up (and after its catch-up ends), entries after their delivered watermark are sent to their connections again, then again on the redeliver kind's backoff, until a receipt.mark acknowledges them or they go offline; 0 turns it off (clients must mark deliveries and keep one entry per conversation and seq)."),
+        .init(key: "demo.enabled", defaultValue: "(true on the embedded engine, false in cluster mode)", help: "Serve the demo chat page at /demo and mint tokens for any user at POST /demo/token: a development mode, never for production."),
+        .init(key: "demo.token.ttl.ms", defaultValue: "\(NodeConfiguration().demoTokenLifetime.wholeMilliseconds)", help: "Lifetime of a token the demo page gets."),
+        .init(key: "admin.report.interval.ms", defaultValue: "\(NodeConfiguration().adminReportInterval.wholeMilliseconds)", help: "How often a node reports itself (health, connections, counters) for the admin API; a report lives three intervals."),
+        .init(key: "admin.report.sessions", defaultValue: "\(NodeConfiguration().adminReportSessions)", help: "Most connections one node's report lists for the admin page (newest first; the count is always whole)."),
         .init(key: "jobs.concurrency", defaultValue: "\(JobRunner.Settings().concurrency)", help: "Jobs (away notices, support requeues) one node runs at once."),
         .init(key: "jobs.idle.max.ms", defaultValue: "1000", help: "Longest the job runner waits before looking at the queue again when no job of its own node is due (jobs other nodes schedule are found this way)."),
         .init(key: "jobs.visibility.ms", defaultValue: "30000", help: "Time a claimed job stays its node's; a node that dies holding it loses it to another after this."),
@@ -184,6 +188,10 @@ extension NodeConfiguration {
         let redeliverDelay = reader.int(forKey: "redeliver.delay.ms", default: Int(redeliverDelay?.wholeMilliseconds ?? 0))
         guard redeliverDelay >= 0 else { throw ChatError.validation("configuration 'redeliver.delay.ms' must not be negative") }
         self.redeliverDelay = redeliverDelay > 0 ? .milliseconds(redeliverDelay) : nil
+        demo = reader.bool(forKey: "demo.enabled")
+        demoTokenLifetime = .milliseconds(reader.int(forKey: "demo.token.ttl.ms", default: Int(demoTokenLifetime.wholeMilliseconds)))
+        adminReportInterval = .milliseconds(reader.int(forKey: "admin.report.interval.ms", default: Int(adminReportInterval.wholeMilliseconds)))
+        adminReportSessions = reader.int(forKey: "admin.report.sessions", default: adminReportSessions)
         if validating { try validate() }
     }
 
@@ -218,6 +226,9 @@ extension NodeConfiguration {
             }
         }
         try positive(jobs.concurrency, "jobs.concurrency")
+        guard demoTokenLifetime > .zero else { throw ChatError.validation("configuration 'demo.token.ttl.ms' must be positive") }
+        guard adminReportInterval > .zero else { throw ChatError.validation("configuration 'admin.report.interval.ms' must be positive") }
+        guard adminReportSessions >= 0 else { throw ChatError.validation("configuration 'admin.report.sessions' must not be negative") }
         guard jobs.maxIdle > .zero else { throw ChatError.validation("configuration 'jobs.idle.max.ms' must be positive") }
         guard jobs.visibility > .zero else { throw ChatError.validation("configuration 'jobs.visibility.ms' must be positive") }
         for (kind, policy) in [(nil, jobs.defaultPolicy)] + jobs.policies.map({ (Optional($0.key), $0.value) }) {

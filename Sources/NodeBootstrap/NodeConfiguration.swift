@@ -60,8 +60,24 @@ public struct NodeConfiguration: Sendable {
     /// How long after a user's connection comes up (or its catch-up ends) their `redeliver` check
     /// runs; nil: off.
     public var redeliverDelay: Duration? = .seconds(5)
+    /// The demo page and its token minting; nil: on with the embedded engine, off in cluster mode.
+    public var demo: Bool?
+    /// How long a demo token lives.
+    public var demoTokenLifetime: Duration = ConsoleSettings().demoTokenLifetime
+    /// How often the node reports itself to the cluster's admin API (a report lives three of these).
+    public var adminReportInterval: Duration = .seconds(5)
+    /// Most sessions a node's admin report lists (newest first; the count is always whole).
+    public var adminReportSessions: Int = 200
 
     public init() {}
+
+    /// The console as configured: the demo follows the engine unless `demo.enabled` says otherwise.
+    public var consoleSettings: ConsoleSettings {
+        var settings = ConsoleSettings()
+        settings.demo = demo ?? (redisURL == nil)
+        settings.demoTokenLifetime = demoTokenLifetime
+        return settings
+    }
 
     /// The runtime settings derived from this configuration.
     public func nodeSettings(nodeID: NodeID) -> NodeSettings {

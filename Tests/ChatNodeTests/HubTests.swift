@@ -72,7 +72,7 @@ final class TestSocket: OutboundSink {
         func session(_ user: String, capacity: Int = 100) -> Session {
             Session(
                 id: ConnectionID(uniqueName("s")), principal: Principal(user: UserID(user)!),
-                outbox: Outbox(capacity: capacity, sink: TestSocket()))
+                outbox: Outbox(capacity: capacity, sink: TestSocket()), connectedAt: Timestamp(milliseconds: 1))
         }
 
         func append(_ conversation: ConversationID, _ client: String) async throws -> Message {

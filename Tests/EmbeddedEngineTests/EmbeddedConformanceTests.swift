@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import Testing
 
-/// The embedded engine against the shared conformance suites of all five ports.
+/// The embedded engine against the shared conformance suites of every port.
 @Suite struct EmbeddedConformanceTests {
     static let storeFactory: StoreFactory = {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-store-\(UUID().uuidString)").path
@@ -43,6 +43,17 @@ import Testing
         let clock = ManualClock()
         return JobQueueHarness(
             queue: MemoryJobQueue(clock: clock), now: { clock.now() }, advance: { clock.advance(by: $0) }, teardown: {})
+    }
+
+    /// One process, one directory: "two nodes' views" are the same one seen twice.
+    static let nodeDirectoryFactory: NodeDirectoryFactory = {
+        let clock = ManualClock()
+        let directory = MemoryNodeDirectory(clock: clock)
+        return NodeDirectoryHarness(directories: [directory, directory], advance: { clock.advance(by: $0) }, teardown: {})
+    }
+
+    @Test(arguments: NodeDirectoryConformance.checks) func nodeDirectory(_ check: ConformanceCheck<NodeDirectoryFactory>) async throws {
+        try await check.run(Self.nodeDirectoryFactory)
     }
 
     @Test(arguments: StoreConformance.checks) func store(_ check: ConformanceCheck<StoreFactory>) async throws {

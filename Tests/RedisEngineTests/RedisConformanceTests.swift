@@ -72,6 +72,19 @@ import TestServers
             advance: { clock.advance(by: $0) }, teardown: { client.close() })
     }
 
+    /// Two clients on one prefix: two nodes' views of one directory.
+    static let nodeDirectoryFactory: NodeDirectoryFactory = {
+        let prefix = TestRedis.uniquePrefix()
+        let clients = try [Self.client(), Self.client()]
+        return NodeDirectoryHarness(directories: clients.map { RedisNodeDirectory(client: $0, prefix: prefix) }, advance: wait) {
+            for client in clients { client.close() }
+        }
+    }
+
+    @Test(arguments: NodeDirectoryConformance.checks) func nodeDirectory(_ check: ConformanceCheck<NodeDirectoryFactory>) async throws {
+        try await check.run(Self.nodeDirectoryFactory)
+    }
+
     @Test(arguments: JobQueueConformance.checks) func jobQueue(_ check: ConformanceCheck<JobQueueFactory>) async throws {
         try await check.run(Self.jobQueueFactory)
     }

@@ -406,7 +406,8 @@ export class SwitchboardREST {
     const token = typeof this._token === "function" ? await this._token() : this._token;
     let response;
     try {
-      response = await this._fetch(new URL(path, this.url), {
+      // Called on the global object: a browser's fetch refuses any other `this` ("Illegal invocation").
+      response = await this._fetch.call(globalThis, new URL(path, this.url), {
         method,
         headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "Content-Type": "application/json" }) },
         body: body === undefined ? undefined : JSON.stringify(body),

@@ -158,7 +158,7 @@ public struct ConnectionDriver: Sendable {
             outbox.close(.unauthorized, reason: "unauthorized")
             return nil
         }
-        let session = Session(id: ConnectionID(RandomIDGenerator.token(length: 16)), principal: principal, outbox: outbox)
+        let session = Session(id: ConnectionID(RandomIDGenerator.token(length: 16)), principal: principal, outbox: outbox, connectedAt: service.clock.now())
         do {
             try await hub.register(session, resume: resume)
         } catch {

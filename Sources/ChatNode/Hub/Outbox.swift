@@ -183,15 +183,18 @@ public final class Session: Sendable {
     public let id: ConnectionID
     public let principal: Principal
     public let outbox: Outbox
+    /// When the connection authenticated (what the admin API shows).
+    public let connectedAt: Timestamp
     /// Wakes the session's catch-up (``Hub/catchUp(_:)``) when the node owes it entries again: a
     /// conversation joined after the node began relaying it. Holds at most one pending wake-up.
     let catchUpWakeUps: AsyncStream<Void>
     private let wakeUp: AsyncStream<Void>.Continuation
 
-    public init(id: ConnectionID, principal: Principal, outbox: Outbox) {
+    public init(id: ConnectionID, principal: Principal, outbox: Outbox, connectedAt: Timestamp) {
         self.id = id
         self.principal = principal
         self.outbox = outbox
+        self.connectedAt = connectedAt
         (catchUpWakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 

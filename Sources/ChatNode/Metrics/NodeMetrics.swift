@@ -19,7 +19,8 @@ import Synchronization
 /// `switchboard_delivery_seconds` (send to delivery on this node) and `switchboard_store_seconds{op}`
 /// (histograms); `switchboard_ready` and `switchboard_broker_up` (1 or 0, read at each scrape).
 public final class NodeMetrics: Sendable {
-    public let connections: Meter
+    private let connections: Meter
+    private let openSockets = Atomic<Int>(0)
     public let sessions: Meter
     public let relayedConversations: Meter
     /// 1 while `/health/ready` would answer 200.
@@ -42,6 +43,9 @@ public final class NodeMetrics: Sendable {
     private let jobKindsSeen = Mutex<Set<String>>([])
     private let jobsOldestDue: Gauge
     private let jobsDeadLetters: Gauge
+    private let framesInTotal = Atomic<Int>(0)
+    private let eventsOutTotal = Atomic<Int>(0)
+    private let errorsTotal = Mutex<[String: Int]>([:])
 
     private struct CacheOutcome: Hashable {
         var key: CacheKey.Kind
@@ -111,13 +115,43 @@ public final class NodeMetrics: Sendable {
     /// A metrics object that records nothing (tests and tools that do not scrape).
     public static func discarding() -> NodeMetrics { NodeMetrics(factory: NOOPMetricsHandler.instance) }
 
-    public func frameIn(_ type: String) { framesIn[type]?.increment() }
+    /// A WebSocket opened (authenticated or not).
+    public func socketOpened() {
+        connections.increment()
+        openSockets.add(1, ordering: .relaxed)
+    }
+
+    /// A WebSocket closed.
+    public func socketClosed() {
+        connections.decrement()
+        openSockets.subtract(1, ordering: .relaxed)
+    }
+
+    /// The WebSockets open now.
+    public var sockets: Int { openSockets.load(ordering: .relaxed) }
+
+    public func frameIn(_ type: String) {
+        framesIn[type]?.increment()
+        framesInTotal.add(1, ordering: .relaxed)
+    }
     /// A reply frame (`ack`, `error`, `welcome`) written to a client.
     public func frameOut(_ type: String) { framesOut[type]?.increment() }
     /// An event carried by a `kind` envelope, written to `count` clients.
-    func eventsOut(_ kind: EventKind, count: Int) { eventsOut[kind]?.increment(by: count) }
+    func eventsOut(_ kind: EventKind, count: Int) {
+        eventsOut[kind]?.increment(by: count)
+        eventsOutTotal.add(count, ordering: .relaxed)
+    }
     /// An error answered, over WebSocket or REST (only the former is also a frame).
-    public func error(_ code: ChatError.Code) { errors[code.rawValue]?.increment() }
+    public func error(_ code: ChatError.Code) {
+        errors[code.rawValue]?.increment()
+        errorsTotal.withLock { $0[code.rawValue, default: 0] += 1 }
+    }
+
+    /// Totals since the node started, for the node's admin report (the same counts Prometheus keeps
+    /// by label, summed): frames received, events written, errors answered by code.
+    public var totals: (framesIn: Int, eventsOut: Int, errors: [String: Int]) {
+        (framesInTotal.load(ordering: .relaxed), eventsOutTotal.load(ordering: .relaxed), errorsTotal.withLock { $0 })
+    }
     func published(_ kind: EventKind) { published[kind.label]?.increment() }
     func received(_ kind: EventKind) { received[kind.label]?.increment() }
     func subscription(_ op: String) { subscriptions[op]?.increment() }

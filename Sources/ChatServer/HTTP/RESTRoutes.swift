@@ -180,38 +180,15 @@ struct RESTRoutes: Sendable {
 
     /// Authenticates, builds the command with `command`, executes it, and writes its reply or its error.
     private func respond(_ request: Request, _ command: () async throws -> Command) async -> Response {
-        do {
-            guard let token = ChatHTTPServer.bearer(request.headers[.authorization]) else {
-                throw ChatError.unauthorized("missing 'Authorization: Bearer <token>' header")
-            }
-            let principal = try await authenticator.authenticate(token)
+        await responder.respond(request) { principal in
             let reply = try await service.execute(try await command(), as: principal)
-            return json(status: reply.httpStatus, reply.body)
-        } catch {
-            let chat = ChatError.from(error)
-            metrics.error(chat.code)
-            return json(status: HTTPStatusTable.status(for: chat.code), FrameCodec.body(ErrorResponse(error: ErrorBody(chat))))
+            return (reply.httpStatus, reply.body)
         }
     }
+
+    private var responder: JSONResponder { JSONResponder(authenticator: authenticator, limits: limits, metrics: metrics) }
 
     private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: limits.maxRequestBodyBytes)
-        } catch {
-            throw ChatError.validation("the body is larger than \(limits.maxRequestBodyBytes) bytes")
-        }
-        let data = Data(buffer.readableBytesView)
-        do {
-            return try JSONDecoder().decode(T.self, from: data)
-        } catch let error as DecodingError {
-            throw ChatError.validation(FrameCodec.describe(error, in: data))
-        }
-    }
-
-    private func json(status: Int, _ bytes: [UInt8]) -> Response {
-        Response(
-            status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        try await responder.decode(type, request)
     }
 }
