@@ -251,7 +251,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ChatNodeTests",
-            dependencies: ["ChatCore", "ChatWire", "ChatNode", "EmbeddedEngine", "ChatTesting"],
+            dependencies: [
+                "ChatCore", "ChatWire", "ChatNode", "EmbeddedEngine", "ChatTesting",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -260,6 +263,7 @@ let package = Package(
                 "ChatCore", "ChatClient", "ChatNode", "NodeBootstrap", "ChatTesting", "ChatServer", "TestServers", "PostgresEngine", "Webhooks",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Configuration", package: "swift-configuration"),
             ],
             swiftSettings: strict
         ),

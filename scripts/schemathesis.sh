@@ -36,7 +36,7 @@ binary=.build/debug/switchboard
 # Rate limits out of the way: the fuzzer sends thousands of requests as one user.
 start_node "$binary" "$work" --data-dir "$work/data" --auth-secret "$secret" --limits-rate-messages 1000000 --limits-rate-burst 1000000
 trap stop_node EXIT
-token=$("$binary" token --user alice --roles agent:acme --auth-secret "$secret")
+token=$("$binary" token --user alice --roles agent:acme,admin --auth-secret "$secret")
 
 "$venv/bin/schemathesis" --config-file Tests/Schemathesis/schemathesis.toml run docs/openapi.json \
   --url "$node_url" -H "Authorization: Bearer $token" \

@@ -2,7 +2,8 @@
 # `make test`: builds, starts throwaway PostgreSQL servers (scripts/postgres.sh) and a Redis server
 # (scripts/redis.sh), checks docs/openapi.json against a real node (scripts/schemathesis.sh), runs a short
 # bench harness run against a real node (scripts/bench.sh smoke), checks the deployment files (make
-# lint), runs a rolling deploy of release nodes behind nginx (scripts/bench.sh rolling), runs the whole suite, then the
+# lint), runs a rolling deploy of release nodes behind nginx (scripts/bench.sh rolling), the JavaScript
+# client's and the browser console's tests (node --test, headless Chromium), runs the whole suite, then the
 # end-to-end tests again with every node on PostgreSQL, and stops the servers by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,8 @@ echo "== a rolling deploy: three release nodes behind nginx, each replaced in tu
 CLUSTER_DIR=$work/rolling bash scripts/bench.sh rolling --out "$work/rolling-results"
 echo "== the JavaScript client against real nodes (node --test)"
 bash scripts/js-test.sh
+echo "== the console in headless Chromium: the demo page on a node, the admin page on two (scripts/console-test.sh)"
+bash scripts/console-test.sh
 echo "== the whole suite (nodes on the embedded SQLite store; store tests on both stores)"
 $SWIFT test --skip-build
 echo "== the end-to-end suite again, every node on PostgreSQL"

@@ -35,8 +35,8 @@ public enum ChatHTTPServer {
     public static func routes(
         service: ChatService, driver: ConnectionDriver, authenticator: any Authenticator, readiness: Readiness, console: Console
     ) -> [String] {
-        router(service: service, driver: driver, authenticator: authenticator, readiness: readiness, console: console, exposition: { [] })
-            .routes.map { route in
+        let router = router(service: service, driver: driver, authenticator: authenticator, readiness: readiness, console: console, exposition: { [] })
+        return router.routes.map { route in
             let path = route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
             return "\(route.method) /" + path.joined(separator: "/")
         }

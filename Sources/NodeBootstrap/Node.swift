@@ -104,6 +104,9 @@ public final class Node: Sendable {
             readiness.set(true)
             logger.notice(
                 "switchboard listening", metadata: ["http": "http://\(host):\(port)", "ws": "ws://\(host):\(port)/v1/ws", "node": "\(nodeID)"])
+            if console.settings.demo {
+                logger.notice("demo chat page (development tokens for any user: keep it off where strangers connect)", metadata: ["demo": "http://\(host):\(port)/demo"])
+            }
             portContinuation.yield(port)
         }
         self.group = ServiceGroup(

@@ -188,7 +188,12 @@ extension NodeConfiguration {
         let redeliverDelay = reader.int(forKey: "redeliver.delay.ms", default: Int(redeliverDelay?.wholeMilliseconds ?? 0))
         guard redeliverDelay >= 0 else { throw ChatError.validation("configuration 'redeliver.delay.ms' must not be negative") }
         self.redeliverDelay = redeliverDelay > 0 ? .milliseconds(redeliverDelay) : nil
-        demo = reader.bool(forKey: "demo.enabled")
+        switch reader.string(forKey: "demo.enabled")?.lowercased() {
+        case nil: demo = nil
+        case "true": demo = true
+        case "false": demo = false
+        case let other?: throw ChatError.validation("configuration 'demo.enabled' must be true or false, not '\(other)'")
+        }
         demoTokenLifetime = .milliseconds(reader.int(forKey: "demo.token.ttl.ms", default: Int(demoTokenLifetime.wholeMilliseconds)))
         adminReportInterval = .milliseconds(reader.int(forKey: "admin.report.interval.ms", default: Int(adminReportInterval.wholeMilliseconds)))
         adminReportSessions = reader.int(forKey: "admin.report.sessions", default: adminReportSessions)

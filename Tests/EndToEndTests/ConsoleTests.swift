@@ -1,6 +1,7 @@
 import ChatClient
 import ChatCore
 import ChatWire
+import Configuration
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -83,6 +84,23 @@ import Testing
             }
             let (admin, _, _) = try await Self.call("GET", url + "/admin")
             #expect(admin == 200, "the admin page is always there (its data needs the admin role)")
+        }
+    }
+
+    @Test func theDemoFollowsTheEngineUnlessConfigured() throws {
+        func configuration(_ flags: [String]) throws -> NodeConfiguration {
+            try NodeConfiguration(reader: ConfigReader(providers: [CommandLineArgumentsProvider(arguments: ["switchboard"] + flags)]))
+        }
+        #expect(try configuration([]).consoleSettings.demo == true, "on with the embedded engine")
+        let cluster = ["--database-url", "postgres://u@127.0.0.1:5432/d", "--redis-url", "redis://127.0.0.1:6379"]
+        #expect(try configuration(cluster).consoleSettings.demo == false, "off in cluster mode")
+        #expect(try configuration(cluster + ["--demo-enabled", "true"]).consoleSettings.demo == true)
+        #expect(try configuration(["--demo-enabled", "FALSE"]).consoleSettings.demo == false)
+        #expect(throws: ChatError.validation("configuration 'demo.enabled' must be true or false, not 'maybe'")) {
+            try configuration(["--demo-enabled", "maybe"])
+        }
+        #expect(throws: ChatError.validation("configuration 'admin.report.interval.ms' must be positive")) {
+            try configuration(["--admin-report-interval-ms", "0"])
         }
     }
 

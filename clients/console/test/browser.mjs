@@ -3,9 +3,13 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 
 export const chromiumBinary = process.env.CHROMIUM ?? "chromium";
+/** Where screenshots go: $SWITCHBOARD_TEST_OUTPUT, by default .build/test-output/console. */
+export const output = process.env.SWITCHBOARD_TEST_OUTPUT
+  ?? join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", ".build", "test-output", "console");
 
 export class Browser {
   /** Starts Chromium and connects to its DevTools endpoint. */

@@ -4,13 +4,8 @@
 // Screenshots of every page go to $SWITCHBOARD_TEST_OUTPUT (default .build/test-output/console).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 import { TestNode } from "../../js/test/node.mjs";
-import { Browser } from "./browser.mjs";
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-export const output = process.env.SWITCHBOARD_TEST_OUTPUT ?? join(root, ".build", "test-output", "console");
+import { Browser, output } from "./browser.mjs";
 
 async function signIn(page, user, agentOf) {
   await page.fill("#user", user);

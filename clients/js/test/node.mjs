@@ -62,9 +62,10 @@ export class TestNode {
     rmSync(this.directory, { recursive: true, force: true });
   }
 
-  /** A token for `user`, minted by the node's CLI with the node's key. */
-  token(user) {
-    return execFileSync(binary, ["token", "--user", user, "--auth-secret", secret], { encoding: "utf8" }).trim();
+  /** A token for `user` (with `roles`, if any), minted by the node's CLI with the node's key. */
+  token(user, roles = []) {
+    const extra = roles.length > 0 ? ["--roles", roles.join(",")] : [];
+    return execFileSync(binary, ["token", "--user", user, "--auth-secret", secret, ...extra], { encoding: "utf8" }).trim();
   }
 }
 
