@@ -16,6 +16,7 @@ const state = {
   desk: new Map(), // request id → request
   lastTyping: 0,
   listed: false, // the conversation list has loaded
+  editing: null, // the post the composer edits, if any
 };
 
 function element(tag, attributes = {}, ...children) {
@@ -154,6 +155,7 @@ function renderList() {
 }
 
 async function select(id) {
+  if (state.editing) { stopEditing(); $("composer-input").value = ""; }
   state.selected = id;
   $("composer").classList.toggle("hidden", id === null);
   renderList();
@@ -253,7 +255,7 @@ function renderMessages() {
         tick ? element("span", { class: `tick ${tick}`, "data-tick": tick }, tick === "sent" ? " ✓" : tick === "delivered" ? " ✓✓" : " ✓✓ read") : null,
         deleted ? null : element("span", { class: "actions" },
           element("button", { class: "plain react", onclick: guard("app-error", () => toggleReaction(post, "👍")) }, "👍"),
-          mine ? element("button", { class: "plain edit", onclick: guard("app-error", () => editPost(post)) }, "edit") : null,
+          mine ? element("button", { class: "plain edit", onclick: () => editPost(post) }, "edit") : null,
           mine ? element("button", { class: "plain delete", onclick: guard("app-error", () => state.chat.delete(post.conversation, post.seq)) }, "delete") : null)));
   }));
   if (atBottom) list.scrollTop = list.scrollHeight;
@@ -265,9 +267,17 @@ async function toggleReaction(post, emoji) {
   else await state.chat.react(post.conversation, post.seq, emoji);
 }
 
-async function editPost(post) {
-  const content = prompt("Edit message", post.content);
-  if (content !== null && content.trim() !== "" && content !== post.content) await state.chat.edit(post.conversation, post.seq, content);
+/** Puts the post in the composer: the next submit edits it (Escape, or an empty text, cancels). */
+function editPost(post) {
+  state.editing = post;
+  $("composer-input").value = post.content;
+  $("composer-input").focus();
+  $("send-button").textContent = "Save";
+}
+
+function stopEditing() {
+  state.editing = null;
+  $("send-button").textContent = "Send";
 }
 
 /** Marks the open conversation read up to its newest seq, when the page is visible. */
@@ -374,10 +384,20 @@ $("support-button").addEventListener("click", guard("app-error", async () => {
 $("composer").addEventListener("submit", guard("app-error", async () => {
   const input = $("composer-input");
   const content = input.value;
-  if (!content.trim() || !state.selected) return;
+  const editing = state.editing;
+  stopEditing();
   input.value = "";
-  await state.chat.send(state.selected, content);
+  if (!content.trim() || !state.selected) return;
+  if (editing) {
+    if (content !== editing.content) await state.chat.edit(editing.conversation, editing.seq, content);
+  } else {
+    await state.chat.send(state.selected, content);
+  }
 }));
+
+$("composer-input").addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && state.editing) { stopEditing(); event.target.value = ""; }
+});
 
 $("composer-input").addEventListener("input", () => {
   const now = Date.now();

@@ -1,6 +1,7 @@
 // The demo chat page in headless Chromium against a real node (embedded engine, demo on by default):
-// two users chat both ways with typing and read ticks, one reloads and gets its history and what it
-// missed, and a support request is claimed by one agent while another's page shows it handled.
+// two users chat both ways with typing, read ticks, an edit, a reaction and a deletion, one reloads
+// and gets its history and what it missed, and a support request is claimed by one agent while
+// another agent's page shows it handled.
 // Screenshots of every page go to $SWITCHBOARD_TEST_OUTPUT (default .build/test-output/console).
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -26,7 +27,7 @@ async function send(page, text) {
   await page.click("#send-button");
 }
 
-test("two pages chat both ways with typing and read ticks; a reload gets the history and what it missed", async (t) => {
+test("two pages chat both ways with typing, read ticks, edits, reactions and deletions; a reload gets the history and what it missed", async (t) => {
   const node = new TestNode();
   const url = await node.start();
   const browser = await Browser.launch();
@@ -57,6 +58,18 @@ test("two pages chat both ways with typing and read ticks; a reload gets the his
   await alice.waitFor(`${shown} === "hello bob|hi alice"`, "bob's answer at alice's");
   await alice.waitFor(`document.querySelector("#typing").textContent === ""`, "typing ends with the post");
   await bob.waitFor(`[...document.querySelectorAll("#messages li.mine [data-tick]")].map((n) => n.dataset.tick).join() === "read"`, "bob's post read by alice, who has it open");
+
+  // An edit, a reaction and a deletion reach the other page.
+  await alice.click(`#messages li[data-seq="1"] .edit`);
+  await send(alice, "hello bob!");
+  await bob.waitFor(`document.querySelector('#messages li[data-seq="1"]')?.textContent.includes("hello bob!") && document.querySelector('#messages li[data-seq="1"]').textContent.includes("edited")`, "alice's edit at bob's");
+  await bob.click(`#messages li[data-seq="1"] .react`);
+  await alice.waitFor(`document.querySelector('#messages li[data-seq="1"] [data-emoji="👍"]')?.textContent === "👍 1"`, "bob's reaction at alice's");
+  await send(alice, "oops");
+  await bob.waitFor(`${shown} === "hello bob!|hi alice|oops"`, "the post to take back at bob's");
+  const oops = await alice.waitFor(`[...document.querySelectorAll("#messages li")].find((li) => li.textContent.includes("oops"))?.dataset.seq`, "alice's post to take back");
+  await alice.click(`#messages li[data-seq="${oops}"] .delete`);
+  await bob.waitFor(`${shown} === "hello bob!|hi alice|message deleted"`, "the deletion at bob's");
   await alice.screenshot(output, "demo-alice");
   await bob.screenshot(output, "demo-bob");
 
@@ -64,13 +77,14 @@ test("two pages chat both ways with typing and read ticks; a reload gets the his
   await bob.goto("about:blank");
   await send(alice, "while you were away");
   await send(alice, "and this too");
-  await alice.waitFor(`${shown} === "hello bob|hi alice|while you were away|and this too"`, "alice's posts shown");
+  await alice.waitFor(`${shown} === "hello bob!|hi alice|message deleted|while you were away|and this too"`, "alice's posts shown");
   await bob.goto(`${url}/demo`);
   await bob.waitFor(`document.querySelector("#status").textContent === "connected"`, "bob signed in again after the reload");
   await bob.waitFor(`${row("alice: and this too")}?.querySelector(".unread")?.textContent === "2"`, "what bob missed counted once each");
   await bob.evaluate(`${row("alice: and this too")}.click(), true`);
-  await bob.waitFor(`${shown} === "hello bob|hi alice|while you were away|and this too"`, "bob's history after the reload, each post once");
-  await alice.waitFor(`[...document.querySelectorAll("#messages li.mine [data-tick]")].map((n) => n.dataset.tick).join() === "read,read,read"`, "everything alice sent read");
+  await bob.waitFor(`${shown} === "hello bob!|hi alice|message deleted|while you were away|and this too"`, "bob's history after the reload, each post once, as edited and deleted");
+  assert.equal(await bob.text(`#messages li[data-seq="1"] [data-emoji="👍"]`), "👍 1", "the reaction in the history");
+  await alice.waitFor(`[...document.querySelectorAll("#messages li.mine [data-tick]")].map((n) => n.dataset.tick).join() === "read,read,read,read"`, "everything alice sent read");
   await bob.screenshot(output, "demo-bob-after-reload");
   assert.deepEqual([...alice.errors, ...bob.errors], [], "no page error");
 });
