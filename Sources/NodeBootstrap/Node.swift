@@ -76,7 +76,7 @@ public final class Node: Sendable {
         let authenticator = try await JWTAuthenticator(keys: Self.tokenKeys(configuration, logger: logger))
         let driver = ConnectionDriver(
             service: service, hub: hub, presence: tracker, authenticator: authenticator, metrics: metrics, redelivery: redelivery,
-            logger: logger)
+            schedule: Self.schedule, logger: logger)
         let readiness = Readiness(checks: backends.healthChecks)
         let reporter = NodeReporter(
             directory: backends.nodes, node: nodeID, interval: configuration.adminReportInterval,
@@ -213,8 +213,9 @@ public final class Node: Sendable {
         }
     }
 
-    /// Runs `body` after `delay` on an event loop unless cancelled first (the job runner's timer).
-    static let schedule: JobRunner.Schedule = { delay, body in
+    /// Runs `body` after `delay` on an event loop unless cancelled first (the job runner's and the
+    /// connections' timers).
+    static let schedule: Schedule = { delay, body in
         let task = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(delay), body)
         return { task.cancel() }
     }

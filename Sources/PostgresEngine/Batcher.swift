@@ -22,7 +22,6 @@ import Synchronization
 final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sendable>: Sendable {
     typealias Run = @Sendable ([Item]) async -> [Result<Output, any Error>]
     /// Runs the closure after the duration unless the returned cancel is called first.
-    typealias Schedule = @Sendable (Duration, @escaping @Sendable () -> Void) -> @Sendable () -> Void
 
     private enum Turn: Sendable {
         case lead

@@ -12,7 +12,7 @@ import Testing
     struct Flaky: Error {}
 
     /// The runner's timer, for tests that drive it by `step()` or `wake()`: it never fires.
-    static let noTimer: JobRunner.Schedule = { _, _ in {} }
+    static let noTimer: Schedule = { _, _ in {} }
 
     static func settings(_ policy: RetryPolicy, concurrency: Int = 4) -> JobRunner.Settings {
         var settings = JobRunner.Settings()
@@ -50,7 +50,7 @@ import Testing
     /// The runner's timer as a test drives it: records each wait it asks for and fires the last on demand.
     final class TestTimer: Sendable {
         private let state = Mutex<(waits: [Duration], pending: (@Sendable () -> Void)?)>(([], nil))
-        var schedule: JobRunner.Schedule {
+        var schedule: Schedule {
             { delay, body in
                 self.state.withLock { $0 = ($0.waits + [delay], body) }
                 return { self.state.withLock { $0.pending = nil } }

@@ -144,6 +144,19 @@ import Testing
         }
     }
 
+    @Test func aConnectionIsClosedWhenItsTokenExpiresAndAuthenticatedInTimeIsNotClosedAtTheDeadline() async throws {
+        let node = TestNode { $0.limits.authDeadline = .milliseconds(300) }
+        try await node.run { url in
+            // JWT expiry has whole seconds: this token expires one to two seconds from now.
+            let client = ChatClient(baseURL: url, token: try await TestNode.token("brief", expiresIn: 2))
+            try await client.withConnection { socket in
+                try await eventually("a token expired error") { Self.errors(socket).contains { $0.message == "token expired" } }
+                try await eventually("closed with 4501") { socket.closeCode == Int(CloseCode.unauthorized.rawValue) }
+                #expect(Self.errors(socket).map(\.message) == ["token expired"], "the auth deadline passed harmlessly")
+            }
+        }
+    }
+
     @Test func everythingSurvivesARestart() async throws {
         let node = TestNode()
         let id = try await node.run(keepingData: true) { url in

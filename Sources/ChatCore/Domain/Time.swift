@@ -27,6 +27,10 @@ extension Duration {
     }
 }
 
+/// Runs a closure once after a delay unless the returned cancel runs first: how timers are injected.
+/// The node's are timers on an event loop (no task waits for them); tests pass their own.
+public typealias Schedule = @Sendable (Duration, @escaping @Sendable () -> Void) -> @Sendable () -> Void
+
 /// The source of wall-clock time. Injected everywhere so that tests move time by hand.
 public protocol WallClock: Sendable {
     func now() -> Timestamp

@@ -29,12 +29,16 @@ public struct ConnectionDriver: Sendable {
     public let metrics: NodeMetrics
     /// Schedules the `redeliver` check of each user whose connection comes up or whose catch-up ends; nil when it is off.
     public let redelivery: Redelivery?
+    /// The connection's timers (the auth deadline, the token's expiry): timers, not tasks that sleep,
+    /// because a connection lives long and every task it keeps costs memory for its whole life.
+    let schedule: Schedule
     let logger: Logger
 
     public init(
         service: ChatService, hub: Hub, presence: PresenceTracker, authenticator: any Authenticator, metrics: NodeMetrics,
-        redelivery: Redelivery? = nil, logger: Logger
+        redelivery: Redelivery? = nil, schedule: @escaping Schedule, logger: Logger
     ) {
+        self.schedule = schedule
         self.metrics = metrics
         self.redelivery = redelivery
         self.service = service
@@ -52,24 +56,26 @@ public struct ConnectionDriver: Sendable {
     public func run<Inbound: AsyncSequence & Sendable>(inbound: Inbound, token: String?, outbox: Outbox) async
     where Inbound.Element == InboundMessage {
         let authenticated = Flag()
-        await withTaskGroup(of: Void.self) { group in
-            // The auth deadline: a client that has not authenticated by then is closed.
-            group.addTask { [deadline = settings.limits.authDeadline] in
-                do { try await Task.sleep(for: deadline) } catch { return }
-                if !authenticated.isSet {
-                    sendError(.unauthorized("no auth frame within \(deadline)"), re: nil, to: outbox)
-                    outbox.close(.authTimeout, reason: "auth timeout")
-                }
+        // The auth deadline: a client that has not authenticated by then is closed.
+        let deadline = settings.limits.authDeadline
+        let cancelDeadline = schedule(deadline) { [self] in
+            if !authenticated.isSet {
+                sendError(.unauthorized("no auth frame within \(deadline)"), re: nil, to: outbox)
+                outbox.close(.authTimeout, reason: "auth timeout")
             }
+        }
+        var cancelExpiry: (@Sendable () -> Void)?
+        defer {
+            cancelDeadline()
+            cancelExpiry?()
+        }
+        await withTaskGroup(of: Void.self) { group in
             var session: Session?
             if let token {
                 session = await authenticate(token: token, re: nil, resume: [:], outbox: outbox)
-                guard let current = session else {
-                    group.cancelAll()
-                    return
-                }
+                guard let current = session else { return }
                 authenticated.set()
-                started(current, group: &group)
+                cancelExpiry = started(current, group: &group)
             }
             do {
                 for try await message in inbound {
@@ -94,7 +100,7 @@ public struct ConnectionDriver: Sendable {
                         session = await authenticate(token: token, re: id, resume: resume, outbox: outbox)
                         guard let current = session else { break }
                         authenticated.set()
-                        started(current, group: &group)
+                        cancelExpiry = started(current, group: &group)
                     case .command(let id, let command):
                         guard let current = session else {
                             sendError(.unauthorized("send an auth frame first"), re: id, to: outbox)
@@ -124,16 +130,19 @@ public struct ConnectionDriver: Sendable {
     }
 
     /// What runs beside an authenticated connection: its catch-up, presence, its user's redelivery
-    /// check, and the token's expiry.
-    private func started(_ session: Session, group: inout TaskGroup<Void>) {
+    /// check; and the token's expiry, a timer whose cancel it returns.
+    private func started(_ session: Session, group: inout TaskGroup<Void>) -> (@Sendable () -> Void)? {
         group.addTask { [presence] in await presence.connected(session) }
         // The user's redelivery check is scheduled when the connection comes up and again when a
         // catch-up that sent entries ends (after a long resume, the check counts from its end).
         let user = session.principal.user
         group.addTask { [hub, redelivery] in await hub.catchUp(session) { await redelivery?.schedule(for: user) } }
         if let redelivery { group.addTask { await redelivery.schedule(for: user) } }
-        if let expiry = session.principal.expiresAt {
-            group.addTask { await closeAtExpiry(expiry, outbox: session.outbox) }
+        guard let expiry = session.principal.expiresAt else { return nil }
+        let outbox = session.outbox
+        return schedule(.milliseconds(max(0, expiry.milliseconds - service.clock.now().milliseconds))) { [self] in
+            sendError(.unauthorized("token expired"), re: nil, to: outbox)
+            outbox.close(.unauthorized, reason: "token expired")
         }
     }
 
@@ -180,16 +189,6 @@ public struct ConnectionDriver: Sendable {
                     user: principal.user.rawValue, node: settings.nodeID.rawValue, connection: session.id.rawValue,
                     maxFrameBytes: settings.limits.maxFrameBytes, maxContentBytes: settings.limits.maxContentBytes)))
         return session
-    }
-
-    /// Closes the connection when its token expires.
-    private func closeAtExpiry(_ expiry: Timestamp, outbox: Outbox) async {
-        let remaining = expiry.milliseconds - service.clock.now().milliseconds
-        if remaining > 0 {
-            do { try await Task.sleep(for: .milliseconds(remaining)) } catch { return }
-        }
-        sendError(.unauthorized("token expired"), re: nil, to: outbox)
-        outbox.close(.unauthorized, reason: "token expired")
     }
 }
 

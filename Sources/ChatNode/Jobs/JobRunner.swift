@@ -18,8 +18,6 @@ import Synchronization
 /// `concurrency` jobs, and at graceful shutdown claims no more and returns once the jobs in hand end.
 public final class JobRunner: Service, Sendable {
     public typealias Handler = @Sendable (Job) async throws -> Void
-    /// Runs the closure after the duration unless the returned cancel is called first.
-    public typealias Schedule = @Sendable (Duration, @escaping @Sendable () -> Void) -> @Sendable () -> Void
 
     /// How the runner works; one place for its defaults.
     public struct Settings: Sendable {
