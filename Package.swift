@@ -55,10 +55,17 @@ let package = Package(
             swiftSettings: strict
         ),
         // SQLite store plus in-process broker, presence, cache and queue.
+        // Group commit: callers' items that arrive while a batch runs go together in the next one.
+        .target(
+            name: "GroupCommit",
+            dependencies: ["ChatCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "GroupCommitTests", dependencies: ["ChatCore", "GroupCommit"], swiftSettings: strict),
         .target(
             name: "EmbeddedEngine",
             dependencies: [
-                "ChatCore",
+                "ChatCore", "GroupCommit",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -71,7 +78,7 @@ let package = Package(
         .target(
             name: "PostgresEngine",
             dependencies: [
-                "ChatCore",
+                "ChatCore", "GroupCommit",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 // For ConnectionPoolError: a pool that cannot reach the server is `unavailable`, not `internal`.
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),

@@ -151,7 +151,8 @@ public final class Node: Sendable {
             let store = try PostgresStore(settings: settings, logger: logger)
             return (store, [.init(service: store)], {})
         }
-        let store = try await SQLiteStore.open(directory: configuration.dataDirectory, logger: logger)
+        let store = try await SQLiteStore.open(
+            directory: configuration.dataDirectory, batching: configuration.appendBatching, appendWait: configuration.databaseTimeout, logger: logger)
         return (store, [], { await store.close() })
     }
 

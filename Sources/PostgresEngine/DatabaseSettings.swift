@@ -1,4 +1,5 @@
 import ChatCore
+import GroupCommit
 import Foundation
 import NIOSSL
 import PostgresNIO
@@ -41,11 +42,7 @@ public struct DatabaseSettings: Sendable, CustomStringConvertible {
 
     /// Group commit: the most sends of one conversation stored in one transaction, and how many sends
     /// may wait for their conversation's append in flight (beyond: `unavailable`, retryable).
-    public struct AppendBatching: Sendable, Equatable {
-        public var batch: Int = 64
-        public var waiting: Int = 10_000
-        public init() {}
-    }
+    public typealias AppendBatching = BatchLimits
 
     /// Parses `url`; a validation error names what is wrong without repeating the password.
     public init(url: String) throws {

@@ -1,4 +1,5 @@
 import ChatCore
+import GroupCommit
 import Foundation
 import Logging
 import NIOCore

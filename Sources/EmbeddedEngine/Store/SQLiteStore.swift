@@ -1,5 +1,6 @@
 import ChatCore
 import Foundation
+import GroupCommit
 import Logging
 import NIOCore
 import NIOPosix
@@ -8,24 +9,42 @@ import SQLiteNIO
 /// The embedded ``ChatStore``: one SQLite database file in the node's data directory, in WAL mode.
 ///
 /// Guarantees: every write runs as one transaction on the writer connection, one at a time, in arrival
-/// order (``AsyncGate``), so seq assignment is gap-free; reads use a second connection and see only
-/// committed data; every SQLite call runs on NIO's thread pool, never on an event loop. Survives
-/// restarts: reopening the same directory finds everything committed before.
+/// order (``AsyncGate``), so seq assignment is gap-free; appends that arrive while the writer is busy
+/// share its next transaction (group commit: one writer, so one key for all, at most `batching.batch`
+/// a transaction; each append gets its own result, and a failure of one that wrote nothing leaves the
+/// others' in place); reads use a second connection and see only committed data; every SQLite call
+/// runs on NIO's thread pool, never on an event loop. Survives restarts: reopening the same directory
+/// finds everything committed before.
 public final class SQLiteStore: ChatStore {
     private let writer: SQLiteConnection
     private let reader: SQLiteConnection
     private let gate: AsyncGate
     private let logger: Logger
+    private let appends: Batcher<Int, PendingAppend, AppendResult>
 
-    private init(writer: SQLiteConnection, reader: SQLiteConnection, maxWaiters: Int, logger: Logger) {
+    private init(writer: SQLiteConnection, reader: SQLiteConnection, maxWaiters: Int, batching: BatchLimits, appendWait: Duration, logger: Logger) {
+        let gate = AsyncGate(maxWaiters: maxWaiters)
         self.writer = writer
         self.reader = reader
-        self.gate = AsyncGate(maxWaiters: maxWaiters)
+        self.gate = gate
         self.logger = logger
+        self.appends = Batcher(
+            maxBatch: batching.batch, maxWaiting: batching.waiting, maxWait: appendWait,
+            schedule: { delay, body in
+                let task = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(delay), body)
+                return { task.cancel() }
+            }
+        ) { batch in
+            await Self.append(batch) { body in try await Self.write(writer, gate, logger, body) }
+        }
     }
 
-    /// Opens (creating when missing) `chat.sqlite` in `directory` and migrates it.
-    public static func open(directory: String, maxWaitingWrites: Int = 10_000, logger: Logger) async throws -> SQLiteStore {
+    /// Opens (creating when missing) `chat.sqlite` in `directory` and migrates it. Appends are grouped
+    /// by `batching`; one waits at most `appendWait` for its batch (then `unavailable`).
+    public static func open(
+        directory: String, maxWaitingWrites: Int = 10_000, batching: BatchLimits = BatchLimits(), appendWait: Duration = .seconds(5),
+        logger: Logger
+    ) async throws -> SQLiteStore {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent("chat.sqlite")
         let pool = NIOThreadPool.singleton
@@ -37,7 +56,8 @@ public final class SQLiteStore: ChatStore {
         try await migrate(writer)
         let reader = try await SQLiteConnection.open(storage: .file(path: path), threadPool: pool, logger: logger, on: loop)
         _ = try await reader.query("PRAGMA busy_timeout=5000")
-        return SQLiteStore(writer: writer, reader: reader, maxWaiters: maxWaitingWrites, logger: logger)
+        return SQLiteStore(
+            writer: writer, reader: reader, maxWaiters: maxWaitingWrites, batching: batching, appendWait: appendWait, logger: logger)
     }
 
     /// Closes both connections; the store must not be used afterwards.
@@ -64,6 +84,13 @@ public final class SQLiteStore: ChatStore {
     // MARK: Transactions
 
     func write<T: Sendable>(_ body: @Sendable @escaping (SQLiteConnection) async throws -> T) async throws -> T {
+        try await Self.write(writer, gate, logger, body)
+    }
+
+    /// One transaction on `writer`, alone (through `gate`); errors mapped to ``ChatError``s.
+    static func write<T: Sendable>(
+        _ writer: SQLiteConnection, _ gate: AsyncGate, _ logger: Logger, _ body: @Sendable @escaping (SQLiteConnection) async throws -> T
+    ) async throws -> T {
         do {
             return try await gate.run { [writer] in
                 _ = try await writer.query("BEGIN IMMEDIATE")
@@ -77,7 +104,7 @@ public final class SQLiteStore: ChatStore {
                 }
             }
         } catch {
-            throw map(error)
+            throw map(error, logger)
         }
     }
 
@@ -85,11 +112,11 @@ public final class SQLiteStore: ChatStore {
         do {
             return try await body(reader)
         } catch {
-            throw map(error)
+            throw Self.map(error, logger)
         }
     }
 
-    private func map(_ error: any Error) -> ChatError {
+    private static func map(_ error: any Error, _ logger: Logger) -> ChatError {
         if let chat = error as? ChatError { return chat }
         if let sqlite = error as? SQLiteError {
             switch sqlite.reason {
@@ -310,9 +337,44 @@ public final class SQLiteStore: ChatStore {
             try await db.query("SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY user_id", [.text(draft.conversation.rawValue)])
                 .map { UserID(trusted: $0.column("user_id")!.string!) }
         }
-        var result = try await write { db in try await Self.append(draft, metadata: metadata, db) }
+        var result = try await appends.submit(PendingAppend(draft: draft, metadata: metadata), key: 0)
         result.participants = participants
         return result
+    }
+
+    /// A draft and its metadata as JSON text, waiting for its batch.
+    struct PendingAppend: Sendable {
+        var draft: MessageDraft
+        var metadata: String?
+    }
+
+    /// One batch of appends in one transaction, in arrival order. An append refused before it wrote
+    /// anything (a ``ChatError``: not a participant, a closed conversation, a missing target) fails
+    /// alone; anything else rolls the transaction back, and each append of a larger batch is then
+    /// tried again in a transaction of its own, so one bad append never fails the others.
+    static func append(
+        _ batch: [PendingAppend], write: (@Sendable @escaping (SQLiteConnection) async throws -> [Result<AppendResult, any Error>]) async throws -> [Result<AppendResult, any Error>]
+    ) async -> [Result<AppendResult, any Error>] {
+        do {
+            return try await write { db in
+                var results: [Result<AppendResult, any Error>] = []
+                for pending in batch {
+                    do {
+                        results.append(.success(try await Self.append(pending.draft, metadata: pending.metadata, db)))
+                    } catch let refused as ChatError {
+                        results.append(.failure(refused))
+                    }
+                }
+                return results
+            }
+        } catch {
+            guard batch.count > 1 else { return [.failure(error)] }
+            var results: [Result<AppendResult, any Error>] = []
+            for pending in batch {
+                results.append(contentsOf: await append([pending], write: write))
+            }
+            return results
+        }
     }
 
     /// The body of ``append(_:)``, inside the caller's transaction (its result names no participants).

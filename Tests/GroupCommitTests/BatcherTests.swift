@@ -2,7 +2,7 @@ import ChatCore
 import Synchronization
 import Testing
 
-@testable import PostgresEngine
+import GroupCommit
 
 /// The batcher alone (no database): alone at low load, together under load, in arrival order, each
 /// caller with its own result, one batch per key at a time and keys independent, and bounded.

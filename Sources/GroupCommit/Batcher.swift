@@ -2,7 +2,16 @@ import ChatCore
 import NIOCore
 import Synchronization
 
-/// Group commit per key, without a timer: at most one batch per key runs at a time. A submitter that
+/// How many items one batch takes at most, and how many may wait over all keys (beyond: the submit
+/// fails with `unavailable`, retryable). One place for the stores' group-commit defaults.
+public struct BatchLimits: Sendable, Equatable {
+    public var batch: Int = 64
+    public var waiting: Int = 10_000
+    public init() {}
+}
+
+/// Group commit per key, without a timer (both stores use it: PostgreSQL keyed by conversation, the
+/// SQLite writer with one key for all): at most one batch per key runs at a time. A submitter that
 /// finds its key idle leads a batch of its own item at once (no added latency at low load); items
 /// submitted meanwhile under that key wait, and when the batch ends its leader hands each of its
 /// waiters its result and passes the key to the first waiter, which leads a batch of up to `maxBatch`
@@ -19,9 +28,9 @@ import Synchronization
 /// turn, then its batch's own deadline); a key with nothing running or waiting holds no memory. No
 /// task of its own: batches run on the submitters' tasks, and the waiting deadlines are timers of the
 /// injected `schedule`.
-final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sendable>: Sendable {
-    typealias Run = @Sendable ([Item]) async -> [Result<Output, any Error>]
-    /// Runs the closure after the duration unless the returned cancel is called first.
+public final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sendable>: Sendable {
+    /// Runs one batch: one result per item, in order.
+    public typealias Run = @Sendable ([Item]) async -> [Result<Output, any Error>]
 
     private enum Turn: Sendable {
         case lead
@@ -44,14 +53,14 @@ final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sendable>:
         var nextID: UInt64 = 0
     }
 
-    let maxBatch: Int
-    let maxWaiting: Int
-    let maxWait: Duration
+    public let maxBatch: Int
+    public let maxWaiting: Int
+    public let maxWait: Duration
     private let run: Run
     private let schedule: Schedule
     private let state = Mutex(State())
 
-    init(maxBatch: Int, maxWaiting: Int, maxWait: Duration, schedule: @escaping Schedule, run: @escaping Run) {
+    public init(maxBatch: Int, maxWaiting: Int, maxWait: Duration, schedule: @escaping Schedule, run: @escaping Run) {
         self.maxBatch = max(1, maxBatch)
         self.maxWaiting = max(0, maxWaiting)
         self.maxWait = maxWait
@@ -60,13 +69,13 @@ final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sendable>:
     }
 
     /// Items waiting for a batch now, over all keys.
-    var waitingCount: Int { state.withLock { $0.waiting } }
+    public var waitingCount: Int { state.withLock { $0.waiting } }
 
     /// Keys with a batch running now.
-    var runningKeys: Int { state.withLock { $0.running.count } }
+    public var runningKeys: Int { state.withLock { $0.running.count } }
 
     /// Runs `item` in a batch of `key` and returns its result.
-    func submit(_ item: Item, key: Key) async throws -> Output {
+    public func submit(_ item: Item, key: Key) async throws -> Output {
         let turn: Turn = await withCheckedContinuation { continuation in
             let (decision, id) = state.withLock { state -> (Decision, UInt64) in
                 guard state.running[key] != nil else {

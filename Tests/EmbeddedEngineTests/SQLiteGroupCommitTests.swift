@@ -1,0 +1,86 @@
+import ChatCore
+import ChatTesting
+import Foundation
+import Logging
+import Testing
+
+@testable import EmbeddedEngine
+
+/// The embedded store's group commit: appends that wait for the one writer share its next
+/// transaction, each with its own result, and the log stays gap-free whatever one of them does.
+@Suite struct SQLiteGroupCommitTests {
+    static func withStore(_ body: (SQLiteStore, ConversationID) async throws -> Void) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-group-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try await SQLiteStore.open(directory: directory, logger: Logger(label: "test"))
+        let (conversation, _) = try await store.createDirect(
+            id: RandomIDGenerator().conversationID(), between: UserID("ann")!, and: UserID("bob")!, workspace: nil, at: Timestamp(milliseconds: 1))
+        do {
+            try await body(store, conversation.id)
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+
+    static func draft(_ conversation: ConversationID, _ client: String, sender: String = "ann", id: MessageID? = nil) -> SQLiteStore.PendingAppend {
+        SQLiteStore.PendingAppend(
+            draft: MessageDraft(
+                id: id ?? RandomIDGenerator().messageID(), conversation: conversation, sender: UserID(sender)!,
+                clientID: ClientMessageID(client)!, kind: .text, content: client, metadata: nil, createdAt: Timestamp(milliseconds: 2)),
+            metadata: nil)
+    }
+
+    static func batch(_ store: SQLiteStore, _ items: [SQLiteStore.PendingAppend]) async -> [Result<AppendResult, any Error>] {
+        await SQLiteStore.append(items) { body in try await store.write(body) }
+    }
+
+    @Test func aRepeatedClientIDInOneBatchIsStoredOnceAndARefusedAppendFailsAlone() async throws {
+        try await Self.withStore { store, conversation in
+            let results = await Self.batch(store, [
+                Self.draft(conversation, "a"), Self.draft(conversation, "a"), Self.draft(conversation, "x", sender: "eve"),
+                Self.draft(conversation, "b"),
+            ])
+            let first = try results[0].get(), repeated = try results[1].get(), last = try results[3].get()
+            #expect(first.created && first.message.seq == 1)
+            #expect(!repeated.created && repeated.message.id == first.message.id, "the repeat returns the first")
+            #expect(throws: ChatError.notFound("no such conversation")) { try results[2].get() }
+            #expect(last.created && last.message.seq == 2, "no seq taken by the repeat or the refusal")
+            let page = try await store.messages(in: conversation, HistoryQuery(before: nil, after: nil, limit: 10))
+            #expect(page.messages.map(\.content) == ["a", "b"])
+        }
+    }
+
+    @Test func aBatchWhoseTransactionFailsIsRetriedOneByOneSoOnlyTheBadAppendFails() async throws {
+        try await Self.withStore { store, conversation in
+            let taken = try await store.append(Self.draft(conversation, "first").draft).message.id
+            // The second draft reuses a message id: its insert fails after its seq was taken, which
+            // rolls back the whole transaction; alone, each of the others is stored.
+            let results = await Self.batch(store, [
+                Self.draft(conversation, "c"), Self.draft(conversation, "clash", id: taken), Self.draft(conversation, "d"),
+            ])
+            #expect(try results[0].get().message.seq == 2)
+            #expect(throws: (any Error).self) { try results[1].get() }
+            #expect(try results[2].get().message.seq == 3, "gap-free: the failed append's seq was rolled back")
+            let page = try await store.messages(in: conversation, HistoryQuery(before: nil, after: nil, limit: 10))
+            #expect(page.messages.map(\.seq) == [1, 2, 3])
+        }
+    }
+
+    @Test func concurrentAppendsToOneConversationAreGapFreeAndEachStoredOnce() async throws {
+        try await Self.withStore { store, conversation in
+            let count = 300
+            let seqs = try await withThrowingTaskGroup(of: Int64.self) { group in
+                for index in 0..<count {
+                    group.addTask { try await store.append(Self.draft(conversation, "m\(index)").draft).message.seq }
+                }
+                return try await group.reduce(into: [Int64]()) { $0.append($1) }
+            }
+            #expect(seqs.sorted() == Array(1...Int64(count)))
+            let oldest = try await store.messages(in: conversation, HistoryQuery(before: nil, after: 0, limit: 200))
+            let newest = try await store.messages(in: conversation, HistoryQuery(before: nil, after: 200, limit: 200))
+            #expect((oldest.messages + newest.messages).map(\.seq) == Array(1...Int64(count)), "the log holds each once, in order")
+        }
+    }
+}
