@@ -77,7 +77,7 @@ async function act(action) {
 async function refresh() {
   clearTimeout(timer);
   try {
-    const [{ nodes }, jobs] = await Promise.all([api.call("GET", "/v1/admin/nodes"), api.call("GET", "/v1/admin/jobs?limit=50")]);
+    const [{ nodes }, jobs] = await Promise.all([api.call("GET", "/v1/admin/nodes"), api.call("GET", "/v1/admin/jobs")]);
     renderNodes(nodes);
     renderJobs(jobs);
     $("error").textContent = "";
