@@ -94,5 +94,21 @@ enum SQLiteSchema {
             // Requeue: the requests an agent holds.
             "CREATE INDEX support_by_agent ON support_requests (agent, status)",
         ],
+        // A post is one statement on the one writer (an INSERT … SELECT that takes the next seq): what
+        // else a post changes follows it here, in the same statement, instead of costing the writer
+        // a hop to the thread pool each. The same for any insert of a post.
+        [
+            """
+            CREATE TRIGGER messages_post AFTER INSERT ON messages WHEN NEW.action = 'post' BEGIN
+                UPDATE conversations SET last_seq = NEW.seq, last_post_seq = NEW.seq,
+                    last_activity_at = MAX(last_activity_at, NEW.created_at)
+                WHERE id = NEW.conversation_id;
+                UPDATE participants SET archived = 0 WHERE conversation_id = NEW.conversation_id AND archived = 1;
+                -- A support agent's first reply: their claim no longer returns to the queue.
+                UPDATE support_requests SET answered_at = NEW.created_at
+                WHERE conversation_id = NEW.conversation_id AND agent = NEW.sender AND status = 'claimed' AND answered_at IS NULL;
+            END
+            """,
+        ],
     ]
 }

@@ -377,21 +377,15 @@ public final class SQLiteStore: ChatStore {
         }
     }
 
-    /// The body of ``append(_:)``, inside the caller's transaction (its result names no participants).
-    /// The sender must take part: the repeat lookup and the seq's update both require it, so a
-    /// non-participant (or one who left, even retrying) gets `notFound` with no statement of its own.
+    /// The body of ``append(_:)``, inside the caller's transaction (its result names no participants):
+    /// a post through ``post(_:metadata:_:)``, an action here. The sender must take part: the repeat
+    /// lookup and the seq's update both require it, so a non-participant (or one who left, even
+    /// retrying) gets `notFound`.
     static func append(_ draft: MessageDraft, metadata: String?, _ db: SQLiteConnection) async throws -> AppendResult {
+        if draft.action == .post { return try await post(draft, metadata: metadata, db) }
         let conversation = draft.conversation.rawValue
         let sender = draft.sender.rawValue
-        let existing = try await db.query(
-            """
-            SELECT m.* FROM messages m WHERE m.conversation_id = ? AND m.sender = ? AND m.client_id = ?
-            AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = m.conversation_id AND p.user_id = m.sender)
-            """,
-            [.text(conversation), .text(sender), .text(draft.clientID.rawValue)])
-        if let row = existing.first {
-            return AppendResult(message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false, participants: [])
-        }
+        if let repeated = try await repeated(draft, db) { return repeated }
         var kind = draft.kind
         if let target = draft.action.target {
             let rows = try await db.query(
@@ -400,40 +394,18 @@ public final class SQLiteStore: ChatStore {
             guard let found = rows.first?.column("kind")?.string else { throw ChatError.notFound("no such message") }
             kind = MessageKind(rawValue: found) ?? .text
         }
-        let isPost = draft.action == .post
+        // An action (edit, delete, reaction) takes the next seq without moving the activity time.
         let member = "EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = conversations.id AND p.user_id = ?)"
         let updated = try await db.query(
-            isPost
-                ? """
-                UPDATE conversations SET last_seq = last_seq + 1, last_post_seq = last_seq + 1,
-                    last_activity_at = MAX(last_activity_at, ?)
-                WHERE id = ? AND closed_at IS NULL AND \(member) RETURNING last_seq, kind
-                """
-                : "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? AND closed_at IS NULL AND \(member) RETURNING last_seq, kind",
-            isPost ? [.int(draft.createdAt.milliseconds), .text(conversation), .text(sender)] : [.text(conversation), .text(sender)])
-        guard let seq = updated.first?.column("last_seq")?.integer else {
-            let participant = try await !db.query(
-                "SELECT 1 AS one FROM participants WHERE conversation_id = ? AND user_id = ?", [.text(conversation), .text(sender)]
-            ).isEmpty
-            if participant { throw ChatError.conflict("the conversation is closed") }
-            throw ChatError.notFound("no such conversation")
-        }
+            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? AND closed_at IS NULL AND \(member) RETURNING last_seq",
+            [.text(conversation), .text(sender)])
+        guard let seq = updated.first?.column("last_seq")?.integer else { try await refusal(draft, db) }
         let time = Int64(draft.createdAt.milliseconds)
         let content = draft.action.carriesContent ? draft.content : ""
         let entryMetadata = draft.action.carriesContent ? metadata : nil
         switch draft.action {
         case .post:
-            _ = try await db.query(
-                "UPDATE participants SET archived = 0 WHERE conversation_id = ? AND archived = 1", [.text(conversation)])
-            // A support agent's first reply: their claim no longer returns to the queue.
-            if updated.first?.column("kind")?.string == ConversationKind.support.rawValue {
-                _ = try await db.query(
-                    """
-                    UPDATE support_requests SET answered_at = ?
-                    WHERE conversation_id = ? AND agent = ? AND status = 'claimed' AND answered_at IS NULL
-                    """,
-                    [.int(time), .text(conversation), .text(draft.sender.rawValue)])
-            }
+            throw ChatError.internal("a post is stored by post(_:metadata:_:)")
         case .edit(let target):
             _ = try await db.query(
                 "UPDATE messages SET content = ?, metadata = ?, edited_at = ? WHERE conversation_id = ? AND seq = ?",
@@ -473,6 +445,58 @@ public final class SQLiteStore: ChatStore {
             action: draft.action, kind: kind, content: content, metadata: draft.action.carriesContent ? draft.metadata : nil,
             createdAt: draft.createdAt)
         return AppendResult(message: message, created: true, participants: [])
+    }
+
+    /// A post in one statement: the entry takes the conversation's next seq only where the sender takes
+    /// part and the conversation is open, and a repeat of the sender's client id inserts nothing; the
+    /// `messages_post` trigger does the rest (the seq, the activity time, unarchiving, a support agent's
+    /// first reply). When nothing was inserted, it says why: a repeat (the first post comes back), a
+    /// closed conversation (`conflict`), or no such conversation for this sender (`notFound`).
+    static func post(_ draft: MessageDraft, metadata: String?, _ db: SQLiteConnection) async throws -> AppendResult {
+        let conversation = draft.conversation.rawValue
+        let sender = draft.sender.rawValue
+        let inserted = try await db.query(
+            """
+            INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, content, metadata, created_at, action, target_seq, emoji)
+            SELECT c.id, c.last_seq + 1, ?, ?, ?, ?, ?, ?, ?, 'post', NULL, NULL FROM conversations c
+            WHERE c.id = ? AND c.closed_at IS NULL
+              AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = c.id AND p.user_id = ?)
+            ON CONFLICT (conversation_id, sender, client_id) DO NOTHING
+            RETURNING seq
+            """,
+            [.text(draft.id.rawValue), .text(sender), .text(draft.clientID.rawValue), .text(draft.kind.rawValue), .text(draft.content),
+             metadata.map { .text($0) } ?? .null, .int(draft.createdAt.milliseconds), .text(conversation), .text(sender)])
+        guard let seq = inserted.first?.column("seq")?.integer else {
+            if let repeated = try await repeated(draft, db) { return repeated }
+            try await refusal(draft, db)
+        }
+        let message = Message(
+            id: draft.id, conversation: draft.conversation, seq: Seq(seq), sender: draft.sender, clientID: draft.clientID,
+            action: .post, kind: draft.kind, content: draft.content, metadata: draft.metadata, createdAt: draft.createdAt)
+        return AppendResult(message: message, created: true, participants: [])
+    }
+
+    /// The sender's earlier entry with the draft's client id, while they take part.
+    static func repeated(_ draft: MessageDraft, _ db: SQLiteConnection) async throws -> AppendResult? {
+        let existing = try await db.query(
+            """
+            SELECT m.* FROM messages m WHERE m.conversation_id = ? AND m.sender = ? AND m.client_id = ?
+            AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = m.conversation_id AND p.user_id = m.sender)
+            """,
+            [.text(draft.conversation.rawValue), .text(draft.sender.rawValue), .text(draft.clientID.rawValue)])
+        guard let row = existing.first else { return nil }
+        return AppendResult(message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false, participants: [])
+    }
+
+    /// Why an append that took no seq was refused: the conversation is closed (`conflict`) when the
+    /// sender takes part, else it does not exist for them (`notFound`).
+    static func refusal(_ draft: MessageDraft, _ db: SQLiteConnection) async throws -> Never {
+        let participant = try await !db.query(
+            "SELECT 1 AS one FROM participants WHERE conversation_id = ? AND user_id = ?",
+            [.text(draft.conversation.rawValue), .text(draft.sender.rawValue)]
+        ).isEmpty
+        if participant { throw ChatError.conflict("the conversation is closed") }
+        throw ChatError.notFound("no such conversation")
     }
 
     public func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage {
