@@ -50,10 +50,7 @@ struct ConsoleRoutes: Sendable {
         }
         admin.get("jobs") { request, _ in
             await responder.respond(request) { principal in
-                let limit = try request.uri.queryParameters.get("limit").map { value throws(ChatError) -> Int in
-                    guard let number = Int(value) else { throw .validation("'limit' must be an integer") }
-                    return number
-                }
+                let limit = try JSONResponder.integer("limit", in: request)
                 return (200, FrameCodec.body(try await self.admin.jobs(limit: limit, as: principal)))
             }
         }

@@ -50,6 +50,13 @@ struct JSONResponder: Sendable {
         }
     }
 
+    /// The query parameter `name` as an integer, nil when absent; `validation` when it is not one.
+    static func integer(_ name: String, in request: Request) throws(ChatError) -> Int? {
+        guard let value = request.uri.queryParameters.get(name) else { return nil }
+        guard let number = Int(value) else { throw .validation("'\(name)' must be an integer") }
+        return number
+    }
+
     static func json(status: Int, _ bytes: [UInt8]) -> Response {
         Response(
             status: HTTPResponse.Status(code: status), headers: [.contentType: "application/json"],

@@ -30,10 +30,7 @@ struct RESTRoutes: Sendable {
         v1.get { request, context in
             await respond(request) {
                 let query = request.uri.queryParameters
-                let limit = try query.get("limit").map { value throws(ChatError) -> Int in
-                    guard let number = Int(value) else { throw .validation("'limit' must be an integer") }
-                    return number
-                }
+                let limit = try JSONResponder.integer("limit", in: request)
                 let body = ListConversationsRequest(
                     cursor: query.get("cursor"), limit: limit, workspace: query.get("workspace"))
                 return try Validate.list(body)
@@ -152,10 +149,7 @@ struct RESTRoutes: Sendable {
         support.get("queue") { request, context in
             await respond(request) {
                 let query = request.uri.queryParameters
-                let limit = try query.get("limit").map { value throws(ChatError) -> Int in
-                    guard let number = Int(value) else { throw .validation("'limit' must be an integer") }
-                    return number
-                }
+                let limit = try JSONResponder.integer("limit", in: request)
                 return try Validate.supportQueue(workspace: query.get("workspace"), limit: limit)
             }
         }
