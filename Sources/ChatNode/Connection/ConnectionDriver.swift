@@ -56,7 +56,8 @@ public struct ConnectionDriver: Sendable {
     public func run<Inbound: AsyncSequence & Sendable>(inbound: Inbound, token: String?, outbox: Outbox) async
     where Inbound.Element == InboundMessage {
         let authenticated = Flag()
-        // The auth deadline: a client that has not authenticated by then is closed.
+        // The auth deadline: a client that has sent no token by then is closed (one that did is
+        // registered however long that takes, or refused).
         let deadline = settings.limits.authDeadline
         let cancelDeadline = schedule(deadline) { [self] in
             if !authenticated.isSet {
@@ -72,9 +73,10 @@ public struct ConnectionDriver: Sendable {
         await withTaskGroup(of: Void.self) { group in
             var session: Session?
             if let token {
+                // The deadline is for sending a token: registering it may take longer on a busy node.
+                authenticated.set()
                 session = await authenticate(token: token, re: nil, resume: [:], outbox: outbox)
                 guard let current = session else { return }
-                authenticated.set()
                 cancelExpiry = started(current, group: &group)
             }
             do {
@@ -97,9 +99,9 @@ public struct ConnectionDriver: Sendable {
                             sendError(.conflict("already authenticated"), re: id, to: outbox)
                             continue
                         }
+                        authenticated.set()
                         session = await authenticate(token: token, re: id, resume: resume, outbox: outbox)
                         guard let current = session else { break }
-                        authenticated.set()
                         cancelExpiry = started(current, group: &group)
                     case .command(let id, let command):
                         guard let current = session else {
