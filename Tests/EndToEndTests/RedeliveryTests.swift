@@ -38,14 +38,12 @@ import Testing
                     func copies() -> Int { b.receivedEntries.filter { $0.conversation == id }.count }
                     try await eventually("the catch-up brings 1…3") { copies() == 3 }
                     try await eventually("the first check sends them again") { copies() == 6 }
-                    let first = ContinuousClock.now
                     try await eventually("and the next, after the backoff") { copies() == 9 }
-                    let second = ContinuousClock.now
                     try await eventually("and the next, after a longer one") { copies() == 12 }
-                    let third = ContinuousClock.now
-                    // Lower bounds only (a check never runs early); 50 ms for this test's polling.
-                    #expect(second - first >= .milliseconds(250), "the first retry waits 300 ms, not \(second - first)")
-                    #expect(third - second >= .milliseconds(550), "the second retry waits 600 ms, not \(third - second)")
+                    // No wall-clock check of the backoff here: copies arrive a variable time after their
+                    // check ran (fresh-clone CI saw 538 ms between arrivals for a 600 ms backoff). The
+                    // delays are checked on a manual clock (RulesTests' RetryPolicy, JobRunnerTests).
+                    #expect(try await Self.jobs(alice, "retried") >= 2, "each copy came from a check that was retried")
                     #expect(Set(b.receivedEntries.map(\.seq)) == [1, 2, 3], "only what was not acknowledged")
                     let done = try await Self.jobs(alice, "done")
                     _ = try await b.mark(id, delivered: 3)
