@@ -58,7 +58,7 @@ let package = Package(
         // Group commit: callers' items that arrive while a batch runs go together in the next one.
         .target(
             name: "GroupCommit",
-            dependencies: ["ChatCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["ChatCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "GroupCommitTests", dependencies: ["ChatCore", "GroupCommit"], swiftSettings: strict),
@@ -179,7 +179,7 @@ let package = Package(
         .target(
             name: "NodeBootstrap",
             dependencies: [
-                "ChatCore", "ChatWire", "ChatNode", "ChatServer", "EmbeddedEngine", "PostgresEngine", "RedisEngine", "RedisClient", "Webhooks",
+                "ChatCore", "ChatWire", "ChatNode", "ChatServer", "EmbeddedEngine", "GroupCommit", "PostgresEngine", "RedisEngine", "RedisClient", "Webhooks",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

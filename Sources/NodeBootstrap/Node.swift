@@ -3,6 +3,7 @@ import ChatNode
 import ChatServer
 import ChatWire
 import EmbeddedEngine
+import GroupCommit
 import Foundation
 import Logging
 import NIOCore
@@ -65,7 +66,7 @@ public final class Node: Sendable {
         }
         let runner = JobRunner(
             queue: jobs, handlers: Self.jobHandlers(desk: desk, notices: notices, redelivery: redelivery), clock: clock, settings: configuration.jobs,
-            worker: nodeID.rawValue, schedule: Self.schedule, metrics: metrics, logger: logger)
+            worker: nodeID.rawValue, schedule: eventLoopSchedule, metrics: metrics, logger: logger)
         wakeRunner.set { runner.wake() }
         let tracker = PresenceTracker(
             presence: presence, store: store, publisher: publisher, hub: hub, settings: settings, desk: desk, logger: logger)
@@ -76,7 +77,7 @@ public final class Node: Sendable {
         let authenticator = try await JWTAuthenticator(keys: Self.tokenKeys(configuration, logger: logger))
         let driver = ConnectionDriver(
             service: service, hub: hub, presence: tracker, authenticator: authenticator, metrics: metrics, redelivery: redelivery,
-            schedule: Self.schedule, logger: logger)
+            schedule: eventLoopSchedule, logger: logger)
         let readiness = Readiness(checks: backends.healthChecks)
         let reporter = NodeReporter(
             directory: backends.nodes, node: nodeID, interval: configuration.adminReportInterval,
@@ -212,13 +213,6 @@ public final class Node: Sendable {
                 },
                 framesIn: totals.framesIn, eventsOut: totals.eventsOut, errors: totals.errors)
         }
-    }
-
-    /// Runs `body` after `delay` on an event loop unless cancelled first (the job runner's and the
-    /// connections' timers).
-    static let schedule: Schedule = { delay, body in
-        let task = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(delay), body)
-        return { task.cancel() }
     }
 
     /// Every job kind this node runs.

@@ -33,10 +33,7 @@ public final class PostgresStore: ChatStore, Service {
         self.logger = logger
         self.appends = Batcher(
             maxBatch: settings.appendBatching.batch, maxWaiting: settings.appendBatching.waiting, maxWait: settings.timeout,
-            schedule: { delay, body in
-                let task = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(delay), body)
-                return { task.cancel() }
-            }
+            schedule: eventLoopSchedule
         ) { [timeout = settings.timeout] batch in
             await Self.append(batch, client, logger, timeout: timeout)
         }

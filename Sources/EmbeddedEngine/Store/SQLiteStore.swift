@@ -30,10 +30,7 @@ public final class SQLiteStore: ChatStore {
         self.logger = logger
         self.appends = Batcher(
             maxBatch: batching.batch, maxWaiting: batching.waiting, maxWait: appendWait,
-            schedule: { delay, body in
-                let task = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(delay), body)
-                return { task.cancel() }
-            }
+            schedule: eventLoopSchedule
         ) { batch in
             await Self.append(batch) { body in try await Self.write(writer, gate, logger, body) }
         }
