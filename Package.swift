@@ -58,6 +58,12 @@ let package = Package(
         // Group commit: callers' items that arrive while a batch runs go together in the next one.
         .target(
             name: "GroupCommit",
+            dependencies: ["ChatCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        // Running on the event loops: the production timers (`Schedule`) and a task executor per loop.
+        .target(
+            name: "EventLoops",
             dependencies: ["ChatCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
@@ -65,7 +71,7 @@ let package = Package(
         .target(
             name: "EmbeddedEngine",
             dependencies: [
-                "ChatCore", "GroupCommit",
+                "ChatCore", "EventLoops", "GroupCommit",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -78,7 +84,7 @@ let package = Package(
         .target(
             name: "PostgresEngine",
             dependencies: [
-                "ChatCore", "GroupCommit",
+                "ChatCore", "EventLoops", "GroupCommit",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 // For ConnectionPoolError: a pool that cannot reach the server is `unavailable`, not `internal`.
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
@@ -120,7 +126,7 @@ let package = Package(
         .target(
             name: "RedisEngine",
             dependencies: [
-                "ChatCore", "RedisClient",
+                "ChatCore", "EventLoops", "RedisClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -155,7 +161,7 @@ let package = Package(
         .target(
             name: "ChatServer",
             dependencies: [
-                "ChatCore", "ChatWire", "ChatNode", "ClientAssets",
+                "ChatCore", "ChatWire", "ChatNode", "ClientAssets", "EventLoops",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -179,7 +185,7 @@ let package = Package(
         .target(
             name: "NodeBootstrap",
             dependencies: [
-                "ChatCore", "ChatWire", "ChatNode", "ChatServer", "EmbeddedEngine", "GroupCommit", "PostgresEngine", "RedisEngine", "RedisClient", "Webhooks",
+                "ChatCore", "ChatWire", "ChatNode", "ChatServer", "EmbeddedEngine", "EventLoops", "PostgresEngine", "RedisEngine", "RedisClient", "Webhooks",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

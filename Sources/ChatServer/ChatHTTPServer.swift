@@ -2,6 +2,7 @@ import ChatCore
 import ChatNode
 import ChatWire
 import ClientAssets
+import EventLoops
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -112,10 +113,12 @@ public enum ChatHTTPServer {
                     let outbox = Outbox(
                         capacity: outboxCapacity, sink: SocketSink(channel: channel),
                         onOverflow: { evict(channel, grace: evictionGrace) }, onClose: { drop(channel, after: closeTimeout) })
-                    await withTaskGroup(of: Void.self) { group in
-                        group.addTask { await closeWhenAsked(outbox, outbound: outbound) }
-                        await driver.run(inbound: MessageAssembler(frames: inbound, maxBytes: maxFrame), token: token, outbox: outbox)
-                        await group.waitForAll()
+                    await EventLoopExecutor.prefer(channel.eventLoop) {
+                        await withTaskGroup(of: Void.self) { group in
+                            group.addTask { await closeWhenAsked(outbox, outbound: outbound) }
+                            await driver.run(inbound: MessageAssembler(frames: inbound, maxBytes: maxFrame), token: token, outbox: outbox)
+                            await group.waitForAll()
+                        }
                     }
                 }
             },

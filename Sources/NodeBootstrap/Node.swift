@@ -3,7 +3,7 @@ import ChatNode
 import ChatServer
 import ChatWire
 import EmbeddedEngine
-import GroupCommit
+import EventLoops
 import Foundation
 import Logging
 import NIOCore
@@ -116,7 +116,9 @@ public final class Node: Sendable {
                     // Shut down in reverse: readiness off first, then the drain, the server, the admin report, presence, jobs, hub,
                     // the pub/sub link, and the database pool last.
                     .init(service: hub), .init(service: runner), .init(service: tracker), .init(service: reporter), .init(service: app),
-                    .init(service: Drainer(hub: hub, grace: configuration.drainGrace, maxJitter: configuration.drainJitter)),
+                    .init(service: Drainer(
+                        hub: hub, grace: configuration.drainGrace, maxJitter: configuration.drainJitter,
+                        closeTimeout: configuration.server.closeTimeout)),
                     .init(service: ReadinessGate(readiness: readiness)),
                 ],
                 gracefulShutdownSignals: signals, logger: logger))

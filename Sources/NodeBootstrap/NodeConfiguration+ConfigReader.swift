@@ -29,6 +29,8 @@ public enum ConfigKeys {
         .init(key: "data.dir", defaultValue: "./data", help: "Embedded engine: directory of the SQLite database and the generated secret."),
         .init(key: "database.url", defaultValue: "(none: embedded SQLite)", help: "PostgreSQL store: postgres://user:password@host:5432/database; TLS per sslmode (disable, prefer, require, verify-ca, verify-full; sslrootcert=FILE)."),
         .init(key: "database.pool.max", defaultValue: "20", help: "Most PostgreSQL connections one node opens."),
+        .init(key: "database.pool.min", defaultValue: "\(DatabaseSettings.defaultMinConnections)", help: "PostgreSQL connections opened at start and kept open while idle (at most database.pool.max); a connection above it costs a timer each time it goes idle."),
+        .init(key: "database.keepalive.ms", defaultValue: "0", help: "How often an idle PostgreSQL connection runs a keep-alive query; 0: never. Set it where a NAT or load balancer drops idle connections silently; it costs a timer each time a connection goes idle."),
         .init(key: "database.timeout.ms", defaultValue: "5000", help: "Time one store call may wait for PostgreSQL before it fails with unavailable (retryable); on the embedded store, the longest a send waits for its group commit."),
         .init(key: "database.append.batch", defaultValue: "\(DatabaseSettings.AppendBatching().batch)", help: "Group commit: the most sends stored in one transaction (those that arrive while an append runs go together): of one conversation on PostgreSQL, of any on the embedded store's one writer."),
         .init(key: "database.append.waiting", defaultValue: "\(DatabaseSettings.AppendBatching().waiting)", help: "Group commit: the most sends waiting for the append in flight (their conversation's on PostgreSQL, the writer's on the embedded store); beyond it a send fails with unavailable (retryable)."),
@@ -139,6 +141,10 @@ extension NodeConfiguration {
         dataDirectory = reader.string(forKey: "data.dir", default: dataDirectory)
         databaseURL = reader.string(forKey: "database.url", isSecret: true)
         databasePoolSize = reader.int(forKey: "database.pool.max", default: databasePoolSize)
+        databasePoolMinimum = reader.int(forKey: "database.pool.min")
+        let keepAlive = reader.int(forKey: "database.keepalive.ms", default: 0)
+        guard keepAlive >= 0 else { throw ChatError.validation("configuration 'database.keepalive.ms' must be 0 (never) or positive") }
+        databaseKeepAlive = keepAlive > 0 ? .milliseconds(keepAlive) : nil
         databaseTimeout = .milliseconds(reader.int(forKey: "database.timeout.ms", default: 5_000))
         appendBatching.batch = reader.int(forKey: "database.append.batch", default: appendBatching.batch)
         appendBatching.waiting = reader.int(forKey: "database.append.waiting", default: appendBatching.waiting)
@@ -207,6 +213,9 @@ extension NodeConfiguration {
         }
         guard (0...65535).contains(server.port) else { throw ChatError.validation("configuration 'http.port' must be 0...65535") }
         try positive(databasePoolSize, "database.pool.max")
+        if let minimum = databasePoolMinimum, !(0...databasePoolSize).contains(minimum) {
+            throw ChatError.validation("configuration 'database.pool.min' must be 0...database.pool.max (\(databasePoolSize))")
+        }
         try positive(appendBatching.batch, "database.append.batch")
         try positive(appendBatching.waiting, "database.append.waiting")
         guard server.pingInterval > .zero else { throw ChatError.validation("configuration 'ws.ping.interval.ms' must be positive") }

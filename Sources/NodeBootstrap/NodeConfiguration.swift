@@ -16,6 +16,10 @@ public struct NodeConfiguration: Sendable {
     public var databaseURL: String?
     /// Most connections to PostgreSQL this node opens.
     public var databasePoolSize: Int = 20
+    /// Connections to PostgreSQL kept open while idle; nil: ``DatabaseSettings``' default (at most `databasePoolSize`).
+    public var databasePoolMinimum: Int?
+    /// How often an idle PostgreSQL connection runs a keep-alive query; nil: never.
+    public var databaseKeepAlive: Duration?
     /// How long one store call may wait for PostgreSQL before it fails with `unavailable`.
     public var databaseTimeout: Duration = .seconds(5)
     /// Group commit of sends on PostgreSQL.
@@ -101,6 +105,8 @@ extension NodeConfiguration {
     func databaseSettings(url: String) throws -> DatabaseSettings {
         var settings = try DatabaseSettings(url: url)
         settings.maxConnections = databasePoolSize
+        if let databasePoolMinimum { settings.minConnections = databasePoolMinimum }
+        settings.keepAlive = databaseKeepAlive
         settings.timeout = databaseTimeout
         settings.appendBatching = appendBatching
         return settings

@@ -35,6 +35,16 @@ public struct DatabaseSettings: Sendable, CustomStringConvertible {
     public var rootCertificates: String?
     /// Most connections this node opens.
     public var maxConnections: Int = 20
+    /// Connections kept open while idle (at most `maxConnections`), opened at start. PostgresNIO's pool
+    /// starts a timer (three Swift tasks) every time a connection above the minimum goes idle, and a
+    /// query takes the first idle connection: while the minimum carries the load, no timer runs.
+    public var minConnections: Int = Self.defaultMinConnections
+    public static let defaultMinConnections = 4
+    /// How often an idle connection runs a keep-alive query; nil: never. Like the idle timer, the
+    /// keep-alive is a timer started each time a connection goes idle (about an eighth of a busy node's
+    /// CPU, bench/RESULTS.md); worth it only where something between the node and PostgreSQL drops idle
+    /// connections without closing them (a NAT or load balancer with an idle timeout).
+    public var keepAlive: Duration?
     /// How long one store call may wait for the database before it fails with `unavailable`.
     public var timeout: Duration = .seconds(5)
     /// Group commit of sends (``Batcher``).
@@ -86,6 +96,8 @@ public struct DatabaseSettings: Sendable, CustomStringConvertible {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: user, password: password, database: database, tls: try clientTLS())
         configuration.options.maximumConnections = maxConnections
+        configuration.options.minimumConnections = min(minConnections, maxConnections)
+        configuration.options.keepAliveBehavior = keepAlive.map { .init(frequency: $0) }
         configuration.options.connectTimeout = timeout
         return configuration
     }

@@ -1,6 +1,5 @@
 import ChatCore
-import NIOCore
-import NIOPosix
+import EventLoops
 import Synchronization
 
 /// Runs an operation with a deadline that holds even when the operation ignores cancellation.
@@ -18,15 +17,17 @@ enum Deadline {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 outcome.wait(continuation)
-                let work = Task {
+                // An unstructured task (the caller must resume at the deadline even if the work
+                // hangs), kept on the caller's event loop when it has one.
+                let work = Task(executorPreference: EventLoopExecutor.current) {
                     let result: Result<T, any Error>
                     do { result = .success(try await body()) } catch { result = .failure(error) }
                     outcome.finish(result)
                 }
-                let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(timeout)) {
+                let cancelTimer = eventLoopSchedule(timeout) {
                     if outcome.finish(.failure(ChatError.unavailable("the database did not answer in time; retry"))) { work.cancel() }
                 }
-                outcome.onFinish { timer.cancel() }
+                outcome.onFinish(cancelTimer)
             }
         } onCancel: {
             outcome.finish(.failure(CancellationError()))

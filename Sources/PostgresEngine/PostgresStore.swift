@@ -1,4 +1,5 @@
 import ChatCore
+import EventLoops
 import GroupCommit
 import Foundation
 import Logging

@@ -34,7 +34,8 @@ public final class RedisSubscriber: Service, Sendable {
     /// Set when a message was dropped; the next delivery is preceded by `.resumed`.
     private let lost = Atomic<Bool>(false)
     private let configuration: RedisConfiguration
-    private let eventLoop: any EventLoop
+    /// The event loop of the link's connection.
+    public let eventLoop: any EventLoop
     private let logger: Logger
 
     public init(configuration: RedisConfiguration, eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next(), logger: Logger) {

@@ -1,4 +1,5 @@
 import ChatCore
+import EventLoops
 import Logging
 import NIOCore
 import RedisClient
@@ -74,26 +75,32 @@ public final class RedisBroker: Broker, Service {
             group.addTask { [self] in
                 await cancelWhenGracefulShutdown { await self.sendCanaries() }
             }
-            for await event in subscriber.events {
-                switch event {
-                case .message(let message):
-                    if message.channel == canaryChannel {
-                        lastCanary.withLock { $0 = .now }
-                        continue
-                    }
-                    guard let channel = ChatCore.Channel(name: message.channel, prefix: prefix),
-                        let envelope = EnvelopeCodec.decode(message.payload, channel: channel)
-                    else {
-                        logger.warning("dropped an unreadable pub/sub message", metadata: ["channel": "\(message.channel)"])
-                        continue
-                    }
-                    handler(envelope)
-                case .resumed:
-                    logger.notice("pub/sub link resumed; repairing from the store")
-                    onResume()
-                }
-            }
+            // The consumer runs on the link's event loop: a message reaches the hub without a hop
+            // to the cooperative pool.
+            await EventLoopExecutor.prefer(subscriber.eventLoop) { await consume() }
             group.cancelAll()
+        }
+    }
+
+    private func consume() async {
+        for await event in subscriber.events {
+            switch event {
+            case .message(let message):
+                if message.channel == canaryChannel {
+                    lastCanary.withLock { $0 = .now }
+                    continue
+                }
+                guard let channel = ChatCore.Channel(name: message.channel, prefix: prefix),
+                    let envelope = EnvelopeCodec.decode(message.payload, channel: channel)
+                else {
+                    logger.warning("dropped an unreadable pub/sub message", metadata: ["channel": "\(message.channel)"])
+                    continue
+                }
+                handler(envelope)
+            case .resumed:
+                logger.notice("pub/sub link resumed; repairing from the store")
+                onResume()
+            }
         }
     }
 

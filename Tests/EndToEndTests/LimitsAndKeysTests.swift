@@ -94,6 +94,11 @@ import Testing
         configuration.nodeID = "node-1.eu_west"
         #expect(throws: Never.self) { try configuration.validate() }
         configuration = NodeConfiguration()
+        configuration.databasePoolMinimum = 21
+        #expect(throws: ChatError.validation("configuration 'database.pool.min' must be 0...database.pool.max (20)")) { try configuration.validate() }
+        configuration.databasePoolMinimum = 20
+        #expect(throws: Never.self) { try configuration.validate() }
+        configuration = NodeConfiguration()
         configuration.notifyWebhookURL = "https://hooks.example.com/switchboard"
         #expect(throws: ChatError.validation("configuration 'notify.webhook.secret' must be set, at least 16 bytes, with 'notify.webhook.url'")) {
             try configuration.validate()

@@ -315,7 +315,7 @@ public final class Hub: Service, Sendable {
             let envelopes = page.messages.map { EventPublisher.messageEnvelope($0, origin: settings.nodeID, eventID: 0) }
             sent = sent || !envelopes.isEmpty
             state.withLock { state in
-                Self.advance(session, in: conversation, with: envelopes, state: &state)
+                Self.advance(session, in: conversation, with: envelopes, state: &state, metrics: metrics)
             }
         }
     }
@@ -323,12 +323,16 @@ public final class Hub: Service, Sendable {
     /// Delivers to a catching-up `session` the entries that continue its cursor, then switches it to
     /// the live path once the cursor meets the node's relay. Entries past a hole are skipped: the
     /// catch-up reads them from the store.
-    private static func advance(_ session: Session, in conversation: ConversationID, with envelopes: [Envelope], state: inout State) {
-        guard var next = state.catchUps[session.id]?[conversation] else { return }
+    private static func advance(
+        _ session: Session, in conversation: ConversationID, with envelopes: [Envelope], state: inout State, metrics: NodeMetrics
+    ) {
+        guard let first = state.catchUps[session.id]?[conversation] else { return }
+        var next = first
         for envelope in envelopes where envelope.seq == next {
             session.outbox.send(ByteBuffer(bytes: envelope.frame))
             next += 1
         }
+        if next > first { metrics.eventsOut(.message, count: Int(next - first)) }
         if next == state.relays[conversation]?.expected {
             state.catchUps[session.id]?[conversation] = nil
             if state.catchUps[session.id]?.isEmpty == true { state.catchUps[session.id] = nil }
@@ -345,7 +349,7 @@ public final class Hub: Service, Sendable {
         var direct: [Session] = []
         for session in sessions {
             if state.catchUps[session.id]?[conversation] != nil {
-                advance(session, in: conversation, with: ready, state: &state)
+                advance(session, in: conversation, with: ready, state: &state, metrics: metrics)
             } else {
                 direct.append(session)
             }

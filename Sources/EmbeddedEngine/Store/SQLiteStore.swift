@@ -1,5 +1,6 @@
 import ChatCore
 import Foundation
+import EventLoops
 import GroupCommit
 import Logging
 import NIOCore
