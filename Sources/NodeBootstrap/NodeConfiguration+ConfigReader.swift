@@ -28,7 +28,7 @@ public enum ConfigKeys {
         .init(key: "http.port", defaultValue: "8080", help: "Port to listen on (0 picks a free one)."),
         .init(key: "data.dir", defaultValue: "./data", help: "Embedded engine: directory of the SQLite database and the generated secret."),
         .init(key: "database.url", defaultValue: "(none: embedded SQLite)", help: "PostgreSQL store: postgres://user:password@host:5432/database; TLS per sslmode (disable, prefer, require, verify-ca, verify-full; sslrootcert=FILE)."),
-        .init(key: "database.pool.max", defaultValue: "20", help: "Most PostgreSQL connections one node opens."),
+        .init(key: "database.pool.max", defaultValue: "\(DatabaseSettings.defaultMaxConnections)", help: "Most PostgreSQL connections one node opens."),
         .init(key: "database.pool.min", defaultValue: "\(DatabaseSettings.defaultMinConnections)", help: "PostgreSQL connections opened at start and kept open while idle (at most database.pool.max); a connection above it costs a timer each time it goes idle."),
         .init(key: "database.keepalive.ms", defaultValue: "0", help: "How often an idle PostgreSQL connection runs a keep-alive query; 0: never. Set it where a NAT or load balancer drops idle connections silently; it costs a timer each time a connection goes idle."),
         .init(key: "database.timeout.ms", defaultValue: "5000", help: "Time one store call may wait for PostgreSQL before it fails with unavailable (retryable); on the embedded store, the longest a send waits for its group commit."),

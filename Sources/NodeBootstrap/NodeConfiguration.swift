@@ -15,7 +15,7 @@ public struct NodeConfiguration: Sendable {
     /// store when nil.
     public var databaseURL: String?
     /// Most connections to PostgreSQL this node opens.
-    public var databasePoolSize: Int = 20
+    public var databasePoolSize: Int = DatabaseSettings.defaultMaxConnections
     /// Connections to PostgreSQL kept open while idle; nil: ``DatabaseSettings``' default (at most `databasePoolSize`).
     public var databasePoolMinimum: Int?
     /// How often an idle PostgreSQL connection runs a keep-alive query; nil: never.

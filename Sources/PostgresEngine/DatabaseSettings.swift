@@ -34,7 +34,8 @@ public struct DatabaseSettings: Sendable, CustomStringConvertible {
     /// A PEM file of trusted roots (`sslrootcert`); the system's roots when nil.
     public var rootCertificates: String?
     /// Most connections this node opens.
-    public var maxConnections: Int = 20
+    public var maxConnections: Int = Self.defaultMaxConnections
+    public static let defaultMaxConnections = 20
     /// Connections kept open while idle (at most `maxConnections`), opened at start. PostgresNIO's pool
     /// starts a timer (three Swift tasks) every time a connection above the minimum goes idle, and a
     /// query takes the first idle connection: while the minimum carries the load, no timer runs.
