@@ -171,6 +171,10 @@ final class WebhookReceiver: Sendable {
                 try await alice.withConnection { a in
                     let id = try await a.createDirect(with: "bob").conversation.id
                     try await bob.withConnection { b in
+                        // A connection counts as online once its presence is written, a moment after its
+                        // welcome: until then a notice job (due at the window's end, which may come at once)
+                        // would rightly count bob as away.
+                        try await eventually("bob counts as online") { try await a.presence(of: ["bob"]).first?.online == true }
                         _ = try await a.send("hi", to: id)
                         try await waitForMessages(b, ["hi"])
                         _ = try await b.mark(id, delivered: 1)
