@@ -102,6 +102,7 @@ let package = Package(
                 .embedInCode("Migrations/v0003_append.sql"),
                 .embedInCode("Migrations/v0004_append_member.sql"),
                 .embedInCode("Migrations/v0005_append_batch.sql"),
+                .embedInCode("Migrations/v0006_append_rows.sql"),
             ],
             swiftSettings: strict
         ),

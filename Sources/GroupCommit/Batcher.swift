@@ -2,33 +2,34 @@ import ChatCore
 import NIOCore
 import Synchronization
 
-/// How many items one batch takes at most, and how many may wait over all keys (beyond: the submit
-/// fails with `unavailable`, retryable). One place for the stores' group-commit defaults.
+/// How many items one batch takes at most, how many batches run at once, and how many items may wait
+/// (beyond: the submit fails with `unavailable`, retryable). One place for the stores' group-commit
+/// defaults.
 public struct BatchLimits: Sendable, Equatable {
     public var batch: Int = 64
     public var waiting: Int = 10_000
+    /// Batches in flight at once (PostgreSQL; the embedded store has one writer and runs one).
+    public var concurrent: Int = 1
     public init() {}
 }
 
-/// Group commit per key, without a timer (both stores use it: PostgreSQL keyed by conversation, the
-/// SQLite writer with one key for all): at most one batch per key runs at a time. A submitter that
-/// finds its key idle leads a batch of its own item at once (no added latency at low load); items
-/// submitted meanwhile under that key wait, and when the batch ends its leader hands each of its
-/// waiters its result and passes the key to the first waiter, which leads a batch of up to `maxBatch`
-/// of the waiting items. For appends the key is the conversation: a conversation's appends serialise
-/// on its row lock anyway, so waiting in the node instead costs nothing, and those that waited share
-/// one transaction; different conversations never share one (a batch never holds one conversation's
-/// lock while it works on another's).
+/// Group commit without a timer (both stores use it: PostgreSQL with a few batches in flight, the
+/// SQLite writer with one): at most `concurrency` batches run at a time. A submitter that finds a batch
+/// slot free leads a batch of its own item at once (no added latency at low load); items submitted
+/// while every slot is busy wait, and when a batch ends its leader hands each of its items' submitters
+/// their results and passes its slot to the first waiter, which leads a batch of up to `maxBatch` of
+/// the waiting items. So batches grow with the load by themselves, and a send waits at most for one
+/// batch before its own.
 ///
-/// Guarantees: every submitter resumes exactly once, with its own item's result; a key's items run in
-/// arrival order, those of one batch in one call of `run`, which returns one result per item in order
-/// (a missing one reads as an internal error); at most `maxWaiting` items wait over all keys (beyond:
+/// Guarantees: every submitter resumes exactly once, with its own item's result; items are taken into
+/// batches in arrival order, those of one batch run in one call of `run`, which returns one result per
+/// item in order (a missing one reads as an internal error); at most `maxWaiting` items wait (beyond:
 /// `unavailable` at once, nothing run); an item that waits `maxWait` without being taken into a batch
 /// leaves the queue with `unavailable` and is never run (so a send waits at most `maxWait` for its
-/// turn, then its batch's own deadline); a key with nothing running or waiting holds no memory. No
-/// task of its own: batches run on the submitters' tasks, and the waiting deadlines are timers of the
-/// injected `schedule`.
-public final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sendable>: Sendable {
+/// turn, then its batch's own deadline). Batches in flight at once may hold items of one conversation
+/// each: the store orders them (PostgreSQL's row lock). No task of its own: batches run on the
+/// submitters' tasks, and the waiting deadlines are timers of the injected `schedule`.
+public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// Runs one batch: one result per item, in order.
     public typealias Run = @Sendable ([Item]) async -> [Result<Output, any Error>]
 
@@ -47,83 +48,86 @@ public final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sen
     }
 
     private struct State: Sendable {
-        /// Keys with a batch running, and what waits under each.
-        var running: [Key: CircularBuffer<Waiter>] = [:]
-        var waiting = 0
+        /// Batches running now.
+        var running = 0
+        /// What waits for a batch, in arrival order.
+        var queue = CircularBuffer<Waiter>()
         var nextID: UInt64 = 0
     }
 
     public let maxBatch: Int
     public let maxWaiting: Int
     public let maxWait: Duration
+    public let concurrency: Int
     private let run: Run
     private let schedule: Schedule
     private let state = Mutex(State())
 
-    public init(maxBatch: Int, maxWaiting: Int, maxWait: Duration, schedule: @escaping Schedule, run: @escaping Run) {
+    public init(
+        maxBatch: Int, maxWaiting: Int, maxWait: Duration, concurrency: Int = 1, schedule: @escaping Schedule,
+        run: @escaping Run
+    ) {
         self.maxBatch = max(1, maxBatch)
         self.maxWaiting = max(0, maxWaiting)
         self.maxWait = maxWait
+        self.concurrency = max(1, concurrency)
         self.schedule = schedule
         self.run = run
     }
 
-    /// Items waiting for a batch now, over all keys.
-    public var waitingCount: Int { state.withLock { $0.waiting } }
+    /// Items waiting for a batch now.
+    public var waitingCount: Int { state.withLock { $0.queue.count } }
 
-    /// Keys with a batch running now.
-    public var runningKeys: Int { state.withLock { $0.running.count } }
+    /// Batches running now.
+    public var runningCount: Int { state.withLock { $0.running } }
 
-    /// Runs `item` in a batch of `key` and returns its result.
-    public func submit(_ item: Item, key: Key) async throws -> Output {
+    /// Runs `item` in a batch and returns its result.
+    public func submit(_ item: Item) async throws -> Output {
         let turn: Turn = await withCheckedContinuation { continuation in
             let (decision, id) = state.withLock { state -> (Decision, UInt64) in
-                guard state.running[key] != nil else {
-                    state.running[key] = CircularBuffer()
+                guard state.running >= concurrency else {
+                    state.running += 1
                     return (.lead, 0)
                 }
-                guard state.waiting < maxWaiting else { return (.full, 0) }
+                guard state.queue.count < maxWaiting else { return (.full, 0) }
                 state.nextID &+= 1
-                state.running[key]!.append(Waiter(id: state.nextID, item: item, continuation: continuation))
-                state.waiting += 1
+                state.queue.append(Waiter(id: state.nextID, item: item, continuation: continuation))
                 return (.wait, state.nextID)
             }
             switch decision {
             case .lead: continuation.resume(returning: .lead)
             case .full: continuation.resume(returning: .done(.failure(ChatError.unavailable("too many sends are waiting for the store; retry"))))
-            case .wait: arm(id, key: key)
+            case .wait: arm(id)
             }
         }
         switch turn {
         case .done(let result): return try result.get()
-        case .lead: return try await lead(item, key: key).get()
+        case .lead: return try await lead(item).get()
         }
     }
 
     /// Starts waiter `id`'s deadline: if it is still waiting then, it leaves with `unavailable`.
-    private func arm(_ id: UInt64, key: Key) {
+    private func arm(_ id: UInt64) {
         let cancel = schedule(maxWait) { [self] in
             let expired = state.withLock { state -> Waiter? in
-                guard let index = state.running[key]?.firstIndex(where: { $0.id == id }) else { return nil }
-                state.waiting -= 1
-                return state.running[key]!.remove(at: index)
+                guard let index = state.queue.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.queue.remove(at: index)
             }
             expired?.continuation.resume(returning: .done(.failure(ChatError.unavailable("the store did not take the send in time; retry"))))
         }
         let late = state.withLock { state -> Bool in
-            guard let index = state.running[key]?.firstIndex(where: { $0.id == id }) else { return true }
-            state.running[key]![index].cancelTimer = cancel
+            guard let index = state.queue.firstIndex(where: { $0.id == id }) else { return true }
+            state.queue[index].cancelTimer = cancel
             return false
         }
         if late { cancel() }  // taken into a batch already: its timer is not needed
     }
 
-    /// Runs a batch of `own` and the first waiters of `key`, answers them, and passes the key on.
-    private func lead(_ own: Item, key: Key) async -> Result<Output, any Error> {
+    /// Runs a batch of `own` and the first waiters, answers them, and passes the slot on.
+    private func lead(_ own: Item) async -> Result<Output, any Error> {
         let others = state.withLock { state -> [Waiter] in
             var taken: [Waiter] = []
-            while taken.count < maxBatch - 1, let next = state.running[key]?.popFirst() { taken.append(next) }
-            state.waiting -= taken.count
+            while taken.count < maxBatch - 1, let next = state.queue.popFirst() { taken.append(next) }
             return taken
         }
         for waiter in others { waiter.cancelTimer() }
@@ -131,11 +135,10 @@ public final class Batcher<Key: Hashable & Sendable, Item: Sendable, Output: Sen
         while results.count < others.count + 1 { results.append(.failure(ChatError.internal("the batch returned too few results"))) }
         for (offset, waiter) in others.enumerated() { waiter.continuation.resume(returning: .done(results[offset + 1])) }
         let next = state.withLock { state -> Waiter? in
-            guard let next = state.running[key]?.popFirst() else {
-                state.running[key] = nil
+            guard let next = state.queue.popFirst() else {
+                state.running -= 1
                 return nil
             }
-            state.waiting -= 1
             return next
         }
         next?.cancelTimer()

@@ -32,8 +32,9 @@ public enum ConfigKeys {
         .init(key: "database.pool.min", defaultValue: "\(DatabaseSettings.defaultMinConnections)", help: "PostgreSQL connections opened at start and kept open while idle (at most database.pool.max); a connection above it costs a timer each time it goes idle."),
         .init(key: "database.keepalive.ms", defaultValue: "0", help: "How often an idle PostgreSQL connection runs a keep-alive query; 0: never. Set it where a NAT or load balancer drops idle connections silently; it costs a timer each time a connection goes idle."),
         .init(key: "database.timeout.ms", defaultValue: "5000", help: "Time one store call may wait for PostgreSQL before it fails with unavailable (retryable); on the embedded store, the longest a send waits for its group commit."),
-        .init(key: "database.append.batch", defaultValue: "\(DatabaseSettings.AppendBatching().batch)", help: "Group commit: the most sends stored in one transaction (those that arrive while an append runs go together): of one conversation on PostgreSQL, of any on the embedded store's one writer."),
-        .init(key: "database.append.waiting", defaultValue: "\(DatabaseSettings.AppendBatching().waiting)", help: "Group commit: the most sends waiting for the append in flight (their conversation's on PostgreSQL, the writer's on the embedded store); beyond it a send fails with unavailable (retryable)."),
+        .init(key: "database.append.batch", defaultValue: "\(DatabaseSettings.AppendBatching().batch)", help: "Group commit: the most sends, of any conversations, stored in one transaction (those that arrive while the appends in flight run go together)."),
+        .init(key: "database.append.concurrent", defaultValue: "\(DatabaseSettings.AppendBatching().concurrent)", help: "Group commit on PostgreSQL: append transactions one node runs at once; a send that finds them all busy waits for the next (the embedded store has one writer: one)."),
+        .init(key: "database.append.waiting", defaultValue: "\(DatabaseSettings.AppendBatching().waiting)", help: "Group commit: the most sends waiting for an append transaction; beyond it a send fails with unavailable (retryable)."),
         .init(key: "redis.url", defaultValue: "(none: in-process)", help: "Cluster mode: redis://[user:password@]host:6379/db (rediss:// for TLS, ?ca=FILE) for pub/sub, presence, cache and rate limits; needs database.url."),
         .init(key: "redis.pool.size", defaultValue: "4", help: "Redis connections for commands (pub/sub has one more of its own); callers pipeline on them."),
         .init(key: "redis.timeout.ms", defaultValue: "2000", help: "Time a Redis command may wait for its reply before the connection is dropped and the call fails with unavailable."),
@@ -148,6 +149,7 @@ extension NodeConfiguration {
         databaseTimeout = .milliseconds(reader.int(forKey: "database.timeout.ms", default: 5_000))
         appendBatching.batch = reader.int(forKey: "database.append.batch", default: appendBatching.batch)
         appendBatching.waiting = reader.int(forKey: "database.append.waiting", default: appendBatching.waiting)
+        appendBatching.concurrent = reader.int(forKey: "database.append.concurrent", default: appendBatching.concurrent)
         redisURL = reader.string(forKey: "redis.url", isSecret: true)
         redisPoolSize = reader.int(forKey: "redis.pool.size", default: redisPoolSize)
         redisTimeout = .milliseconds(reader.int(forKey: "redis.timeout.ms", default: 2_000))
@@ -218,6 +220,9 @@ extension NodeConfiguration {
         }
         try positive(appendBatching.batch, "database.append.batch")
         try positive(appendBatching.waiting, "database.append.waiting")
+        guard (1...databasePoolSize).contains(appendBatching.concurrent) else {
+            throw ChatError.validation("configuration 'database.append.concurrent' must be 1...database.pool.max (\(databasePoolSize))")
+        }
         guard server.pingInterval > .zero else { throw ChatError.validation("configuration 'ws.ping.interval.ms' must be positive") }
         guard server.closeTimeout > .zero else { throw ChatError.validation("configuration 'ws.close.timeout.ms' must be positive") }
         guard databaseTimeout > .zero else { throw ChatError.validation("configuration 'database.timeout.ms' must be positive") }

@@ -11,21 +11,21 @@ import ServiceLifecycle
 
 /// The cluster's ``ChatStore``: PostgreSQL through a PostgresNIO connection pool that runs as a Service.
 ///
-/// Guarantees: a send is one call of the `switchboard_append` function (one round trip, one transaction),
-/// which serialises appends per conversation on its row lock and no further, so seqs are gap-free and
-/// ordered under any number of nodes; every other write is one transaction; every statement is
-/// parameterised; no call waits longer than the configured timeout, except a send, which may first wait
-/// up to the timeout for its conversation's append in flight (group commit) and then the timeout for
-/// its own. Failures are ``ChatError``s: a lost
+/// Guarantees: a send is stored by one call of the `switchboard_append_batch` function (one round trip,
+/// one transaction, shared with the sends that arrived together, of any conversation), which serialises
+/// appends per conversation on its row lock and no further, so seqs are gap-free and ordered under any
+/// number of nodes; every other write is one transaction; every statement is parameterised; no call
+/// waits longer than the configured timeout, except a send, which may first wait up to the timeout for a
+/// batch slot (group commit) and then the timeout for its own batch. Failures are ``ChatError``s: a lost
 /// or unreachable database is `unavailable` (retry; the pool reconnects by itself once the server is
 /// back), a unique violation is `conflict`. The schema must have been migrated (``Migrator``).
 public final class PostgresStore: ChatStore, Service {
     let client: PostgresClient
     let timeout: Duration
     let logger: Logger
-    /// Group commit of appends per conversation (``Batcher``): a conversation's drafts that arrive while
-    /// its append runs go together in its next one.
-    private let appends: Batcher<ConversationID, PendingAppend, AppendResult>
+    /// Group commit of appends across conversations (``Batcher``): a few batches in flight, and the drafts
+    /// that arrive while they run go together in the next one.
+    private let appends: Batcher<PendingAppend, AppendResult>
 
     public init(settings: DatabaseSettings, logger: Logger) throws {
         let client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
@@ -34,7 +34,7 @@ public final class PostgresStore: ChatStore, Service {
         self.logger = logger
         self.appends = Batcher(
             maxBatch: settings.appendBatching.batch, maxWaiting: settings.appendBatching.waiting, maxWait: settings.timeout,
-            schedule: eventLoopSchedule
+            concurrency: settings.appendBatching.concurrent, schedule: eventLoopSchedule
         ) { [timeout = settings.timeout] batch in
             await Self.append(batch, client, logger, timeout: timeout)
         }
@@ -309,7 +309,7 @@ public final class PostgresStore: ChatStore, Service {
 
     public func append(_ draft: MessageDraft) async throws -> AppendResult {
         let metadata = try draft.metadata.map { try Self.encodeJSON($0) }
-        return try await appends.submit(PendingAppend(draft: draft, metadata: metadata), key: draft.conversation)
+        return try await appends.submit(PendingAppend(draft: draft, metadata: metadata))
     }
 
     /// A draft and its metadata as JSON text, waiting for its batch.
@@ -318,34 +318,31 @@ public final class PostgresStore: ChatStore, Service {
         var metadata: String?
     }
 
-    /// One batch of appends: one round trip and one transaction. A batch of one is one call of
-    /// `switchboard_append`; a larger one is one call of `switchboard_append_batch`, with the drafts
-    /// ordered by conversation (the row locks are taken in one order, so batches that name several
-    /// conversations never deadlock; the store's own batches name one), each conversation's in arrival
-    /// order. A draft refused on its own (not a participant, closed, no such target) fails alone;
-    /// anything else fails the whole batch, which stored nothing.
+    /// One batch of appends: one round trip and one transaction, within the deadline. A draft refused on
+    /// its own (not a participant, closed, no such target) fails alone; anything else fails the whole
+    /// batch, which stored nothing.
     static func append(_ batch: [PendingAppend], _ client: PostgresClient, _ logger: Logger, timeout: Duration) async
         -> [Result<AppendResult, any Error>]
     {
         do {
-            return try await Deadline.run(after: timeout) {
-                if batch.count == 1 {
-                    return [.success(try await Self.append(batch[0].draft, metadata: batch[0].metadata, client, logger))]
-                }
-                return try await Self.appendMany(batch, client, logger)
-            }
+            return try await Deadline.run(after: timeout) { try await Self.appendBatch(batch, client, logger) }
         } catch {
             let mapped = map(error, logger)
             return batch.map { _ in .failure(mapped) }
         }
     }
 
-    private static func appendMany(_ batch: [PendingAppend], _ client: PostgresClient, _ logger: Logger) async throws
+    /// One call of `switchboard_append_batch` on `db` (a pooled client, or a connection inside a
+    /// transaction), with the drafts ordered by conversation (the row locks are taken in one order, so
+    /// batches in flight together never deadlock), each conversation's in arrival order. The function
+    /// checks that each sender is a participant and returns the participants, in the same statement; a
+    /// refusal comes back as its draft's error.
+    static func appendBatch(_ batch: [PendingAppend], _ db: some Queryable, _ logger: Logger) async throws
         -> [Result<AppendResult, any Error>]
     {
         let order = batch.indices.sorted { (batch[$0].draft.conversation.rawValue, $0) < (batch[$1].draft.conversation.rawValue, $1) }
         let drafts = order.map { batch[$0].draft }
-        let rows = try await client.run(
+        let rows = try await db.run(
             """
             SELECT * FROM switchboard_append_batch(
                 \(drafts.map(\.conversation.rawValue)), \(drafts.map(\.id.rawValue)), \(drafts.map(\.sender.rawValue)),
@@ -377,21 +374,11 @@ public final class PostgresStore: ChatStore, Service {
             participants: try row["m_participants"].decode([String].self).map { UserID(trusted: $0) })
     }
 
-    /// One call of `switchboard_append`, on `db` (a pooled client, or a connection inside a transaction):
-    /// it checks that the sender is a participant and returns the participants, in the same statement.
+    /// One append on `db` (a batch of one, inside the caller's transaction): its refusal thrown.
     static func append(_ draft: MessageDraft, metadata: String?, _ db: some Queryable, _ logger: Logger) async throws
         -> AppendResult
     {
-        let carries = draft.action.carriesContent
-        let rows = try await db.run(
-            """
-            SELECT * FROM switchboard_append(
-                \(draft.conversation.rawValue), \(draft.id.rawValue), \(draft.sender.rawValue), \(draft.clientID.rawValue),
-                \(draft.kind.rawValue), \(draft.action.name), \(draft.action.target), \(draft.action.emoji),
-                \(carries ? draft.content : ""), \(carries ? metadata : nil), \(draft.createdAt.milliseconds))
-            """, logger)
-        guard let row = rows.first?.makeRandomAccess() else { throw ChatError.internal("the append returned nothing") }
-        return try appendResult(row, draft)
+        try await appendBatch([PendingAppend(draft: draft, metadata: metadata)], db, logger)[0].get()
     }
 
     public func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage {

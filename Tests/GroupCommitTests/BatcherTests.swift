@@ -5,7 +5,7 @@ import Testing
 import GroupCommit
 
 /// The batcher alone (no database): alone at low load, together under load, in arrival order, each
-/// caller with its own result, one batch per key at a time and keys independent, and bounded.
+/// caller with its own result, at most `concurrency` batches at a time, and bounded.
 @Suite struct BatcherTests {
     /// A run that records each batch and holds it until released, so a test can pile up waiters.
     final class HeldRuns: Sendable {
@@ -26,6 +26,12 @@ import GroupCommit
                 if resumeNow { continuation.resume() }
             }
             return items.map { $0 < 0 ? .failure(ChatError.notFound("negative")) : .success($0 * 10) }
+        }
+
+        /// Releases the batch held longest.
+        func releaseFirst() {
+            let first = state.withLock { state in state.held.isEmpty ? nil : state.held.removeFirst() }
+            first?.resume()
         }
 
         func releaseAll() {
@@ -61,8 +67,10 @@ import GroupCommit
         }
     }
 
-    func batcher(maxBatch: Int, maxWaiting: Int, runs: HeldRuns, timers: Timers = Timers()) -> Batcher<String, Int, Int> {
-        Batcher(maxBatch: maxBatch, maxWaiting: maxWaiting, maxWait: .seconds(5), schedule: { timers.schedule($0, $1) }) { await runs.run($0) }
+    func batcher(maxBatch: Int, maxWaiting: Int, concurrency: Int = 1, runs: HeldRuns, timers: Timers = Timers()) -> Batcher<Int, Int> {
+        Batcher(maxBatch: maxBatch, maxWaiting: maxWaiting, maxWait: .seconds(5), concurrency: concurrency, schedule: { timers.schedule($0, $1) }) {
+            await runs.run($0)
+        }
     }
 
     /// Waits (without a timer) until `condition` holds.
@@ -73,7 +81,7 @@ import GroupCommit
     @Test func aloneAtLowLoad() async throws {
         let runs = HeldRuns()
         let batcher = batcher(maxBatch: 8, maxWaiting: 100, runs: runs)
-        for item in 1...3 { #expect(try await batcher.submit(item, key: "a") == item * 10) }
+        for item in 1...3 { #expect(try await batcher.submit(item) == item * 10) }
         #expect(runs.batches == [[1], [2], [3]])
     }
 
@@ -86,11 +94,11 @@ import GroupCommit
             case code(ChatError.Code)
         }
         try await withThrowingTaskGroup(of: (Int, Answer).self) { group in
-            group.addTask { (1, .value(try await batcher.submit(1, key: "a"))) }
+            group.addTask { (1, .value(try await batcher.submit(1))) }
             await until { runs.heldCount == 1 }
             for item in [2, -3, 4, 5] {
                 group.addTask {
-                    do { return (item, .value(try await batcher.submit(item, key: "a"))) } catch { return (item, .code((error as! ChatError).code)) }
+                    do { return (item, .value(try await batcher.submit(item))) } catch { return (item, .code((error as! ChatError).code)) }
                 }
                 await until { batcher.waitingCount == (item == 2 ? 1 : abs(item) - 1) }
             }
@@ -102,7 +110,7 @@ import GroupCommit
             #expect(answers[-3] == .code(.notFound), "one item's failure is its own")
         }
         #expect(runs.batches == [[1], [2, -3, 4], [5]], "the waiters, in arrival order, at most maxBatch a batch")
-        #expect(batcher.waitingCount == 0 && batcher.runningKeys == 0, "an idle key holds nothing")
+        #expect(batcher.waitingCount == 0 && batcher.runningCount == 0, "an idle batcher holds nothing")
     }
 
     @Test func beyondMaxWaitingASubmitFailsAtOnce() async throws {
@@ -110,11 +118,11 @@ import GroupCommit
         let batcher = batcher(maxBatch: 8, maxWaiting: 1, runs: runs)
         runs.hold(true)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { _ = try await batcher.submit(1, key: "a") }
+            group.addTask { _ = try await batcher.submit(1) }
             await until { runs.heldCount == 1 }
-            group.addTask { _ = try await batcher.submit(2, key: "a") }
+            group.addTask { _ = try await batcher.submit(2) }
             await until { batcher.waitingCount == 1 }
-            await #expect(throws: ChatError.self) { try await batcher.submit(3, key: "a") }
+            await #expect(throws: ChatError.self) { try await batcher.submit(3) }
             runs.hold(false)
             runs.releaseAll()
             try await group.waitForAll()
@@ -122,25 +130,31 @@ import GroupCommit
         #expect(runs.batches == [[1], [2]], "the refused item never ran")
     }
 
-    @Test func keysRunIndependently() async throws {
+    @Test func upToConcurrencyBatchesRunAtOnceAndAFreedSlotTakesTheWaiters() async throws {
         let runs = HeldRuns()
-        let batcher = batcher(maxBatch: 8, maxWaiting: 100, runs: runs)
+        let batcher = batcher(maxBatch: 8, maxWaiting: 100, concurrency: 2, runs: runs)
         runs.hold(true)
         try await withThrowingTaskGroup(of: Int.self) { group in
-            group.addTask { try await batcher.submit(1, key: "a") }
-            group.addTask { try await batcher.submit(2, key: "b") }
+            group.addTask { try await batcher.submit(1) }
+            await until { runs.heldCount == 1 }
+            group.addTask { try await batcher.submit(2) }
             await until { runs.heldCount == 2 }
-            #expect(batcher.waitingCount == 0, "another key's batch does not wait for this one")
-            group.addTask { try await batcher.submit(3, key: "a") }
+            #expect(batcher.waitingCount == 0 && batcher.runningCount == 2, "a free slot runs a batch at once")
+            group.addTask { try await batcher.submit(3) }
             await until { batcher.waitingCount == 1 }
+            group.addTask { try await batcher.submit(4) }
+            await until { batcher.waitingCount == 2 }
+            #expect(runs.heldCount == 2, "with every slot busy, a submit waits")
             runs.hold(false)
+            runs.releaseFirst()
+            await until { batcher.waitingCount == 0 && runs.batches.count == 3 }
             runs.releaseAll()
             var sum = 0
             for try await value in group { sum += value }
-            #expect(sum == 60)
+            #expect(sum == 100)
         }
-        #expect(runs.batches.sorted { $0[0] < $1[0] } == [[1], [2], [3]])
-        #expect(batcher.runningKeys == 0)
+        #expect(runs.batches == [[1], [2], [3, 4]], "the slot freed first takes every waiter, in order")
+        #expect(batcher.runningCount == 0)
     }
 
     @Test func aWaiterNotTakenInTimeLeavesWithUnavailableAndNeverRuns() async throws {
@@ -148,11 +162,11 @@ import GroupCommit
         let batcher = batcher(maxBatch: 8, maxWaiting: 100, runs: runs, timers: timers)
         runs.hold(true)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { _ = try await batcher.submit(1, key: "a") }
+            group.addTask { _ = try await batcher.submit(1) }
             await until { runs.heldCount == 1 }
             group.addTask {
                 await #expect(throws: ChatError.unavailable("the store did not take the send in time; retry")) {
-                    try await batcher.submit(2, key: "a")
+                    try await batcher.submit(2)
                 }
             }
             await until { batcher.waitingCount == 1 && timers.live == 1 }
@@ -163,6 +177,6 @@ import GroupCommit
             try await group.waitForAll()
         }
         #expect(runs.batches == [[1]], "the expired item never ran")
-        #expect(batcher.runningKeys == 0)
+        #expect(batcher.runningCount == 0)
     }
 }

@@ -2,6 +2,7 @@ import ChatCore
 import ChatTesting
 import Foundation
 import Logging
+import PostgresNIO
 import Testing
 
 @testable import PostgresEngine
@@ -101,6 +102,37 @@ import Testing
         let total = Int64(batches * perBatch / 2)
         #expect(try await seqs(running, x.id) == Array(1...total))
         #expect(try await seqs(running, y.id) == Array(1...total))
+        await running.stop()
+    }
+
+    /// Nodes of an earlier version call `switchboard_append` during a rolling upgrade: it still answers
+    /// with its row and raises its refusals with their SQLSTATEs, through the one batch function.
+    @Test func theSingleAppendOfEarlierNodesStillWorks() async throws {
+        let running = try await RunningStore.start()
+        let x = try await running.store.createDirect(
+            id: RandomIDGenerator().conversationID(), between: ann, and: bob, workspace: nil, at: Timestamp(milliseconds: 1)
+        ).conversation
+        let logger = Logger(label: "test")
+        func single(_ sender: UserID, _ client: String) async throws -> [PostgresRow] {
+            try await running.store.client.query(
+                """
+                SELECT m_created, m_seq, m_participants FROM switchboard_append(
+                    \(x.id.rawValue), \(RandomIDGenerator().messageID().rawValue), \(sender.rawValue), \(client), 'text', 'post',
+                    NULL, NULL, 'hi', NULL, 5)
+                """, logger: logger
+            ).collect()
+        }
+        let stored = try #require(try await single(ann, "a").first).decode((Bool, Int64, [String]).self)
+        #expect(stored.0 && stored.1 == 1 && stored.2 == ["ann", "bob"])
+        let repeated = try #require(try await single(ann, "a").first).decode((Bool, Int64, [String]).self)
+        #expect(!repeated.0 && repeated.1 == 1, "a retry finds the stored message")
+        do {
+            _ = try await single(eve, "b")
+            Issue.record("a stranger's append was stored")
+        } catch let error as PSQLError {
+            #expect(error.serverInfo?[.sqlState] == "SB404")
+        }
+        #expect(try await seqs(running, x.id) == [1])
         await running.stop()
     }
 }

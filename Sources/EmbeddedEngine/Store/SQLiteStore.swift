@@ -21,7 +21,7 @@ public final class SQLiteStore: ChatStore {
     private let reader: SQLiteConnection
     private let gate: AsyncGate
     private let logger: Logger
-    private let appends: Batcher<Int, PendingAppend, AppendResult>
+    private let appends: Batcher<PendingAppend, AppendResult>
 
     private init(writer: SQLiteConnection, reader: SQLiteConnection, maxWaiters: Int, batching: BatchLimits, appendWait: Duration, logger: Logger) {
         let gate = AsyncGate(maxWaiters: maxWaiters)
@@ -335,7 +335,7 @@ public final class SQLiteStore: ChatStore {
             try await db.query("SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY user_id", [.text(draft.conversation.rawValue)])
                 .map { UserID(trusted: $0.column("user_id")!.string!) }
         }
-        var result = try await appends.submit(PendingAppend(draft: draft, metadata: metadata), key: 0)
+        var result = try await appends.submit(PendingAppend(draft: draft, metadata: metadata))
         result.participants = participants
         return result
     }

@@ -93,6 +93,10 @@ struct Run: AsyncParsableCommand {
                 warnings.append(
                     "at \(fmt(step.messagesPerSecond)) msg/s the harness used \(fmt(harness.cores)) cores with \(loops) loop(s): it, not the node, may have been the limit (raise --loops)")
             }
+            if let stolen = step.processes.first(where: { $0.name == ProcessStats.stolen }), stolen.cores >= Self.stolenLimit {
+                warnings.append(
+                    "at \(fmt(step.messagesPerSecond)) msg/s the host took \(fmt(stolen.cores)) cores from this machine (steal time): another guest was busy; do not compare this run's figures with a quiet one's")
+            }
         }
         let report = RunReport(
             command: Self.redacted(CommandLine.arguments), date: ISO8601DateFormatter().string(from: Date()), scenario: scenario,
@@ -113,6 +117,10 @@ struct Run: AsyncParsableCommand {
             || (scenario.scenario != "ramp" && steps.contains { $0.tally.lost > 0 || ($0.fault != nil && $0.recoverySeconds == nil) })
         if failed { throw ExitCode(1) }
     }
+
+    /// Stolen CPU beyond which a run is flagged as measured on a busy host (an idle machine here shows a
+    /// few hundredths of a core).
+    static let stolenLimit = 0.1
 
     /// The command line as run, with the secret's value left out (results are shared).
     static func redacted(_ arguments: [String]) -> String {

@@ -24,14 +24,29 @@ struct ProcessStats: Sendable {
 
     init(processes: [(name: String, pid: Int32)]) { self.processes = processes }
 
-    /// CPU seconds of each named process tree now.
+    /// The row of CPU time the hypervisor gave to other guests while this machine's CPUs wanted it
+    /// (/proc/stat's steal column): on a shared host, a run with much of it is not comparable to one
+    /// without, whatever its figures say.
+    static let stolen = "stolen (host)"
+
+    /// CPU seconds of each named process tree now, and the machine's stolen seconds.
     func cpu() -> [String: Double] {
         let children = Self.childrenByParent()
         var result: [String: Double] = [:]
         for (name, pid) in processes {
             result[name] = Self.tree(pid, children).reduce(0) { $0 + cpuTicks($1) } / ticksPerSecond
         }
+        result[Self.stolen] = stealTicks() / ticksPerSecond
         return result
+    }
+
+    /// The machine's stolen ticks so far, over all CPUs (the eighth number of /proc/stat's `cpu` line).
+    private func stealTicks() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
+        else { return 0 }
+        let fields = line.split(separator: " ").dropFirst()
+        return fields.count > 7 ? Double(fields[fields.startIndex + 7]) ?? 0 : 0
     }
 
     /// Usage between `before` (from ``cpu()``) and now, over `wallSeconds`. A process that is gone
@@ -43,7 +58,12 @@ struct ProcessStats: Sendable {
             let seconds = (now[name] ?? 0) - (before[name] ?? 0)
             let resident = Self.tree(pid, children).reduce(0) { $0 + residentPages($1) } * pageSize / 1_048_576
             return Usage(name: name, cpuSeconds: seconds, cores: wallSeconds > 0 ? seconds / wallSeconds : 0, residentMiB: resident)
-        }
+        } + [stolenUsage(now, before, wallSeconds)]
+    }
+
+    private func stolenUsage(_ now: [String: Double], _ before: [String: Double], _ wallSeconds: Double) -> Usage {
+        let seconds = max(0, (now[Self.stolen] ?? 0) - (before[Self.stolen] ?? 0))
+        return Usage(name: Self.stolen, cpuSeconds: seconds, cores: wallSeconds > 0 ? seconds / wallSeconds : 0, residentMiB: 0)
     }
 
     /// Resident memory of each named process tree now, in MiB.
