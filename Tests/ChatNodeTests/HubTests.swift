@@ -100,6 +100,75 @@ final class TestSocket: OutboundSink {
         }
     }
 
+    /// Collects the (conversation, seq) of `message.new` frames an outbox receives, as ``collect``.
+    static func collectEntries(_ outbox: Outbox, into entries: Recorder<MessageEvent>) async {
+        while true {
+            await TestSocket.wakeUp(of: outbox)
+            let batch = outbox.take()
+            for buffer in batch.frames {
+                guard let frame = try? ServerFrame(bytes: Array(buffer.readableBytesView)), let event = try? frame.payload(MessageEvent.self)
+                else { continue }
+                entries.record(event)
+            }
+            outbox.written(batch.frames.count)
+            if batch.ended { return }
+        }
+    }
+
+    /// Entries of several conversations handed to the hub from several tasks at once (as several
+    /// pub/sub consumers would), each conversation's arriving out of order: every local member gets
+    /// each conversation's entries once, in seq order, whatever the interleaving.
+    @Test func orderPerConversationUnderConcurrentDeliveries() async throws {
+        let fixture = try await Fixture()
+        let (ann, bob, cat) = (UserID("ann")!, UserID("bob")!, UserID("cat")!)
+        var conversations: [ConversationID] = []
+        for index in 0..<4 {
+            conversations.append(
+                try await fixture.store.createGroup(
+                    id: RandomIDGenerator().conversationID(), title: "G\(index)", creator: ann, others: [bob, cat], workspace: nil,
+                    at: Timestamp(milliseconds: 0)
+                ).id)
+        }
+        let perConversation = 40, feeders = 4
+        try await fixture.run {
+            let hub = fixture.hub
+            let members = [fixture.session("bob", capacity: 1000), fixture.session("cat", capacity: 1000)]
+            for member in members { try await hub.register(member) }
+            var envelopes: [Envelope] = []
+            for conversation in conversations {
+                for index in 1...perConversation {
+                    let message = try await fixture.append(conversation, "m\(index)")
+                    envelopes.append(EventPublisher.messageEnvelope(message, origin: NodeID("n2"), eventID: UInt64(envelopes.count + 1)))
+                }
+            }
+            let received = members.map { _ in Recorder<MessageEvent>() }
+            let feed = envelopes
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (member, entries) in zip(members, received) { group.addTask { await Self.collectEntries(member.outbox, into: entries) } }
+                // Feeder k hands over every conversation's seqs k+1, k+1+feeders, …: all feeders at once.
+                await withTaskGroup(of: Void.self) { feeding in
+                    for feeder in 0..<feeders {
+                        feeding.addTask {
+                            for envelope in feed where Int(envelope.seq ?? 0) % feeders == feeder { hub.handle(envelope) }
+                        }
+                    }
+                }
+                try await eventually("every entry to every member") { received.allSatisfy { $0.count >= conversations.count * perConversation } }
+                for member in members {
+                    hub.unregister(member)
+                    member.outbox.finish()
+                }
+                try await group.waitForAll()
+            }
+            for entries in received {
+                for conversation in conversations {
+                    let seqs = entries.all.filter { $0.message.conversation == conversation.rawValue }.map(\.message.seq)
+                    #expect(seqs == Array(1...Int64(perConversation)), "once each, in order, in \(conversation)")
+                }
+            }
+        }
+    }
+
     @Test func subscribesOncePerChannelAndLetsGoWithTheLastLocalMember() async throws {
         let fixture = try await Fixture()
         let group = try await fixture.store.createGroup(
