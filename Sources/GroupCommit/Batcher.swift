@@ -13,6 +13,9 @@ public struct BatchLimits: Sendable, Equatable {
     public init() {}
 }
 
+/// Told the number of items of each batch a ``Batcher`` starts.
+public typealias BatchObserver = @Sendable (_ items: Int) -> Void
+
 /// Group commit without a timer (both stores use it: PostgreSQL with a few batches in flight, the
 /// SQLite writer with one): at most `concurrency` batches run at a time. A submitter that finds a batch
 /// slot free leads a batch of its own item at once (no added latency at low load); items submitted
@@ -32,6 +35,8 @@ public struct BatchLimits: Sendable, Equatable {
 public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// Runs one batch: one result per item, in order.
     public typealias Run = @Sendable ([Item]) async -> [Result<Output, any Error>]
+    /// Told each batch's size as it starts (the node's metrics).
+    public typealias Observer = BatchObserver
 
     private enum Turn: Sendable {
         case lead
@@ -60,18 +65,20 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     public let maxWait: Duration
     public let concurrency: Int
     private let run: Run
+    private let observe: Observer
     private let schedule: Schedule
     private let state = Mutex(State())
 
     public init(
         maxBatch: Int, maxWaiting: Int, maxWait: Duration, concurrency: Int = 1, schedule: @escaping Schedule,
-        run: @escaping Run
+        observe: @escaping Observer = { _ in }, run: @escaping Run
     ) {
         self.maxBatch = max(1, maxBatch)
         self.maxWaiting = max(0, maxWaiting)
         self.maxWait = maxWait
         self.concurrency = max(1, concurrency)
         self.schedule = schedule
+        self.observe = observe
         self.run = run
     }
 
@@ -131,6 +138,7 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
             return taken
         }
         for waiter in others { waiter.cancelTimer() }
+        observe(others.count + 1)
         var results = await run([own] + others.map(\.item))
         while results.count < others.count + 1 { results.append(.failure(ChatError.internal("the batch returned too few results"))) }
         for (offset, waiter) in others.enumerated() { waiter.continuation.resume(returning: .done(results[offset + 1])) }

@@ -36,8 +36,10 @@ public final class Node: Sendable {
         let settings = configuration.nodeSettings(nodeID: nodeID)
         let clock = SystemWallClock()
         let registry = PrometheusCollectorRegistry()
-        let metrics = NodeMetrics(factory: PrometheusMetricsFactory(registry: registry))
-        let engine = try await Self.openStore(configuration, nodeID: nodeID, logger: logger)
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets[NodeMetrics.appendBatchLabel] = NodeMetrics.appendBatchBuckets
+        let metrics = NodeMetrics(factory: factory)
+        let engine = try await Self.openStore(configuration, nodeID: nodeID, metrics: metrics, logger: logger)
         let store = MeteredStore(engine.store, metrics: metrics)
         let hub = Hub(store: store, clock: clock, settings: settings, metrics: metrics, logger: logger)
         let backends = try Self.openBackends(configuration, nodeID: nodeID, hub: hub, clock: clock, logger: logger)
@@ -145,17 +147,18 @@ public final class Node: Sendable {
 
     /// The store the configuration names: PostgreSQL (migrated first, its pool a service of the group)
     /// when a database URL is set, else the embedded SQLite store in the data directory.
-    static func openStore(_ configuration: NodeConfiguration, nodeID: NodeID, logger: Logger) async throws
+    static func openStore(_ configuration: NodeConfiguration, nodeID: NodeID, metrics: NodeMetrics, logger: Logger) async throws
         -> (store: any ChatStore & SupportStore, services: [ServiceGroupConfiguration.ServiceConfiguration], close: @Sendable () async -> Void)
     {
         if let settings = try configuration.databaseSettings {
             logger.info("using the PostgreSQL store", metadata: ["database": "\(settings)"])
             try await Migrator.migrate(settings, by: nodeID.rawValue, logger: logger)
-            let store = try PostgresStore(settings: settings, logger: logger)
+            let store = try PostgresStore(settings: settings, logger: logger, observeBatch: { metrics.appendBatch($0) })
             return (store, [.init(service: store)], {})
         }
         let store = try await SQLiteStore.open(
-            directory: configuration.dataDirectory, batching: configuration.appendBatching, appendWait: configuration.databaseTimeout, logger: logger)
+            directory: configuration.dataDirectory, batching: configuration.appendBatching, appendWait: configuration.databaseTimeout,
+            observeBatch: { metrics.appendBatch($0) }, logger: logger)
         return (store, [], { await store.close() })
     }
 

@@ -27,14 +27,15 @@ public final class PostgresStore: ChatStore, Service {
     /// that arrive while they run go together in the next one.
     private let appends: Batcher<PendingAppend, AppendResult>
 
-    public init(settings: DatabaseSettings, logger: Logger) throws {
+    /// `observeBatch` is told the size of each group commit's batch (the node's metrics).
+    public init(settings: DatabaseSettings, logger: Logger, observeBatch: @escaping BatchObserver = { _ in }) throws {
         let client = PostgresClient(configuration: try settings.clientConfiguration(), backgroundLogger: logger)
         self.client = client
         self.timeout = settings.timeout
         self.logger = logger
         self.appends = Batcher(
             maxBatch: settings.appendBatching.batch, maxWaiting: settings.appendBatching.waiting, maxWait: settings.timeout,
-            concurrency: settings.appendBatching.concurrent, schedule: eventLoopSchedule
+            concurrency: settings.appendBatching.concurrent, schedule: eventLoopSchedule, observe: observeBatch
         ) { [timeout = settings.timeout] batch in
             await Self.append(batch, client, logger, timeout: timeout)
         }

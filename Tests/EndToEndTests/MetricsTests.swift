@@ -39,6 +39,9 @@ import Testing
                     #expect(value(#"switchboard_broker_received_total{kind="message"}"#) == 3)
                     #expect(value("switchboard_delivery_seconds_count") == 3)
                     #expect(value(#"switchboard_store_seconds_count{op="append"}"#) == 3)
+                    #expect(value("switchboard_store_append_batch_size_sum") == 3, "every send went through a group commit")
+                    #expect((value("switchboard_store_append_batch_size_count") ?? 0) >= 1)
+                    #expect(text.contains(#"switchboard_store_append_batch_size_bucket{le="64.0"}"#), "the batch buckets, not the default ones")
                     #expect(text.contains("# TYPE switchboard_delivery_seconds histogram"))
                     // The kinds of job the node runs are exported before any job ran, at zero.
                     for result in ["done", "retried", "buried"] {

@@ -16,8 +16,8 @@ import Synchronization
 /// `enqueued`, `done`, `retried`, `buried`); `switchboard_jobs_pending{kind}`,
 /// `switchboard_jobs_oldest_due_seconds`, `switchboard_jobs_dead_letters` (gauges, the queue as the
 /// node's runner last looked at it, shared by the cluster on Redis);
-/// `switchboard_delivery_seconds` (send to delivery on this node) and `switchboard_store_seconds{op}`
-/// (histograms); `switchboard_ready` and `switchboard_broker_up` (1 or 0, read at each scrape).
+/// `switchboard_delivery_seconds` (send to delivery on this node), `switchboard_store_seconds{op}` and
+/// `switchboard_store_append_batch_size` (sends per group-commit transaction) (histograms); `switchboard_ready` and `switchboard_broker_up` (1 or 0, read at each scrape).
 public final class NodeMetrics: Sendable {
     private let connections: Meter
     private let openSockets = Atomic<Int>(0)
@@ -38,6 +38,7 @@ public final class NodeMetrics: Sendable {
     private let cacheResults: [CacheOutcome: Counter]
     private let factory: any MetricsFactory
     private let storeTimers: Lazily<String, Timer>
+    private let appendBatches: Recorder
     private let jobResults: Lazily<JobOutcome, Counter>
     private let jobsPending: Lazily<String, Gauge>
     private let jobKindsSeen = Mutex<Set<String>>([])
@@ -73,6 +74,11 @@ public final class NodeMetrics: Sendable {
 
     /// The frame types counted inbound: every request type, and `invalid` for a frame that was not one.
     public static let inboundTypes = RequestType.allCases.map(\.rawValue) + ["invalid"]
+    /// The histogram of sends per group-commit transaction, and its buckets (powers of two up to the
+    /// largest batch a node may be configured to take; the factory must be given them by this label).
+    public static let appendBatchLabel = "switchboard_store_append_batch_size"
+    public static let appendBatchBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+
     /// The reply frame types counted outbound; events are counted as `event_<envelope kind>`.
     public static let replyTypes = ["ack", "error", "welcome"]
 
@@ -98,6 +104,7 @@ public final class NodeMetrics: Sendable {
         received = counters("switchboard_broker_received_total", "kind", kinds)
         subscriptions = counters("switchboard_broker_subscriptions_total", "op", ["subscribe", "unsubscribe"])
         storeTimers = Lazily { Timer(label: "switchboard_store_seconds", dimensions: [("op", $0)], factory: factory) }
+        appendBatches = Recorder(label: Self.appendBatchLabel, factory: factory)
         cacheResults = Dictionary(uniqueKeysWithValues: CacheKey.Kind.allCases.flatMap { key in
             CacheResult.allCases.map { result in
                 let dimensions = [("key", key.rawValue), ("result", result.rawValue)]
@@ -111,6 +118,9 @@ public final class NodeMetrics: Sendable {
         jobsOldestDue = Gauge(label: "switchboard_jobs_oldest_due_seconds", factory: factory)
         jobsDeadLetters = Gauge(label: "switchboard_jobs_dead_letters", factory: factory)
     }
+
+    /// The store started a group-commit transaction of `items` sends.
+    public func appendBatch(_ items: Int) { appendBatches.record(items) }
 
     /// A metrics object that records nothing (tests and tools that do not scrape).
     public static func discarding() -> NodeMetrics { NodeMetrics(factory: NOOPMetricsHandler.instance) }

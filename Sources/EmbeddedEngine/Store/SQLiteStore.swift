@@ -23,7 +23,10 @@ public final class SQLiteStore: ChatStore {
     private let logger: Logger
     private let appends: Batcher<PendingAppend, AppendResult>
 
-    private init(writer: SQLiteConnection, reader: SQLiteConnection, maxWaiters: Int, batching: BatchLimits, appendWait: Duration, logger: Logger) {
+    private init(
+        writer: SQLiteConnection, reader: SQLiteConnection, maxWaiters: Int, batching: BatchLimits, appendWait: Duration,
+        observeBatch: @escaping BatchObserver, logger: Logger
+    ) {
         let gate = AsyncGate(maxWaiters: maxWaiters)
         self.writer = writer
         self.reader = reader
@@ -31,17 +34,18 @@ public final class SQLiteStore: ChatStore {
         self.logger = logger
         self.appends = Batcher(
             maxBatch: batching.batch, maxWaiting: batching.waiting, maxWait: appendWait,
-            schedule: eventLoopSchedule
+            schedule: eventLoopSchedule, observe: observeBatch
         ) { batch in
             await Self.append(batch) { body in try await Self.write(writer, gate, logger, body) }
         }
     }
 
     /// Opens (creating when missing) `chat.sqlite` in `directory` and migrates it. Appends are grouped
-    /// by `batching`; one waits at most `appendWait` for its batch (then `unavailable`).
+    /// by `batching`; one waits at most `appendWait` for its batch (then `unavailable`); `observeBatch`
+    /// is told each batch's size.
     public static func open(
         directory: String, maxWaitingWrites: Int = 10_000, batching: BatchLimits = BatchLimits(), appendWait: Duration = .seconds(5),
-        logger: Logger
+        observeBatch: @escaping BatchObserver = { _ in }, logger: Logger
     ) async throws -> SQLiteStore {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent("chat.sqlite")
@@ -55,7 +59,8 @@ public final class SQLiteStore: ChatStore {
         let reader = try await SQLiteConnection.open(storage: .file(path: path), threadPool: pool, logger: logger, on: loop)
         _ = try await reader.query("PRAGMA busy_timeout=5000")
         return SQLiteStore(
-            writer: writer, reader: reader, maxWaiters: maxWaitingWrites, batching: batching, appendWait: appendWait, logger: logger)
+            writer: writer, reader: reader, maxWaiters: maxWaitingWrites, batching: batching, appendWait: appendWait,
+            observeBatch: observeBatch, logger: logger)
     }
 
     /// Closes both connections; the store must not be used afterwards.
