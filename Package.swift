@@ -67,7 +67,7 @@ let package = Package(
             dependencies: ["ChatCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
-        .testTarget(name: "GroupCommitTests", dependencies: ["ChatCore", "GroupCommit"], swiftSettings: strict),
+        .testTarget(name: "GroupCommitTests", dependencies: ["ChatCore", "ChatTesting", "GroupCommit"], swiftSettings: strict),
         .target(
             name: "EmbeddedEngine",
             dependencies: [

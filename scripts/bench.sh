@@ -36,7 +36,7 @@ start_cluster() {
   swift build -c release --package-path bench
   export CLUSTER_DIR=${CLUSTER_DIR:-/tmp/switchboard-bench-$(id -u)} CLUSTER_NODES=${CLUSTER_NODES:-2}
   export CLUSTER_BINARY=${BENCH_BINARY:-.build/release/switchboard} CLUSTER_ARGS="${limits[*]} ${BENCH_NODE_ARGS:-}"
-  trap 'bash scripts/cluster.sh down >/dev/null' EXIT
+  trap '[ -n "${BENCH_KEEP:-}" ] || bash scripts/cluster.sh down >/dev/null' EXIT
   bash scripts/cluster.sh up
 }
 

@@ -2,36 +2,32 @@ import ChatCore
 import NIOCore
 import Synchronization
 
-/// How many items one batch takes at most, how many batches run at once, and how many items may wait
-/// (beyond: the submit fails with `unavailable`, retryable). One place for the stores' group-commit
-/// defaults.
+/// How many items one batch takes at most, and how many may wait (beyond: the submit fails with
+/// `unavailable`, retryable). One place for the stores' group-commit defaults.
 public struct BatchLimits: Sendable, Equatable {
     public var batch: Int = 64
     public var waiting: Int = 10_000
-    /// Batches in flight at once (PostgreSQL; the embedded store has one writer and runs one).
-    public var concurrent: Int = 1
     public init() {}
 }
 
 /// Told the number of items of each batch a ``Batcher`` starts.
 public typealias BatchObserver = @Sendable (_ items: Int) -> Void
 
-/// Group commit without a timer (both stores use it: PostgreSQL with a few batches in flight, the
-/// SQLite writer with one): at most `concurrency` batches run at a time. A submitter that finds a batch
-/// slot free leads a batch of its own item at once (no added latency at low load); items submitted
-/// while every slot is busy wait, and when a batch ends its leader hands each of its items' submitters
-/// their results and passes its slot to the first waiter, which leads a batch of up to `maxBatch` of
-/// the waiting items. So batches grow with the load by themselves, and a send waits at most for one
-/// batch before its own.
+/// Group commit without a timer (both stores use it): one batch runs at a time. A submitter that finds
+/// no batch running leads a batch of its own item at once (no added latency at low load); items
+/// submitted while a batch runs wait, and when the batch ends its leader hands each of its items'
+/// submitters their results and passes the turn to the first waiter, which leads a batch of up to
+/// `maxBatch` of the waiting items. So batches grow with the load by themselves, and a send waits at
+/// most for one batch before its own.
 ///
 /// Guarantees: every submitter resumes exactly once, with its own item's result; items are taken into
 /// batches in arrival order, those of one batch run in one call of `run`, which returns one result per
 /// item in order (a missing one reads as an internal error); at most `maxWaiting` items wait (beyond:
 /// `unavailable` at once, nothing run); an item that waits `maxWait` without being taken into a batch
 /// leaves the queue with `unavailable` and is never run (so a send waits at most `maxWait` for its
-/// turn, then its batch's own deadline). Batches in flight at once may hold items of one conversation
-/// each: the store orders them (PostgreSQL's row lock). No task of its own: batches run on the
-/// submitters' tasks, and the waiting deadlines are timers of the injected `schedule`.
+/// turn, then its batch's own deadline); items run in the order they took their places in line (each
+/// submitter is told, `placed`, before its item runs), in one batch or in batches one after the other. No task of its own: batches run on
+/// the submitters' tasks, and the waiting deadlines are timers of the injected `schedule`.
 public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// Runs one batch: one result per item, in order.
     public typealias Run = @Sendable ([Item]) async -> [Result<Output, any Error>]
@@ -53,8 +49,8 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     private struct State: Sendable {
-        /// Batches running now.
-        var running = 0
+        /// Whether a batch runs now.
+        var running = false
         /// What waits for a batch, in arrival order.
         var queue = CircularBuffer<Waiter>()
         var nextID: UInt64 = 0
@@ -63,20 +59,18 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     public let maxBatch: Int
     public let maxWaiting: Int
     public let maxWait: Duration
-    public let concurrency: Int
     private let run: Run
     private let observe: Observer
     private let schedule: Schedule
     private let state = Mutex(State())
 
     public init(
-        maxBatch: Int, maxWaiting: Int, maxWait: Duration, concurrency: Int = 1, schedule: @escaping Schedule,
+        maxBatch: Int, maxWaiting: Int, maxWait: Duration, schedule: @escaping Schedule,
         observe: @escaping Observer = { _ in }, run: @escaping Run
     ) {
         self.maxBatch = max(1, maxBatch)
         self.maxWaiting = max(0, maxWaiting)
         self.maxWait = maxWait
-        self.concurrency = max(1, concurrency)
         self.schedule = schedule
         self.observe = observe
         self.run = run
@@ -85,15 +79,16 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// Items waiting for a batch now.
     public var waitingCount: Int { state.withLock { $0.queue.count } }
 
-    /// Batches running now.
-    public var runningCount: Int { state.withLock { $0.running } }
+    /// Whether a batch runs now.
+    public var isRunning: Bool { state.withLock { $0.running } }
 
-    /// Runs `item` in a batch and returns its result.
-    public func submit(_ item: Item) async throws -> Output {
+    /// Runs `item` in a batch and returns its result. `placed` is called once, in the calling task, as
+    /// soon as the item has its place in line (it leads a batch, waits, or was refused at once).
+    public func submit(_ item: Item, placed: @Sendable () -> Void = {}) async throws -> Output {
         let turn: Turn = await withCheckedContinuation { continuation in
             let (decision, id) = state.withLock { state -> (Decision, UInt64) in
-                guard state.running >= concurrency else {
-                    state.running += 1
+                guard state.running else {
+                    state.running = true
                     return (.lead, 0)
                 }
                 guard state.queue.count < maxWaiting else { return (.full, 0) }
@@ -101,6 +96,7 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
                 state.queue.append(Waiter(id: state.nextID, item: item, continuation: continuation))
                 return (.wait, state.nextID)
             }
+            placed()
             switch decision {
             case .lead: continuation.resume(returning: .lead)
             case .full: continuation.resume(returning: .done(.failure(ChatError.unavailable("too many sends are waiting for the store; retry"))))
@@ -130,7 +126,7 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         if late { cancel() }  // taken into a batch already: its timer is not needed
     }
 
-    /// Runs a batch of `own` and the first waiters, answers them, and passes the slot on.
+    /// Runs a batch of `own` and the first waiters, answers them, and passes the turn on.
     private func lead(_ own: Item) async -> Result<Output, any Error> {
         let others = state.withLock { state -> [Waiter] in
             var taken: [Waiter] = []
@@ -144,7 +140,7 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         for (offset, waiter) in others.enumerated() { waiter.continuation.resume(returning: .done(results[offset + 1])) }
         let next = state.withLock { state -> Waiter? in
             guard let next = state.queue.popFirst() else {
-                state.running -= 1
+                state.running = false
                 return nil
             }
             return next

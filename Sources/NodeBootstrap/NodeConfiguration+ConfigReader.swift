@@ -32,8 +32,7 @@ public enum ConfigKeys {
         .init(key: "database.pool.min", defaultValue: "\(DatabaseSettings.defaultMinConnections)", help: "PostgreSQL connections opened at start and kept open while idle (at most database.pool.max); a connection above it costs a timer each time it goes idle."),
         .init(key: "database.keepalive.ms", defaultValue: "0", help: "How often an idle PostgreSQL connection runs a keep-alive query; 0: never. Set it where a NAT or load balancer drops idle connections silently; it costs a timer each time a connection goes idle."),
         .init(key: "database.timeout.ms", defaultValue: "5000", help: "Time one store call may wait for PostgreSQL before it fails with unavailable (retryable); on the embedded store, the longest a send waits for its group commit."),
-        .init(key: "database.append.batch", defaultValue: "\(DatabaseSettings.AppendBatching().batch)", help: "Group commit: the most sends, of any conversations, stored in one transaction (those that arrive while the appends in flight run go together)."),
-        .init(key: "database.append.concurrent", defaultValue: "\(DatabaseSettings.AppendBatching().concurrent)", help: "Group commit on PostgreSQL: append transactions one node runs at once; a send that finds them all busy waits for the next (the embedded store has one writer: one)."),
+        .init(key: "database.append.batch", defaultValue: "\(DatabaseSettings.AppendBatching().batch)", help: "Group commit: the most sends, of any conversations, stored in one transaction (one runs at a time per node; those that arrive meanwhile go together in the next)."),
         .init(key: "database.append.waiting", defaultValue: "\(DatabaseSettings.AppendBatching().waiting)", help: "Group commit: the most sends waiting for an append transaction; beyond it a send fails with unavailable (retryable)."),
         .init(key: "redis.url", defaultValue: "(none: in-process)", help: "Cluster mode: redis://[user:password@]host:6379/db (rediss:// for TLS, ?ca=FILE) for pub/sub, presence, cache and rate limits; needs database.url."),
         .init(key: "redis.pool.size", defaultValue: "4", help: "Redis connections for commands (pub/sub has one more of its own); callers pipeline on them."),
@@ -57,6 +56,7 @@ public enum ConfigKeys {
         .init(key: "limits.page.max", defaultValue: "200", help: "Largest page a client may ask for (history, conversation list)."),
         .init(key: "limits.page.default", defaultValue: "50", help: "Page size when a client names none."),
         .init(key: "limits.auth.deadline.ms", defaultValue: "10000", help: "Time a WebSocket without a token has to send its auth frame."),
+        .init(key: "limits.sends.inflight", defaultValue: "\(Limits().sendsInFlight)", help: "Sends (message.send) one WebSocket connection may have in flight: stored in the order sent, their commits overlapping; replies name their request in re. 1: one request at a time."),
         .init(key: "limits.outbound.frames", defaultValue: "1024", help: "Frames queued per connection before it is closed as a slow consumer (4002)."),
         .init(key: "limits.outbound.close.ms", defaultValue: "5000", help: "Time a slow consumer's 4002 close frame may wait for its socket to drain before the socket is dropped."),
         .init(key: "limits.body.bytes", defaultValue: "65536", help: "Largest REST request body."),
@@ -149,7 +149,6 @@ extension NodeConfiguration {
         databaseTimeout = .milliseconds(reader.int(forKey: "database.timeout.ms", default: 5_000))
         appendBatching.batch = reader.int(forKey: "database.append.batch", default: appendBatching.batch)
         appendBatching.waiting = reader.int(forKey: "database.append.waiting", default: appendBatching.waiting)
-        appendBatching.concurrent = reader.int(forKey: "database.append.concurrent", default: appendBatching.concurrent)
         redisURL = reader.string(forKey: "redis.url", isSecret: true)
         redisPoolSize = reader.int(forKey: "redis.pool.size", default: redisPoolSize)
         redisTimeout = .milliseconds(reader.int(forKey: "redis.timeout.ms", default: 2_000))
@@ -169,6 +168,7 @@ extension NodeConfiguration {
         limits.defaultPageSize = reader.int(forKey: "limits.page.default", default: limits.defaultPageSize)
         limits.authDeadline = .milliseconds(reader.int(forKey: "limits.auth.deadline.ms", default: 10_000))
         limits.outboundQueueFrames = reader.int(forKey: "limits.outbound.frames", default: limits.outboundQueueFrames)
+        limits.sendsInFlight = reader.int(forKey: "limits.sends.inflight", default: limits.sendsInFlight)
         limits.slowConsumerCloseGrace = .milliseconds(reader.int(forKey: "limits.outbound.close.ms", default: 5_000))
         limits.maxRequestBodyBytes = reader.int(forKey: "limits.body.bytes", default: limits.maxRequestBodyBytes)
         limits.maxReactionLength = reader.int(forKey: "limits.reaction.length", default: limits.maxReactionLength)
@@ -220,9 +220,6 @@ extension NodeConfiguration {
         }
         try positive(appendBatching.batch, "database.append.batch")
         try positive(appendBatching.waiting, "database.append.waiting")
-        guard (1...databasePoolSize).contains(appendBatching.concurrent) else {
-            throw ChatError.validation("configuration 'database.append.concurrent' must be 1...database.pool.max (\(databasePoolSize))")
-        }
         guard server.pingInterval > .zero else { throw ChatError.validation("configuration 'ws.ping.interval.ms' must be positive") }
         guard server.closeTimeout > .zero else { throw ChatError.validation("configuration 'ws.close.timeout.ms' must be positive") }
         guard databaseTimeout > .zero else { throw ChatError.validation("configuration 'database.timeout.ms' must be positive") }
@@ -273,6 +270,7 @@ extension NodeConfiguration {
         try positive(limits.maxContentBytes, "limits.content.bytes")
         try positive(limits.maxPageSize, "limits.page.max")
         try positive(limits.outboundQueueFrames, "limits.outbound.frames")
+        try positive(limits.sendsInFlight, "limits.sends.inflight")
         try positive(limits.maxReactionLength, "limits.reaction.length")
         try positive(limits.maxPresenceQueryUsers, "limits.presence.users")
         try positive(limits.messageBurst, "limits.rate.burst")

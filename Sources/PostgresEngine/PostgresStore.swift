@@ -15,16 +15,17 @@ import ServiceLifecycle
 /// one transaction, shared with the sends that arrived together, of any conversation), which serialises
 /// appends per conversation on its row lock and no further, so seqs are gap-free and ordered under any
 /// number of nodes; every other write is one transaction; every statement is parameterised; no call
-/// waits longer than the configured timeout, except a send, which may first wait up to the timeout for a
-/// batch slot (group commit) and then the timeout for its own batch. Failures are ``ChatError``s: a lost
+/// waits longer than the configured timeout, except a send, which may first wait up to the timeout for
+/// the batch in flight (group commit) and then the timeout for its own batch; sends are stored in the
+/// order they took their places in line. Failures are ``ChatError``s: a lost
 /// or unreachable database is `unavailable` (retry; the pool reconnects by itself once the server is
 /// back), a unique violation is `conflict`. The schema must have been migrated (``Migrator``).
 public final class PostgresStore: ChatStore, Service {
     let client: PostgresClient
     let timeout: Duration
     let logger: Logger
-    /// Group commit of appends across conversations (``Batcher``): a few batches in flight, and the drafts
-    /// that arrive while they run go together in the next one.
+    /// Group commit of appends across conversations (``Batcher``): one batch in flight, and the drafts
+    /// that arrive while it runs go together in the next one.
     private let appends: Batcher<PendingAppend, AppendResult>
 
     /// `observeBatch` is told the size of each group commit's batch (the node's metrics).
@@ -35,7 +36,7 @@ public final class PostgresStore: ChatStore, Service {
         self.logger = logger
         self.appends = Batcher(
             maxBatch: settings.appendBatching.batch, maxWaiting: settings.appendBatching.waiting, maxWait: settings.timeout,
-            concurrency: settings.appendBatching.concurrent, schedule: eventLoopSchedule, observe: observeBatch
+            schedule: eventLoopSchedule, observe: observeBatch
         ) { [timeout = settings.timeout] batch in
             await Self.append(batch, client, logger, timeout: timeout)
         }
@@ -308,9 +309,15 @@ public final class PostgresStore: ChatStore, Service {
 
     // MARK: Messages
 
-    public func append(_ draft: MessageDraft) async throws -> AppendResult {
-        let metadata = try draft.metadata.map { try Self.encodeJSON($0) }
-        return try await appends.submit(PendingAppend(draft: draft, metadata: metadata))
+    public func append(_ draft: MessageDraft, placed: @escaping @Sendable () -> Void) async throws -> AppendResult {
+        let metadata: String?
+        do {
+            metadata = try draft.metadata.map { try Self.encodeJSON($0) }
+        } catch {
+            placed()
+            throw error
+        }
+        return try await appends.submit(PendingAppend(draft: draft, metadata: metadata), placed: placed)
     }
 
     /// A draft and its metadata as JSON text, waiting for its batch.

@@ -98,13 +98,6 @@ import Testing
         #expect(throws: ChatError.validation("configuration 'database.pool.min' must be 0...database.pool.max (20)")) { try configuration.validate() }
         configuration.databasePoolMinimum = 20
         #expect(throws: Never.self) { try configuration.validate() }
-        for bad in [0, 21] {
-            configuration = NodeConfiguration()
-            configuration.appendBatching.concurrent = bad
-            #expect(throws: ChatError.validation("configuration 'database.append.concurrent' must be 1...database.pool.max (20)")) {
-                try configuration.validate()
-            }
-        }
         configuration = NodeConfiguration()
         configuration.notifyWebhookURL = "https://hooks.example.com/switchboard"
         #expect(throws: ChatError.validation("configuration 'notify.webhook.secret' must be set, at least 16 bytes, with 'notify.webhook.url'")) {

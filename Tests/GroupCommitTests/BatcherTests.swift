@@ -1,11 +1,12 @@
 import ChatCore
+import ChatTesting
 import Synchronization
 import Testing
 
 import GroupCommit
 
 /// The batcher alone (no database): alone at low load, together under load, in arrival order, each
-/// caller with its own result, at most `concurrency` batches at a time, and bounded.
+/// caller with its own result, one batch at a time in line order, and bounded.
 @Suite struct BatcherTests {
     /// A run that records each batch and holds it until released, so a test can pile up waiters.
     final class HeldRuns: Sendable {
@@ -26,12 +27,6 @@ import GroupCommit
                 if resumeNow { continuation.resume() }
             }
             return items.map { $0 < 0 ? .failure(ChatError.notFound("negative")) : .success($0 * 10) }
-        }
-
-        /// Releases the batch held longest.
-        func releaseFirst() {
-            let first = state.withLock { state in state.held.isEmpty ? nil : state.held.removeFirst() }
-            first?.resume()
         }
 
         func releaseAll() {
@@ -67,8 +62,8 @@ import GroupCommit
         }
     }
 
-    func batcher(maxBatch: Int, maxWaiting: Int, concurrency: Int = 1, runs: HeldRuns, timers: Timers = Timers()) -> Batcher<Int, Int> {
-        Batcher(maxBatch: maxBatch, maxWaiting: maxWaiting, maxWait: .seconds(5), concurrency: concurrency, schedule: { timers.schedule($0, $1) }) {
+    func batcher(maxBatch: Int, maxWaiting: Int, runs: HeldRuns, timers: Timers = Timers()) -> Batcher<Int, Int> {
+        Batcher(maxBatch: maxBatch, maxWaiting: maxWaiting, maxWait: .seconds(5), schedule: { timers.schedule($0, $1) }) {
             await runs.run($0)
         }
     }
@@ -110,7 +105,7 @@ import GroupCommit
             #expect(answers[-3] == .code(.notFound), "one item's failure is its own")
         }
         #expect(runs.batches == [[1], [2, -3, 4], [5]], "the waiters, in arrival order, at most maxBatch a batch")
-        #expect(batcher.waitingCount == 0 && batcher.runningCount == 0, "an idle batcher holds nothing")
+        #expect(batcher.waitingCount == 0 && !batcher.isRunning, "an idle batcher holds nothing")
     }
 
     @Test func beyondMaxWaitingASubmitFailsAtOnce() async throws {
@@ -130,31 +125,29 @@ import GroupCommit
         #expect(runs.batches == [[1], [2]], "the refused item never ran")
     }
 
-    @Test func upToConcurrencyBatchesRunAtOnceAndAFreedSlotTakesTheWaiters() async throws {
+    /// A caller that goes on as soon as its item has its place (`placed`), as a connection
+    /// pipelining its sends does: the items run in the order placed, though their submitters still wait.
+    @Test func itemsRunInTheOrderTheyTookTheirPlaces() async throws {
         let runs = HeldRuns()
-        let batcher = batcher(maxBatch: 8, maxWaiting: 100, concurrency: 2, runs: runs)
+        let batcher = batcher(maxBatch: 3, maxWaiting: 100, runs: runs)
         runs.hold(true)
         try await withThrowingTaskGroup(of: Int.self) { group in
-            group.addTask { try await batcher.submit(1) }
-            await until { runs.heldCount == 1 }
-            group.addTask { try await batcher.submit(2) }
-            await until { runs.heldCount == 2 }
-            #expect(batcher.waitingCount == 0 && batcher.runningCount == 2, "a free slot runs a batch at once")
-            group.addTask { try await batcher.submit(3) }
-            await until { batcher.waitingCount == 1 }
-            group.addTask { try await batcher.submit(4) }
-            await until { batcher.waitingCount == 2 }
-            #expect(runs.heldCount == 2, "with every slot busy, a submit waits")
+            for item in 1...7 {
+                let placed = Recorder<Int>()
+                group.addTask {
+                    try await batcher.submit(item, placed: { placed.record(item) })
+                }
+                await until { placed.count == 1 }
+            }
+            #expect(runs.heldCount == 1 && batcher.waitingCount == 6, "every item placed before any batch ended")
             runs.hold(false)
-            runs.releaseFirst()
-            await until { batcher.waitingCount == 0 && runs.batches.count == 3 }
             runs.releaseAll()
             var sum = 0
             for try await value in group { sum += value }
-            #expect(sum == 100)
+            #expect(sum == 280)
         }
-        #expect(runs.batches == [[1], [2], [3, 4]], "the slot freed first takes every waiter, in order")
-        #expect(batcher.runningCount == 0)
+        #expect(runs.batches == [[1], [2, 3, 4], [5, 6, 7]], "in the order placed")
+        #expect(!batcher.isRunning)
     }
 
     @Test func aWaiterNotTakenInTimeLeavesWithUnavailableAndNeverRuns() async throws {
@@ -177,6 +170,6 @@ import GroupCommit
             try await group.waitForAll()
         }
         #expect(runs.batches == [[1]], "the expired item never ran")
-        #expect(batcher.runningCount == 0)
+        #expect(!batcher.isRunning)
     }
 }

@@ -61,8 +61,12 @@ public protocol ChatStore: Sendable {
     /// Sets `user`'s role; returns the updated conversation.
     func setRole(_ role: Role, of user: UserID, in id: ConversationID) async throws -> Conversation
 
-    /// Stores a message with the next seq (see the contract above).
-    func append(_ draft: MessageDraft) async throws -> AppendResult
+    /// Stores a message with the next seq (see the contract above). `placed` is called exactly once,
+    /// as soon as the draft has its place in the store's line (or was refused before it had one), before
+    /// it is stored: drafts placed one after the other are stored in that order. A connection that
+    /// pipelines its sends reads the next one then, so its sends are stored in the order sent while
+    /// their commits overlap.
+    func append(_ draft: MessageDraft, placed: @escaping @Sendable () -> Void) async throws -> AppendResult
 
     /// A slice of a conversation's entries in ascending seq order, posts as they are now.
     func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage
@@ -80,4 +84,11 @@ public protocol ChatStore: Sendable {
     /// Closes the conversation: nothing can be posted after, and it is archived for every participant.
     /// Closing a closed conversation changes nothing. Returns the conversation as it is now.
     func close(_ id: ConversationID, at time: Timestamp) async throws -> Conversation
+}
+
+extension ChatStore {
+    /// Stores a message with the next seq, for a caller that does not pipeline.
+    public func append(_ draft: MessageDraft) async throws -> AppendResult {
+        try await append(draft, placed: {})
+    }
 }

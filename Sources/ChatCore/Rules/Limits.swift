@@ -36,6 +36,9 @@ public struct Limits: Sendable, Hashable {
     public var messagesPerSecond: Double = 20
     /// How many messages a user may send at once before `messagesPerSecond` applies.
     public var messageBurst: Int = 40
+    /// Sends (`message.send`) one WebSocket connection may have in flight: they are stored in the order
+    /// sent and their commits overlap; each reply names its request in `re`. 1: one request at a time.
+    public var sendsInFlight: Int = 32
     /// Live WebSocket connections one user may hold on one node; the next is closed with 4003.
     public var connectionsPerUser: Int = 20
 

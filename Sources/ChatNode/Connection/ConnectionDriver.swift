@@ -18,8 +18,10 @@ public enum InboundMessage: Sendable {
 /// feeds it messages and drains the ``Outbox`` to the socket.
 ///
 /// Sequence: authenticate (a token from the upgrade request, or an `auth` frame within the deadline),
-/// register with the hub, send `welcome`, then answer each request in order: exactly one `ack` or
-/// `error` for each request that carries an id. Bad frames get a `validation` error and the
+/// register with the hub, send `welcome`, then answer each request: exactly one `ack` or `error` for
+/// each request that carries an id. Sends are pipelined (up to `limits.sends.inflight` in flight,
+/// stored in the order sent, their replies in the order their commits end); any other request but a
+/// `ping` (answered at once) first waits for the sends in flight, then runs alone. Bad frames get a `validation` error and the
 /// connection stays usable; a bad token closes with ``CloseCode/unauthorized``.
 public struct ConnectionDriver: Sendable {
     public let service: ChatService
@@ -70,13 +72,16 @@ public struct ConnectionDriver: Sendable {
             cancelDeadline()
             cancelExpiry?()
         }
-        await withTaskGroup(of: Void.self) { group in
+        let sends = SendPipeline(limit: settings.limits.sendsInFlight)
+        // A discarding group: the sends the connection runs as children end all its life long, and
+        // nothing of them may stay behind until it closes.
+        let registered = await withDiscardingTaskGroup(returning: Session?.self) { group in
             var session: Session?
             if let token {
                 // The deadline is for sending a token: registering it may take longer on a busy node.
                 authenticated.set()
                 session = await authenticate(token: token, re: nil, resume: [:], outbox: outbox)
-                guard let current = session else { return }
+                guard let current = session else { return nil }
                 cancelExpiry = started(current, group: &group)
             }
             do {
@@ -108,11 +113,21 @@ public struct ConnectionDriver: Sendable {
                             sendError(.unauthorized("send an auth frame first"), re: id, to: outbox)
                             continue
                         }
-                        do {
-                            let reply = try await service.execute(command, as: current.principal)
-                            sendAck(reply.ackFrame(re: id), to: outbox)
-                        } catch {
-                            sendError(ChatError.from(error), re: id, to: outbox)
+                        if case .send = command {
+                            // Pipelined: the next frame is read once this send has its place in the
+                            // store's line, so sends are stored in the order sent while their commits overlap.
+                            await sends.acquire()
+                            let placed = OneShot()
+                            group.addTask { [self] in
+                                await answer(command, re: id, as: current, to: outbox, placed: { placed.fire() })
+                                placed.fire()  // a send refused before it reached the store
+                                sends.release()
+                            }
+                            await placed.wait()
+                        } else {
+                            // Anything else sees every earlier send done, as if requests ran one at a time.
+                            await sends.drained()
+                            await answer(command, re: id, as: current, to: outbox)
                         }
                     }
                     if case .auth = frame, session == nil { break }
@@ -120,20 +135,35 @@ public struct ConnectionDriver: Sendable {
             } catch {
                 logger.debug("connection read ended", metadata: ["error": "\(error)"])
             }
+            // Sends in flight end as they would have in a connection that ran one request at a time:
+            // stored and published, whether or not their replies still reach the client.
+            await sends.drained()
             outbox.finish()
             group.cancelAll()
-            // Children first: presence must not see the disconnect before the connect.
-            await group.waitForAll()
-            if let session {
-                hub.unregister(session)
-                await presence.disconnected(session)
-            }
+            return session
+        }
+        // After the children (the group waited for them): presence must not see the disconnect before the connect.
+        if let registered {
+            hub.unregister(registered)
+            await presence.disconnected(registered)
+        }
+    }
+
+    /// Executes one request and sends its one reply (an ack, or an error naming `re`).
+    private func answer(
+        _ command: Command, re id: RequestID?, as session: Session, to outbox: Outbox, placed: @escaping @Sendable () -> Void = {}
+    ) async {
+        do {
+            let reply = try await service.execute(command, as: session.principal, placed: placed)
+            sendAck(reply.ackFrame(re: id), to: outbox)
+        } catch {
+            sendError(ChatError.from(error), re: id, to: outbox)
         }
     }
 
     /// What runs beside an authenticated connection: its catch-up, presence, its user's redelivery
     /// check; and the token's expiry, a timer whose cancel it returns.
-    private func started(_ session: Session, group: inout TaskGroup<Void>) -> (@Sendable () -> Void)? {
+    private func started(_ session: Session, group: inout DiscardingTaskGroup) -> (@Sendable () -> Void)? {
         group.addTask { [presence] in await presence.connected(session) }
         // The user's redelivery check is scheduled when the connection comes up and again when a
         // catch-up that sent entries ends (after a long resume, the check counts from its end).

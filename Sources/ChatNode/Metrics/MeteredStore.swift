@@ -51,8 +51,8 @@ public struct MeteredStore: ChatStore, SupportStore {
         try await metrics.timeStore("setRole") { try await base.setRole(role, of: user, in: id) }
     }
 
-    public func append(_ draft: MessageDraft) async throws -> AppendResult {
-        try await metrics.timeStore("append") { try await base.append(draft) }
+    public func append(_ draft: MessageDraft, placed: @escaping @Sendable () -> Void) async throws -> AppendResult {
+        try await metrics.timeStore("append") { try await base.append(draft, placed: placed) }
     }
 
     public func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage {

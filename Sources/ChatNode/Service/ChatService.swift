@@ -45,8 +45,9 @@ public struct ChatService: Sendable {
 
     private var limits: Limits { settings.limits }
 
-    /// Runs `command` as `caller`.
-    public func execute(_ command: Command, as caller: Principal) async throws -> Reply {
+    /// Runs `command` as `caller`. A send calls `placed` once its draft has its place in the store's
+    /// line (``ChatStore/append(_:placed:)``); other commands never call it.
+    public func execute(_ command: Command, as caller: Principal, placed: @escaping @Sendable () -> Void = {}) async throws -> Reply {
         let user = caller.user
         switch command {
         case .createDirect(let other, let workspace):
@@ -116,7 +117,8 @@ public struct ChatService: Sendable {
             let result = try await store.append(
                 MessageDraft(
                     id: ids.messageID(), conversation: id, sender: user, clientID: clientID, kind: kind, content: content,
-                    metadata: metadata, createdAt: clock.now()))
+                    metadata: metadata, createdAt: clock.now()),
+                placed: placed)
             if result.created { await notices?.postStored(in: id) }
             return await stored(result, in: id)
 
