@@ -87,28 +87,22 @@ final class TestSocket: OutboundSink {
     /// Collects the seqs of `message.new` frames an outbox receives, taking them as a socket would:
     /// when woken, at its own pace, until the outbox ends.
     static func collect(_ outbox: Outbox, into seqs: Recorder<Int64>) async {
-        while true {
-            await TestSocket.wakeUp(of: outbox)
-            let batch = outbox.take()
-            for buffer in batch.frames {
-                guard let frame = try? ServerFrame(bytes: Array(buffer.readableBytesView)), let event = try? frame.payload(MessageEvent.self)
-                else { continue }
-                seqs.record(event.message.seq)
-            }
-            outbox.written(batch.frames.count)
-            if batch.ended { return }
-        }
+        await collect(outbox) { seqs.record($0.message.seq) }
     }
 
-    /// Collects the (conversation, seq) of `message.new` frames an outbox receives, as ``collect``.
+    /// Collects the `message.new` events an outbox receives, as ``collect(_:into:)``.
     static func collectEntries(_ outbox: Outbox, into entries: Recorder<MessageEvent>) async {
+        await collect(outbox) { entries.record($0) }
+    }
+
+    private static func collect(_ outbox: Outbox, _ record: (MessageEvent) -> Void) async {
         while true {
             await TestSocket.wakeUp(of: outbox)
             let batch = outbox.take()
             for buffer in batch.frames {
                 guard let frame = try? ServerFrame(bytes: Array(buffer.readableBytesView)), let event = try? frame.payload(MessageEvent.self)
                 else { continue }
-                entries.record(event)
+                record(event)
             }
             outbox.written(batch.frames.count)
             if batch.ended { return }
