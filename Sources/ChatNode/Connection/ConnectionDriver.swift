@@ -21,8 +21,9 @@ public enum InboundMessage: Sendable {
 /// register with the hub, send `welcome`, then answer each request: exactly one `ack` or `error` for
 /// each request that carries an id. Sends are pipelined (up to `limits.sends.inflight` in flight,
 /// stored in the order sent, their replies in the order their commits end); any other request but a
-/// `ping` (answered at once) first waits for the sends in flight, then runs alone. Bad frames get a `validation` error and the
-/// connection stays usable; a bad token closes with ``CloseCode/unauthorized``.
+/// `ping` (answered at once) first waits for the sends in flight, then runs alone. Bad frames get a
+/// `validation` error and the connection stays usable; a bad token closes with
+/// ``CloseCode/unauthorized``.
 public struct ConnectionDriver: Sendable {
     public let service: ChatService
     public let hub: Hub
