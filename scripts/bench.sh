@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The bench harness against real deployments (bench/README.md). BENCH_BINARY names another release
 # build of the node to measure (an older commit's, to compare); the default is this tree's.
-# BENCH_NODE_ARGS adds flags to every node (e.g. "--database-append-batch 16").
+# BENCH_NODE_ARGS adds flags to every node (e.g. "--database-append-batch 16"); BENCH_KEEP=1 leaves the
+# cluster running after a cluster run (to read its logs; stop it with `make cluster-down`).
 #
 #   scripts/bench.sh cluster SCENARIO [HARNESS FLAGS…]   release build; starts a cluster (CLUSTER_NODES,
 #                                                        default 2), runs the scenario against every node

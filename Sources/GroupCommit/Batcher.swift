@@ -26,13 +26,12 @@ public typealias BatchObserver = @Sendable (_ items: Int) -> Void
 /// `unavailable` at once, nothing run); an item that waits `maxWait` without being taken into a batch
 /// leaves the queue with `unavailable` and is never run (so a send waits at most `maxWait` for its
 /// turn, then its batch's own deadline); items run in the order they took their places in line (each
-/// submitter is told, `placed`, before its item runs), in one batch or in batches one after the other. No task of its own: batches run on
-/// the submitters' tasks, and the waiting deadlines are timers of the injected `schedule`.
+/// submitter is told, `placed`, before its item runs), in one batch or in batches one after the other.
+/// No task of its own: batches run on the submitters' tasks, and the waiting deadlines are timers of
+/// the injected `schedule`.
 public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// Runs one batch: one result per item, in order.
     public typealias Run = @Sendable ([Item]) async -> [Result<Output, any Error>]
-    /// Told each batch's size as it starts (the node's metrics).
-    public typealias Observer = BatchObserver
 
     private enum Turn: Sendable {
         case lead
@@ -60,13 +59,13 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     public let maxWaiting: Int
     public let maxWait: Duration
     private let run: Run
-    private let observe: Observer
+    private let observe: BatchObserver
     private let schedule: Schedule
     private let state = Mutex(State())
 
     public init(
         maxBatch: Int, maxWaiting: Int, maxWait: Duration, schedule: @escaping Schedule,
-        observe: @escaping Observer = { _ in }, run: @escaping Run
+        observe: @escaping BatchObserver = { _ in }, run: @escaping Run
     ) {
         self.maxBatch = max(1, maxBatch)
         self.maxWaiting = max(0, maxWaiting)

@@ -51,8 +51,8 @@ public struct DatabaseSettings: Sendable, CustomStringConvertible {
     /// Group commit of sends (``Batcher``).
     public var appendBatching = AppendBatching()
 
-    /// Group commit: the most sends (of any conversations) stored in one transaction, how many such
-    /// transactions run at once, and how many sends may wait for one (beyond: `unavailable`, retryable).
+    /// Group commit: the most sends (of any conversations) stored in one transaction (one runs at a time
+    /// per node), and how many sends may wait for it (beyond: `unavailable`, retryable).
     public typealias AppendBatching = BatchLimits
 
     /// Parses `url`; a validation error names what is wrong without repeating the password.

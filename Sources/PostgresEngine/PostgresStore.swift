@@ -310,13 +310,7 @@ public final class PostgresStore: ChatStore, Service {
     // MARK: Messages
 
     public func append(_ draft: MessageDraft, placed: @escaping @Sendable () -> Void) async throws -> AppendResult {
-        let metadata: String?
-        do {
-            metadata = try draft.metadata.map { try Self.encodeJSON($0) }
-        } catch {
-            placed()
-            throw error
-        }
+        let metadata = try draft.metadata.map { try Self.encodeJSON($0) }
         return try await appends.submit(PendingAppend(draft: draft, metadata: metadata), placed: placed)
     }
 

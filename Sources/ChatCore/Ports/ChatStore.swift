@@ -61,9 +61,10 @@ public protocol ChatStore: Sendable {
     /// Sets `user`'s role; returns the updated conversation.
     func setRole(_ role: Role, of user: UserID, in id: ConversationID) async throws -> Conversation
 
-    /// Stores a message with the next seq (see the contract above). `placed` is called exactly once,
-    /// as soon as the draft has its place in the store's line (or was refused before it had one), before
-    /// it is stored: drafts placed one after the other are stored in that order. A connection that
+    /// Stores a message with the next seq (see the contract above). `placed` is called at most once, as
+    /// soon as the draft has its place in the store's line, before it is stored: drafts placed one after
+    /// the other are stored in that order. An append that ends without calling it (refused before it
+    /// had a place) is placed at its end. A connection that
     /// pipelines its sends reads the next one then, so its sends are stored in the order sent while
     /// their commits overlap.
     func append(_ draft: MessageDraft, placed: @escaping @Sendable () -> Void) async throws -> AppendResult

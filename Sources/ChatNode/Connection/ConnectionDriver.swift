@@ -121,7 +121,7 @@ public struct ConnectionDriver: Sendable {
                             let placed = OneShot()
                             group.addTask { [self] in
                                 await answer(command, re: id, as: current, to: outbox, placed: { placed.fire() })
-                                placed.fire()  // a send refused before it reached the store
+                                placed.fire()  // a send refused before it had its place (the store's contract)
                                 sends.release()
                             }
                             await placed.wait()

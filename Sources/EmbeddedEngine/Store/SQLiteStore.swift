@@ -335,17 +335,10 @@ public final class SQLiteStore: ChatStore {
     /// read beside it, on the reader, just before (a membership change between the two invalidates
     /// the lists it changed itself).
     public func append(_ draft: MessageDraft, placed: @escaping @Sendable () -> Void) async throws -> AppendResult {
-        let metadata: String?
-        let participants: [UserID]
-        do {
-            metadata = try draft.metadata.map { try Self.encodeJSON($0) }
-            participants = try await read { db in
-                try await db.query("SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY user_id", [.text(draft.conversation.rawValue)])
-                    .map { UserID(trusted: $0.column("user_id")!.string!) }
-            }
-        } catch {
-            placed()
-            throw error
+        let metadata = try draft.metadata.map { try Self.encodeJSON($0) }
+        let participants = try await read { db in
+            try await db.query("SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY user_id", [.text(draft.conversation.rawValue)])
+                .map { UserID(trusted: $0.column("user_id")!.string!) }
         }
         var result = try await appends.submit(PendingAppend(draft: draft, metadata: metadata), placed: placed)
         result.participants = participants
