@@ -4,7 +4,10 @@ import NIOPosix
 import Synchronization
 
 /// A small pool of Redis connections for commands. Each call takes the next connection in turn, so
-/// concurrent callers share every connection by pipelining.
+/// concurrent callers share every connection by pipelining. A caller running on an event loop takes
+/// the first connection that lives on that loop, when there is one: its command is written and its
+/// reply read without a hop to another thread and back (under load each hop is a wake-up and a context
+/// switch), and the commands of callers on one loop share that connection's writes.
 ///
 /// Guarantees: a connection that closes is replaced on the next call that needs it; after a failed
 /// attempt, calls on that connection fail fast with `unavailable` until its backoff (exponential with
@@ -23,8 +26,7 @@ public final class RedisClient: Sendable {
 
     /// Sends `commands` pipelined on one connection; error replies come back as values.
     public func send(_ commands: [RedisCommand]) async throws(RedisError) -> [RESPValue] {
-        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
-        let slot = slots[index % slots.count]
+        let slot = nextSlot()
         do {
             let connection = try await slot.connection()
             return try await connection.send(commands)
@@ -33,6 +35,13 @@ public final class RedisClient: Sendable {
         } catch {
             throw .unavailable("\(error)")
         }
+    }
+
+    /// The first connection on the caller's event loop, or the next of all in turn when the caller
+    /// runs on none of theirs.
+    private func nextSlot() -> PoolSlot {
+        for slot in slots where slot.eventLoop.inEventLoop { return slot }
+        return slots[Int(UInt(bitPattern: next.wrappingAdd(1, ordering: .relaxed).oldValue) % UInt(slots.count))]
     }
 
     /// Runs one command; an error reply is thrown as ``RedisError/server(_:)``.
@@ -68,7 +77,7 @@ final class PoolSlot: Sendable {
 
     private let state = Mutex(State.idle(failures: 0, retryAt: .uptimeNanoseconds(0)))
     private let configuration: RedisConfiguration
-    private let eventLoop: any EventLoop
+    let eventLoop: any EventLoop
 
     init(configuration: RedisConfiguration, eventLoop: any EventLoop) {
         self.configuration = configuration

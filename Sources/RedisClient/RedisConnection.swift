@@ -20,7 +20,9 @@ struct RedisRequest: Sendable {
 }
 
 /// Matches replies to requests in order (RESP2 answers in the order commands were sent), so any number
-/// of requests may be in flight: pipelining. On a pub/sub connection, pushed `message` arrays go to the
+/// of requests may be in flight: pipelining. Requests written during one pass of the event loop go out
+/// in one flush (one system call, and one read on the server's side), after the work already queued on
+/// the loop has run: callers resumed together (a group commit's waiters) share a write. On a pub/sub connection, pushed `message` arrays go to the
 /// push handler instead. A request with no reply by its deadline fails every pending request with
 /// `timeout` and closes the connection, since later replies could no longer be matched.
 final class RedisCommandHandler: ChannelDuplexHandler {
@@ -37,6 +39,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     private var pending = CircularBuffer<Pending>(initialCapacity: 16)
     private var timer: Scheduled<Void>?
+    private var flushQueued = false
     private let timeout: TimeAmount
     private let onPush: RedisPushHandler?
 
@@ -55,6 +58,13 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         pending.append(Pending(remaining: request.count, replies: [], promise: request.promise, deadline: .now() + timeout))
         if timer == nil { armTimer(context: context) }
         context.write(wrapOutboundOut(request.bytes), promise: promise)
+        guard !flushQueued else { return }
+        flushQueued = true
+        let channel = context.channel
+        context.eventLoop.assumeIsolated().execute { [self] in
+            flushQueued = false
+            channel.flush()
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -210,7 +220,8 @@ public final class RedisConnection: Sendable {
         let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
         var bytes = channel.allocator.buffer(capacity: 64 * max(commands.count, 1))
         for command in commands { RESPEncoder.encode(command, into: &bytes) }
-        channel.writeAndFlush(RedisRequest(bytes: bytes, count: commands.count, promise: promise)).whenFailure { error in
+        // The handler flushes once the loop has run what is queued on it (see RedisCommandHandler).
+        channel.write(RedisRequest(bytes: bytes, count: commands.count, promise: promise)).whenFailure { error in
             promise.fail((error as? RedisError) ?? .connectionClosed)
         }
         return promise.futureResult

@@ -1,4 +1,5 @@
 import ChatTesting
+import EventLoops
 import Foundation
 import Logging
 import NIOCore
@@ -64,6 +65,53 @@ import TestServers
             try await group.waitForAll()
         }
         try await redis.execute(["DEL", RedisArgument(key)] + (0..<50).map { RedisArgument("\(key):\($0)") })
+    }
+
+    @Test func callersOnAnEventLoopUseThatLoopsConnection() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let redis = RedisClient(configuration: try RedisConfiguration(url: TestRedis.url()), group: group)
+        defer { redis.close() }
+        let loops = Array(group.makeIterator())
+        // Pool of 4 on 2 loops: two connections on each, and every caller on a loop takes the same one.
+        var idsByLoop: [[Int64]] = []
+        for loop in loops {
+            let ids = await EventLoopExecutor.prefer(loop) {
+                var ids: [Int64] = []
+                for _ in 0..<6 {
+                    guard case .integer(let id) = try? await redis.execute(["CLIENT", "ID"]) else { return [Int64]() }
+                    ids.append(id)
+                }
+                return ids
+            }
+            idsByLoop.append(ids)
+        }
+        #expect(idsByLoop.allSatisfy { $0.count == 6 && Set($0).count == 1 }, "\(idsByLoop)")
+        #expect(Set(idsByLoop.map { $0.first }).count == 2, "each loop has its own connection")
+        try await group.shutdownGracefully()
+    }
+
+    @Test func commandsWrittenInOnePassOfTheLoopGoOutInOneWrite() async throws {
+        let reads = Mutex<[Int]>([])
+        let server = try await FakeServer.start { chunk in
+            let pings = String(buffer: chunk).components(separatedBy: "PING").count - 1
+            reads.withLock { $0.append(pings) }
+            return String(repeating: "+PONG\r\n", count: pings)
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let redis = RedisClient(configuration: try RedisConfiguration(url: "redis://127.0.0.1:\(server.port)"), group: group)
+        #expect(try await redis.execute(["PING"]) == .status("PONG"))
+        // Twenty callers resumed on the connection's loop in one pass (as a group commit's waiters are).
+        let replies = await EventLoopExecutor.prefer(group.next()) {
+            await withTaskGroup(of: RESPValue?.self) { callers in
+                for _ in 0..<20 { callers.addTask { try? await redis.execute(["PING"]) } }
+                return await callers.reduce(into: [RESPValue?]()) { $0.append($1) }
+            }
+        }
+        #expect(replies == Array(repeating: .status("PONG"), count: 20))
+        #expect(reads.withLock { $0 } == [1, 20], "the twenty commands reached the server in one write")
+        redis.close()
+        try await server.close()
+        try await group.shutdownGracefully()
     }
 
     @Test func scriptsFallBackToEvalWhenTheServerForgot() async throws {
