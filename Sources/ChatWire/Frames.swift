@@ -114,9 +114,11 @@ public struct FrameError: Error, Sendable, Equatable {
 /// `validation` code naming what was wrong, and the id when it could be read. Encoders produce UTF-8
 /// JSON bytes, once per event, that the node writes unchanged to every recipient.
 public enum FrameCodec {
-    /// The frame's `type` and `id`, read leniently: a field of the wrong type is noted, not fatal, so
-    /// that an error can still name the request whose id was readable.
-    private struct Header: Decodable {
+    /// One pass over a client frame: its `type` and `id`, read leniently (a field of the wrong type is
+    /// noted, not fatal, so that an error can still name the request whose id was readable), and its
+    /// `payload` decoded as the type's payload (``payloadType(of:)``) in the same pass; a payload that
+    /// does not fit is kept as its decoding error, to be reported with the id.
+    private struct Parsed: Decodable {
         enum Field<Value> {
             case absent
             case wrongType
@@ -124,18 +126,60 @@ public enum FrameCodec {
         }
         var type: Field<String> = .absent
         var id: Field<RequestID> = .absent
+        /// Nil inside when the payload is absent or null; nil outside when it was not read in this pass.
+        var payload: Result<(any Decodable & Sendable)?, DecodingError>?
 
-        private enum Keys: String, CodingKey { case type, id }
+        enum Keys: String, CodingKey { case type, id, payload }
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: Keys.self)
             type = Self.field(String.self, .type, in: container)
             id = Self.field(RequestID.self, .id, in: container)
+            if case .value(let name) = type, let request = RequestType(rawValue: name), let payloadType = FrameCodec.payloadType(of: request) {
+                payload = Self.decodePayload(payloadType, in: container)
+            }
         }
 
         private static func field<V: Decodable>(_: V.Type, _ key: Keys, in container: KeyedDecodingContainer<Keys>) -> Field<V> {
             guard container.contains(key), (try? container.decodeNil(forKey: key)) != true else { return .absent }
             return (try? container.decode(V.self, forKey: key)).map(Field.value) ?? .wrongType
+        }
+
+        private static func decodePayload<P: Decodable & Sendable>(
+            _: P.Type, in container: KeyedDecodingContainer<Keys>
+        ) -> Result<(any Decodable & Sendable)?, DecodingError> {
+            do {
+                return .success(try container.decodeIfPresent(P.self, forKey: .payload))
+            } catch let error as DecodingError {
+                return .failure(error)
+            } catch {
+                return .failure(.dataCorrupted(.init(codingPath: [Keys.payload], debugDescription: "\(error)")))
+            }
+        }
+    }
+
+    /// What each request type carries as its payload (nil: nothing is read).
+    private static func payloadType(of type: RequestType) -> (any (Decodable & Sendable).Type)? {
+        switch type {
+        case .auth: AuthRequest.self
+        case .ping: nil
+        case .createDirect: CreateDirectRequest.self
+        case .createGroup: CreateGroupRequest.self
+        case .listConversations: ListConversationsRequest.self
+        case .getConversation, .leave, .typing, .archive, .unarchive, .close: ConversationRequest.self
+        case .addParticipants: AddParticipantsRequest.self
+        case .removeParticipant: RemoveParticipantRequest.self
+        case .setRole: SetRoleRequest.self
+        case .send: SendRequest.self
+        case .history: HistoryRequest.self
+        case .edit: EditRequest.self
+        case .delete: DeleteRequest.self
+        case .react, .unreact: ReactionRequest.self
+        case .receipt: ReceiptRequest.self
+        case .presence: PresenceRequest.self
+        case .supportOpen: SupportOpenRequest.self
+        case .supportQueue: SupportQueueRequest.self
+        case .supportClaim: SupportClaimRequest.self
         }
     }
 
@@ -147,9 +191,9 @@ public enum FrameCodec {
     /// Decodes one client frame.
     public static func decode(_ bytes: some Collection<UInt8>) -> Result<InboundFrame, FrameError> {
         let data = Data(bytes)
-        let header: Header
+        let header: Parsed
         do {
-            header = try JSONDecoder().decode(Header.self, from: data)
+            header = try JSONDecoder().decode(Parsed.self, from: data)
         } catch {
             return .failure(FrameError(re: nil, error: .validation("the frame is not a JSON object")))
         }
@@ -172,56 +216,56 @@ public enum FrameCodec {
         do {
             switch type {
             case .auth:
-                let body = try payload(AuthRequest.self, data)
+                let body = try payload(AuthRequest.self, data, header)
                 return .success(.auth(id: id, token: body.token, resume: try Validate.resume(body.resume)))
             case .ping:
                 return .success(.ping(id: id))
             case .createDirect:
-                return .success(.command(id: id, try Validate.createDirect(payload(CreateDirectRequest.self, data))))
+                return .success(.command(id: id, try Validate.createDirect(payload(CreateDirectRequest.self, data, header))))
             case .createGroup:
-                return .success(.command(id: id, try Validate.createGroup(payload(CreateGroupRequest.self, data))))
+                return .success(.command(id: id, try Validate.createGroup(payload(CreateGroupRequest.self, data, header))))
             case .listConversations:
-                let body = try optionalPayload(ListConversationsRequest.self, data) ?? ListConversationsRequest()
+                let body = try optionalPayload(ListConversationsRequest.self, data, header) ?? ListConversationsRequest()
                 return .success(.command(id: id, try Validate.list(body)))
             case .getConversation:
-                return .success(.command(id: id, .getConversation(try Validate.conversation(payload(ConversationRequest.self, data).conversation))))
+                return .success(.command(id: id, .getConversation(try Validate.conversation(payload(ConversationRequest.self, data, header).conversation))))
             case .addParticipants:
-                return .success(.command(id: id, try Validate.addParticipants(payload(AddParticipantsRequest.self, data))))
+                return .success(.command(id: id, try Validate.addParticipants(payload(AddParticipantsRequest.self, data, header))))
             case .removeParticipant:
-                let body = try payload(RemoveParticipantRequest.self, data)
+                let body = try payload(RemoveParticipantRequest.self, data, header)
                 return .success(.command(id: id, .removeParticipant(try Validate.conversation(body.conversation), user: try Validate.user(body.user))))
             case .setRole:
-                return .success(.command(id: id, try Validate.setRole(payload(SetRoleRequest.self, data))))
+                return .success(.command(id: id, try Validate.setRole(payload(SetRoleRequest.self, data, header))))
             case .leave:
-                return .success(.command(id: id, .leave(try Validate.conversation(payload(ConversationRequest.self, data).conversation))))
+                return .success(.command(id: id, .leave(try Validate.conversation(payload(ConversationRequest.self, data, header).conversation))))
             case .send:
-                return .success(.command(id: id, try Validate.send(payload(SendRequest.self, data))))
+                return .success(.command(id: id, try Validate.send(payload(SendRequest.self, data, header))))
             case .history:
-                return .success(.command(id: id, try Validate.history(payload(HistoryRequest.self, data))))
+                return .success(.command(id: id, try Validate.history(payload(HistoryRequest.self, data, header))))
             case .edit:
-                return .success(.command(id: id, try Validate.edit(payload(EditRequest.self, data))))
+                return .success(.command(id: id, try Validate.edit(payload(EditRequest.self, data, header))))
             case .delete:
-                return .success(.command(id: id, try Validate.delete(payload(DeleteRequest.self, data))))
+                return .success(.command(id: id, try Validate.delete(payload(DeleteRequest.self, data, header))))
             case .react, .unreact:
-                return .success(.command(id: id, try Validate.reaction(payload(ReactionRequest.self, data), add: type == .react)))
+                return .success(.command(id: id, try Validate.reaction(payload(ReactionRequest.self, data, header), add: type == .react)))
             case .receipt:
-                return .success(.command(id: id, try Validate.receipt(payload(ReceiptRequest.self, data))))
+                return .success(.command(id: id, try Validate.receipt(payload(ReceiptRequest.self, data, header))))
             case .typing:
-                return .success(.command(id: id, .typing(try Validate.conversation(payload(ConversationRequest.self, data).conversation))))
+                return .success(.command(id: id, .typing(try Validate.conversation(payload(ConversationRequest.self, data, header).conversation))))
             case .presence:
-                return .success(.command(id: id, try Validate.presence(payload(PresenceRequest.self, data))))
+                return .success(.command(id: id, try Validate.presence(payload(PresenceRequest.self, data, header))))
             case .archive, .unarchive:
-                let conversation = try Validate.conversation(payload(ConversationRequest.self, data).conversation)
+                let conversation = try Validate.conversation(payload(ConversationRequest.self, data, header).conversation)
                 return .success(.command(id: id, .archive(conversation, archived: type == .archive)))
             case .close:
-                return .success(.command(id: id, .close(try Validate.conversation(payload(ConversationRequest.self, data).conversation))))
+                return .success(.command(id: id, .close(try Validate.conversation(payload(ConversationRequest.self, data, header).conversation))))
             case .supportOpen:
-                return .success(.command(id: id, try Validate.supportOpen(payload(SupportOpenRequest.self, data))))
+                return .success(.command(id: id, try Validate.supportOpen(payload(SupportOpenRequest.self, data, header))))
             case .supportQueue:
-                let body = try payload(SupportQueueRequest.self, data)
+                let body = try payload(SupportQueueRequest.self, data, header)
                 return .success(.command(id: id, try Validate.supportQueue(workspace: body.workspace, limit: body.limit)))
             case .supportClaim:
-                return .success(.command(id: id, .claimSupport(try Validate.supportRequest(payload(SupportClaimRequest.self, data).request))))
+                return .success(.command(id: id, .claimSupport(try Validate.supportRequest(payload(SupportClaimRequest.self, data, header).request))))
             }
         } catch let error as ChatError {
             return .failure(FrameError(re: id, error: error))
@@ -230,12 +274,20 @@ public enum FrameCodec {
         }
     }
 
-    private static func payload<P: Decodable>(_ type: P.Type, _ data: Data) throws -> P {
-        guard let value = try optionalPayload(type, data) else { throw ChatError.validation("missing field 'payload'") }
+    private static func payload<P: Decodable>(_ type: P.Type, _ data: Data, _ parsed: Parsed) throws -> P {
+        guard let value = try optionalPayload(type, data, parsed) else { throw ChatError.validation("missing field 'payload'") }
         return value
     }
 
-    private static func optionalPayload<P: Decodable>(_ type: P.Type, _ data: Data) throws -> P? {
+    /// The payload the one pass read, or (should ``payloadType(of:)`` name another type than the
+    /// caller's) a second pass that reads it as `P`.
+    private static func optionalPayload<P: Decodable>(_ type: P.Type, _ data: Data, _ parsed: Parsed) throws -> P? {
+        switch parsed.payload {
+        case .success(.none): return nil
+        case .success(.some(let value as P)): return value
+        case .failure(let error): throw ChatError.validation(describe(error, in: data, under: Parsed.Keys.payload))
+        case .success(.some), .none: break
+        }
         do {
             return try JSONDecoder().decode(Body<P>.self, from: data).payload
         } catch let error as DecodingError {
@@ -261,7 +313,9 @@ public enum FrameCodec {
         case .valueNotFound(_, let context): return "missing value for '\(path(context.codingPath))'"
         case .typeMismatch(_, let context): return "field '\(path(context.codingPath))' has the wrong type"
         case .dataCorrupted(let context):
-            guard context.codingPath.isEmpty else { return "field '\(path(context.codingPath))' has an invalid value" }
+            // Such a number is reported without a path, or (read in a nested container) with only the root's.
+            let pathless = context.codingPath.isEmpty || (context.codingPath.count == 1 && context.codingPath[0].stringValue == root?.stringValue)
+            guard pathless else { return "field '\(path(context.codingPath))' has an invalid value" }
             return (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) == nil
                 ? "the body is not valid JSON"
                 : "a number has the wrong type for its field (a fraction where an integer belongs, or out of range)"
