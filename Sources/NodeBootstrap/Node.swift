@@ -58,7 +58,7 @@ public final class Node: Sendable {
         }
         let service = ChatService(
             store: store, support: store, cache: MeteredCache(backends.cache, metrics: metrics), presence: presence, rateLimit: backends.rateLimit, publisher: publisher,
-            clock: clock, ids: RandomIDGenerator(), settings: settings, notices: notices, logger: logger)
+            changes: MeteredChangeFeed(backends.changes, metrics: metrics), clock: clock, ids: RandomIDGenerator(), settings: settings, notices: notices, logger: logger)
         let desk = SupportDesk(
             queue: jobs, presence: presence, service: service, clock: clock, requeueAfter: settings.supportRequeueAfter, logger: logger)
         let redelivery = configuration.redeliverDelay.map { delay in
@@ -168,9 +168,11 @@ public final class Node: Sendable {
         -> Backends
     {
         guard let redis = try configuration.redisConfiguration else {
+            let broker = InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) })
+            let cache = MemoryCache(clock: clock)
             return Backends(
-                broker: InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) }), presence: MemoryPresence(clock: clock),
-                cache: MemoryCache(clock: clock), rateLimit: MemoryRateLimit(clock: clock), jobs: MemoryJobQueue(clock: clock),
+                broker: broker, presence: MemoryPresence(clock: clock), cache: cache, changes: SequentialChangeFeed(cache: cache, broker: broker),
+                rateLimit: MemoryRateLimit(clock: clock), jobs: MemoryJobQueue(clock: clock),
                 nodes: MemoryNodeDirectory(clock: clock), services: [],
                 healthChecks: [], onResume: ResumeAction(), close: {})
         }
@@ -184,9 +186,10 @@ public final class Node: Sendable {
         let broker = RedisBroker(
             client: client, subscriber: subscriber, node: nodeID, prefix: prefix, canaryInterval: configuration.canaryInterval, logger: logger,
             handler: { [hub] in hub.handle($0) }, onResume: { onResume.run() })
+        let cache = RedisCache(client: client, prefix: prefix)
         return Backends(
-            broker: broker, presence: RedisPresence(client: client, prefix: prefix), cache: RedisCache(client: client, prefix: prefix),
-            rateLimit: RedisRateLimit(client: client, prefix: prefix), jobs: RedisJobQueue(client: client, prefix: prefix, clock: clock),
+            broker: broker, presence: RedisPresence(client: client, prefix: prefix), cache: cache,
+            changes: RedisChangeFeed(cache: cache, broker: broker), rateLimit: RedisRateLimit(client: client, prefix: prefix), jobs: RedisJobQueue(client: client, prefix: prefix, clock: clock),
             nodes: RedisNodeDirectory(client: client, prefix: prefix), services: [.init(service: broker)],
             healthChecks: [{ broker.isHealthy }], onResume: onResume, close: { client.close() })
     }
@@ -232,6 +235,8 @@ public final class Node: Sendable {
         var broker: any Broker
         var presence: any Presence
         var cache: any Cache
+        /// The cache's invalidations and the broker's publishes of stored entries, together.
+        var changes: any ChangeFeed
         var rateLimit: any RateLimit
         var jobs: any JobQueue
         var nodes: any NodeDirectory

@@ -46,9 +46,13 @@ public final class RedisBroker: Broker, Service {
     }
 
     public func publish(_ envelope: Envelope) async throws {
-        try await mappingRedisErrors {
-            try await client.execute(["PUBLISH", RedisArgument(envelope.channel.name(prefix: prefix)), RedisArgument(EnvelopeCodec.encode(envelope))])
-        }
+        try await mappingRedisErrors { try await client.execute(publication(of: envelope)) }
+    }
+
+    /// The command that publishes `envelope`, for ``publish(_:)`` and for a pipeline that invalidates
+    /// before it (``RedisChangeFeed``).
+    func publication(of envelope: Envelope) -> RedisCommand {
+        ["PUBLISH", RedisArgument(envelope.channel.name(prefix: prefix)), RedisArgument(EnvelopeCodec.encode(envelope))]
     }
 
     public func subscribe(_ channel: ChatCore.Channel) async throws {

@@ -21,7 +21,7 @@ public struct RedisCache: Cache {
     static let fillScript = RedisScript(String(decoding: PackageResources.cache_fill_lua, as: UTF8.self))
     /// How long a generation key lives after its last invalidation, by default.
     public static let generationLifetime: Duration = .seconds(600)
-    private let client: RedisClient
+    let client: RedisClient
     private let prefix: String
     private let generationTTL: Duration
 
@@ -70,16 +70,21 @@ public struct RedisCache: Cache {
 
     public func invalidate(_ keys: [CacheKey]) async throws {
         guard !keys.isEmpty else { return }
-        // The generation moves before the value goes: a fill between the two holds an old ticket and
-        // is refused. Commands per key, pipelined: keys of different users may live on different shards.
+        try await mappingRedisErrors {
+            for reply in try await client.send(invalidation(of: keys)) { _ = try reply.checked() }
+        }
+    }
+
+    /// The commands that invalidate `keys`, for ``invalidate(_:)`` and for a pipeline that publishes
+    /// after them (``RedisChangeFeed``). The generation moves before the value goes: a fill between
+    /// the two holds an old ticket and is refused. Commands per key: keys of different users may live
+    /// on different shards.
+    func invalidation(of keys: [CacheKey]) -> [RedisCommand] {
         let ttl = RedisArgument(generationTTL.milliseconds)
-        let commands = keys.flatMap { key -> [RedisCommand] in
+        return keys.flatMap { key -> [RedisCommand] in
             let name = key.name(prefix: prefix)
             let generation = RedisArgument(Int64.random(in: 1...(1 << 62)))
             return [["SET", RedisArgument(Self.generation(of: name)), generation, "PX", ttl], ["DEL", RedisArgument(name)]]
-        }
-        try await mappingRedisErrors {
-            for reply in try await client.send(commands) { _ = try reply.checked() }
         }
     }
 

@@ -22,6 +22,12 @@ import Testing
         return BrokerHarness(brokers: brokers) { brokers.forEach { $0.detach() } }
     }
 
+    static let changeFeedFactory: ChangeFeedFactory = { handler in
+        let broker = InProcessBus().broker(node: NodeID("node-0"), handler: handler)
+        let cache = MemoryCache(clock: ManualClock())
+        return ChangeFeedHarness(feed: SequentialChangeFeed(cache: cache, broker: broker), cache: cache, broker: broker) { broker.detach() }
+    }
+
     static let presenceFactory: PresenceFactory = {
         let clock = ManualClock()
         return PresenceHarness(presence: MemoryPresence(clock: clock), advance: { clock.advance(by: $0) }, teardown: {})
@@ -50,6 +56,10 @@ import Testing
         let clock = ManualClock()
         let directory = MemoryNodeDirectory(clock: clock)
         return NodeDirectoryHarness(directories: [directory, directory], advance: { clock.advance(by: $0) }, teardown: {})
+    }
+
+    @Test(arguments: ChangeFeedConformance.checks) func changeFeed(_ check: ConformanceCheck<ChangeFeedFactory>) async throws {
+        try await check.run(Self.changeFeedFactory)
     }
 
     @Test(arguments: NodeDirectoryConformance.checks) func nodeDirectory(_ check: ConformanceCheck<NodeDirectoryFactory>) async throws {

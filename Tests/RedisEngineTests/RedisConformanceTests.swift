@@ -45,6 +45,21 @@ import TestServers
         }
     }
 
+    static let changeFeedFactory: ChangeFeedFactory = { handler in
+        let prefix = TestRedis.uniquePrefix()
+        let client = try Self.client()
+        let subscriber = RedisSubscriber(configuration: client.configuration, logger: quiet)
+        let broker = RedisBroker(client: client, subscriber: subscriber, node: NodeID("node-0"), prefix: prefix, logger: quiet, handler: handler)
+        let cache = RedisCache(client: client, prefix: prefix)
+        let running = Task { try? await broker.run() }
+        try await eventually("the pub/sub link is up") { subscriber.isConnected }
+        return ChangeFeedHarness(feed: RedisChangeFeed(cache: cache, broker: broker), cache: cache, broker: broker) {
+            running.cancel()
+            await running.value
+            client.close()
+        }
+    }
+
     static let presenceFactory: PresenceFactory = {
         let client = try Self.client()
         return PresenceHarness(presence: RedisPresence(client: client, prefix: TestRedis.uniquePrefix()), advance: wait) { client.close() }
@@ -87,6 +102,10 @@ import TestServers
 
     @Test(arguments: JobQueueConformance.checks) func jobQueue(_ check: ConformanceCheck<JobQueueFactory>) async throws {
         try await check.run(Self.jobQueueFactory)
+    }
+
+    @Test(arguments: ChangeFeedConformance.checks) func changeFeed(_ check: ConformanceCheck<ChangeFeedFactory>) async throws {
+        try await check.run(Self.changeFeedFactory)
     }
 
     @Test(arguments: BrokerConformance.checks) func broker(_ check: ConformanceCheck<BrokerFactory>) async throws {

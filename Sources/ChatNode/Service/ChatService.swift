@@ -16,6 +16,8 @@ public struct ChatService: Sendable {
     public let presence: any Presence
     public let rateLimit: any RateLimit
     public let publisher: EventPublisher
+    /// Where a stored entry's invalidation and event go together (one round trip on Redis).
+    public let changes: any ChangeFeed
     public let clock: any WallClock
     public let ids: any IDGenerator
     public let settings: NodeSettings
@@ -26,7 +28,7 @@ public struct ChatService: Sendable {
 
     public init(
         store: any ChatStore, support: any SupportStore, cache: any Cache, presence: any Presence, rateLimit: any RateLimit,
-        publisher: EventPublisher,
+        publisher: EventPublisher, changes: any ChangeFeed,
         clock: any WallClock, ids: any IDGenerator, settings: NodeSettings, notices: AwayNotices? = nil, logger: Logger
     ) {
         self.notices = notices
@@ -37,6 +39,7 @@ public struct ChatService: Sendable {
         self.typingLimiter = RateLimiter(oncePer: settings.typingThrottle)
         self.rateLimit = rateLimit
         self.publisher = publisher
+        self.changes = changes
         self.clock = clock
         self.ids = ids
         self.settings = settings
@@ -334,9 +337,18 @@ public struct ChatService: Sendable {
     /// then the entry is published (a retry publishes again: if the first publish was lost, this one
     /// delivers; relays drop repeats) and answered, the entry encoded once for both.
     private func stored(_ result: AppendResult, in conversation: ConversationID) async -> Reply {
-        if result.created { await invalidate(lists: [], andShown: conversation) }
         let encoded = EncodedMessage(MessageBody(result.message))
-        await publish { try await publisher.message(result.message, encoded: encoded) }
+        // A new entry changes what every list shows of the conversation (its activity key); the
+        // invalidation goes before the event, in one request where the engine allows.
+        let stale: [CacheKey] = result.created ? [.conversationActivity(conversation)] : []
+        do {
+            try await changes.announce(publisher.envelope(of: result.message, encoded: encoded), invalidating: stale)
+        } catch {
+            if let failure = error.invalidation { logger.warning("cache invalidation failed", metadata: ["error": "\(failure)"]) }
+            if let failure = error.publish {
+                logger.warning("publish failed; receivers will repair from the store", metadata: ["error": "\(failure)"])
+            }
+        }
         return .sent(encoded, duplicate: !result.created)
     }
 

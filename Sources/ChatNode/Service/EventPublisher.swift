@@ -3,8 +3,9 @@ import ChatWire
 import Synchronization
 
 /// Builds envelopes for domain changes, encoding each client frame once, and publishes them on the
-/// broker. Publishing is best effort: the change is already stored, and receivers repair gaps from
-/// the store, so a failed publish is logged by the caller and never fails the request.
+/// broker (a stored entry's envelope goes through the ``ChangeFeed``, with its invalidation).
+/// Publishing is best effort: the change is already stored, and receivers repair gaps from the store,
+/// so a failed publish is logged by the caller and never fails the request.
 public final class EventPublisher: Sendable {
     private let broker: any Broker
     private let node: NodeID
@@ -27,10 +28,10 @@ public final class EventPublisher: Sendable {
             frame: FrameCodec.event(EventType.entry(message.action), message: encoded ?? EncodedMessage(MessageBody(message))))
     }
 
-    /// Publishes a stored entry, with its bytes when the caller has them already (a send encodes its
-    /// entry once, for the ack and the event).
-    func message(_ message: Message, encoded: EncodedMessage? = nil) async throws {
-        try await broker.publish(Self.messageEnvelope(message, encoded: encoded, origin: node, eventID: nextID()))
+    /// A stored entry's envelope from this node, for a ``ChangeFeed`` to publish, with its bytes when
+    /// the caller has them already (a send encodes its entry once, for the ack and the event).
+    func envelope(of message: Message, encoded: EncodedMessage? = nil) -> Envelope {
+        Self.messageEnvelope(message, encoded: encoded, origin: node, eventID: nextID())
     }
 
     /// Sends `entries` again to `user`'s connections on every node (the `redeliver` job), as the
