@@ -13,13 +13,23 @@ public struct RandomIDGenerator: IDGenerator {
     public func messageID() -> MessageID { MessageID(trusted: "m_" + Self.token()) }
     public func supportRequestID() -> SupportRequestID { SupportRequestID(trusted: "s_" + Self.token()) }
 
-    /// 22 base-62 characters (about 131 bits).
+    private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+
+    /// 22 base-62 characters (about 131 bits), each uniform. The system's generator is read eight bytes
+    /// at a time (each read is a `getrandom` call: one per character cost a send about 22 of them); a
+    /// byte of 248 (62 × 4) or more is skipped, so that `byte % 62` favours no character.
     public static func token(length: Int = 22) -> String {
-        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
         var generator = SystemRandomNumberGenerator()
         var bytes = [UInt8]()
         bytes.reserveCapacity(length)
-        for _ in 0..<length { bytes.append(alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))]) }
+        while bytes.count < length {
+            var word: UInt64 = generator.next()
+            for _ in 0..<8 where bytes.count < length {
+                let byte = UInt8(truncatingIfNeeded: word)
+                word >>= 8
+                if byte < 248 { bytes.append(alphabet[Int(byte % 62)]) }
+            }
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
 }
