@@ -39,7 +39,7 @@ node2=$(cat "$CLUSTER_DIR/node-2.pid")
 redis_port=$(sed 's/.*://; s/[^0-9].*//' "$CLUSTER_DIR/redis-url")
 metrics="http://127.0.0.1:$(cat "$CLUSTER_DIR/node-1.port")/metrics"
 events=task-clock,context-switches
-for call in read write writev epoll_wait futex; do events+=",syscalls:sys_enter_$call"; done
+for call in read write writev epoll_wait futex getrandom; do events+=",syscalls:sys_enter_$call"; done
 
 commandstats() { redis-cli -p "$redis_port" info commandstats | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\).*/\1 \2/p' | sort; }
 store() { curl -fsS "$metrics" | grep -E '^switchboard_store_(append_batch_size|seconds)_(sum|count)' | grep -E 'batch|op="append"'; }
