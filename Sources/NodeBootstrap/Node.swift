@@ -29,12 +29,15 @@ public final class Node: Sendable {
     public let routes: [String]
     public let hub: Hub
 
-    /// Builds a node; `signals` trigger a graceful shutdown (the CLI passes SIGTERM and SIGINT).
-    public init(configuration: NodeConfiguration, logger: Logger, signals: [UnixSignal] = []) async throws {
+    /// Builds a node; `signals` trigger a graceful shutdown (the CLI passes SIGTERM and SIGINT). `clock`
+    /// is the node's one wall clock (tokens' expiry, timestamps, deadlines computed from it); tests
+    /// inject a manual one.
+    public init(
+        configuration: NodeConfiguration, logger: Logger, signals: [UnixSignal] = [], clock: any WallClock = SystemWallClock()
+    ) async throws {
         try configuration.validate()
         let nodeID = NodeID(configuration.nodeID ?? "node-" + RandomIDGenerator.token(length: 8))
         let settings = configuration.nodeSettings(nodeID: nodeID)
-        let clock = SystemWallClock()
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.valueHistogramBuckets[NodeMetrics.appendBatchLabel] = NodeMetrics.appendBatchBuckets
@@ -76,7 +79,7 @@ public final class Node: Sendable {
             hub.resync()
             tracker.restore()
         }
-        let authenticator = try await JWTAuthenticator(keys: Self.tokenKeys(configuration, logger: logger))
+        let authenticator = try await JWTAuthenticator(keys: Self.tokenKeys(configuration, logger: logger), clock: clock)
         let driver = ConnectionDriver(
             service: service, hub: hub, presence: tracker, authenticator: authenticator, metrics: metrics, redelivery: redelivery,
             schedule: eventLoopSchedule, logger: logger)

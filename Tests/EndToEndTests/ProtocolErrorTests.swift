@@ -145,15 +145,32 @@ import Testing
     }
 
     @Test func aConnectionIsClosedWhenItsTokenExpiresAndAuthenticatedInTimeIsNotClosedAtTheDeadline() async throws {
-        let node = TestNode { $0.limits.authDeadline = .milliseconds(300) }
+        // The node's clock stands still one second before the token's expiry, however long the connect
+        // and auth take: the token is valid at auth, and its expiry timer fires one second later, after
+        // the auth deadline would have.
+        let expiry = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 3600).rounded(.down))
+        var node = TestNode { $0.limits.authDeadline = .milliseconds(300) }
+        node.clock = ManualClock(start: Timestamp(milliseconds: Int64(expiry.timeIntervalSince1970) * 1000 - 1000))
         try await node.run { url in
-            // JWT expiry has whole seconds: this token expires one to two seconds from now.
-            let client = ChatClient(baseURL: url, token: try await TestNode.token("brief", expiresIn: 2))
+            let client = ChatClient(baseURL: url, token: try await TestNode.token("brief", expires: expiry))
             try await client.withConnection { socket in
                 try await eventually("a token expired error") { Self.errors(socket).contains { $0.message == "token expired" } }
                 try await eventually("closed with 4501") { socket.closeCode == Int(CloseCode.unauthorized.rawValue) }
                 #expect(Self.errors(socket).map(\.message) == ["token expired"], "the auth deadline passed harmlessly")
             }
+        }
+    }
+
+    @Test func aTokenPastItsExpiryOnTheNodesClockIsRefused() async throws {
+        let expiry = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 3600).rounded(.down))
+        var node = TestNode()
+        node.clock = ManualClock(start: Timestamp(milliseconds: Int64(expiry.timeIntervalSince1970) * 1000))
+        try await node.run { url in
+            // Valid by the system's clock for another hour, expired by the node's.
+            let client = ChatClient(baseURL: url, token: try await TestNode.token("late", expires: expiry))
+            let (status, body) = try await client.call("GET", "/v1/conversations")
+            #expect(status == 401)
+            #expect(String(decoding: body, as: UTF8.self).contains("the token has expired"))
         }
     }
 

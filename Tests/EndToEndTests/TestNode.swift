@@ -17,6 +17,8 @@ struct TestNode {
     /// The database name the node uses on PostgreSQL (created on the first run).
     let databaseName = "sb_e2e_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16))"
     var configuration: NodeConfiguration
+    /// The node's wall clock: the system's, unless a test drives time itself.
+    var clock: any WallClock = SystemWallClock()
 
     init(configure: (inout NodeConfiguration) -> Void = { _ in }) {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-e2e-\(UUID().uuidString)").path
@@ -62,7 +64,7 @@ struct TestNode {
     private func run<T: Sendable>(_ configuration: NodeConfiguration, _ body: @Sendable (String, Node) async throws -> T) async throws -> T {
         var logger = Logger(label: "e2e")
         logger.logLevel = .warning
-        let node = try await Node(configuration: configuration, logger: logger)
+        let node = try await Node(configuration: configuration, logger: logger, clock: clock)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await node.run() }
             guard let port = await node.port() else { throw ConformanceFailure(message: "node did not start", file: #filePath, line: #line) }
@@ -82,8 +84,13 @@ struct TestNode {
     static func token(_ user: String, roles: [String]? = nil, expiresIn seconds: TimeInterval = 3600, secret: String = secret) async throws
         -> String
     {
+        try await token(user, roles: roles, expires: Date().addingTimeInterval(seconds), secret: secret)
+    }
+
+    /// A token that expires at `expires` (JWT keeps whole seconds).
+    static func token(_ user: String, roles: [String]? = nil, expires: Date, secret: String = secret) async throws -> String {
         try await JWTAuthenticator(keys: .hmac(secret: secret)).mint(
-            ChatClaims(user: user, name: user.capitalized, roles: roles, expires: Date().addingTimeInterval(seconds)))
+            ChatClaims(user: user, name: user.capitalized, roles: roles, expires: expires))
     }
 
     static func client(_ url: String, _ user: String, roles: [String]? = nil) async throws -> ChatClient {

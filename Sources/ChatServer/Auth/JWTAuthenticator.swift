@@ -3,7 +3,8 @@ import Foundation
 import JWTKit
 
 /// The claims Switchboard reads from a token: `sub` (the user id), optional `name` and `roles`, and
-/// `exp`, which is required and enforced.
+/// `exp`, which is required; ``JWTAuthenticator`` enforces it against the node's clock (so tests can
+/// drive expiry from an injected clock, and one clock decides both acceptance and the expiry timer).
 public struct ChatClaims: JWTPayload, Equatable {
     public var sub: SubjectClaim
     public var exp: ExpirationClaim
@@ -17,9 +18,8 @@ public struct ChatClaims: JWTPayload, Equatable {
         self.roles = roles
     }
 
-    public func verify(using algorithm: some JWTAlgorithm) async throws {
-        try exp.verifyNotExpired()
-    }
+    /// Checks nothing beyond the signature: `exp` is checked by ``JWTAuthenticator`` against its clock.
+    public func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
 /// Where token keys come from.
@@ -37,8 +37,10 @@ public enum TokenKeys: Sendable {
 /// `sub` is not a valid user id is refused with `unauthorized`; nothing else is.
 public struct JWTAuthenticator: Authenticator {
     private let keys: JWTKeyCollection
+    private let clock: any WallClock
 
-    public init(keys: TokenKeys) async throws {
+    public init(keys: TokenKeys, clock: any WallClock = SystemWallClock()) async throws {
+        self.clock = clock
         let collection = JWTKeyCollection()
         switch keys {
         case .hmac(let secret):
@@ -60,17 +62,17 @@ public struct JWTAuthenticator: Authenticator {
         let claims: ChatClaims
         do {
             claims = try await keys.verify(token, as: ChatClaims.self)
-        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
-            throw ChatError.unauthorized("the token has expired")
         } catch {
             throw ChatError.unauthorized("the token is not valid")
         }
+        let expiresAt = Timestamp(milliseconds: Int64(claims.exp.value.timeIntervalSince1970 * 1000))
+        guard clock.now() < expiresAt else { throw ChatError.unauthorized("the token has expired") }
         guard let user = UserID(claims.sub.value) else {
             throw ChatError.unauthorized("the token's subject is not a valid user id")
         }
         return Principal(
             user: user, name: claims.name, roles: claims.roles ?? [],
-            expiresAt: Timestamp(milliseconds: Int64(claims.exp.value.timeIntervalSince1970 * 1000)))
+            expiresAt: expiresAt)
     }
 
     /// Signs claims with the configured key (`switchboard token`).
