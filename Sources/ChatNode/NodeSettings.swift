@@ -17,6 +17,9 @@ public struct NodeSettings: Sendable {
     public var gapRepairInterval: Duration = .milliseconds(100)
     /// Out-of-order events a relay holds per conversation before repairing at once.
     public var maxPendingPerConversation: Int = 1000
+    /// Shards of the hub's data plane (by conversation): deliveries to conversations of different
+    /// shards never wait for each other's lock.
+    public var hubShards: Int = 64
     /// Pending control operations (connects, disconnects, joins) before new ones are refused.
     public var controlQueueCapacity: Int = 10_000
     /// A user's typing signals in one conversation are passed on at most once per this interval.

@@ -42,12 +42,13 @@ final class TestSocket: OutboundSink {
         let node = NodeID("n1")
         let directory: String
 
-        init() async throws {
+        init(shards: Int = NodeSettings(nodeID: NodeID("n1")).hubShards) async throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-hub-\(UUID().uuidString)").path
             store = try await SQLiteStore.open(directory: directory, logger: Logger(label: "test"))
             var settings = NodeSettings(nodeID: node)
             settings.gapRepairDelay = .milliseconds(50)
             settings.gapRepairInterval = .milliseconds(10)
+            settings.hubShards = shards
             hub = Hub(store: store, clock: SystemWallClock(), settings: settings, logger: Logger(label: "test"))
             let hub = hub
             hub.attach(bus.broker(node: node, handler: { hub.handle($0) }))
@@ -111,9 +112,11 @@ final class TestSocket: OutboundSink {
 
     /// Entries of several conversations handed to the hub from several tasks at once (as several
     /// pub/sub consumers would), each conversation's arriving out of order: every local member gets
-    /// each conversation's entries once, in seq order, whatever the interleaving.
-    @Test func orderPerConversationUnderConcurrentDeliveries() async throws {
-        let fixture = try await Fixture()
+    /// each conversation's entries once, in seq order, whatever the interleaving, and whether the
+    /// conversations share a shard (1), partly share (3) or each have their own (the default).
+    @Test(arguments: [1, 3, NodeSettings(nodeID: NodeID("n1")).hubShards])
+    func orderPerConversationUnderConcurrentDeliveries(shards: Int) async throws {
+        let fixture = try await Fixture(shards: shards)
         let (ann, bob, cat) = (UserID("ann")!, UserID("bob")!, UserID("cat")!)
         var conversations: [ConversationID] = []
         for index in 0..<4 {
@@ -298,6 +301,50 @@ final class TestSocket: OutboundSink {
             }
             #expect(received.all == [1, 2, 3], "each entry once, in order")
             #expect(caughtUp.all == ["bob"], "only a catch-up that sent entries reports its end (ann was owed nothing)")
+        }
+    }
+
+    /// A user who leaves one of two conversations keeps receiving the other, whether both sit in one
+    /// shard (1) or not (the default); leaving the last releases the user from every shard.
+    @Test(arguments: [1, NodeSettings(nodeID: NodeID("n1")).hubShards])
+    func leavingOneConversationKeepsTheOthersOfItsShard(shards: Int) async throws {
+        let fixture = try await Fixture(shards: shards)
+        var groups: [ConversationID] = []
+        for title in ["G1", "G2"] {
+            groups.append(
+                try await fixture.store.createGroup(
+                    id: RandomIDGenerator().conversationID(), title: title, creator: UserID("ann")!, others: [UserID("bob")!],
+                    workspace: nil, at: Timestamp(milliseconds: 0)
+                ).id)
+        }
+        try await fixture.run {
+            let (hub, bus, node) = (fixture.hub, fixture.bus, fixture.node)
+            let bob = fixture.session("bob")
+            try await hub.register(bob)
+            #expect(hub.relayedConversations == 2)
+            func left(_ conversation: ConversationID) -> Envelope {
+                Envelope(
+                    channel: .user(UserID("bob")!), kind: .left, origin: node, eventID: 1, conversation: conversation, seq: 0,
+                    subject: UserID("bob")!, frame: Array(#"{"type":"conversation.left"}"#.utf8))
+            }
+            let received = Recorder<MessageEvent>()
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { await Self.collectEntries(bob.outbox, into: received) }
+                hub.handle(left(groups[0]))
+                try await eventually("G1 released") { hub.relayedConversations == 1 && !bus.isSubscribed(node, .conversation(groups[0])) }
+                for (index, group) in groups.enumerated() {
+                    let message = try await fixture.append(group, "after\(index)")
+                    hub.handle(EventPublisher.messageEnvelope(message, origin: NodeID("n2"), eventID: UInt64(10 + index)))
+                }
+                try await eventually("G2's entry arrives") { received.count >= 1 }
+                hub.handle(left(groups[1]))
+                try await eventually("every conversation released") { hub.relayedConversations == 0 }
+                #expect(hub.sessionCount == 1, "bob is still connected, with no conversation")
+                hub.unregister(bob)
+                bob.outbox.finish()
+                try await tasks.waitForAll()
+            }
+            #expect(received.all.map(\.message.content) == ["after1"], "only G2's entry, once")
         }
     }
 }

@@ -8,8 +8,11 @@ import Synchronization
 /// This node's live connections and what they listen to. Two planes:
 ///
 /// - The data plane, ``handle(_:)``, is the broker's envelope handler: it looks up local recipients
-///   under a mutex and enqueues the envelope's bytes (encoded once) to their bounded outboxes. It never
-///   waits and never reads the store.
+///   and enqueues the envelope's bytes (encoded once) to their bounded outboxes. It never waits and
+///   never reads the store. Its state is sharded by conversation (``HubShard``, `hubShards` of them):
+///   an event of a conversation takes only its shard's lock, so several handlers (several pub/sub
+///   consumers) deliver to conversations of different shards in parallel. Events addressed to a user
+///   or a desk read the per-user registry instead.
 /// - The control plane, ``run()``, executes connects, disconnects, joins, leaves and gap repairs one at
 ///   a time from a bounded queue, so subscription changes never race. The node subscribes to a
 ///   conversation's channel once, when its first local member connects or joins, and unsubscribes when
@@ -21,28 +24,13 @@ import Synchronization
 /// the seq it needs next. ``catchUp(_:)`` reads from the store after the cursor, page by page as the
 /// outbox makes room; live entries that reach the session meanwhile are delivered only if they are the
 /// one the cursor expects (the store has the others). Once the cursor meets the node's relay, the
-/// session switches to the shared live path under the same lock, so it receives every entry after its
+/// session switches to the shared live path under the same (shard) lock, so it receives every entry after its
 /// position exactly once and in order, however far behind it was, holding nothing in memory for it.
 ///
 /// Guarantees: each message event reaches every local session of every local member at most once per
 /// node and in seq order per conversation (``ConversationRelay``); a missing seq is read from the
 /// store after `gapRepairDelay`.
 public final class Hub: Service, Sendable {
-    private struct State {
-        var sessions: [UserID: [ConnectionID: Session]] = [:]
-        var memberships: [UserID: Set<ConversationID>] = [:]
-        var members: [ConversationID: Set<UserID>] = [:]
-        var relays: [ConversationID: ConversationRelay] = [:]
-        /// Sessions still catching up: per conversation, the seq each needs next (see the type's documentation).
-        var catchUps: [ConnectionID: [ConversationID: Seq]] = [:]
-        /// The sessions of each workspace's support agents (their tokens' `agent:` roles).
-        var desks: [WorkspaceID: [ConnectionID: Session]] = [:]
-
-        func sessions(of users: Set<UserID>) -> [Session] {
-            users.flatMap { sessions[$0].map { Array($0.values) } ?? [] }
-        }
-    }
-
     private enum Control: Sendable {
         case register(Session, resume: [ConversationID: Seq], CheckedContinuation<Void, any Error>)
         case unregister(Session)
@@ -52,7 +40,9 @@ public final class Hub: Service, Sendable {
         case resync
     }
 
-    private let state = Mutex(State())
+    /// The data plane, sharded by conversation (``HubShard``).
+    private let shards: [LockedShard]
+    private let registry = Mutex(HubRegistry())
     private let broker: Mutex<(any Broker)?> = Mutex(nil)
     private let store: any ChatStore
     private let clock: any WallClock
@@ -68,6 +58,7 @@ public final class Hub: Service, Sendable {
         self.clock = clock
         self.settings = settings
         self.logger = logger
+        shards = (0..<max(1, settings.hubShards)).map { _ in LockedShard() }
         (controlStream, control) = AsyncStream.makeStream(
             of: Control.self, bufferingPolicy: .bufferingOldest(settings.controlQueueCapacity))
     }
@@ -117,11 +108,16 @@ public final class Hub: Service, Sendable {
     public func unregister(_ session: Session) {
         if case .enqueued = control.yield(.unregister(session)) { return }
         // The control loop is gone (shutdown) or full: drop the session from the data plane at least.
-        state.withLock { state in
-            state.sessions[session.principal.user]?[session.id] = nil
-            state.catchUps[session.id] = nil
-            for workspace in SupportRules.agentWorkspaces(of: session.principal) { state.desks[workspace]?[session.id] = nil }
+        registry.withLock { registry in
+            registry.sessions[session.principal.user]?[session.id] = nil
+            for workspace in SupportRules.agentWorkspaces(of: session.principal) { registry.desks[workspace]?[session.id] = nil }
         }
+        for shard in shards { shard.state.withLock { $0.detach(session) } }
+    }
+
+    /// The shard that holds `conversation`'s relay, members and cursors.
+    private func shard(_ conversation: ConversationID) -> LockedShard {
+        shards[Int(UInt(bitPattern: conversation.hashValue) % UInt(shards.count))]
     }
 
     private func process(_ request: Control) async {
@@ -143,11 +139,8 @@ public final class Hub: Service, Sendable {
                 logger.warning("join failed", metadata: ["user": "\(user)", "conversation": "\(conversation)", "error": "\(error)"])
             }
         case .left(let user, let conversation):
-            let drop = state.withLock { state -> Bool in
-                state.memberships[user]?.remove(conversation)
-                for session in (state.sessions[user] ?? [:]).keys { state.catchUps[session]?[conversation] = nil }
-                return Self.removeMember(user, from: conversation, in: &state)
-            }
+            registry.withLock { _ = $0.memberships[user]?.remove(conversation) }
+            let drop = shard(conversation).state.withLock { $0.removeMember(user, from: conversation) }
             if drop { await unsubscribe(.conversation(conversation)) }
         case .repair:
             await repairGaps()
@@ -167,11 +160,11 @@ public final class Hub: Service, Sendable {
     }
 
     private func resyncAll() async {
-        let users = state.withLock { state in state.sessions.filter { !$0.value.isEmpty }.map(\.key) }
+        let users = registry.withLock { registry in registry.sessions.filter { !$0.value.isEmpty }.map(\.key) }
         for user in users {
             do {
                 let positions = try await store.memberships(of: user)
-                let known = state.withLock { $0.memberships[user] ?? [] }
+                let known = registry.withLock { $0.memberships[user] ?? [] }
                 for conversation in known.subtracting(positions.keys) { await process(.left(user, conversation)) }
                 for (conversation, position) in positions where !known.contains(conversation) {
                     try await join(user, conversation, lastSeq: position.deliveredSeq)
@@ -180,7 +173,9 @@ public final class Hub: Service, Sendable {
                 logger.warning("resync of memberships failed", metadata: ["user": "\(user)", "error": "\(error)"])
             }
         }
-        let relayed = state.withLock { state in state.relays.compactMap { id, relay in relay.expected.map { (id, $0 - 1) } } }
+        let relayed = shards.flatMap { shard in
+            shard.state.withLock { state in state.relays.compactMap { id, relay in relay.expected.map { (id, $0 - 1) } } }
+        }
         for (conversation, after) in relayed {
             do {
                 try await repair(conversation, after: after)
@@ -193,7 +188,7 @@ public final class Hub: Service, Sendable {
     private func subscribeSession(_ session: Session, resume: [ConversationID: Seq]) async throws {
         let user = session.principal.user
         // The control loop runs one operation at a time, so nothing else changes this user meanwhile.
-        let (first, count) = state.withLock { ($0.sessions[user]?.isEmpty ?? true, $0.sessions[user]?.count ?? 0) }
+        let (first, count) = registry.withLock { ($0.sessions[user]?.isEmpty ?? true, $0.sessions[user]?.count ?? 0) }
         guard count < settings.limits.connectionsPerUser else {
             throw ChatError.rateLimited("at most \(settings.limits.connectionsPerUser) connections per user on one node")
         }
@@ -201,9 +196,11 @@ public final class Hub: Service, Sendable {
         if first {
             try await currentBroker.subscribe(.user(user))
             let conversations = try await store.memberships(of: user)
-            let fresh = state.withLock { state -> [ConversationID] in
-                state.memberships[user] = Set(conversations.keys)
-                return conversations.keys.filter { Self.addMember(user, to: $0, in: &state, maxPending: settings.maxPendingPerConversation) }
+            registry.withLock { $0.memberships[user] = Set(conversations.keys) }
+            let fresh = conversations.keys.filter { conversation in
+                shard(conversation).state.withLock {
+                    $0.addMember(user, to: conversation, maxPending: settings.maxPendingPerConversation)
+                }
             }
             for conversation in fresh { try await currentBroker.subscribe(.conversation(conversation)) }
             // Baselines read after subscribing: anything stored later arrives through the broker or a repair.
@@ -212,19 +209,10 @@ public final class Hub: Service, Sendable {
         } else {
             positions = try await store.memberships(of: user)
         }
-        // The session joins the data plane and gets its catch-up cursors under one lock: no live event
-        // can reach it directly before it knows where it stands.
-        state.withLock { state in
-            state.sessions[user, default: [:]][session.id] = session
-            var catchUps: [ConversationID: Seq] = [:]
-            for conversation in state.memberships[user] ?? [] {
-                guard let position = positions[conversation] else { continue }
-                let from = resume[conversation] ?? position.deliveredSeq
-                let live = state.relays[conversation]?.expected ?? (position.lastSeq + 1)
-                if from + 1 < live { catchUps[conversation] = from + 1 }
-            }
-            if !catchUps.isEmpty { state.catchUps[session.id] = catchUps }
-        }
+        // In each shard, the session joins the data plane and gets its catch-up cursors under that
+        // shard's lock: no live event of a conversation can reach it before it knows where it stands there.
+        for shard in shards { shard.state.withLock { $0.attach(session, positions: positions, resume: resume) } }
+        registry.withLock { $0.sessions[user, default: [:]][session.id] = session }
         try await joinDesks(session)
     }
 
@@ -232,10 +220,10 @@ public final class Hub: Service, Sendable {
     private func joinDesks(_ session: Session) async throws {
         let workspaces = SupportRules.agentWorkspaces(of: session.principal)
         guard !workspaces.isEmpty else { return }
-        let fresh = state.withLock { state in
+        let fresh = registry.withLock { registry in
             workspaces.filter { workspace in
-                defer { state.desks[workspace, default: [:]][session.id] = session }
-                return state.desks[workspace]?.isEmpty ?? true
+                defer { registry.desks[workspace, default: [:]][session.id] = session }
+                return registry.desks[workspace]?.isEmpty ?? true
             }
         }
         for workspace in fresh { try await currentBroker.subscribe(.desk(workspace)) }
@@ -244,26 +232,29 @@ public final class Hub: Service, Sendable {
     private func unregisterNow(_ session: Session) async {
         session.endCatchUp()
         let user = session.principal.user
-        let emptyDesks = state.withLock { state in
-            SupportRules.agentWorkspaces(of: session.principal).filter { workspace in
-                guard state.desks[workspace]?.removeValue(forKey: session.id) != nil, state.desks[workspace]?.isEmpty == true else {
+        let (emptyDesks, last) = registry.withLock { registry -> (Set<WorkspaceID>, Bool) in
+            let emptyDesks = SupportRules.agentWorkspaces(of: session.principal).filter { workspace in
+                guard registry.desks[workspace]?.removeValue(forKey: session.id) != nil, registry.desks[workspace]?.isEmpty == true else {
                     return false
                 }
-                state.desks[workspace] = nil
+                registry.desks[workspace] = nil
                 return true
             }
+            registry.sessions[user]?.removeValue(forKey: session.id)
+            // Also cleans up after a registration that failed half way (memberships without sessions).
+            guard registry.sessions[user]?.isEmpty ?? true, registry.memberships[user] != nil || registry.sessions[user] != nil else {
+                return (emptyDesks, false)
+            }
+            registry.sessions[user] = nil
+            registry.memberships[user] = nil
+            return (emptyDesks, true)
         }
         for workspace in emptyDesks { await unsubscribe(.desk(workspace)) }
-        let (last, dropped) = state.withLock { state -> (Bool, [ConversationID]) in
-            state.catchUps[session.id] = nil
-            state.sessions[user]?.removeValue(forKey: session.id)
-            // Also cleans up after a registration that failed half way (memberships without sessions).
-            guard state.sessions[user]?.isEmpty ?? true, state.memberships[user] != nil || state.sessions[user] != nil else {
-                return (false, [])
+        let dropped = shards.flatMap { shard in
+            shard.state.withLock { state -> [ConversationID] in
+                state.detach(session)
+                return last ? state.removeUser(user) : []
             }
-            state.sessions[user] = nil
-            let conversations = state.memberships.removeValue(forKey: user) ?? []
-            return (true, conversations.filter { Self.removeMember(user, from: $0, in: &state) })
         }
         guard last else { return }
         await unsubscribe(.user(user))
@@ -281,15 +272,14 @@ public final class Hub: Service, Sendable {
         var wakeUps = session.catchUpWakeUps.makeAsyncIterator()
         var sent = false
         while !Task.isCancelled {
-            let work = state.withLock { state -> (done: Bool, next: (ConversationID, Seq)?) in
-                guard let cursors = state.catchUps[session.id] else { return (true, nil) }
-                for (conversation, next) in cursors {
-                    guard let live = state.relays[conversation]?.expected else { continue }
-                    if next < live { return (false, (conversation, next - 1)) }
-                }
-                return (false, nil)
+            var owed = false
+            var next: (conversation: ConversationID, after: Seq)?
+            for shard in shards where next == nil {
+                guard let work = shard.state.withLock({ $0.catchUpWork(for: session) }) else { continue }
+                owed = true
+                next = work
             }
-            if work.done {
+            if !owed {
                 if sent {
                     sent = false
                     await caughtUp()
@@ -297,7 +287,7 @@ public final class Hub: Service, Sendable {
                 guard await wakeUps.next() != nil else { return }
                 continue
             }
-            guard let (conversation, after) = work.next else {
+            guard let (conversation, after) = next else {
                 // The node's relay is not running yet (its baseline is being read): wait for it.
                 do { try await Task.sleep(for: settings.gapRepairInterval) } catch { return }
                 continue
@@ -314,63 +304,31 @@ public final class Hub: Service, Sendable {
             }
             let envelopes = page.messages.map { EventPublisher.messageEnvelope($0, origin: settings.nodeID, eventID: 0) }
             sent = sent || !envelopes.isEmpty
-            state.withLock { state in
-                Self.advance(session, in: conversation, with: envelopes, state: &state, metrics: metrics)
-            }
+            shard(conversation).state.withLock { $0.advance(session, in: conversation, with: envelopes, metrics: metrics) }
         }
-    }
-
-    /// Delivers to a catching-up `session` the entries that continue its cursor, then switches it to
-    /// the live path once the cursor meets the node's relay. Entries past a hole are skipped: the
-    /// catch-up reads them from the store.
-    private static func advance(
-        _ session: Session, in conversation: ConversationID, with envelopes: [Envelope], state: inout State, metrics: NodeMetrics
-    ) {
-        guard let first = state.catchUps[session.id]?[conversation] else { return }
-        var next = first
-        for envelope in envelopes where envelope.seq == next {
-            session.outbox.send(ByteBuffer(bytes: envelope.frame))
-            next += 1
-        }
-        if next > first { metrics.eventsOut(.message, count: Int(next - first)) }
-        if next == state.relays[conversation]?.expected {
-            state.catchUps[session.id]?[conversation] = nil
-            if state.catchUps[session.id]?.isEmpty == true { state.catchUps[session.id] = nil }
-        } else {
-            state.catchUps[session.id]?[conversation] = next
-        }
-    }
-
-    /// Delivers a conversation's ordered entries to its local members: directly, or through the
-    /// cursor of a session still catching up.
-    private static func deliver(_ ready: [Envelope], in conversation: ConversationID, state: inout State, metrics: NodeMetrics) {
-        guard !ready.isEmpty else { return }
-        let sessions = state.sessions(of: state.members[conversation] ?? [])
-        var direct: [Session] = []
-        for session in sessions {
-            if state.catchUps[session.id]?[conversation] != nil {
-                advance(session, in: conversation, with: ready, state: &state, metrics: metrics)
-            } else {
-                direct.append(session)
-            }
-        }
-        fanOut(ready, to: direct, metrics: metrics)
     }
 
     private func join(_ user: UserID, _ conversation: ConversationID, lastSeq: Seq) async throws {
-        let (fresh, owed) = state.withLock { state -> (Bool?, [Session]) in
-            guard state.sessions[user]?.isEmpty == false else { return (nil, []) }
-            guard state.memberships[user]?.insert(conversation).inserted == true else { return (nil, []) }
-            let fresh = Self.addMember(user, to: conversation, in: &state, maxPending: settings.maxPendingPerConversation)
+        // Lock order: a shard, then the registry (never the reverse), so the user's sessions read here
+        // are the ones a concurrent fallback unregister has not yet removed from the shard.
+        let (fresh, owed) = shard(conversation).state.withLock { state -> (Bool?, [Session]) in
+            let sessions = registry.withLock { registry -> [ConnectionID: Session]? in
+                guard let sessions = registry.sessions[user], !sessions.isEmpty,
+                    registry.memberships[user, default: []].insert(conversation).inserted
+                else { return nil }
+                return sessions
+            }
+            guard let sessions else { return (nil, []) }
+            let fresh = state.addMember(user, to: conversation, maxPending: settings.maxPendingPerConversation)
+            state.sessions[user, default: [:]].merge(sessions) { current, _ in current }
             guard !fresh, let live = state.relays[conversation]?.expected, lastSeq + 1 < live else { return (fresh, []) }
             // The node already relays this conversation for another local member, and released entries
             // after the join's seq before this join was applied: the user's sessions get them through a
             // catch-up cursor, set under the same lock that added them to the live path.
-            let sessions = Array((state.sessions[user] ?? [:]).values)
-            for session in sessions where state.catchUps[session.id]?[conversation] == nil {
-                state.catchUps[session.id, default: [:]][conversation] = lastSeq + 1
+            for session in sessions.keys where state.catchUps[session]?[conversation] == nil {
+                state.catchUps[session, default: [:]][conversation] = lastSeq + 1
             }
-            return (fresh, sessions)
+            return (fresh, Array(sessions.values))
         }
         for session in owed { session.requestCatchUp() }
         guard fresh == true else { return }
@@ -388,40 +346,22 @@ public final class Hub: Service, Sendable {
         }
     }
 
-    /// Adds a local member; returns true when the conversation had none (a relay was created).
-    private static func addMember(_ user: UserID, to conversation: ConversationID, in state: inout State, maxPending: Int) -> Bool {
-        if state.members[conversation] != nil {
-            state.members[conversation]?.insert(user)
-            return false
-        }
-        state.members[conversation] = [user]
-        state.relays[conversation] = ConversationRelay(maxPending: maxPending)
-        return true
-    }
-
-    /// Removes a local member; returns true when the conversation has none left (its relay is gone).
-    private static func removeMember(_ user: UserID, from conversation: ConversationID, in state: inout State) -> Bool {
-        guard state.members[conversation]?.remove(user) != nil else { return false }
-        guard state.members[conversation]?.isEmpty == true else { return false }
-        state.members[conversation] = nil
-        state.relays[conversation] = nil
-        return true
-    }
-
     private func start(_ conversation: ConversationID, lastSeq: Seq) {
         let now = clock.now()
-        state.withLock { state in
+        shard(conversation).state.withLock { state in
             guard var relay = state.relays[conversation] else { return }
             let ready = relay.start(lastSeq: lastSeq, now: now)
             state.relays[conversation] = relay
-            Self.deliver(ready, in: conversation, state: &state, metrics: metrics)
+            state.deliver(ready, in: conversation, metrics: metrics)
         }
     }
 
     private func repairGaps() async {
         let now = clock.now()
-        let due = state.withLock { state in
-            state.relays.compactMap { id, relay in relay.repairPoint(now: now, delay: settings.gapRepairDelay).map { (id, $0) } }
+        let due = shards.flatMap { shard in
+            shard.state.withLock { state in
+                state.relays.compactMap { id, relay in relay.repairPoint(now: now, delay: settings.gapRepairDelay).map { (id, $0) } }
+            }
         }
         for (conversation, after) in due {
             do {
@@ -436,6 +376,7 @@ public final class Hub: Service, Sendable {
     /// had arrived. When a read fails, the relay is marked unconfirmed, so the periodic gap repair
     /// tries again even if no later event ever reveals a gap.
     private func repair(_ conversation: ConversationID, after: Seq) async throws {
+        let shard = shard(conversation)
         var after = after
         while true {
             let page: HistoryPage
@@ -443,18 +384,15 @@ public final class Hub: Service, Sendable {
                 page = try await store.messages(in: conversation, HistoryQuery(after: after, limit: settings.limits.maxPageSize))
             } catch {
                 let now = clock.now()
-                state.withLock { $0.relays[conversation]?.unconfirmed(now: now) }
+                shard.state.withLock { $0.relays[conversation]?.unconfirmed(now: now) }
                 throw error
             }
             let envelopes = page.messages.map { EventPublisher.messageEnvelope($0, origin: settings.nodeID, eventID: 0) }
             let now = clock.now()
-            let relayed = state.withLock { state -> Bool in
-                guard var relay = state.relays[conversation] else { return false }
-                var ready: [Envelope] = []
-                for envelope in envelopes { ready += relay.receive(envelope, now: now) }
-                if !page.hasMore { relay.confirmed() }
-                state.relays[conversation] = relay
-                Self.deliver(ready, in: conversation, state: &state, metrics: metrics)
+            let relayed = shard.state.withLock { state -> Bool in
+                guard state.relays[conversation] != nil else { return false }
+                _ = state.relay(envelopes, in: conversation, now: now, metrics: metrics)
+                if !page.hasMore { state.relays[conversation]?.confirmed() }
                 return true
             }
             guard relayed, page.hasMore, let last = page.messages.last else { return }
@@ -464,52 +402,41 @@ public final class Hub: Service, Sendable {
 
     // MARK: Data plane
 
-    /// The broker's envelope handler. Never blocks; see the type's documentation.
+    /// The broker's envelope handler. Never blocks, and may be called from several threads at once
+    /// (one per pub/sub consumer); see the type's documentation.
     public func handle(_ envelope: Envelope) {
         metrics.received(envelope.kind)
         switch envelope.kind {
         case .message:
             guard let conversation = envelope.conversation else { return }
             let now = clock.now()
-            let ready = state.withLock { state -> [Envelope] in
-                guard var relay = state.relays[conversation] else { return [] }
-                let ready = relay.receive(envelope, now: now)
-                state.relays[conversation] = relay
-                // Enqueued under the lock so that concurrent handlers cannot reorder one conversation's seqs.
-                Self.deliver(ready, in: conversation, state: &state, metrics: metrics)
-                return ready
-            }
+            // Enqueued under the shard's lock, so that concurrent handlers cannot reorder one conversation's seqs.
+            let ready = shard(conversation).state.withLock { $0.relay([envelope], in: conversation, now: now, metrics: metrics) }
             for entry in ready {
                 guard let sentAt = entry.sentAt else { continue }
                 metrics.delivery.recordNanoseconds(max(0, now.milliseconds - sentAt.milliseconds) * 1_000_000)
             }
         case .conversationUpdated, .signal:
             guard let conversation = envelope.conversation else { return }
-            state.withLock { state in
-                Self.fanOut([envelope], to: state.sessions(of: state.members[conversation] ?? []), metrics: metrics)
+            shard(conversation).state.withLock { state in
+                HubShard.fanOut([envelope], to: state.sessions(of: state.members[conversation] ?? []), metrics: metrics)
             }
         case .signalOthers:
             guard let conversation = envelope.conversation else { return }
-            state.withLock { state in
+            shard(conversation).state.withLock { state in
                 var members = state.members[conversation] ?? []
                 if let subject = envelope.subject { members.remove(subject) }
-                Self.fanOut([envelope], to: state.sessions(of: members), metrics: metrics)
+                HubShard.fanOut([envelope], to: state.sessions(of: members), metrics: metrics)
             }
         case .notice:
             guard case .user(let user) = envelope.channel else { return }
-            state.withLock { state in
-                Self.fanOut([envelope], to: state.sessions(of: [user]), metrics: metrics)
-            }
+            registry.withLock { HubShard.fanOut([envelope], to: $0.sessions(of: user), metrics: metrics) }
         case .desk:
             guard case .desk(let workspace) = envelope.channel else { return }
-            state.withLock { state in
-                Self.fanOut([envelope], to: Array((state.desks[workspace] ?? [:]).values), metrics: metrics)
-            }
+            registry.withLock { HubShard.fanOut([envelope], to: Array(($0.desks[workspace] ?? [:]).values), metrics: metrics) }
         case .joined, .left:
             guard let user = envelope.subject, let conversation = envelope.conversation else { return }
-            state.withLock { state in
-                Self.fanOut([envelope], to: state.sessions(of: [user]), metrics: metrics)
-            }
+            registry.withLock { HubShard.fanOut([envelope], to: $0.sessions(of: user), metrics: metrics) }
             let request: Control = envelope.kind == .joined
                 ? .joined(user, conversation, lastSeq: envelope.seq ?? 0) : .left(user, conversation)
             if case .dropped = control.yield(request) {
@@ -518,23 +445,14 @@ public final class Hub: Service, Sendable {
         }
     }
 
-    private static func fanOut(_ envelopes: [Envelope], to sessions: [Session], metrics: NodeMetrics) {
-        guard !sessions.isEmpty else { return }
-        for envelope in envelopes {
-            metrics.eventsOut(envelope.kind, count: sessions.count)
-            let bytes = ByteBuffer(bytes: envelope.frame)
-            for session in sessions { session.outbox.send(bytes) }
-        }
-    }
-
     // MARK: Introspection
 
     /// Live sessions on this node.
-    public var sessionCount: Int { state.withLock { $0.sessions.values.reduce(0) { $0 + $1.count } } }
+    public var sessionCount: Int { registry.withLock { $0.sessions.values.reduce(0) { $0 + $1.count } } }
 
     /// Conversations this node relays (one broker subscription each).
-    public var relayedConversations: Int { state.withLock { $0.relays.count } }
+    public var relayedConversations: Int { shards.reduce(0) { $0 + $1.state.withLock { $0.relays.count } } }
 
     /// Every live session, for drain and heartbeats.
-    public var allSessions: [Session] { state.withLock { $0.sessions.values.flatMap(\.values) } }
+    public var allSessions: [Session] { registry.withLock { $0.sessions.values.flatMap(\.values) } }
 }
