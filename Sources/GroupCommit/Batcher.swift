@@ -27,8 +27,12 @@ public typealias BatchObserver = @Sendable (_ items: Int) -> Void
 /// leaves the queue with `unavailable` and is never run (so a send waits at most `maxWait` for its
 /// turn, then its batch's own deadline); items run in the order they took their places in line (each
 /// submitter is told, `placed`, before its item runs), in one batch or in batches one after the other.
-/// No task of its own: batches run on the submitters' tasks, and the waiting deadlines are timers of
-/// the injected `schedule`.
+/// No task of its own: batches run on the submitters' tasks. The waiting deadlines cost one timer for
+/// the whole line, not one per item: the line is in arrival order, so its head is the oldest waiter,
+/// and a single sweep (a timer of the injected `schedule`, read against the injected `clock`) lets the
+/// expired heads go and re-arms for the next head's deadline; a submit does O(1) work however long the
+/// line. (A timer per waiter, found again by a scan of the line to record its cancel, made each submit
+/// O(line) exactly when the line was long: a third of the storing node's CPU at 51,000 deliveries/s.)
 public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// Runs one batch: one result per item, in order.
     public typealias Run = @Sendable ([Item]) async -> [Result<Output, any Error>]
@@ -41,18 +45,19 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     private enum Decision { case lead, wait, full }
 
     private struct Waiter: Sendable {
-        var id: UInt64
         var item: Item
         var continuation: CheckedContinuation<Turn, Never>
-        var cancelTimer: @Sendable () -> Void = {}
+        /// When it leaves the line with `unavailable` if no batch has taken it.
+        var deadline: Timestamp
     }
 
     private struct State: Sendable {
         /// Whether a batch runs now.
         var running = false
-        /// What waits for a batch, in arrival order.
+        /// What waits for a batch, in arrival order (so deadlines ascend).
         var queue = CircularBuffer<Waiter>()
-        var nextID: UInt64 = 0
+        /// Whether the sweep's timer is armed (it re-arms itself while the line is not empty).
+        var sweeping = false
     }
 
     public let maxBatch: Int
@@ -61,16 +66,18 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     private let run: Run
     private let observe: BatchObserver
     private let schedule: Schedule
+    private let clock: any WallClock
     private let state = Mutex(State())
 
     public init(
-        maxBatch: Int, maxWaiting: Int, maxWait: Duration, schedule: @escaping Schedule,
+        maxBatch: Int, maxWaiting: Int, maxWait: Duration, schedule: @escaping Schedule, clock: any WallClock = SystemWallClock(),
         observe: @escaping BatchObserver = { _ in }, run: @escaping Run
     ) {
         self.maxBatch = max(1, maxBatch)
         self.maxWaiting = max(0, maxWaiting)
         self.maxWait = maxWait
         self.schedule = schedule
+        self.clock = clock
         self.observe = observe
         self.run = run
     }
@@ -85,21 +92,21 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// soon as the item has its place in line (it leads a batch, waits, or was refused at once).
     public func submit(_ item: Item, placed: @Sendable () -> Void = {}) async throws -> Output {
         let turn: Turn = await withCheckedContinuation { continuation in
-            let (decision, id) = state.withLock { state -> (Decision, UInt64) in
+            let (decision, arm) = state.withLock { state -> (Decision, Bool) in
                 guard state.running else {
                     state.running = true
-                    return (.lead, 0)
+                    return (.lead, false)
                 }
-                guard state.queue.count < maxWaiting else { return (.full, 0) }
-                state.nextID &+= 1
-                state.queue.append(Waiter(id: state.nextID, item: item, continuation: continuation))
-                return (.wait, state.nextID)
+                guard state.queue.count < maxWaiting else { return (.full, false) }
+                state.queue.append(Waiter(item: item, continuation: continuation, deadline: clock.now().advanced(by: maxWait)))
+                defer { state.sweeping = true }
+                return (.wait, !state.sweeping)
             }
             placed()
             switch decision {
             case .lead: continuation.resume(returning: .lead)
             case .full: continuation.resume(returning: .done(.failure(ChatError.unavailable("too many sends are waiting for the store; retry"))))
-            case .wait: arm(id)
+            case .wait: if arm { sweep(after: maxWait) }
             }
         }
         switch turn {
@@ -108,21 +115,25 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         }
     }
 
-    /// Starts waiter `id`'s deadline: if it is still waiting then, it leaves with `unavailable`.
-    private func arm(_ id: UInt64) {
-        let cancel = schedule(maxWait) { [self] in
-            let expired = state.withLock { state -> Waiter? in
-                guard let index = state.queue.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.queue.remove(at: index)
+    /// Arms the line's one timer: then the waiters past their deadline leave with `unavailable`, and
+    /// it re-arms for the next head while the line is not empty.
+    private func sweep(after delay: Duration) {
+        _ = schedule(delay) { [self] in
+            let now = clock.now()
+            let (expired, next) = state.withLock { state -> ([Waiter], Duration?) in
+                var expired: [Waiter] = []
+                while let head = state.queue.first, head.deadline <= now { expired.append(state.queue.removeFirst()) }
+                guard let head = state.queue.first else {
+                    state.sweeping = false
+                    return (expired, nil)
+                }
+                return (expired, .milliseconds(head.deadline.milliseconds - now.milliseconds))
             }
-            expired?.continuation.resume(returning: .done(.failure(ChatError.unavailable("the store did not take the send in time; retry"))))
+            for waiter in expired {
+                waiter.continuation.resume(returning: .done(.failure(ChatError.unavailable("the store did not take the send in time; retry"))))
+            }
+            if let next { sweep(after: next) }
         }
-        let late = state.withLock { state -> Bool in
-            guard let index = state.queue.firstIndex(where: { $0.id == id }) else { return true }
-            state.queue[index].cancelTimer = cancel
-            return false
-        }
-        if late { cancel() }  // taken into a batch already: its timer is not needed
     }
 
     /// Runs a batch of `own` and the first waiters, answers them, and passes the turn on.
@@ -132,7 +143,6 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
             while taken.count < maxBatch - 1, let next = state.queue.popFirst() { taken.append(next) }
             return taken
         }
-        for waiter in others { waiter.cancelTimer() }
         observe(others.count + 1)
         var results = await run([own] + others.map(\.item))
         while results.count < others.count + 1 { results.append(.failure(ChatError.internal("the batch returned too few results"))) }
@@ -144,7 +154,6 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
             }
             return next
         }
-        next?.cancelTimer()
         next?.continuation.resume(returning: .lead)
         return results[0]
     }

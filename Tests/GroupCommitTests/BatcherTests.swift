@@ -51,6 +51,8 @@ import GroupCommit
         }
 
         var live: Int { armed.withLock { $0.filter { !$0.cancelled }.count } }
+        /// Timers armed so far.
+        var scheduled: Int { armed.withLock { $0.count } }
 
         /// Fires every timer not cancelled.
         func fireAll() {
@@ -62,8 +64,10 @@ import GroupCommit
         }
     }
 
-    func batcher(maxBatch: Int, maxWaiting: Int, runs: HeldRuns, timers: Timers = Timers()) -> Batcher<Int, Int> {
-        Batcher(maxBatch: maxBatch, maxWaiting: maxWaiting, maxWait: .seconds(5), schedule: { timers.schedule($0, $1) }) {
+    func batcher(maxBatch: Int, maxWaiting: Int, runs: HeldRuns, timers: Timers = Timers(), clock: ManualClock = ManualClock())
+        -> Batcher<Int, Int>
+    {
+        Batcher(maxBatch: maxBatch, maxWaiting: maxWaiting, maxWait: .seconds(5), schedule: { timers.schedule($0, $1) }, clock: clock) {
             await runs.run($0)
         }
     }
@@ -151,8 +155,8 @@ import GroupCommit
     }
 
     @Test func aWaiterNotTakenInTimeLeavesWithUnavailableAndNeverRuns() async throws {
-        let runs = HeldRuns(), timers = Timers()
-        let batcher = batcher(maxBatch: 8, maxWaiting: 100, runs: runs, timers: timers)
+        let runs = HeldRuns(), timers = Timers(), clock = ManualClock()
+        let batcher = batcher(maxBatch: 8, maxWaiting: 100, runs: runs, timers: timers, clock: clock)
         runs.hold(true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { _ = try await batcher.submit(1) }
@@ -163,6 +167,7 @@ import GroupCommit
                 }
             }
             await until { batcher.waitingCount == 1 && timers.live == 1 }
+            clock.advance(by: .seconds(5))
             timers.fireAll()
             await until { batcher.waitingCount == 0 }
             runs.hold(false)
@@ -171,5 +176,38 @@ import GroupCommit
         }
         #expect(runs.batches == [[1]], "the expired item never ran")
         #expect(!batcher.isRunning)
+    }
+
+    /// However long the line, one timer watches it: the sweep lets only the waiters past their
+    /// deadline go (the oldest, at the head) and re-arms for the next; the rest run in their batch.
+    @Test func oneTimerForTheWholeLineAndOnlyTheExpiredLeave() async throws {
+        let runs = HeldRuns(), timers = Timers(), clock = ManualClock()
+        let batcher = batcher(maxBatch: 100, maxWaiting: 100, runs: runs, timers: timers, clock: clock)
+        runs.hold(true)
+        let refused = Recorder<Int>()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { _ = try await batcher.submit(0) }
+            await until { runs.heldCount == 1 }
+            func submit(_ item: Int) {
+                group.addTask {
+                    do { _ = try await batcher.submit(item) } catch { refused.record(item) }
+                }
+            }
+            for item in 1...3 { submit(item) }
+            await until { batcher.waitingCount == 3 }
+            clock.advance(by: .seconds(3))
+            for item in 4...50 { submit(item) }
+            await until { batcher.waitingCount == 50 }
+            #expect(timers.scheduled == 1, "one timer for 50 waiters")
+            clock.advance(by: .seconds(2))
+            timers.fireAll()
+            await until { batcher.waitingCount == 47 }
+            #expect(timers.live == 1, "re-armed for the next head")
+            runs.hold(false)
+            runs.releaseAll()
+            try await group.waitForAll()
+        }
+        #expect(Set(refused.all) == [1, 2, 3], "the three past their deadline, and only they, left")
+        #expect(runs.batches.count == 2 && runs.batches[1].sorted() == Array(4...50), "the rest ran, in one batch")
     }
 }
