@@ -183,11 +183,13 @@ public final class Node: Sendable {
         var named = redis
         named.clientName = "switchboard-\(nodeID.rawValue)"
         let client = RedisClient(configuration: named)
-        let subscriber = RedisSubscriber(configuration: named, logger: logger)
+        let subscribers = (0..<configuration.redisPubSubLinks).map { _ in
+            RedisSubscriber(configuration: named, eventLoop: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
+        }
         let prefix = configuration.redisPrefix
         let onResume = ResumeAction()
         let broker = RedisBroker(
-            client: client, subscriber: subscriber, node: nodeID, prefix: prefix, canaryInterval: configuration.canaryInterval, logger: logger,
+            client: client, subscribers: subscribers, node: nodeID, prefix: prefix, canaryInterval: configuration.canaryInterval, logger: logger,
             handler: { [hub] in hub.handle($0) }, onResume: { onResume.run() })
         let cache = RedisCache(client: client, prefix: prefix)
         return Backends(

@@ -35,7 +35,8 @@ public enum ConfigKeys {
         .init(key: "database.append.batch", defaultValue: "\(DatabaseSettings.AppendBatching().batch)", help: "Group commit: the most sends, of any conversations, stored in one transaction (one runs at a time per node; those that arrive meanwhile go together in the next)."),
         .init(key: "database.append.waiting", defaultValue: "\(DatabaseSettings.AppendBatching().waiting)", help: "Group commit: the most sends waiting for an append transaction; beyond it a send fails with unavailable (retryable)."),
         .init(key: "redis.url", defaultValue: "(none: in-process)", help: "Cluster mode: redis://[user:password@]host:6379/db (rediss:// for TLS, ?ca=FILE) for pub/sub, presence, cache and rate limits; needs database.url."),
-        .init(key: "redis.pool.size", defaultValue: "4", help: "Redis connections for commands (pub/sub has one more of its own), spread over the event loops; callers pipeline on them, a caller on an event loop on that loop's first."),
+        .init(key: "redis.pool.size", defaultValue: "4", help: "Redis connections for commands (pub/sub has its own, `redis.pubsub.links`), spread over the event loops; callers pipeline on them, a caller on an event loop on that loop's first."),
+        .init(key: "redis.pubsub.links", defaultValue: "2", help: "Redis pub/sub connections, each with its own consumer on its own event loop; channels are spread over them by name, so events of different conversations reach the hub in parallel (more than the node's cores gains nothing)."),
         .init(key: "redis.timeout.ms", defaultValue: "2000", help: "Time a Redis command may wait for its reply before the connection is dropped and the call fails with unavailable."),
         .init(key: "redis.prefix", defaultValue: "sb", help: "Prefix of every Redis key and channel: clusters that share a Redis need different ones."),
         .init(key: "redis.canary.ms", defaultValue: "2000", help: "How often a node sends itself a canary over pub/sub; readiness fails when none arrived for three intervals."),
@@ -151,6 +152,7 @@ extension NodeConfiguration {
         appendBatching.waiting = reader.int(forKey: "database.append.waiting", default: appendBatching.waiting)
         redisURL = reader.string(forKey: "redis.url", isSecret: true)
         redisPoolSize = reader.int(forKey: "redis.pool.size", default: redisPoolSize)
+        redisPubSubLinks = reader.int(forKey: "redis.pubsub.links", default: redisPubSubLinks)
         redisTimeout = .milliseconds(reader.int(forKey: "redis.timeout.ms", default: 2_000))
         redisPrefix = reader.string(forKey: "redis.prefix", default: redisPrefix)
         canaryInterval = .milliseconds(reader.int(forKey: "redis.canary.ms", default: 2_000))
@@ -231,6 +233,7 @@ extension NodeConfiguration {
             }
         }
         try positive(redisPoolSize, "redis.pool.size")
+        try positive(redisPubSubLinks, "redis.pubsub.links")
         guard redisTimeout > .zero else { throw ChatError.validation("configuration 'redis.timeout.ms' must be positive") }
         guard canaryInterval > .zero else { throw ChatError.validation("configuration 'redis.canary.ms' must be positive") }
         if let notifyWebhookURL {

@@ -27,6 +27,8 @@ public struct NodeConfiguration: Sendable {
     /// Cluster mode: Redis for the broker, presence, cache and rate limits; in-process when nil.
     public var redisURL: String?
     public var redisPoolSize: Int = 4
+    /// Redis pub/sub connections (links), each with its own consumer on its own event loop.
+    public var redisPubSubLinks: Int = 2
     public var redisTimeout: Duration = .seconds(2)
     /// Prefix of every Redis key and channel.
     public var redisPrefix: String = "sb"

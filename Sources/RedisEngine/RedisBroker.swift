@@ -9,40 +9,57 @@ import Synchronization
 /// The ``Broker`` on Redis pub/sub, as a Service that owns the node's pub/sub link.
 ///
 /// - Publishing is one `PUBLISH` on the command pool; the payload is ``EnvelopeCodec``'s bytes.
-/// - Subscriptions go to the dedicated ``RedisSubscriber`` connection: one Redis subscription per
-///   channel per node (the hub reference-counts local interest and calls `subscribe` once).
+/// - Subscriptions go to dedicated ``RedisSubscriber`` connections, the links (`redis.pubsub.links`,
+///   each on its own event loop): one Redis subscription per channel per node (the hub
+///   reference-counts local interest and calls `subscribe` once), on the link the channel's name hashes
+///   to. Each link has its own consumer, so what several links carry reaches the hub's shards in
+///   parallel, and one channel's messages keep their publish order (they all cross one link).
 /// - Channel names are ``Channel/name(prefix:)``: the id in a hash tag, ready for sharded pub/sub.
 /// - Pub/sub is at-most-once. Whenever the link was interrupted (a reconnect, or a consumer that fell
 ///   behind the bounded buffer), `onResume` runs once the link is whole again, and the node re-reads
 ///   from the store what it may have missed.
-/// - Health: every `canaryInterval` the node publishes a canary to a channel of its own and must
-///   receive it; ``isHealthy`` is false when the link is down or the last canary is older than three
+/// - Health: every `canaryInterval` the node publishes a canary to a channel of its own on each link and
+///   must receive it; ``isHealthy`` is false when a link is down or its last canary is older than three
 ///   intervals (a wedged link), and readiness follows it.
 public final class RedisBroker: Broker, Service {
     private let client: RedisClient
-    private let subscriber: RedisSubscriber
+    private let links: [RedisSubscriber]
     private let node: NodeID
     private let prefix: String
     private let handler: EnvelopeHandler
     private let onResume: @Sendable () -> Void
     private let canaryInterval: Duration
     private let logger: Logger
-    private let lastCanary = Mutex<ContinuousClock.Instant?>(nil)
-    private let canaryChannel: String
+    /// Per link, when its last canary came back.
+    private let lastCanary: Mutex<[ContinuousClock.Instant?]>
+    /// Per link, the channel its canary goes to.
+    private let canaryChannels: [String]
 
+    /// `subscribers` are the links (at least one; channels are spread over them by name).
     public init(
-        client: RedisClient, subscriber: RedisSubscriber, node: NodeID, prefix: String, canaryInterval: Duration = .seconds(2),
+        client: RedisClient, subscribers: [RedisSubscriber], node: NodeID, prefix: String, canaryInterval: Duration = .seconds(2),
         logger: Logger, handler: @escaping EnvelopeHandler, onResume: @escaping @Sendable () -> Void = {}
     ) {
+        precondition(!subscribers.isEmpty, "a broker needs a pub/sub link")
         self.client = client
-        self.subscriber = subscriber
+        self.links = subscribers
         self.node = node
         self.prefix = prefix
         self.handler = handler
         self.onResume = onResume
         self.canaryInterval = canaryInterval
         self.logger = logger
-        self.canaryChannel = "\(prefix):n:{\(node.rawValue)}"
+        // The first link's canary keeps the name it had with one link.
+        self.canaryChannels = subscribers.indices.map { $0 == 0 ? "\(prefix):n:{\(node.rawValue)}" : "\(prefix):n:{\(node.rawValue)}:\($0)" }
+        self.lastCanary = Mutex(Array(repeating: nil, count: subscribers.count))
+    }
+
+    /// The link that carries `channel` (a stable hash of its name: FNV-1a).
+    private func link(for name: String) -> RedisSubscriber {
+        guard links.count > 1 else { return links[0] }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return links[Int(hash % UInt64(links.count))]
     }
 
     public func publish(_ envelope: Envelope) async throws {
@@ -56,42 +73,52 @@ public final class RedisBroker: Broker, Service {
     }
 
     public func subscribe(_ channel: ChatCore.Channel) async throws {
-        try await mappingRedisErrors { try await subscriber.subscribe([channel.name(prefix: prefix)]) }
+        let name = channel.name(prefix: prefix)
+        try await mappingRedisErrors { try await link(for: name).subscribe([name]) }
     }
 
     public func unsubscribe(_ channel: ChatCore.Channel) async throws {
-        try await mappingRedisErrors { try await subscriber.unsubscribe([channel.name(prefix: prefix)]) }
+        let name = channel.name(prefix: prefix)
+        try await mappingRedisErrors { try await link(for: name).unsubscribe([name]) }
     }
 
-    /// True while the pub/sub link carries this node's own canary.
+    /// True while every pub/sub link carries this node's own canary.
     public var isHealthy: Bool {
-        guard subscriber.isConnected, let last = lastCanary.withLock({ $0 }) else { return false }
-        return ContinuousClock.now - last < canaryInterval * 3
+        guard links.allSatisfy(\.isConnected) else { return false }
+        let now = ContinuousClock.now
+        return lastCanary.withLock { $0.allSatisfy { last in last.map { now - $0 < canaryInterval * 3 } ?? false } }
     }
 
-    /// Delivers what the link brings until it ends (the subscriber finishes it at shutdown), and
-    /// publishes the canary.
+    /// Delivers what the links bring until they end (the subscribers finish them at shutdown), and
+    /// publishes the canaries.
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { [self] in
-                try? await subscriber.run()
+            for link in links {
+                group.addTask { try? await link.run() }
             }
             group.addTask { [self] in
                 await cancelWhenGracefulShutdown { await self.sendCanaries() }
             }
-            // The consumer runs on the link's event loop: a message reaches the hub without a hop
-            // to the cooperative pool.
-            await EventLoopExecutor.prefer(subscriber.eventLoop) { await consume() }
+            // Each consumer runs on its link's event loop: a message reaches the hub without a hop to
+            // the cooperative pool, and the links' consumers run in parallel.
+            await withTaskGroup(of: Void.self) { consumers in
+                for index in links.indices {
+                    consumers.addTask { [self] in
+                        await EventLoopExecutor.prefer(links[index].eventLoop) { await consume(index) }
+                    }
+                }
+            }
             group.cancelAll()
         }
     }
 
-    private func consume() async {
-        for await event in subscriber.events {
+    private func consume(_ index: Int) async {
+        let canaryChannel = canaryChannels[index]
+        for await event in links[index].events {
             switch event {
             case .message(let message):
                 if message.channel == canaryChannel {
-                    lastCanary.withLock { $0 = .now }
+                    lastCanary.withLock { $0[index] = .now }
                     continue
                 }
                 guard let channel = ChatCore.Channel(name: message.channel, prefix: prefix),
@@ -102,26 +129,28 @@ public final class RedisBroker: Broker, Service {
                 }
                 handler(envelope)
             case .resumed:
-                logger.notice("pub/sub link resumed; repairing from the store")
+                logger.notice("pub/sub link resumed; repairing from the store", metadata: ["link": "\(index)"])
                 onResume()
             }
         }
     }
 
     private func sendCanaries() async {
-        // Once wanted, the canary channel is subscribed again after every reconnect by the subscriber.
-        var subscribed = false
+        // Once wanted, a canary channel is subscribed again after every reconnect by its subscriber.
+        var subscribed = Array(repeating: false, count: links.count)
         while !Task.isCancelled {
-            do {
-                if !subscribed {
-                    try await subscriber.subscribe([canaryChannel])
-                    subscribed = true
+            for (index, link) in links.enumerated() {
+                do {
+                    if !subscribed[index] {
+                        try await link.subscribe([canaryChannels[index]])
+                        subscribed[index] = true
+                    }
+                    try await client.execute(["PUBLISH", RedisArgument(canaryChannels[index]), RedisArgument(node.rawValue)])
+                } catch {
+                    logger.debug("canary failed", metadata: ["link": "\(index)", "error": "\(error)"])
                 }
-                try await client.execute(["PUBLISH", RedisArgument(canaryChannel), RedisArgument(node.rawValue)])
-            } catch {
-                logger.debug("canary failed", metadata: ["error": "\(error)"])
             }
-            // Quickly at first, so a starting node turns ready as soon as its link works.
+            // Quickly at first, so a starting node turns ready as soon as its links work.
             let pause = isHealthy ? canaryInterval : min(canaryInterval, .milliseconds(100))
             do { try await Task.sleep(for: pause) } catch { return }
         }

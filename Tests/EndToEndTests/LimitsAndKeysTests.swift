@@ -94,6 +94,9 @@ import Testing
         configuration.nodeID = "node-1.eu_west"
         #expect(throws: Never.self) { try configuration.validate() }
         configuration = NodeConfiguration()
+        configuration.redisPubSubLinks = 0
+        #expect(throws: ChatError.validation("configuration 'redis.pubsub.links' must be positive")) { try configuration.validate() }
+        configuration = NodeConfiguration()
         configuration.databasePoolMinimum = 21
         #expect(throws: ChatError.validation("configuration 'database.pool.min' must be 0...database.pool.max (20)")) { try configuration.validate() }
         configuration.databasePoolMinimum = 20

@@ -31,10 +31,11 @@ import TestServers
         var clients: [RedisClient] = []
         for (index, handler) in handlers.enumerated() {
             let client = try Self.client()
-            let subscriber = RedisSubscriber(configuration: client.configuration, logger: quiet)
+            // Nodes with one, two and three links: a channel's messages keep their order over any of them.
+            let links = (0...index % 3).map { _ in RedisSubscriber(configuration: client.configuration, logger: quiet) }
             clients.append(client)
-            subscribers.append(subscriber)
-            brokers.append(RedisBroker(client: client, subscriber: subscriber, node: NodeID("node-\(index)"), prefix: prefix, logger: quiet, handler: handler))
+            subscribers += links
+            brokers.append(RedisBroker(client: client, subscribers: links, node: NodeID("node-\(index)"), prefix: prefix, logger: quiet, handler: handler))
         }
         let running = brokers.map { broker in Task { try? await broker.run() } }
         try await eventually("every pub/sub link is up") { [subscribers] in subscribers.allSatisfy(\.isConnected) }
@@ -49,7 +50,7 @@ import TestServers
         let prefix = TestRedis.uniquePrefix()
         let client = try Self.client()
         let subscriber = RedisSubscriber(configuration: client.configuration, logger: quiet)
-        let broker = RedisBroker(client: client, subscriber: subscriber, node: NodeID("node-0"), prefix: prefix, logger: quiet, handler: handler)
+        let broker = RedisBroker(client: client, subscribers: [subscriber], node: NodeID("node-0"), prefix: prefix, logger: quiet, handler: handler)
         let cache = RedisCache(client: client, prefix: prefix)
         let running = Task { try? await broker.run() }
         try await eventually("the pub/sub link is up") { subscriber.isConnected }
