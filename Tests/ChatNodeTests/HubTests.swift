@@ -347,4 +347,49 @@ final class TestSocket: OutboundSink {
             #expect(received.all.map(\.message.content) == ["after1"], "only G2's entry, once")
         }
     }
+
+    /// Many users connecting at once are registered together (their subscriptions and reads overlap)
+    /// while messages are stored and published: each session still gets every message of its
+    /// conversation once and in order, those stored before its subscription through its catch-up.
+    @Test func sessionsRegisteringTogetherWhileMessagesFlowMissNothing() async throws {
+        let fixture = try await Fixture()
+        let users = (1...30).map { UserID("u\($0)")! }
+        let group = try await fixture.store.createGroup(
+            id: RandomIDGenerator().conversationID(), title: "G", creator: UserID("ann")!, others: users, workspace: nil,
+            at: Timestamp(milliseconds: 0))
+        let publisher = fixture.bus.broker(node: NodeID("n2"), handler: { _ in })
+        let total = 60
+        try await fixture.run {
+            let hub = fixture.hub
+            let sessions = users.map { fixture.session($0.rawValue, capacity: 1000) }
+            let received = sessions.map { _ in Recorder<Int64>() }
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for (session, seqs) in zip(sessions, received) {
+                    tasks.addTask { await Self.collect(session.outbox, into: seqs) }
+                }
+                let feeding = Task {
+                    for index in 1...total {
+                        let message = try await fixture.append(group.id, "m\(index)")
+                        try await publisher.publish(EventPublisher.messageEnvelope(message, origin: NodeID("n2"), eventID: UInt64(index)))
+                        if index % 10 == 0 { await Task.yield() }
+                    }
+                }
+                // All at once: each session registers, then catches up until it is unregistered.
+                for session in sessions {
+                    tasks.addTask {
+                        try await hub.register(session)
+                        await hub.catchUp(session)
+                    }
+                }
+                try await feeding.value
+                try await eventually("every session has every message") { received.allSatisfy { $0.count >= total } }
+                for session in sessions {
+                    hub.unregister(session)
+                    session.outbox.finish()
+                }
+                try await tasks.waitForAll()
+            }
+            for seqs in received { #expect(seqs.all == Array(1...Int64(total)), "each once, in order") }
+        }
+    }
 }

@@ -32,7 +32,8 @@ import Synchronization
 /// store after `gapRepairDelay`.
 public final class Hub: Service, Sendable {
     private enum Control: Sendable {
-        case register(Session, resume: [ConversationID: Seq], CheckedContinuation<Void, any Error>)
+        /// Registrations wait in ``registrations``; the control loop takes all that wait at once.
+        case registrations
         case unregister(Session)
         case joined(UserID, ConversationID, lastSeq: Seq)
         case left(UserID, ConversationID)
@@ -43,6 +44,14 @@ public final class Hub: Service, Sendable {
     /// The data plane, sharded by conversation (``HubShard``).
     private let shards: [LockedShard]
     private let registry = Mutex(HubRegistry())
+    /// Sessions waiting to be registered, taken together by the control loop (see ``register(_:resume:)``).
+    private let registrations = Mutex<[Registration]>([])
+
+    private struct Registration: Sendable {
+        var session: Session
+        var resume: [ConversationID: Seq]
+        var continuation: CheckedContinuation<Void, any Error>
+    }
     private let broker: Mutex<(any Broker)?> = Mutex(nil)
     private let store: any ChatStore
     private let clock: any WallClock
@@ -96,11 +105,26 @@ public final class Hub: Service, Sendable {
     /// Registers an authenticated session: once this returns, every event for the user's conversations
     /// reaches its outbox, and entries after `resume` (or after the user's delivered watermark, for
     /// conversations it does not name) are owed to it by ``catchUp(_:)``. Throws `unavailable` when the
-    /// store or broker cannot be reached.
+    /// store or broker cannot be reached. Registrations that arrive together are done together: the
+    /// control loop takes every one waiting, and their subscriptions and store reads overlap.
     public func register(_ session: Session, resume: [ConversationID: Seq] = [:]) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            if case .enqueued = control.yield(.register(session, resume: resume, continuation)) { return }
-            continuation.resume(throwing: ChatError.unavailable("the node is busy or stopping"))
+            let waiting = registrations.withLock { waiting -> Bool in
+                guard waiting.count < settings.controlQueueCapacity else { return false }
+                waiting.append(Registration(session: session, resume: resume, continuation: continuation))
+                return true
+            }
+            guard waiting else {
+                continuation.resume(throwing: ChatError.unavailable("the node is busy or stopping"))
+                return
+            }
+            if case .enqueued = control.yield(.registrations) { return }
+            // The control loop is gone or full: take the registration back, unless a batch took it already.
+            let withdrawn = registrations.withLock { waiting -> Registration? in
+                guard let index = waiting.firstIndex(where: { $0.session.id == session.id }) else { return nil }
+                return waiting.remove(at: index)
+            }
+            withdrawn?.continuation.resume(throwing: ChatError.unavailable("the node is busy or stopping"))
         }
     }
 
@@ -122,14 +146,12 @@ public final class Hub: Service, Sendable {
 
     private func process(_ request: Control) async {
         switch request {
-        case .register(let session, let resume, let continuation):
-            do {
-                try await subscribeSession(session, resume: resume)
-                continuation.resume()
-            } catch {
-                await unregisterNow(session)
-                continuation.resume(throwing: ChatError.from(error).code == .internal ? ChatError.unavailable("could not subscribe") : error)
+        case .registrations:
+            let batch = registrations.withLock { waiting in
+                defer { waiting.removeAll() }
+                return waiting
             }
+            if !batch.isEmpty { await registerAll(batch) }
         case .unregister(let session):
             await unregisterNow(session)
         case .joined(let user, let conversation, let lastSeq):
@@ -185,35 +207,118 @@ public final class Hub: Service, Sendable {
         }
     }
 
-    private func subscribeSession(_ session: Session, resume: [ConversationID: Seq]) async throws {
-        let user = session.principal.user
-        // The control loop runs one operation at a time, so nothing else changes this user meanwhile.
-        let (first, count) = registry.withLock { ($0.sessions[user]?.isEmpty ?? true, $0.sessions[user]?.count ?? 0) }
-        guard count < settings.limits.connectionsPerUser else {
-            throw ChatError.rateLimited("at most \(settings.limits.connectionsPerUser) connections per user on one node")
+    /// Registers a batch of sessions. In phases, each overlapping the batch's round trips: the user
+    /// channels of users new to the node are subscribed and their memberships read; their conversations
+    /// the node did not relay get relays and are subscribed; then every user's positions are read (the
+    /// baselines, read after subscribing: anything stored later arrives through the broker or a
+    /// repair); the new relays start; and each session joins the data plane with its catch-up cursors.
+    /// A failure fails the sessions of the users it concerns (cleaned up as if they disconnected), not
+    /// the rest of the batch.
+    private func registerAll(_ batch: [Registration]) async {
+        var failures: [ConnectionID: any Error] = [:]
+        // The per-user limit, counting the sessions the batch adds.
+        var accepted: [Registration] = []
+        var counts: [UserID: Int] = registry.withLock { registry in
+            Dictionary(batch.map { ($0.session.principal.user, registry.sessions[$0.session.principal.user]?.count ?? 0) }) { first, _ in first }
         }
-        var positions: [ConversationID: Membership]
-        if first {
-            try await currentBroker.subscribe(.user(user))
-            let conversations = try await store.memberships(of: user)
-            registry.withLock { $0.memberships[user] = Set(conversations.keys) }
-            let fresh = conversations.keys.filter { conversation in
-                shard(conversation).state.withLock {
-                    $0.addMember(user, to: conversation, maxPending: settings.maxPendingPerConversation)
+        for registration in batch {
+            let user = registration.session.principal.user
+            guard counts[user, default: 0] < settings.limits.connectionsPerUser else {
+                failures[registration.session.id] = ChatError.rateLimited(
+                    "at most \(settings.limits.connectionsPerUser) connections per user on one node")
+                continue
+            }
+            counts[user, default: 0] += 1
+            accepted.append(registration)
+        }
+        let users = Set(accepted.map(\.session.principal.user))
+        // The control loop runs one operation at a time, so nothing else changes these users meanwhile.
+        let newcomers = registry.withLock { registry in users.filter { registry.sessions[$0]?.isEmpty ?? true } }
+        var failed: [UserID: any Error] = [:]
+        let broker: any Broker
+        do {
+            broker = try currentBroker
+        } catch {
+            for registration in batch { registration.continuation.resume(throwing: ChatError.unavailable("could not subscribe")) }
+            return
+        }
+
+        // Phase 1: the newcomers' user channels and memberships.
+        let memberships = await eachOf(newcomers) { user in
+            try await broker.subscribe(.user(user))
+            return try await self.store.memberships(of: user)
+        }
+        var fresh: [ConversationID: Set<UserID>] = [:]
+        for user in newcomers {
+            switch memberships[user] {
+            case .success(let conversations)?:
+                registry.withLock { $0.memberships[user] = Set(conversations.keys) }
+                for conversation in conversations.keys
+                where shard(conversation).state.withLock({ $0.addMember(user, to: conversation, maxPending: settings.maxPendingPerConversation) }) {
+                    fresh[conversation, default: []].insert(user)
+                }
+            case .failure(let error)?: failed[user] = error
+            case nil: failed[user] = ChatError.internal("no memberships read")
+            }
+        }
+        // Phase 2: the conversations the node did not relay yet.
+        let subscribed = await eachOf(Set(fresh.keys)) { conversation in try await broker.subscribe(.conversation(conversation)) }
+        for (conversation, result) in subscribed {
+            guard case .failure(let error) = result else { continue }
+            for user in fresh[conversation] ?? [] where failed[user] == nil { failed[user] = error }
+        }
+        // Phase 3: the baselines and every session's positions.
+        let positions = await eachOf(users.filter { failed[$0] == nil }) { user in try await self.store.memberships(of: user) }
+        for (user, result) in positions {
+            if case .failure(let error) = result { failed[user] = error }
+        }
+        for (conversation, members) in fresh {
+            // Any member's positions were read after the subscription: each is a valid baseline.
+            guard let user = members.first(where: { failed[$0] == nil }), case .success(let read)? = positions[user] else { continue }
+            start(conversation, lastSeq: read[conversation]?.lastSeq ?? 0)
+        }
+        // Phase 4: each session joins the data plane and gets its catch-up cursors under each shard's
+        // lock: no live event of a conversation can reach it before it knows where it stands there.
+        for registration in accepted {
+            let session = registration.session, user = session.principal.user
+            if let error = failed[user] {
+                failures[session.id] = error
+                continue
+            }
+            guard case .success(let read)? = positions[user] else { continue }
+            for shard in shards { shard.state.withLock { $0.attach(session, positions: read, resume: registration.resume) } }
+            registry.withLock { $0.sessions[user, default: [:]][session.id] = session }
+            do {
+                try await joinDesks(session)
+            } catch {
+                failures[session.id] = error
+            }
+        }
+        for registration in batch {
+            guard let error = failures[registration.session.id] else {
+                registration.continuation.resume()
+                continue
+            }
+            await unregisterNow(registration.session)
+            let mapped = ChatError.from(error).code == .internal ? ChatError.unavailable("could not subscribe") : error
+            registration.continuation.resume(throwing: mapped)
+        }
+    }
+
+    /// Runs `body` for each of `keys` at once and collects each one's result.
+    private func eachOf<Key: Hashable & Sendable, Value: Sendable>(
+        _ keys: Set<Key>, _ body: @escaping @Sendable (Key) async throws -> Value
+    ) async -> [Key: Result<Value, any Error>] {
+        await withTaskGroup(of: (Key, Result<Value, any Error>).self) { group in
+            for key in keys {
+                group.addTask {
+                    do { return (key, .success(try await body(key))) } catch { return (key, .failure(error)) }
                 }
             }
-            for conversation in fresh { try await currentBroker.subscribe(.conversation(conversation)) }
-            // Baselines read after subscribing: anything stored later arrives through the broker or a repair.
-            positions = try await store.memberships(of: user)
-            for conversation in fresh { start(conversation, lastSeq: positions[conversation]?.lastSeq ?? 0) }
-        } else {
-            positions = try await store.memberships(of: user)
+            var results: [Key: Result<Value, any Error>] = [:]
+            for await (key, result) in group { results[key] = result }
+            return results
         }
-        // In each shard, the session joins the data plane and gets its catch-up cursors under that
-        // shard's lock: no live event of a conversation can reach it before it knows where it stands there.
-        for shard in shards { shard.state.withLock { $0.attach(session, positions: positions, resume: resume) } }
-        registry.withLock { $0.sessions[user, default: [:]][session.id] = session }
-        try await joinDesks(session)
     }
 
     /// Adds an agent's session to its workspaces' desks, subscribing to a desk's channel for the first.
