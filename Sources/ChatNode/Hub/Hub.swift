@@ -267,8 +267,13 @@ public final class Hub: Service, Sendable {
             guard case .failure(let error) = result else { continue }
             for user in fresh[conversation] ?? [] where failed[user] == nil { failed[user] = error }
         }
-        // Phase 3: the baselines and every session's positions.
-        let positions = await eachOf(users.filter { failed[$0] == nil }) { user in try await self.store.memberships(of: user) }
+        // Phase 3: the baselines and every session's positions. A newcomer none of whose conversations
+        // is new to the node needs no second read: its relays' baselines are known, and its positions
+        // (its delivered watermarks) were read in phase 1.
+        let owners = Set(fresh.values.flatMap { $0 })
+        let rereads = users.filter { failed[$0] == nil && (!newcomers.contains($0) || owners.contains($0)) }
+        var positions = await eachOf(rereads) { user in try await self.store.memberships(of: user) }
+        for user in newcomers where failed[user] == nil && !owners.contains(user) { positions[user] = memberships[user] }
         for (user, result) in positions {
             if case .failure(let error) = result { failed[user] = error }
         }
