@@ -12,11 +12,13 @@ import Testing
 @Suite struct AppendBatchTests {
     let ann = UserID("ann")!, bob = UserID("bob")!, cat = UserID("cat")!, eve = UserID("eve")!
 
-    func draft(_ conversation: ConversationID, _ sender: UserID, _ client: String, _ content: String = "hi") -> PostgresStore.PendingAppend {
+    func draft(
+        _ conversation: ConversationID, _ sender: UserID, _ client: String, _ content: String = "hi", action: MessageAction = .post
+    ) -> PostgresStore.PendingAppend {
         PostgresStore.PendingAppend(
             draft: MessageDraft(
                 id: RandomIDGenerator().messageID(), conversation: conversation, sender: sender, clientID: ClientMessageID(client)!,
-                kind: .text, content: content, metadata: nil, createdAt: Timestamp(milliseconds: 5)),
+                action: action, kind: .text, content: content, metadata: nil, createdAt: Timestamp(milliseconds: 5)),
             metadata: nil)
     }
 
@@ -56,6 +58,28 @@ import Testing
         #expect(code(results[5]) == .conflict, "closed")
         #expect(try await seqs(running, x.id) == [1, 2])
         #expect(try await store.conversation(x.id)?.lastSeq == 2)
+        await running.stop()
+    }
+
+    /// A batch mixing posts, a reaction and an edit: drafts are numbered in batch order, a reaction and
+    /// an edit see the post before them in the same batch, and a repeated client id finds its post.
+    @Test func aBatchMixingActionsKeepsTheOrderOfItsDrafts() async throws {
+        let running = try await RunningStore.start()
+        let x = try await running.store.createGroup(
+            id: RandomIDGenerator().conversationID(), title: "x", creator: ann, others: [bob], workspace: nil, at: Timestamp(milliseconds: 1))
+        let results = await batch(
+            running,
+            [
+                draft(x.id, ann, "p1", "one"), draft(x.id, bob, "r1", action: .react(target: 1, emoji: "👍")),
+                draft(x.id, ann, "e1", "one, edited", action: .edit(target: 1)), draft(x.id, bob, "p2", "two"),
+                draft(x.id, ann, "p1", "a repeat"),
+            ])
+        #expect(try results.map { try $0.get().message.seq } == [1, 2, 3, 4, 1])
+        #expect(try results.map { try $0.get().created } == [true, true, true, true, false])
+        let history = try await running.store.messages(in: x.id, HistoryQuery(after: 0, limit: 10)).messages
+        let post = try #require(history.first)
+        #expect(post.content == "one, edited" && post.reactions.map(\.emoji) == ["👍"])
+        #expect(try await running.store.conversation(x.id)?.lastSeq == 4)
         await running.stop()
     }
 
