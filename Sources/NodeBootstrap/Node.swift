@@ -183,9 +183,8 @@ public final class Node: Sendable {
         var named = redis
         named.clientName = "switchboard-\(nodeID.rawValue)"
         let client = RedisClient(configuration: named)
-        let subscribers = (0..<configuration.redisPubSubLinks).map { _ in
-            RedisSubscriber(configuration: named, eventLoop: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
-        }
+        // Each link takes the next event loop of the shared group (RedisSubscriber's default).
+        let subscribers = (0..<configuration.redisPubSubLinks).map { _ in RedisSubscriber(configuration: named, logger: logger) }
         let prefix = configuration.redisPrefix
         let onResume = ResumeAction()
         let broker = RedisBroker(
