@@ -43,6 +43,7 @@ public enum Migrator {
         Migration(version: 4, name: "append_member", bytes: PackageResources.v0004_append_member_sql),
         Migration(version: 5, name: "append_batch", bytes: PackageResources.v0005_append_batch_sql),
         Migration(version: 6, name: "append_rows", bytes: PackageResources.v0006_append_rows_sql),
+        Migration(version: 7, name: "append_per_conversation", bytes: PackageResources.v0007_append_per_conversation_sql),
     ]
 
     /// How long migrating may take, waiting for another node's migration included.

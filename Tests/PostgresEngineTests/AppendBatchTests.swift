@@ -83,6 +83,43 @@ import Testing
         await running.stop()
     }
 
+    /// The function reads a conversation's row once for all its drafts in a batch and writes its
+    /// counters back once: what the row says afterwards (last seq, newest post, activity) is as if each
+    /// draft had been stored alone, a post un-archives the conversation for whoever archived it, a
+    /// reaction moves neither the newest post nor the activity, and a conversation that is only refused
+    /// keeps its row as it was.
+    @Test func aConversationsRowIsAsIfEachDraftWasStoredAlone() async throws {
+        let running = try await RunningStore.start()
+        let store = running.store
+        let at = Timestamp(milliseconds: 1)
+        let x = try await store.createGroup(id: RandomIDGenerator().conversationID(), title: "x", creator: ann, others: [bob], workspace: nil, at: at)
+        let y = try await store.createGroup(id: RandomIDGenerator().conversationID(), title: "y", creator: cat, others: [ann], workspace: nil, at: at)
+        try await store.setArchived(true, for: bob, in: x.id)
+        func stamped(_ pending: PostgresStore.PendingAppend, _ milliseconds: Int64) -> PostgresStore.PendingAppend {
+            var pending = pending
+            pending.draft.createdAt = Timestamp(milliseconds: milliseconds)
+            return pending
+        }
+        let results = await batch(
+            running,
+            [
+                stamped(draft(x.id, ann, "p1", "one"), 10), stamped(draft(y.id, eve, "s1"), 11), stamped(draft(x.id, bob, "p2", "two"), 30),
+                stamped(draft(x.id, ann, "r1", action: .react(target: 2, emoji: "🎉")), 40), stamped(draft(y.id, ann, "e1", "?", action: .edit(target: 9)), 50),
+            ])
+        #expect(results.map { try? $0.get().message.seq } == [1, nil, 2, 3, nil])
+        #expect(code(results[1]) == .notFound && code(results[4]) == .notFound, "a stranger; no such target")
+        let activity = try #require(try await store.activity(of: x.id))
+        #expect(activity.lastSeq == 3 && activity.lastPost?.seq == 2 && activity.lastPost?.content == "two")
+        #expect(activity.lastActivityAt == Timestamp(milliseconds: 30), "a reaction is not activity")
+        let bobs = try #require(try await store.conversation(x.id)?.participants.first { $0.user == bob })
+        #expect(!bobs.archived, "a post un-archives the conversation")
+        let untouched = try #require(try await store.activity(of: y.id))
+        #expect(untouched.lastSeq == 0 && untouched.lastPost == nil && untouched.lastActivityAt == at)
+        let next = await batch(running, [stamped(draft(x.id, bob, "p3", "three"), 60)])
+        #expect(try next[0].get().message.seq == 4, "the next batch continues from the written counters")
+        await running.stop()
+    }
+
     @Test func aBatchWhoseTransactionFailsStoresNothingOfIt() async throws {
         let running = try await RunningStore.start()
         let x = try await running.store.createDirect(
