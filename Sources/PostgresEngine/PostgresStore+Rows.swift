@@ -7,17 +7,33 @@ import PostgresNIO
 /// inside a transaction. The store's row helpers work on either.
 protocol Queryable: Sendable {
     @discardableResult func run(_ query: PostgresQuery, _ logger: Logger) async throws -> [PostgresRow]
+    /// Runs a statement the connection prepares once and keeps (parsed and planned once per
+    /// connection, not at every call): for the calls made many times a second.
+    func run<Statement: PostgresPreparedStatement>(_ statement: Statement, _ logger: Logger) async throws -> [PostgresRow]
+    where Statement.Row == PostgresRow
 }
 
 extension PostgresClient: Queryable {
     @discardableResult func run(_ query: PostgresQuery, _ logger: Logger) async throws -> [PostgresRow] {
         try await self.query(query, logger: logger).collect()
     }
+
+    func run<Statement: PostgresPreparedStatement>(_ statement: Statement, _ logger: Logger) async throws -> [PostgresRow]
+    where Statement.Row == PostgresRow {
+        let rows: AsyncThrowingMapSequence<PostgresRowSequence, PostgresRow> = try await self.execute(statement, logger: logger)
+        return try await rows.reduce(into: []) { $0.append($1) }
+    }
 }
 
 extension PostgresConnection: Queryable {
     @discardableResult func run(_ query: PostgresQuery, _ logger: Logger) async throws -> [PostgresRow] {
         try await self.query(query, logger: logger).collect()
+    }
+
+    func run<Statement: PostgresPreparedStatement>(_ statement: Statement, _ logger: Logger) async throws -> [PostgresRow]
+    where Statement.Row == PostgresRow {
+        let rows: AsyncThrowingMapSequence<PostgresRowSequence, PostgresRow> = try await self.execute(statement, logger: logger)
+        return try await rows.reduce(into: []) { $0.append($1) }
     }
 }
 
@@ -173,4 +189,36 @@ extension PostgresStore {
     static func decodeJSON(_ text: String) throws -> JSONValue {
         try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
     }
+}
+
+/// One call of `switchboard_append_batch`, prepared once per connection: the group commit's call is the
+/// store's most frequent, and an unnamed statement is parsed and planned again at every call (about
+/// 0.14 ms of the database's time per batch here; bench/RESULTS.md, issue 16's ninth step). The
+/// arrays are the drafts' fields in the function's order, one element per draft.
+struct AppendBatchStatement: PostgresPreparedStatement {
+    static let sql = "SELECT * FROM switchboard_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    typealias Row = PostgresRow
+
+    var conversations: [String]
+    var ids: [String]
+    var senders: [String]
+    var clientIDs: [String]
+    var kinds: [String]
+    var actions: [String]
+    var targets: [Int64]
+    var emojis: [String]
+    var contents: [String]
+    var metadata: [String]
+    var times: [Int64]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 11)
+        for texts in [conversations, ids, senders, clientIDs, kinds, actions] { bindings.append(texts) }
+        bindings.append(targets)
+        for texts in [emojis, contents, metadata] { bindings.append(texts) }
+        bindings.append(times)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 }

@@ -345,15 +345,14 @@ public final class PostgresStore: ChatStore, Service {
         let order = batch.indices.sorted { (batch[$0].draft.conversation.rawValue, $0) < (batch[$1].draft.conversation.rawValue, $1) }
         let drafts = order.map { batch[$0].draft }
         let rows = try await db.run(
-            """
-            SELECT * FROM switchboard_append_batch(
-                \(drafts.map(\.conversation.rawValue)), \(drafts.map(\.id.rawValue)), \(drafts.map(\.sender.rawValue)),
-                \(drafts.map(\.clientID.rawValue)), \(drafts.map(\.kind.rawValue)), \(drafts.map(\.action.name)),
-                \(drafts.map { $0.action.target ?? 0 }), \(drafts.map { $0.action.emoji ?? "" }),
-                \(drafts.map { $0.action.carriesContent ? $0.content : "" }),
-                \(order.map { batch[$0].draft.action.carriesContent ? (batch[$0].metadata ?? "") : "" }),
-                \(drafts.map(\.createdAt.milliseconds)))
-            """, logger)
+            AppendBatchStatement(
+                conversations: drafts.map(\.conversation.rawValue), ids: drafts.map(\.id.rawValue), senders: drafts.map(\.sender.rawValue),
+                clientIDs: drafts.map(\.clientID.rawValue), kinds: drafts.map(\.kind.rawValue), actions: drafts.map(\.action.name),
+                targets: drafts.map { $0.action.target ?? 0 }, emojis: drafts.map { $0.action.emoji ?? "" },
+                contents: drafts.map { $0.action.carriesContent ? $0.content : "" },
+                metadata: order.map { batch[$0].draft.action.carriesContent ? (batch[$0].metadata ?? "") : "" },
+                times: drafts.map(\.createdAt.milliseconds)),
+            logger)
         var results = [Result<AppendResult, any Error>](repeating: .failure(ChatError.internal("the batch returned no row for a draft")), count: batch.count)
         for row in rows {
             let row = row.makeRandomAccess()
