@@ -15,10 +15,10 @@ public typealias BatchObserver = @Sendable (_ items: Int) -> Void
 
 /// Group commit without a timer (both stores use it): one batch runs at a time. A submitter that finds
 /// no batch running leads a batch of its own item at once (no added latency at low load); items
-/// submitted while a batch runs wait, and when the batch ends its leader hands each of its items'
-/// submitters their results and passes the turn to the first waiter, which leads a batch of up to
-/// `maxBatch` of the waiting items. So batches grow with the load by themselves, and a send waits at
-/// most for one batch before its own.
+/// submitted while a batch runs wait, and when the batch ends its leader passes the turn to the first
+/// waiter, which leads a batch of up to `maxBatch` of the waiting items, and only then hands each of
+/// its own items' submitters their results (so the next batch is on its way while they resume). So
+/// batches grow with the load by themselves, and a send waits at most for one batch before its own.
 ///
 /// Guarantees: every submitter resumes exactly once, with its own item's result; items are taken into
 /// batches in arrival order, those of one batch run in one call of `run`, which returns one result per
@@ -146,7 +146,7 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
         observe(others.count + 1)
         var results = await run([own] + others.map(\.item))
         while results.count < others.count + 1 { results.append(.failure(ChatError.internal("the batch returned too few results"))) }
-        for (offset, waiter) in others.enumerated() { waiter.continuation.resume(returning: .done(results[offset + 1])) }
+        // The turn first: the next batch starts while this one's submitters are being resumed.
         let next = state.withLock { state -> Waiter? in
             guard let next = state.queue.popFirst() else {
                 state.running = false
@@ -155,6 +155,7 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
             return next
         }
         next?.continuation.resume(returning: .lead)
+        for (offset, waiter) in others.enumerated() { waiter.continuation.resume(returning: .done(results[offset + 1])) }
         return results[0]
     }
 }
