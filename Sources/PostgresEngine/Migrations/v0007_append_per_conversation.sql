@@ -48,6 +48,7 @@ DECLARE
     v_at bigint;
     v_kind text;
     v_seq bigint;
+    v_refusal text;
 BEGIN
     FOR i IN 1 .. coalesce(array_length(p_conversation, 1), 0) LOOP
         IF v_conversation IS DISTINCT FROM p_conversation[i] THEN
@@ -69,119 +70,124 @@ BEGIN
 
         v_sender := p_sender[i];
         b_index := i;
-        IF NOT v_found OR v_participants IS NULL OR NOT (v_sender = ANY (v_participants)) THEN
-            b_error := 'SB404';
-            m_created := NULL; m_seq := NULL; m_id := NULL; m_kind := NULL; m_action := NULL; m_target_seq := NULL;
-            m_emoji := NULL; m_content := NULL; m_metadata := NULL; m_created_at := NULL; m_edited_at := NULL;
-            m_deleted_at := NULL; m_participants := NULL;
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
-
-        v_action := p_action[i];
-        v_target := NULLIF(p_target[i], 0);
-        v_emoji := NULLIF(p_emoji[i], '');
-        v_metadata := NULLIF(p_metadata[i], '');
-        v_at := p_at[i];
-        v_kind := p_kind[i];
         b_error := NULL;
-        m_participants := v_participants;
+        v_refusal := NULL;
+        -- A block without an exception clause (no subtransaction): a draft stored or repeated returns its
+        -- row and goes on to the next; a refused one leaves the block with its code, for the row below.
+        <<draft>>
+        BEGIN
+            IF NOT v_found OR v_participants IS NULL OR NOT (v_sender = ANY (v_participants)) THEN
+                v_refusal := 'SB404';
+                EXIT draft;
+            END IF;
 
-        IF v_action = 'post' AND v_closed IS NULL THEN
-            -- The insert is the repeat check: the idempotency key's index refuses a second row.
-            INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, action, content, metadata, created_at)
-            VALUES (v_conversation, v_last + 1, p_id[i], v_sender, p_client_id[i], v_kind, 'post', p_content[i],
-                    v_metadata, v_at)
-            ON CONFLICT (conversation_id, sender, client_id) DO NOTHING;
+            v_action := p_action[i];
+            v_target := NULLIF(p_target[i], 0);
+            v_emoji := NULLIF(p_emoji[i], '');
+            v_metadata := NULLIF(p_metadata[i], '');
+            v_at := p_at[i];
+            v_kind := p_kind[i];
+            m_participants := v_participants;
+
+            IF v_action = 'post' AND v_closed IS NULL THEN
+                -- The insert is the repeat check: the idempotency key's index refuses a second row.
+                INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, action, content, metadata, created_at)
+                VALUES (v_conversation, v_last + 1, p_id[i], v_sender, p_client_id[i], v_kind, 'post', p_content[i],
+                        v_metadata, v_at)
+                ON CONFLICT (conversation_id, sender, client_id) DO NOTHING;
+                IF FOUND THEN
+                    v_last := v_last + 1;
+                    v_last_post := v_last;
+                    v_activity := GREATEST(v_activity, v_at);
+                    v_dirty := true;
+                    IF v_archived THEN
+                        UPDATE participants p SET archived = false WHERE p.conversation_id = v_conversation AND p.archived;
+                        v_archived := false;
+                    END IF;
+                    -- A support agent's first reply: their claim no longer returns to the queue.
+                    IF v_conversation_kind = 'support' THEN
+                        UPDATE support_requests s SET answered_at = v_at
+                        WHERE s.conversation_id = v_conversation AND s.agent = v_sender AND s.status = 'claimed'
+                          AND s.answered_at IS NULL;
+                    END IF;
+                    m_created := true; m_seq := v_last; m_id := p_id[i]; m_kind := v_kind; m_action := 'post';
+                    m_target_seq := NULL; m_emoji := NULL; m_content := p_content[i]; m_metadata := v_metadata;
+                    m_created_at := v_at; m_edited_at := NULL; m_deleted_at := NULL;
+                    RETURN NEXT;
+                    CONTINUE;
+                END IF;
+            END IF;
+
+            -- A repeat (of any action) returns what is stored.
+            SELECT false, m.seq, m.id, m.kind, m.action, m.target_seq, m.emoji, m.content, m.metadata, m.created_at,
+                   m.edited_at, m.deleted_at
+            INTO m_created, m_seq, m_id, m_kind, m_action, m_target_seq, m_emoji, m_content, m_metadata, m_created_at,
+                 m_edited_at, m_deleted_at
+            FROM messages m
+            WHERE m.conversation_id = v_conversation AND m.sender = v_sender AND m.client_id = p_client_id[i];
             IF FOUND THEN
-                v_last := v_last + 1;
-                v_last_post := v_last;
-                v_activity := GREATEST(v_activity, v_at);
-                v_dirty := true;
-                IF v_archived THEN
-                    UPDATE participants p SET archived = false WHERE p.conversation_id = v_conversation AND p.archived;
-                    v_archived := false;
-                END IF;
-                -- A support agent's first reply: their claim no longer returns to the queue.
-                IF v_conversation_kind = 'support' THEN
-                    UPDATE support_requests s SET answered_at = v_at
-                    WHERE s.conversation_id = v_conversation AND s.agent = v_sender AND s.status = 'claimed'
-                      AND s.answered_at IS NULL;
-                END IF;
-                m_created := true; m_seq := v_last; m_id := p_id[i]; m_kind := v_kind; m_action := 'post';
-                m_target_seq := NULL; m_emoji := NULL; m_content := p_content[i]; m_metadata := v_metadata;
-                m_created_at := v_at; m_edited_at := NULL; m_deleted_at := NULL;
                 RETURN NEXT;
                 CONTINUE;
             END IF;
-        END IF;
 
-        -- A repeat (of any action) returns what is stored.
-        SELECT false, m.seq, m.id, m.kind, m.action, m.target_seq, m.emoji, m.content, m.metadata, m.created_at,
-               m.edited_at, m.deleted_at
-        INTO m_created, m_seq, m_id, m_kind, m_action, m_target_seq, m_emoji, m_content, m_metadata, m_created_at,
-             m_edited_at, m_deleted_at
-        FROM messages m
-        WHERE m.conversation_id = v_conversation AND m.sender = v_sender AND m.client_id = p_client_id[i];
-        IF FOUND THEN
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
-
-        b_error := NULL;
-        IF v_closed IS NOT NULL THEN
-            b_error := 'SB409';
-        ELSIF v_action <> 'post' THEN
-            SELECT m.kind INTO v_kind FROM messages m
-            WHERE m.conversation_id = v_conversation AND m.seq = v_target AND m.action = 'post' AND m.deleted_at IS NULL;
-            IF NOT FOUND THEN
-                b_error := 'SB410';
+            IF v_closed IS NOT NULL THEN
+                v_refusal := 'SB409';
+                EXIT draft;
             END IF;
-        END IF;
-        IF b_error IS NOT NULL THEN
-            m_created := NULL; m_seq := NULL; m_id := NULL; m_kind := NULL; m_action := NULL; m_target_seq := NULL;
-            m_emoji := NULL; m_content := NULL; m_metadata := NULL; m_created_at := NULL; m_edited_at := NULL;
-            m_deleted_at := NULL; m_participants := NULL;
+            IF v_action <> 'post' THEN
+                SELECT m.kind INTO v_kind FROM messages m
+                WHERE m.conversation_id = v_conversation AND m.seq = v_target AND m.action = 'post' AND m.deleted_at IS NULL;
+                IF NOT FOUND THEN
+                    v_refusal := 'SB410';
+                    EXIT draft;
+                END IF;
+            END IF;
+
+            -- An edit, a delete or a reaction. A post comes here only if its insert met a conflict the read
+            -- above did not find, which the row lock rules out: its second insert would then fail the batch.
+            CASE v_action
+            WHEN 'post' THEN
+                NULL;
+            WHEN 'edit' THEN
+                UPDATE messages m SET content = p_content[i], metadata = v_metadata, edited_at = v_at
+                WHERE m.conversation_id = v_conversation AND m.seq = v_target;
+            WHEN 'delete' THEN
+                -- The tombstone keeps its seq; its content, the content of its edits and its reactions go.
+                UPDATE messages m SET content = '', metadata = NULL, deleted_at = v_at
+                WHERE m.conversation_id = v_conversation AND m.seq = v_target;
+                UPDATE messages m SET content = '', metadata = NULL
+                WHERE m.conversation_id = v_conversation AND m.action = 'edit' AND m.target_seq = v_target;
+                DELETE FROM reactions r WHERE r.conversation_id = v_conversation AND r.seq = v_target;
+            WHEN 'react' THEN
+                INSERT INTO reactions (conversation_id, seq, emoji, user_id, created_at)
+                VALUES (v_conversation, v_target, v_emoji, v_sender, v_at)
+                ON CONFLICT DO NOTHING;
+            WHEN 'unreact' THEN
+                DELETE FROM reactions r
+                WHERE r.conversation_id = v_conversation AND r.seq = v_target AND r.emoji = v_emoji AND r.user_id = v_sender;
+            ELSE
+                RAISE EXCEPTION 'unknown action %', v_action USING ERRCODE = '22023';
+            END CASE;
+
+            v_seq := v_last + 1;
+            INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, action, target_seq, emoji, content,
+                                  metadata, created_at)
+            VALUES (v_conversation, v_seq, p_id[i], v_sender, p_client_id[i], v_kind, v_action, v_target, v_emoji,
+                    p_content[i], v_metadata, v_at);
+            v_last := v_seq;
+            v_dirty := true;
+            m_created := true; m_seq := v_seq; m_id := p_id[i]; m_kind := v_kind; m_action := v_action;
+            m_target_seq := v_target; m_emoji := v_emoji; m_content := p_content[i]; m_metadata := v_metadata;
+            m_created_at := v_at; m_edited_at := NULL; m_deleted_at := NULL;
             RETURN NEXT;
             CONTINUE;
-        END IF;
+        END;
 
-        -- An edit, a delete or a reaction. A post comes here only if its insert met a conflict the read
-        -- above did not find, which the row lock rules out: its second insert would then fail the batch.
-        CASE v_action
-        WHEN 'post' THEN
-            NULL;
-        WHEN 'edit' THEN
-            UPDATE messages m SET content = p_content[i], metadata = v_metadata, edited_at = v_at
-            WHERE m.conversation_id = v_conversation AND m.seq = v_target;
-        WHEN 'delete' THEN
-            -- The tombstone keeps its seq; its content, the content of its edits and its reactions go.
-            UPDATE messages m SET content = '', metadata = NULL, deleted_at = v_at
-            WHERE m.conversation_id = v_conversation AND m.seq = v_target;
-            UPDATE messages m SET content = '', metadata = NULL
-            WHERE m.conversation_id = v_conversation AND m.action = 'edit' AND m.target_seq = v_target;
-            DELETE FROM reactions r WHERE r.conversation_id = v_conversation AND r.seq = v_target;
-        WHEN 'react' THEN
-            INSERT INTO reactions (conversation_id, seq, emoji, user_id, created_at)
-            VALUES (v_conversation, v_target, v_emoji, v_sender, v_at)
-            ON CONFLICT DO NOTHING;
-        WHEN 'unreact' THEN
-            DELETE FROM reactions r
-            WHERE r.conversation_id = v_conversation AND r.seq = v_target AND r.emoji = v_emoji AND r.user_id = v_sender;
-        ELSE
-            RAISE EXCEPTION 'unknown action %', v_action USING ERRCODE = '22023';
-        END CASE;
-
-        v_seq := v_last + 1;
-        INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, action, target_seq, emoji, content,
-                              metadata, created_at)
-        VALUES (v_conversation, v_seq, p_id[i], v_sender, p_client_id[i], v_kind, v_action, v_target, v_emoji,
-                p_content[i], v_metadata, v_at);
-        v_last := v_seq;
-        v_dirty := true;
-        m_created := true; m_seq := v_seq; m_id := p_id[i]; m_kind := v_kind; m_action := v_action;
-        m_target_seq := v_target; m_emoji := v_emoji; m_content := p_content[i]; m_metadata := v_metadata;
-        m_created_at := v_at; m_edited_at := NULL; m_deleted_at := NULL;
+        -- Refused: the row carries the code and nothing else.
+        b_error := v_refusal;
+        m_created := NULL; m_seq := NULL; m_id := NULL; m_kind := NULL; m_action := NULL; m_target_seq := NULL;
+        m_emoji := NULL; m_content := NULL; m_metadata := NULL; m_created_at := NULL; m_edited_at := NULL;
+        m_deleted_at := NULL; m_participants := NULL;
         RETURN NEXT;
     END LOOP;
     IF v_dirty THEN
