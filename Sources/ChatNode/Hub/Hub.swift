@@ -15,10 +15,10 @@ import Synchronization
 ///   or a desk read the per-user registry instead.
 /// - The control plane, ``run()``, executes connects, disconnects, joins, leaves and gap repairs one at
 ///   a time from a bounded queue, so subscription changes never race; the connects waiting at once are
-///   one operation, whose subscriptions and store reads overlap (``register(_:resume:)``). The node subscribes to a
-///   conversation's channel once, when its first local member connects or joins, and unsubscribes when
-///   the last leaves; likewise one user channel per locally connected user, and one desk channel per
-///   workspace with a locally connected support agent.
+///   one operation, whose subscriptions and store reads overlap (``register(_:resume:)``). The node
+///   subscribes to a conversation's channel once, when its first local member connects or joins, and
+///   unsubscribes when the last leaves; likewise one user channel per locally connected user, and one
+///   desk channel per workspace with a locally connected support agent.
 ///
 /// Resume: a session that connects behind the live stream (its resume position, or the user's
 /// delivered watermark, lies below what the node relays) gets a catch-up cursor per such conversation:
