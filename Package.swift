@@ -104,6 +104,7 @@ let package = Package(
                 .embedInCode("Migrations/v0005_append_batch.sql"),
                 .embedInCode("Migrations/v0006_append_rows.sql"),
                 .embedInCode("Migrations/v0007_append_per_conversation.sql"),
+                .embedInCode("Migrations/v0008_append_posts.sql"),
             ],
             swiftSettings: strict
         ),

@@ -44,6 +44,7 @@ public enum Migrator {
         Migration(version: 5, name: "append_batch", bytes: PackageResources.v0005_append_batch_sql),
         Migration(version: 6, name: "append_rows", bytes: PackageResources.v0006_append_rows_sql),
         Migration(version: 7, name: "append_per_conversation", bytes: PackageResources.v0007_append_per_conversation_sql),
+        Migration(version: 8, name: "append_posts", bytes: PackageResources.v0008_append_posts_sql),
     ]
 
     /// How long migrating may take, waiting for another node's migration included.

@@ -222,3 +222,29 @@ struct AppendBatchStatement: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 }
+
+/// One call of `switchboard_append_posts` (migration 8), prepared once per connection like
+/// ``AppendBatchStatement``: a batch of posts only, stored set-based in one statement with the same rows
+/// and rules as the batch function. The arrays are the drafts' fields in the function's order.
+struct AppendPostsStatement: PostgresPreparedStatement {
+    static let sql = "SELECT * FROM switchboard_append_posts($1, $2, $3, $4, $5, $6, $7, $8)"
+    typealias Row = PostgresRow
+
+    var conversations: [String]
+    var ids: [String]
+    var senders: [String]
+    var clientIDs: [String]
+    var kinds: [String]
+    var contents: [String]
+    var metadata: [String]
+    var times: [Int64]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 8)
+        for texts in [conversations, ids, senders, clientIDs, kinds, contents, metadata] { bindings.append(texts) }
+        bindings.append(times)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}

@@ -334,25 +334,42 @@ public final class PostgresStore: ChatStore, Service {
         }
     }
 
-    /// One call of `switchboard_append_batch` on `db` (a pooled client, or a connection inside a
-    /// transaction), with the drafts ordered by conversation (the row locks are taken in one order, so
+    /// One batch on `db` (a pooled client, or a connection inside a transaction): a batch of posts only by
+    /// `switchboard_append_posts` (one set-based statement), any other by `switchboard_append_batch` (a
+    /// loop over the drafts); the two return the same rows for the same posts. The drafts go ordered by
+    /// conversation, in code-point order of the ids (both functions take the row locks in that order, so
     /// batches in flight together never deadlock), each conversation's in arrival order. The function
     /// checks that each sender is a participant and returns the participants, in the same statement; a
     /// refusal comes back as its draft's error.
     static func appendBatch(_ batch: [PendingAppend], _ db: some Queryable, _ logger: Logger) async throws
         -> [Result<AppendResult, any Error>]
     {
-        let order = batch.indices.sorted { (batch[$0].draft.conversation.rawValue, $0) < (batch[$1].draft.conversation.rawValue, $1) }
+        let order = batch.indices.sorted {
+            let (left, right) = (batch[$0].draft.conversation.rawValue.utf8, batch[$1].draft.conversation.rawValue.utf8)
+            return left.elementsEqual(right) ? $0 < $1 : left.lexicographicallyPrecedes(right)
+        }
         let drafts = order.map { batch[$0].draft }
-        let rows = try await db.run(
-            AppendBatchStatement(
-                conversations: drafts.map(\.conversation.rawValue), ids: drafts.map(\.id.rawValue), senders: drafts.map(\.sender.rawValue),
-                clientIDs: drafts.map(\.clientID.rawValue), kinds: drafts.map(\.kind.rawValue), actions: drafts.map(\.action.name),
-                targets: drafts.map { $0.action.target ?? 0 }, emojis: drafts.map { $0.action.emoji ?? "" },
-                contents: drafts.map { $0.action.carriesContent ? $0.content : "" },
-                metadata: order.map { batch[$0].draft.action.carriesContent ? (batch[$0].metadata ?? "") : "" },
-                times: drafts.map(\.createdAt.milliseconds)),
-            logger)
+        let metadata = order.map { batch[$0].draft.action.carriesContent ? (batch[$0].metadata ?? "") : "" }
+        let rows =
+            if drafts.allSatisfy({ $0.action == .post }) {
+                try await db.run(
+                    AppendPostsStatement(
+                        conversations: drafts.map(\.conversation.rawValue), ids: drafts.map(\.id.rawValue),
+                        senders: drafts.map(\.sender.rawValue), clientIDs: drafts.map(\.clientID.rawValue),
+                        kinds: drafts.map(\.kind.rawValue), contents: drafts.map(\.content), metadata: metadata,
+                        times: drafts.map(\.createdAt.milliseconds)),
+                    logger)
+            } else {
+                try await db.run(
+                    AppendBatchStatement(
+                        conversations: drafts.map(\.conversation.rawValue), ids: drafts.map(\.id.rawValue),
+                        senders: drafts.map(\.sender.rawValue), clientIDs: drafts.map(\.clientID.rawValue),
+                        kinds: drafts.map(\.kind.rawValue), actions: drafts.map(\.action.name),
+                        targets: drafts.map { $0.action.target ?? 0 }, emojis: drafts.map { $0.action.emoji ?? "" },
+                        contents: drafts.map { $0.action.carriesContent ? $0.content : "" }, metadata: metadata,
+                        times: drafts.map(\.createdAt.milliseconds)),
+                    logger)
+            }
         var results = [Result<AppendResult, any Error>](repeating: .failure(ChatError.internal("the batch returned no row for a draft")), count: batch.count)
         for row in rows {
             let row = row.makeRandomAccess()

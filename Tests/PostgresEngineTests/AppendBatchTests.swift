@@ -135,8 +135,10 @@ import Testing
         await running.stop()
     }
 
-    /// Batches that name two conversations in opposite orders, all at once: the caller's ordering by
-    /// conversation keeps their row locks in one order (no deadlock), and each conversation stays gap-free.
+    /// Batches that name two conversations in opposite orders, all at once, half of them only posts (the
+    /// set-based posts function) and half with a reaction (the loop): the caller's ordering by
+    /// conversation keeps the row locks of both in one order (no deadlock), and each conversation stays
+    /// gap-free.
     @Test func concurrentBatchesOverTheSameConversationsStayGapFree() async throws {
         let running = try await RunningStore.start(poolSize: 8)
         let at = Timestamp(milliseconds: 1)
@@ -144,13 +146,16 @@ import Testing
             .conversation
         let y = try await running.store.createDirect(id: RandomIDGenerator().conversationID(), between: ann, and: cat, workspace: nil, at: at)
             .conversation
+        #expect(await batch(running, [draft(x.id, ann, "first"), draft(y.id, ann, "first")]).allSatisfy { (try? $0.get().created) == true })
         let batches = 16, perBatch = 10
         let outcomes = try await withThrowingTaskGroup(of: [Result<AppendResult, any Error>].self) { group in
             for index in 0..<batches {
                 group.addTask {
                     let drafts = (0..<perBatch).map { item in
                         let conversation = (item + index) % 2 == 0 ? x.id : y.id
-                        return draft(conversation, ann, "b\(index)-\(item)")
+                        return item == 0 && index % 4 >= 2
+                            ? draft(conversation, ann, "b\(index)-\(item)", action: .react(target: 1, emoji: "e\(index)"))
+                            : draft(conversation, ann, "b\(index)-\(item)")
                     }
                     return await batch(running, index % 2 == 0 ? drafts : drafts.reversed())
                 }
@@ -160,9 +165,100 @@ import Testing
             return all
         }
         #expect(outcomes.allSatisfy { (try? $0.get().created) == true })
-        let total = Int64(batches * perBatch / 2)
+        let total = Int64(1 + batches * perBatch / 2)
         #expect(try await seqs(running, x.id) == Array(1...total))
         #expect(try await seqs(running, y.id) == Array(1...total))
+        await running.stop()
+    }
+
+    /// A post as the two functions take it: conversation, sender, client id, content, metadata.
+    typealias Post = (conversation: String, sender: String, client: String, content: String, metadata: String)
+
+    /// What `function` answers for `batches`, one after the other, and the tables as they leave them, as
+    /// text; in a transaction rolled back at the end, so each function starts from the same state.
+    func outcome(of function: String, _ batches: [[Post]], _ running: RunningStore) async throws -> (rows: [String], tables: String) {
+        let logger = Logger(label: "test")
+        return try await running.store.client.withConnection { connection in
+            _ = try await connection.query("BEGIN", logger: logger).collect()
+            var rows: [String] = []
+            for (number, posts) in batches.enumerated() {
+                let (conversations, senders, clients) = (posts.map(\.conversation), posts.map(\.sender), posts.map(\.client))
+                let ids = posts.indices.map { "m\(number)-\($0)" }, kinds = posts.map { _ in "text" }
+                let contents = posts.map(\.content), metadata = posts.map(\.metadata)
+                let times = posts.indices.map { Int64(100 * number + $0) }
+                let query: PostgresQuery =
+                    function == "switchboard_append_posts"
+                    ? "SELECT row_to_json(r)::text FROM switchboard_append_posts(\(conversations), \(ids), \(senders), \(clients), \(kinds), \(contents), \(metadata), \(times)) r"
+                    : """
+                    SELECT row_to_json(r)::text FROM switchboard_append_batch(\(conversations), \(ids), \(senders), \(clients), \(kinds),
+                        \(posts.map { _ in "post" }), \(posts.map { _ in Int64(0) }), \(posts.map { _ in "" }), \(contents), \(metadata), \(times)) r
+                    """
+                for row in try await connection.query(query, logger: logger).collect() { rows.append(try row.decode(String.self)) }
+            }
+            let tables = try await connection.query(
+                """
+                SELECT concat_ws(E'\n',
+                    (SELECT json_agg(c ORDER BY c.id)::text FROM (SELECT id, last_seq, last_post_seq, last_activity_at FROM conversations) c),
+                    (SELECT json_agg(p ORDER BY p.conversation_id, p.user_id)::text FROM (SELECT conversation_id, user_id, archived FROM participants) p),
+                    (SELECT json_agg(m ORDER BY m.conversation_id, m.seq)::text FROM messages m),
+                    (SELECT json_agg(s ORDER BY s.id)::text FROM (SELECT id, status, agent, answered_at FROM support_requests) s))
+                """, logger: logger
+            ).collect().first?.decode(String.self) ?? ""
+            _ = try await connection.query("ROLLBACK", logger: logger).collect()
+            return (rows, tables)
+        }
+    }
+
+    /// The set-based posts function (migration 8) against the loop it stands in for, on the same batches
+    /// from the same state: the same row for every draft and the same tables afterwards, through every
+    /// rule a post meets: new posts numbered in order per conversation, a repeat within the batch and of
+    /// a stored message, a stranger, a missing and a closed conversation (where a repeat still finds its
+    /// message), metadata, un-archiving, and a support agent's first reply answering the claim.
+    @Test func thePostsFunctionAnswersDraftForDraftAsTheLoop() async throws {
+        let running = try await RunningStore.start()
+        let store = running.store
+        let at = Timestamp(milliseconds: 1)
+        let dan = UserID("dan")!
+        let (c1, c2, c3, c4) = (ConversationID("c1")!, ConversationID("c2")!, ConversationID("c3")!, ConversationID("c4")!)
+        _ = try await store.createGroup(id: c1, title: "one", creator: ann, others: [bob], workspace: nil, at: at)
+        _ = try await store.createGroup(id: c2, title: "two", creator: cat, others: [ann], workspace: nil, at: at)
+        _ = try await store.createGroup(id: c3, title: "three", creator: ann, others: [bob], workspace: nil, at: at)
+        let stored = await batch(running, [draft(c1, ann, "old", "stored before"), draft(c3, ann, "old", "stored before")])
+        #expect(stored.allSatisfy { (try? $0.get().created) == true })
+        try await store.setArchived(true, for: bob, in: c1)
+        _ = try await store.close(c3, at: at)
+        let workspace = WorkspaceID("w")!, request = SupportRequestID("r1")!
+        _ = try await store.openSupportRequest(
+            SupportOpening(id: request, conversation: c4, workspace: workspace, customer: dan, subject: "help", description: draft(c4, dan, "desc").draft))
+        _ = try await store.claimSupportRequest(request, by: eve, at: at)
+        let batches: [[Post]] = [
+            [
+                ("c1", "ann", "k1", "one", ""), ("c1", "bob", "k2", "two", "{\"a\": 1}"), ("c1", "ann", "k1", "a retry", ""),
+                ("c1", "eve", "k3", "a stranger", ""), ("c1", "ann", "old", "a late retry", ""), ("c2", "cat", "k1", "elsewhere", ""),
+                ("c3", "ann", "old", "a retry after the close", ""), ("c3", "bob", "k5", "closed", ""), ("c4", "eve", "a1", "hello", ""),
+                ("c4", "eve", "a2", "again", ""), ("c4", "dan", "d2", "thanks", ""), ("c9", "ann", "k6", "nowhere", ""),
+            ],
+            [("c1", "bob", "k2", "a retry of the last batch", ""), ("c1", "ann", "k7", "three", ""), ("c4", "eve", "a3", "bye", "")],
+        ]
+        let loop = try await outcome(of: "switchboard_append_batch", batches, running)
+        let posts = try await outcome(of: "switchboard_append_posts", batches, running)
+        #expect(posts.rows.count == 15)
+        for (expected, actual) in zip(loop.rows, posts.rows) { #expect(actual == expected) }
+        #expect(posts.tables == loop.tables)
+        // Not vacuous: the batches meet every rule.
+        let summary = posts.rows.map { row in
+            ["b_error", "m_created", "m_seq"].map { key in
+                row.firstRange(of: "\"\(key)\":").map { String(row[$0.upperBound...].prefix { $0 != "," }) } ?? "?"
+            }.joined(separator: " ")
+        }
+        #expect(
+            summary == [
+                "null true 2", "null true 3", "null false 2", "\"SB404\" null null", "null false 1", "null true 1", "null false 1",
+                "\"SB409\" null null", "null true 2", "null true 3", "null true 4", "\"SB404\" null null", "null false 3", "null true 4",
+                "null true 5",
+            ])
+        #expect(posts.tables.contains("\"agent\":\"eve\",\"answered_at\":8}"), "the agent's first reply (the batch's ninth) answered the claim")
+        #expect(posts.tables.contains("{\"conversation_id\":\"c1\",\"user_id\":\"bob\",\"archived\":false}"), "a post un-archived the conversation")
         await running.stop()
     }
 
