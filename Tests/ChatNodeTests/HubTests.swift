@@ -1,5 +1,5 @@
 import ChatCore
-import ChatNode
+@testable import ChatNode
 import ChatTesting
 import ChatWire
 import EmbeddedEngine
@@ -70,10 +70,10 @@ final class TestSocket: OutboundSink {
             try? FileManager.default.removeItem(atPath: directory)
         }
 
-        func session(_ user: String, capacity: Int = 100) -> Session {
+        func session(_ user: String, capacity: Int = 100, caughtUp: @escaping @Sendable () async -> Void = {}) -> Session {
             Session(
                 id: ConnectionID(uniqueName("s")), principal: Principal(user: UserID(user)!),
-                outbox: Outbox(capacity: capacity, sink: TestSocket()), connectedAt: Timestamp(milliseconds: 1))
+                outbox: Outbox(capacity: capacity, sink: TestSocket()), connectedAt: Timestamp(milliseconds: 1), caughtUp: caughtUp)
         }
 
         func append(_ conversation: ConversationID, _ client: String) async throws -> Message {
@@ -232,12 +232,12 @@ final class TestSocket: OutboundSink {
         try await fixture.run {
             let hub = fixture.hub
             // Far more owed than the outbox holds (40) or a relay may hold pending (1000).
-            let bob = fixture.session("bob", capacity: 40)
-            try await hub.register(bob, resume: [direct.id: 10])
             let received = Recorder<Int64>(), caughtUp = Recorder<Int>()
+            let bob = fixture.session("bob", capacity: 40) { caughtUp.record(received.all.count) }
+            try await hub.register(bob, resume: [direct.id: 10])
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await Self.collect(bob.outbox, into: received) }
-                group.addTask { await hub.catchUp(bob) { caughtUp.record(received.all.count) } }
+                group.addTask { await hub.catchUp(bob) }
                 // Live entries keep arriving while bob catches up.
                 for index in 1...200 {
                     let message = try await fixture.append(direct.id, "live\(index)")
@@ -264,7 +264,8 @@ final class TestSocket: OutboundSink {
         let fixture = try await Fixture()
         try await fixture.run {
             let (hub, node) = (fixture.hub, fixture.node)
-            let ann = fixture.session("ann"), bob = fixture.session("bob")
+            let caughtUp = Recorder<String>()
+            let ann = fixture.session("ann") { caughtUp.record("ann") }, bob = fixture.session("bob") { caughtUp.record("bob") }
             try await hub.register(ann)
             try await hub.register(bob)
             let group = try await fixture.store.createGroup(
@@ -275,11 +276,12 @@ final class TestSocket: OutboundSink {
                     channel: .user(UserID(user)!), kind: .joined, origin: node, eventID: eventID, conversation: group.id, seq: 0,
                     subject: UserID(user)!, frame: Array(#"{"type":"conversation.joined"}"#.utf8))
             }
-            let received = Recorder<Int64>(), caughtUp = Recorder<String>()
+            let received = Recorder<Int64>()
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { await Self.collect(bob.outbox, into: received) }
-                tasks.addTask { await hub.catchUp(bob) { caughtUp.record("bob") } }
-                tasks.addTask { await hub.catchUp(ann) { caughtUp.record("ann") } }
+                // Level at once (nothing owed yet): bob's later catch-up is one the hub starts itself.
+                await hub.catchUp(bob)
+                await hub.catchUp(ann)
                 hub.handle(joined("ann", eventID: 1))
                 try await eventually("ann's join applied: the node relays the conversation") { hub.relayedConversations == 1 }
                 let first = try await fixture.append(group.id, "1")
@@ -301,6 +303,25 @@ final class TestSocket: OutboundSink {
             }
             #expect(received.all == [1, 2, 3], "each entry once, in order")
             #expect(caughtUp.all == ["bob"], "only a catch-up that sent entries reports its end (ann was owed nothing)")
+        }
+    }
+
+    /// A session's catch-up claim: one catch-up at a time; a request while one runs is not lost (it
+    /// looks again before it ends) and starts nothing; one cut short gives the claim back; none starts
+    /// for a session that is gone.
+    @Test func aSessionRunsOneCatchUpAtATimeAndLosesNoRequest() async throws {
+        let fixture = try await Fixture()
+        try await fixture.run {
+            let bob = fixture.session("bob")
+            #expect(bob.claimCatchUp(), "idle: the caller runs it")
+            #expect(!bob.claimCatchUp(), "one runs: it is asked again instead")
+            #expect(!bob.releaseCatchUp(), "asked again while running: it looks again")
+            #expect(bob.releaseCatchUp(), "nothing more: it ends")
+            #expect(bob.claimCatchUp(), "idle again")
+            bob.abandonCatchUp()
+            #expect(bob.claimCatchUp(), "cut short: the claim is back")
+            bob.endCatchUp()
+            #expect(!bob.claimCatchUp(), "gone")
         }
     }
 

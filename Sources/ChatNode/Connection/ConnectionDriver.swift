@@ -162,15 +162,15 @@ public struct ConnectionDriver: Sendable {
         }
     }
 
-    /// What runs beside an authenticated connection: its catch-up, presence, its user's redelivery
-    /// check; and the token's expiry, a timer whose cancel it returns.
+    /// What runs beside an authenticated connection as it comes up: its catch-up (until level),
+    /// presence, its user's redelivery check; and the token's expiry, a timer whose cancel it returns.
     private func started(_ session: Session, group: inout DiscardingTaskGroup) -> (@Sendable () -> Void)? {
         group.addTask { [presence] in await presence.connected(session) }
-        // The user's redelivery check is scheduled when the connection comes up and again when a
-        // catch-up that sent entries ends (after a long resume, the check counts from its end).
-        let user = session.principal.user
-        group.addTask { [hub, redelivery] in await hub.catchUp(session) { await redelivery?.schedule(for: user) } }
-        if let redelivery { group.addTask { await redelivery.schedule(for: user) } }
+        group.addTask { [hub] in await hub.catchUp(session) }
+        if let redelivery {
+            let user = session.principal.user
+            group.addTask { await redelivery.schedule(for: user) }
+        }
         guard let expiry = session.principal.expiresAt else { return nil }
         let outbox = session.outbox
         return schedule(.milliseconds(max(0, expiry.milliseconds - service.clock.now().milliseconds))) { [self] in
@@ -200,7 +200,12 @@ public struct ConnectionDriver: Sendable {
             outbox.close(.unauthorized, reason: "unauthorized")
             return nil
         }
-        let session = Session(id: ConnectionID(RandomIDGenerator.token(length: 16)), principal: principal, outbox: outbox, connectedAt: service.clock.now())
+        // The user's redelivery check is scheduled when the connection comes up and again when a
+        // catch-up that sent entries ends (after a long resume, the check counts from its end).
+        let user = principal.user
+        let session = Session(
+            id: ConnectionID(RandomIDGenerator.token(length: 16)), principal: principal, outbox: outbox, connectedAt: service.clock.now(),
+            caughtUp: { [redelivery] in await redelivery?.schedule(for: user) })
         do {
             try await hub.register(session, resume: resume)
         } catch {

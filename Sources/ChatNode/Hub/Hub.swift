@@ -61,6 +61,12 @@ public final class Hub: Service, Sendable {
     private let logger: Logger
     private let controlStream: AsyncStream<Control>
     private let control: AsyncStream<Control>.Continuation
+    /// Sessions owed entries again while connected (a conversation joined after the node began
+    /// relaying it), whose catch-up ``run()`` starts: at most one entry per live session (the
+    /// session's claim), so the line is bounded by the sessions the node holds.
+    private let catchUpLine = Mutex(CircularBuffer<Session>())
+    private let catchUpWakeUps: AsyncStream<Void>
+    private let catchUpWakeUp: AsyncStream<Void>.Continuation
 
     public init(store: any ChatStore, clock: any WallClock, settings: NodeSettings, metrics: NodeMetrics = .discarding(), logger: Logger) {
         self.metrics = metrics
@@ -71,6 +77,7 @@ public final class Hub: Service, Sendable {
         shards = (0..<max(1, settings.hubShards)).map { _ in LockedShard() }
         (controlStream, control) = AsyncStream.makeStream(
             of: Control.self, bufferingPolicy: .bufferingOldest(settings.controlQueueCapacity))
+        (catchUpWakeUps, catchUpWakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Connects the hub to its broker (made with ``handle(_:)`` as its handler). Call once, before `run`.
@@ -85,19 +92,30 @@ public final class Hub: Service, Sendable {
 
     // MARK: Control plane
 
-    /// Processes control operations until graceful shutdown.
+    /// Processes control operations until graceful shutdown, and runs the catch-ups that joins start
+    /// (as children of this service: nothing waits beside an idle connection for one).
     public func run() async throws {
-        await withTaskGroup(of: Void.self) { group in
+        await withDiscardingTaskGroup { group in
             group.addTask { [control, settings] in
                 while !Task.isCancelled {
                     do { try await Task.sleep(for: settings.gapRepairInterval) } catch { return }
                     control.yield(.repair)
                 }
             }
-            await withGracefulShutdownHandler {
-                for await request in controlStream { await process(request) }
-            } onGracefulShutdown: { [control] in
-                control.finish()
+            group.addTask { [self] in
+                await withGracefulShutdownHandler {
+                    for await request in controlStream { await process(request) }
+                } onGracefulShutdown: { [control] in
+                    control.finish()
+                }
+                catchUpWakeUp.finish()
+            }
+            for await _ in catchUpWakeUps {
+                let sessions = catchUpLine.withLock { line in
+                    defer { line.removeAll() }
+                    return Array(line)
+                }
+                for session in sessions { group.addTask { [self] in await caughtUp(session) } }
             }
             group.cancelAll()
         }
@@ -375,12 +393,24 @@ public final class Hub: Service, Sendable {
     // MARK: Catch-up
 
     /// Sends `session` what it is owed from the store (see the type's documentation), page by page as
-    /// its outbox makes room, until it is level with the live stream; then waits until it is owed
-    /// again (a conversation joined after the node began relaying it), until its connection ends (the
-    /// task is cancelled, or the session unregistered). The connection runs this after `welcome`.
-    /// `caughtUp` runs each time a catch-up that sent entries has met the live stream.
-    public func catchUp(_ session: Session, caughtUp: @Sendable () async -> Void = {}) async {
-        var wakeUps = session.catchUpWakeUps.makeAsyncIterator()
+    /// its outbox makes room, until it is level with the live stream, and returns; the connection runs
+    /// this after `welcome`. A catch-up already running for the session looks for this work instead
+    /// (then this returns at once). When the session is owed entries again later (a conversation
+    /// joined after the node began relaying it), the hub runs its catch-up itself. Each catch-up that
+    /// sent entries runs the session's `caughtUp` when it meets the live stream.
+    public func catchUp(_ session: Session) async {
+        guard session.claimCatchUp() else { return }
+        await caughtUp(session)
+    }
+
+    /// The catch-up of a session whose claim the caller holds, until nothing is owed; a catch-up cut
+    /// short (the connection ended, the task was cancelled) gives the claim back.
+    private func caughtUp(_ session: Session) async {
+        if await !level(session) { session.abandonCatchUp() }
+    }
+
+    /// Sends what `session` is owed until nothing is; false if it stopped before (see ``caughtUp(_:)``).
+    private func level(_ session: Session) async -> Bool {
         var sent = false
         while !Task.isCancelled {
             var owed = false
@@ -393,30 +423,31 @@ public final class Hub: Service, Sendable {
             if !owed {
                 if sent {
                     sent = false
-                    await caughtUp()
+                    await session.caughtUp()
                 }
-                guard await wakeUps.next() != nil else { return }
+                if session.releaseCatchUp() { return true }
                 continue
             }
             guard let (conversation, after) = next else {
                 // The node's relay is not running yet (its baseline is being read): wait for it.
-                do { try await Task.sleep(for: settings.gapRepairInterval) } catch { return }
+                do { try await Task.sleep(for: settings.gapRepairInterval) } catch { return false }
                 continue
             }
-            guard await session.outbox.waitForRoom(patience: settings.limits.slowConsumerCloseGrace) else { return }
+            guard await session.outbox.waitForRoom(patience: settings.limits.slowConsumerCloseGrace) else { return false }
             let room = max(1, min(settings.limits.maxPageSize, session.outbox.capacity - session.outbox.backlog - 1))
             let page: HistoryPage
             do {
                 page = try await store.messages(in: conversation, HistoryQuery(after: after, limit: room))
             } catch {
                 logger.warning("catch-up read failed", metadata: ["conversation": "\(conversation)", "error": "\(error)"])
-                do { try await Task.sleep(for: settings.gapRepairDelay) } catch { return }
+                do { try await Task.sleep(for: settings.gapRepairDelay) } catch { return false }
                 continue
             }
             let envelopes = page.messages.map { EventPublisher.messageEnvelope($0, origin: settings.nodeID, eventID: 0) }
             sent = sent || !envelopes.isEmpty
             shard(conversation).state.withLock { $0.advance(session, in: conversation, with: envelopes, metrics: metrics) }
         }
+        return false
     }
 
     private func join(_ user: UserID, _ conversation: ConversationID, lastSeq: Seq) async throws {
@@ -441,7 +472,10 @@ public final class Hub: Service, Sendable {
             }
             return (fresh, Array(sessions.values))
         }
-        for session in owed { session.requestCatchUp() }
+        for session in owed where session.claimCatchUp() {
+            catchUpLine.withLock { $0.append(session) }
+            catchUpWakeUp.yield()
+        }
         guard fresh == true else { return }
         try await currentBroker.subscribe(.conversation(conversation))
         // Start from the seq the conversation had when the user joined, then read what came since.

@@ -185,22 +185,73 @@ public final class Session: Sendable {
     public let outbox: Outbox
     /// When the connection authenticated (what the admin API shows).
     public let connectedAt: Timestamp
-    /// Wakes the session's catch-up (``Hub/catchUp(_:)``) when the node owes it entries again: a
-    /// conversation joined after the node began relaying it. Holds at most one pending wake-up.
-    let catchUpWakeUps: AsyncStream<Void>
-    private let wakeUp: AsyncStream<Void>.Continuation
+    /// Runs each time a catch-up of this session that sent entries has met the live stream (the node
+    /// schedules the user's redelivery check on it).
+    let caughtUp: @Sendable () async -> Void
+    /// Whether a catch-up runs for the session: at most one at a time, and none while there is nothing
+    /// to catch up (no task waits beside an idle connection).
+    private let catchUp = Mutex(CatchUp.idle)
 
-    public init(id: ConnectionID, principal: Principal, outbox: Outbox, connectedAt: Timestamp) {
+    private enum CatchUp {
+        case idle
+        /// One runs; `again`: it was asked again since it last looked for work.
+        case running(again: Bool)
+        /// The session is gone.
+        case ended
+    }
+
+    public init(
+        id: ConnectionID, principal: Principal, outbox: Outbox, connectedAt: Timestamp, caughtUp: @escaping @Sendable () async -> Void = {}
+    ) {
         self.id = id
         self.principal = principal
         self.outbox = outbox
         self.connectedAt = connectedAt
-        (catchUpWakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.caughtUp = caughtUp
     }
 
-    /// The session has new catch-up cursors.
-    func requestCatchUp() { wakeUp.yield() }
+    /// The session may be owed entries: true if the caller is to run its catch-up; false if one runs
+    /// (it will look for work again before it ends) or the session is gone.
+    func claimCatchUp() -> Bool {
+        catchUp.withLock { state in
+            switch state {
+            case .idle:
+                state = .running(again: false)
+                return true
+            case .running:
+                state = .running(again: true)
+                return false
+            case .ended:
+                return false
+            }
+        }
+    }
 
-    /// The session is gone: its catch-up ends.
-    func endCatchUp() { wakeUp.finish() }
+    /// The running catch-up found nothing owed: true if it is to end; false if it was asked again
+    /// meanwhile (it looks again).
+    func releaseCatchUp() -> Bool {
+        catchUp.withLock { state in
+            switch state {
+            case .running(again: true):
+                state = .running(again: false)
+                return false
+            case .running(again: false):
+                state = .idle
+                return true
+            case .idle, .ended:
+                return true
+            }
+        }
+    }
+
+    /// The running catch-up stopped before it was level (its connection ended, or it was cancelled):
+    /// the next claim starts one again.
+    func abandonCatchUp() {
+        catchUp.withLock { state in
+            if case .running = state { state = .idle }
+        }
+    }
+
+    /// The session is gone: no catch-up starts for it again.
+    func endCatchUp() { catchUp.withLock { $0 = .ended } }
 }
