@@ -96,18 +96,23 @@ public enum ChatHTTPServer {
         let maxFrame = limits.maxFrameBytes
         let evictionGrace = limits.slowConsumerCloseGrace
         let closeTimeout = server.closeTimeout
+        let pingInterval = server.pingInterval
         return Application(
             router: router,
             server: .http1WebSocketUpgrade(
                 configuration: .init(
                     ws: WebSocketServerConfiguration(
-                        maxFrameSize: limits.maxTransportFrameBytes, autoPing: .enabled(timePeriod: server.pingInterval),
+                        // Pings are the node's own (``KeepAlive``): no task per connection for them.
+                        maxFrameSize: limits.maxTransportFrameBytes, autoPing: .disabled,
                         closeTimeout: closeTimeout))
             ) { request, channel, _ in
                 let (path, query) = split(request.path ?? "")
                 guard path == webSocketPath else { return .dontUpgrade }
                 let token = bearer(request.headerFields[.authorization]) ?? queryValue(query, "token")
                 return .upgrade([:]) { inbound, outbound, _ in
+                    channel.eventLoop.execute {
+                        try? channel.pipeline.syncOperations.addHandler(KeepAlive(interval: pingInterval), position: .first)
+                    }
                     metrics.socketOpened()
                     defer { metrics.socketClosed() }
                     let outbox = Outbox(

@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node's WebSocket pings (``KeepAlive``): a client that leaves a ping unanswered for one interval
+/// is closed with 1001; one that answers is never pinged out.
+@Suite struct KeepAliveTests {
+    @Test func aClientThatLeavesAPingUnansweredIsClosedWith1001() async throws {
+        let node = TestNode { $0.server.pingInterval = .milliseconds(200) }
+        try await node.run { url in
+            let fd = try await Self.open(url: url, user: "bob")
+            defer { close(fd) }
+            let (opcodes, closeCode, ended) = try await RawWebSocket.blocking {
+                var opcodes: [UInt8] = [], closeCode: Int?
+                let read = RawWebSocket.stream(fd) { opcode, payload in
+                    opcodes.append(opcode)
+                    if opcode == 0x8 { closeCode = RawWebSocket.closeCode(payload) }
+                    return opcode == 0x8
+                }
+                return (opcodes, closeCode, read.ended || RawWebSocket.stream(fd, afterHead: false) { _, _ in false }.ended)
+            }
+            #expect(opcodes.filter { $0 != 0x1 } == [0x9, 0x8], "pinged, then closed (beside the welcome)")
+            #expect(closeCode == 1001, "going away")
+            #expect(ended, "and the socket is closed")
+        }
+    }
+
+    @Test func aClientThatAnswersPingsStaysConnected() async throws {
+        let node = TestNode { $0.server.pingInterval = .milliseconds(200) }
+        try await node.run { url in
+            let fd = try await Self.open(url: url, user: "bob")
+            defer { close(fd) }
+            let opcodes = try await RawWebSocket.blocking {
+                var opcodes: [UInt8] = []
+                _ = RawWebSocket.stream(fd) { opcode, _ in
+                    opcodes.append(opcode)
+                    // A masked pong with no payload, as a client must send it.
+                    if opcode == 0x9 { _ = [UInt8]([0x8A, 0x80, 1, 2, 3, 4]).withUnsafeBytes { send(fd, $0.baseAddress, 6, 0) } }
+                    return opcode == 0x8 || opcodes.filter { $0 == 0x9 }.count == 4
+                }
+                return opcodes
+            }
+            #expect(opcodes.filter { $0 == 0x9 }.count == 4, "four pings, three intervals apart or more, all answered")
+            #expect(!opcodes.contains(0x8), "and never closed")
+        }
+    }
+
+    /// A WebSocket authenticated by its upgrade request; the caller reads everything from the HTTP head on.
+    static func open(url: String, user: String) async throws -> Int32 {
+        let port = Int(url.split(separator: ":").last!)!
+        let token = try await TestNode.token(user)
+        return try await RawWebSocket.blocking {
+            try RawWebSocket.open(port: port, path: "/v1/ws", headers: ["Authorization": "Bearer \(token)"], timeoutSeconds: 10)
+        }
+    }
+}
