@@ -109,9 +109,13 @@ public enum ChatHTTPServer {
                 let (path, query) = split(request.path ?? "")
                 guard path == webSocketPath else { return .dontUpgrade }
                 let token = bearer(request.headerFields[.authorization]) ?? queryValue(query, "token")
-                return .upgrade([:]) { inbound, outbound, _ in
+                return .upgrade([:]) { inbound, _, _ in
                     channel.eventLoop.execute {
-                        try? channel.pipeline.syncOperations.addHandler(KeepAlive(interval: pingInterval), position: .first)
+                        let pipeline = channel.pipeline.syncOperations
+                        try? pipeline.addHandler(KeepAlive(interval: pingInterval), position: .first)
+                        if let decoder = try? pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self) {
+                            try? pipeline.addHandler(CloseHandshake(), position: .after(decoder))
+                        }
                     }
                     metrics.socketOpened()
                     defer { metrics.socketClosed() }
@@ -119,11 +123,7 @@ public enum ChatHTTPServer {
                         capacity: outboxCapacity, sink: SocketSink(channel: channel),
                         onOverflow: { evict(channel, grace: evictionGrace) }, onClose: { drop(channel, after: closeTimeout) })
                     await EventLoopExecutor.prefer(channel.eventLoop) {
-                        await withTaskGroup(of: Void.self) { group in
-                            group.addTask { await closeWhenAsked(outbox, outbound: outbound) }
-                            await driver.run(inbound: MessageAssembler(frames: inbound, maxBytes: maxFrame), token: token, outbox: outbox)
-                            await group.waitForAll()
-                        }
+                        await driver.run(inbound: MessageAssembler(frames: inbound, maxBytes: maxFrame), token: token, outbox: outbox)
                     }
                 }
             },
@@ -133,27 +133,12 @@ public enum ChatHTTPServer {
         )
     }
 
-    /// Sends the close frame the node asked for (a drain, an auth failure, a token expiry) through the
-    /// WebSocket handler, which then waits for the client's answer; the frames queued before the
-    /// request were handed to the event loop before it, so they go out first.
-    static func closeWhenAsked(_ outbox: Outbox, outbound: WebSocketOutboundWriter) async {
-        guard let request = await outbox.nextCloseRequest() else { return }
-        do {
-            try await outbound.close(WebSocketErrorCode(codeNumber: Int(request.code.rawValue)), reason: request.reason)
-        } catch {
-            // The socket is gone; the reader side ends on its own.
-        }
-    }
-
     /// Closes a slow consumer's socket. The 4002 close frame goes straight into the channel, behind
     /// the frames already handed to it, so it does not wait for the (possibly stuck) writer; the socket
     /// closes as soon as that frame is on the wire, or after `grace` if the client never drains it.
     /// Closing the channel ends the connection's inbound side, and with it the session.
     static func evict(_ channel: any NIOCore.Channel, grace: Duration) {
-        var payload = ByteBufferAllocator().buffer(capacity: 32)
-        payload.write(webSocketErrorCode: WebSocketErrorCode(codeNumber: Int(CloseCode.slowConsumer.rawValue)))
-        payload.writeString("slow consumer")
-        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+        let frame = CloseHandshake.frame(code: .slowConsumer, reason: "slow consumer", allocator: channel.allocator)
         drop(channel, after: grace)
         channel.eventLoop.execute {
             channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }

@@ -57,3 +57,64 @@ import Glibc
         }
     }
 }
+
+/// A close the node starts (here the auth deadline's 4001): its close frame comes after what was
+/// queued before it, it is the last frame written, and the client's answering close ends the
+/// connection at once; a client that never answers is dropped after the close timeout.
+@Suite struct CloseHandshakeTests {
+    @Test func aClientThatAnswersTheCloseIsDisconnectedAtOnceAfterOneCloseFrame() async throws {
+        // A close timeout far longer than the test: only the answer can end the connection.
+        let node = TestNode {
+            $0.limits.authDeadline = .milliseconds(100)
+            $0.server.closeTimeout = .seconds(600)
+        }
+        try await node.run { url in
+            let port = Int(url.split(separator: ":").last!)!
+            let fd = try await RawWebSocket.blocking { try RawWebSocket.open(port: port, path: "/v1/ws", headers: [:], timeoutSeconds: 30) }
+            defer { close(fd) }
+            let (before, after) = try await RawWebSocket.blocking {
+                var before: [(UInt8, Int?)] = []
+                _ = RawWebSocket.stream(fd) { opcode, payload in
+                    before.append((opcode, opcode == 0x8 ? RawWebSocket.closeCode(payload) : nil))
+                    if opcode == 0x8 {
+                        // The client's answer: a masked close frame with the same code.
+                        let answer: [UInt8] = [0x88, 0x82, 0, 0, 0, 0] + payload.prefix(2)
+                        _ = answer.withUnsafeBytes { send(fd, $0.baseAddress, answer.count, 0) }
+                    }
+                    return opcode == 0x8
+                }
+                var after: [UInt8] = []
+                let ended = RawWebSocket.stream(fd, afterHead: false) { opcode, _ in
+                    after.append(opcode)
+                    return false
+                }.ended
+                return (before, ended ? after : [0xFF])
+            }
+            #expect(before.map(\.0) == [0x1, 0x8], "the error frame, then the close frame")
+            #expect(before.last?.1 == 4001)
+            #expect(after.isEmpty, "nothing after the close frame, and the socket closed (not timed out)")
+        }
+    }
+
+    @Test func aClientThatNeverAnswersTheCloseIsDroppedAfterTheCloseTimeout() async throws {
+        let node = TestNode {
+            $0.limits.authDeadline = .milliseconds(100)
+            $0.server.closeTimeout = .milliseconds(200)
+        }
+        try await node.run { url in
+            let port = Int(url.split(separator: ":").last!)!
+            let fd = try await RawWebSocket.blocking { try RawWebSocket.open(port: port, path: "/v1/ws", headers: [:], timeoutSeconds: 30) }
+            defer { close(fd) }
+            let (codes, ended) = try await RawWebSocket.blocking {
+                var codes: [Int] = []
+                let ended = RawWebSocket.stream(fd) { opcode, payload in
+                    if opcode == 0x8, let code = RawWebSocket.closeCode(payload) { codes.append(code) }
+                    return false
+                }.ended
+                return (codes, ended)
+            }
+            #expect(codes == [4001], "one close frame")
+            #expect(ended, "then the socket closed without the client's answer")
+        }
+    }
+}

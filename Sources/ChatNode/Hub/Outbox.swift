@@ -18,14 +18,17 @@ public struct OutboundBatch: Sendable {
     public var frames: [ByteBuffer]
     /// True once the outbox was ended (finished, closed or evicted): no frame will follow.
     public var ended: Bool
+    /// The close the node asked for, in the batch that holds the last frame queued before it (once):
+    /// the transport writes its close frame after them.
+    public var close: Outbox.CloseRequest?
 }
 
 /// A connection's bounded outbound queue. Producers (fan-out, replies) never wait: `send` queues the
 /// frame and wakes the transport once per burst or, when the connection already holds `capacity`
 /// frames it has not written (see ``written(_:)``), marks it a slow consumer, ends the queue and calls
 /// `onOverflow` once; the transport then closes the socket with ``CloseCode/slowConsumer``, even when
-/// the client stopped reading. A close request (``close(_:reason:)``) is handed to the transport's
-/// ``nextCloseRequest()`` after the frames queued before it, and calls `onClose` once, so the
+/// the client stopped reading. A close request (``close(_:reason:)``) reaches the transport in the
+/// batch it takes after the frames queued before it, and calls `onClose` once, so the
 /// transport can drop the socket after a bounded time whatever the client does (a drain must end
 /// even when a client neither reads nor answers the close frame). Frames share their bytes: a
 /// ByteBuffer is copy-on-write, so one encoded event sits in memory once however many outboxes hold it.
@@ -35,6 +38,8 @@ public final class Outbox: Sendable {
         /// The sink was woken and has not taken the frames yet.
         var woken = false
         var ended = false
+        /// Asked and not yet taken.
+        var close: CloseRequest?
     }
 
     private let state = Mutex(State())
@@ -43,8 +48,6 @@ public final class Outbox: Sendable {
     private let overflowed = Atomic<Bool>(false)
     private let closeRequested = Atomic<Bool>(false)
     private let sink: any OutboundSink
-    private let closeRequests: AsyncStream<CloseRequest>
-    private let closeContinuation: AsyncStream<CloseRequest>.Continuation
     /// Frames the connection holds at most: queued here, or held by a transport whose socket stopped
     /// taking them.
     public let capacity: Int
@@ -69,7 +72,6 @@ public final class Outbox: Sendable {
         self.sink = sink
         self.onOverflow = onOverflow
         self.onClose = onClose
-        (closeRequests, closeContinuation) = AsyncStream.makeStream(of: CloseRequest.self, bufferingPolicy: .bufferingOldest(1))
     }
 
     /// Queues a frame; returns false when the queue has ended (and ends it, as a slow consumer, when
@@ -102,36 +104,27 @@ public final class Outbox: Sendable {
     public func take() -> OutboundBatch {
         state.withLock { state in
             state.woken = false
-            defer { state.frames.removeAll(keepingCapacity: state.frames.count <= 16) }
-            return OutboundBatch(frames: state.frames, ended: state.ended)
+            defer {
+                state.frames.removeAll(keepingCapacity: state.frames.count <= 16)
+                state.close = nil
+            }
+            return OutboundBatch(frames: state.frames, ended: state.ended, close: state.close)
         }
     }
 
     /// The transport wrote `count` taken frames to the socket.
     public func written(_ count: Int = 1) { queued.subtract(count, ordering: .relaxed) }
 
-    /// Asks the transport to close the socket after what is already queued (its
-    /// ``nextCloseRequest()`` returns this), and (through `onClose`) to drop it if that has not
-    /// happened within its close timeout.
+    /// Asks the transport to close the socket after what is already queued (its next
+    /// ``take()`` carries the request), and (through `onClose`) to drop it if that has not happened
+    /// within its close timeout.
     public func close(_ code: CloseCode, reason: String) {
-        guard end() else { return }
-        closeContinuation.yield(CloseRequest(code: code, reason: reason))
-        closeContinuation.finish()
+        guard end(close: CloseRequest(code: code, reason: reason)) else { return }
         if !closeRequested.exchange(true, ordering: .relaxed) { onClose() }
     }
 
     /// Ends the queue without a close request (the socket is already gone).
-    public func finish() {
-        guard end() else { return }
-        closeContinuation.finish()
-    }
-
-    /// The close the node asked for, once it is asked (after every frame queued before it was
-    /// taken); nil when the queue ended without one.
-    public func nextCloseRequest() async -> CloseRequest? {
-        var requests = closeRequests.makeAsyncIterator()
-        return await requests.next()
-    }
+    public func finish() { _ = end() }
 
     /// Frames queued and not yet written (approximate while producers run).
     public var backlog: Int { queued.load(ordering: .relaxed) }
@@ -154,7 +147,7 @@ public final class Outbox: Sendable {
 
     /// Treats the connection as a slow consumer: ends the queue and calls `onOverflow` (once).
     public func evict() {
-        if end() { closeContinuation.finish() }
+        _ = end()
         if !overflowed.exchange(true, ordering: .relaxed) { onOverflow() }
     }
 
@@ -164,11 +157,13 @@ public final class Outbox: Sendable {
     /// True once the queue ended: nothing more is accepted.
     public var isEnded: Bool { state.withLock { $0.ended } }
 
-    /// Ends the queue; true for the call that ended it. The sink is woken so that it sees the end.
-    private func end() -> Bool {
+    /// Ends the queue, with the close to write after its frames if any; true for the call that ended
+    /// it. The sink is woken so that it sees the end.
+    private func end(close: CloseRequest? = nil) -> Bool {
         let wake = state.withLock { state -> Bool? in
             guard !state.ended else { return nil }
             state.ended = true
+            state.close = close
             defer { state.woken = true }
             return !state.woken
         }

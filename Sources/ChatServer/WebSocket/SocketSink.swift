@@ -8,7 +8,9 @@ import NIOWebSocket
 /// are reported written (freeing the outbox's capacity) when handed over while the channel is
 /// writable, else when the last of the burst reaches the socket: what a client that stopped reading
 /// leaves behind is bounded by NIO's write-buffer high-water mark plus the outbox's capacity.
-/// A slow consumer's frames are not written: its 4002 close goes straight into the channel instead.
+/// A close the node asked for is written after the frames queued before it, as a close frame with its
+/// code and reason (``CloseHandshake`` then completes the handshake). A slow consumer's frames are not
+/// written: its 4002 close goes straight into the channel instead.
 struct SocketSink: OutboundSink {
     let channel: any Channel
 
@@ -17,27 +19,33 @@ struct SocketSink: OutboundSink {
     }
 
     private func drain(_ outbox: Outbox) {
-        let frames = outbox.take().frames
-        guard let last = frames.last else { return }
+        let batch = outbox.take()
+        let frames = batch.frames
         if outbox.isSlowConsumer {
             outbox.written(frames.count)
             return
         }
-        // While the socket takes what it is given (below NIO's high-water mark), a burst counts as
-        // written once handed over; when it stopped taking (a client that does not read), the burst
-        // counts against the outbox until its last frame reaches the socket.
-        let writable = channel.isWritable
-        for frame in frames.dropLast() {
-            channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
+        if let last = frames.last {
+            // While the socket takes what it is given (below NIO's high-water mark), a burst counts as
+            // written once handed over; when it stopped taking (a client that does not read), the
+            // burst counts against the outbox until its last frame reaches the socket.
+            let writable = channel.isWritable
+            for frame in frames.dropLast() {
+                channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
+            }
+            let count = frames.count
+            if writable {
+                channel.write(WebSocketFrame(fin: true, opcode: .text, data: last), promise: nil)
+                outbox.written(count)
+            } else {
+                let promise = channel.eventLoop.makePromise(of: Void.self)
+                channel.write(WebSocketFrame(fin: true, opcode: .text, data: last), promise: promise)
+                promise.futureResult.whenComplete { _ in outbox.written(count) }
+            }
         }
-        let count = frames.count
-        guard !writable else {
-            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: last), promise: nil)
-            outbox.written(count)
-            return
+        if let close = batch.close {
+            channel.write(CloseHandshake.frame(code: close.code, reason: close.reason, allocator: channel.allocator), promise: nil)
         }
-        let promise = channel.eventLoop.makePromise(of: Void.self)
-        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: last), promise: promise)
-        promise.futureResult.whenComplete { _ in outbox.written(count) }
+        if !frames.isEmpty || batch.close != nil { channel.flush() }
     }
 }
