@@ -334,9 +334,16 @@ public final class PostgresStore: ChatStore, Service {
         }
     }
 
-    /// One batch on `db` (a pooled client, or a connection inside a transaction): a batch of posts only by
-    /// `switchboard_append_posts` (one set-based statement), any other by `switchboard_append_batch` (a
-    /// loop over the drafts); the two return the same rows for the same posts. The drafts go ordered by
+    /// The fewest posts a batch of posts only must hold to be stored set-based: the set-based statement
+    /// costs more than the loop for one draft and less from about six (pgbench on PostgreSQL alone:
+    /// one post 0.29–0.41 ms against 0.23–0.26; twenty 0.9–1.7 against 1.4–2.3; bench/RESULTS.md,
+    /// issue 16's tenth step). At low load every batch is one send; under load they hold 15 to 25.
+    static let setBasedPostsFrom = 8
+
+    /// One batch on `db` (a pooled client, or a connection inside a transaction): a batch of at least
+    /// ``setBasedPostsFrom`` posts and nothing else by `switchboard_append_posts` (one set-based
+    /// statement), any other by `switchboard_append_batch` (a loop over the drafts); the two return the
+    /// same rows for the same posts. The drafts go ordered by
     /// conversation, in code-point order of the ids (both functions take the row locks in that order, so
     /// batches in flight together never deadlock), each conversation's in arrival order. The function
     /// checks that each sender is a participant and returns the participants, in the same statement; a
@@ -351,7 +358,7 @@ public final class PostgresStore: ChatStore, Service {
         let drafts = order.map { batch[$0].draft }
         let metadata = order.map { batch[$0].draft.action.carriesContent ? (batch[$0].metadata ?? "") : "" }
         let rows =
-            if drafts.allSatisfy({ $0.action == .post }) {
+            if drafts.count >= Self.setBasedPostsFrom && drafts.allSatisfy({ $0.action == .post }) {
                 try await db.run(
                     AppendPostsStatement(
                         conversations: drafts.map(\.conversation.rawValue), ids: drafts.map(\.id.rawValue),

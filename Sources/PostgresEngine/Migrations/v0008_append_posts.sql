@@ -16,9 +16,14 @@
 -- - The row locks are taken in code-point order of the ids (COLLATE "C"): the order in which the store
 --   sends the drafts, and so the order in which the loop takes them; a batch of each kind in flight at
 --   once cannot deadlock.
--- - Every read of a large table is an index probe whatever plan PL/pgSQL caches (the messages probe is
---   a LATERAL … LIMIT 1 per draft: a plan cached while a table looked empty cannot turn it into a scan
---   per draft).
+-- - Every read of a large table is an index probe whatever plan PL/pgSQL caches. The messages probe is
+--   a LATERAL … LIMIT 1 per draft, and the function runs with enable_seqscan off: every statement
+--   here has an index to use, and a plan made from statistics taken while a table was small (a new
+--   database) would otherwise scan the whole table for every draft until the next ANALYZE.
+-- - The plan is made once per connection (plan_cache_mode force_generic_plan): left to choose, the
+--   plan cache kept planning this statement again at every call, because a plan for the call's own
+--   arrays looked cheaper, and planning it cost more than running it (pgbench, one draft: 1.8 ms
+--   against 0.5; bench/RESULTS.md, issue 16's tenth step).
 CREATE FUNCTION switchboard_append_posts(
     p_conversation text[], p_id text[], p_sender text[], p_client_id text[], p_kind text[],
     p_content text[], p_metadata text[], p_at bigint[]
@@ -27,7 +32,10 @@ CREATE FUNCTION switchboard_append_posts(
     m_created boolean, m_seq bigint, m_id text, m_kind text, m_action text, m_target_seq bigint, m_emoji text,
     m_content text, m_metadata text, m_created_at bigint, m_edited_at bigint, m_deleted_at bigint,
     m_participants text[]
-) LANGUAGE plpgsql AS $$
+) LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
 BEGIN
     -- Locked before the statement below starts, so its snapshot sees every commit that held them.
     PERFORM 1 FROM conversations c WHERE c.id = ANY (p_conversation) ORDER BY c.id COLLATE "C" FOR UPDATE OF c;
