@@ -48,12 +48,13 @@ import Glibc
         }
     }
 
-    /// A WebSocket authenticated by its upgrade request; the caller reads everything from the HTTP head on.
-    static func open(url: String, user: String) async throws -> Int32 {
+    /// A WebSocket, authenticated by its upgrade request when `user` is given; the caller reads
+    /// everything from the HTTP head on.
+    static func open(url: String, user: String?, timeoutSeconds: Int = 10) async throws -> Int32 {
         let port = Int(url.split(separator: ":").last!)!
-        let token = try await TestNode.token(user)
+        let headers = if let user { ["Authorization": "Bearer \(try await TestNode.token(user))"] } else { [String: String]() }
         return try await RawWebSocket.blocking {
-            try RawWebSocket.open(port: port, path: "/v1/ws", headers: ["Authorization": "Bearer \(token)"], timeoutSeconds: 10)
+            try RawWebSocket.open(port: port, path: "/v1/ws", headers: headers, timeoutSeconds: timeoutSeconds)
         }
     }
 }
@@ -69,8 +70,7 @@ import Glibc
             $0.server.closeTimeout = .seconds(600)
         }
         try await node.run { url in
-            let port = Int(url.split(separator: ":").last!)!
-            let fd = try await RawWebSocket.blocking { try RawWebSocket.open(port: port, path: "/v1/ws", headers: [:], timeoutSeconds: 30) }
+            let fd = try await KeepAliveTests.open(url: url, user: nil, timeoutSeconds: 30)
             defer { close(fd) }
             let (before, after) = try await RawWebSocket.blocking {
                 var before: [(UInt8, Int?)] = []
@@ -102,8 +102,7 @@ import Glibc
             $0.server.closeTimeout = .milliseconds(200)
         }
         try await node.run { url in
-            let port = Int(url.split(separator: ":").last!)!
-            let fd = try await RawWebSocket.blocking { try RawWebSocket.open(port: port, path: "/v1/ws", headers: [:], timeoutSeconds: 30) }
+            let fd = try await KeepAliveTests.open(url: url, user: nil, timeoutSeconds: 30)
             defer { close(fd) }
             let (codes, ended) = try await RawWebSocket.blocking {
                 var codes: [Int] = []
