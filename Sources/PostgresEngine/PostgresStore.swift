@@ -11,8 +11,9 @@ import ServiceLifecycle
 
 /// The cluster's ``ChatStore``: PostgreSQL through a PostgresNIO connection pool that runs as a Service.
 ///
-/// Guarantees: a send is stored by one call of the `switchboard_append_batch` function (one round trip,
-/// one transaction, shared with the sends that arrived together, of any conversation), which serialises
+/// Guarantees: a send is stored by one call of an append function (`switchboard_append_posts` for a batch
+/// of at least ``setBasedPostsFrom`` posts, else `switchboard_append_batch`; the same rows either way:
+/// one round trip, one transaction, shared with the sends that arrived together, of any conversation), which serialises
 /// appends per conversation on its row lock and no further, so seqs are gap-free and ordered under any
 /// number of nodes; every other write is one transaction; every statement is parameterised; no call
 /// waits longer than the configured timeout, except a send, which may first wait up to the timeout for
