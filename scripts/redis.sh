@@ -3,10 +3,17 @@
 # its own directory, a free loopback port, no persistence.
 #
 #   scripts/redis.sh start DIR     starts a server in DIR (created) and prints its URL
-#   scripts/redis.sh stop DIR      stops the server in DIR by the pid it recorded (never by name)
+#   scripts/redis.sh stop DIR      stops the server in DIR by the pid it recorded (never by name); for a
+#                                  cluster's DIR, every server of it
 #   scripts/redis.sh start-tls DIR like start, but TLS only: a CA and a server certificate for 127.0.0.1 and
 #                                  localhost are made in DIR; prints rediss://127.0.0.1:PORT?ca=DIR/ca.crt
 #   scripts/redis.sh restart DIR   starts the stopped server in DIR again on the same port (outage tests)
+#   scripts/redis.sh start-cluster DIR [PRIMARIES] [REPLICAS]
+#                                  a Redis Cluster of PRIMARIES (default 3) primaries with REPLICAS (default 1)
+#                                  replicas each, one server per DIR/node-N (cluster mode, a 2 s node timeout),
+#                                  joined by `redis-cli --cluster create`; prints redis://HOST:PORT,HOST:PORT,…
+#                                  (every node) once every slot is served, every node agrees and every
+#                                  replica is in sync
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -56,6 +63,12 @@ start_server() {
     listen=(--port 0 --tls-port "$port" --tls-cert-file "$dir/server.crt" --tls-key-file "$dir/server.key"
       --tls-ca-cert-file "$dir/ca.crt" --tls-auth-clients no)
   fi
+  if [[ -f $dir/cluster ]]; then
+    # A replica syncs at once (no 5 s wait to batch replicas), and a stopped primary does not wait for its
+    # replicas to acknowledge its last writes: throwaway servers, stopped by tests in a hurry.
+    listen+=(--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000
+      --repl-diskless-sync-delay 0 --shutdown-timeout 0)
+  fi
   rm -f "$dir/redis.pid"
   "$bin" "${listen[@]}" --bind 127.0.0.1 --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
     --daemonize yes --save '' --appendonly no --protected-mode yes --maxclients 2000 >/dev/null
@@ -82,6 +95,11 @@ stop_server() {
   local dir=$1 pid
   [[ -s $dir/redis.pid ]] || return 0
   pid=$(cat "$dir/redis.pid")
+  # SHUTDOWN first: a server started by a process that blocks SIGTERM (a test runner with signal handlers)
+  # inherits the blocked signal and would only go at the SIGKILL below. TLS servers get the signal.
+  if [[ ! -f $dir/server.crt && -s $dir/port ]]; then
+    timeout 2 redis-cli -h 127.0.0.1 -p "$(cat "$dir/port")" shutdown nosave >/dev/null 2>&1 || true
+  fi
   kill -TERM "$pid" 2>/dev/null || { rm -f "$dir/redis.pid"; return 0; }
   for _ in $(seq 1 200); do
     # Redis removes its pid file as it exits; a daemon nobody reaps may linger as a zombie after that.
@@ -108,14 +126,45 @@ case ${1:-} in
     start_fresh "$dir"
     echo "rediss://127.0.0.1:$(cat "$dir/port")?ca=$dir/ca.crt"
     ;;
-  stop)
+  stop | stop-cluster)
+    # A cluster's directory holds a server per node-N; a single server's directory, the server itself.
     stop_server "$2"
+    for node in "$2"/node-*; do [[ -d $node ]] && stop_server "$node"; done
     ;;
   restart)
     start_server "$2" || exit 1
     ;;
+  start-cluster)
+    dir=$2 primaries=${3:-3} replicas=${4:-1}
+    server_binary >/dev/null
+    mkdir -p "$dir"
+    nodes=()
+    for index in $(seq 1 $((primaries * (replicas + 1)))); do
+      mkdir -p "$dir/node-$index"
+      touch "$dir/node-$index/cluster"
+      start_fresh "$dir/node-$index"
+      nodes+=("127.0.0.1:$(cat "$dir/node-$index/port")")
+    done
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas "$replicas" --cluster-yes >"$dir/create.log" 2>&1 \
+      || { cat "$dir/create.log" >&2; exit 1; }
+    # Every node must know the whole map (and every replica its primary) before a client relies on it.
+    for _ in $(seq 1 200); do
+      settled=1
+      for node in "${nodes[@]}"; do
+        info=$(redis-cli -h 127.0.0.1 -p "${node##*:}" cluster info 2>/dev/null || true)
+        grep -q '^cluster_state:ok' <<<"$info" && grep -q "^cluster_known_nodes:${#nodes[@]}" <<<"$info" || settled=0
+        # A replica counts once its link to its primary is up (it can be promoted then).
+        replication=$(redis-cli -h 127.0.0.1 -p "${node##*:}" info replication 2>/dev/null || true)
+        grep -q '^role:slave' <<<"$replication" && ! grep -q '^master_link_status:up' <<<"$replication" && settled=0
+      done
+      ((settled)) && break
+      sleep 0.1
+    done
+    ((settled)) || { echo "the cluster in $dir did not settle" >&2; exit 1; }
+    (IFS=,; echo "redis://${nodes[*]}")
+    ;;
   *)
-    echo "usage: $0 start|start-tls|stop|restart DIR" >&2
+    echo "usage: $0 start|start-tls|stop|restart DIR | start-cluster DIR [PRIMARIES] [REPLICAS] | stop-cluster DIR" >&2
     exit 2
     ;;
 esac

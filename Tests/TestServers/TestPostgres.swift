@@ -109,10 +109,10 @@ public enum OutagePostgres {
 
 /// Runs one of the repo's server scripts (`scripts/postgres.sh`, `scripts/redis.sh`).
 enum ServerScript {
-    static func run(_ script: String, _ action: String, _ directory: String) async throws {
+    static func run(_ script: String, _ action: String, _ directory: String, _ more: String...) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, action, directory]
+        process.arguments = [script, action, directory] + more
         // The server the script starts outlives it (it is re-parented, never our child); what we wait for
         // is the script's own exit, polled because nothing else here runs a run loop for Process.
         process.standardInput = FileHandle.nullDevice

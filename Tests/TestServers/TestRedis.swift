@@ -55,3 +55,43 @@ public struct OwnRedis: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
+
+/// A Redis Cluster of one test's own (`scripts/redis.sh start-cluster`): three primaries with a replica
+/// each by default, on free loopback ports, every slot served when `start` returns.
+public struct OwnRedisCluster: Sendable {
+    public let directory: String
+    /// Every node's `host:port`, in the order they were started.
+    public let nodes: [String]
+    let script: String
+
+    public static func start(primaries: Int = 3, replicas: Int = 1) async throws -> OwnRedisCluster {
+        guard let script = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_REDIS_SCRIPT"] else {
+            throw TestServerMissing(variable: "SWITCHBOARD_TEST_REDIS_SCRIPT")
+        }
+        let parent = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_WORK"] ?? NSTemporaryDirectory()
+        let directory = parent + "/redis-cluster-" + UUID().uuidString
+        try await ServerScript.run(script, "start-cluster", directory, "\(primaries)", "\(replicas)")
+        var nodes: [String] = []
+        for index in 1...(primaries * (replicas + 1)) {
+            let port = try String(contentsOfFile: "\(directory)/node-\(index)/port", encoding: .utf8)
+            nodes.append("127.0.0.1:" + port.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return OwnRedisCluster(directory: directory, nodes: nodes, script: script)
+    }
+
+    /// Kills the node at `address` (`host:port`) with SIGKILL, as a crash would: no shutdown, no goodbye
+    /// to the other nodes.
+    public func kill(_ address: String) throws {
+        guard let index = nodes.firstIndex(of: address) else { throw ServerScript.ScriptFailed(script: script, action: "kill \(address)", status: -1) }
+        let pid = try String(contentsOfFile: "\(directory)/node-\(index + 1)/redis.pid", encoding: .utf8)
+        guard let number = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)), Foundation.kill(number, SIGKILL) == 0 else {
+            throw ServerScript.ScriptFailed(script: script, action: "kill \(address)", status: -1)
+        }
+    }
+
+    /// Stops every node and removes the directory.
+    public func remove() async {
+        try? await ServerScript.run(script, "stop", directory)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import NIOCore
+import RedisClient
+import Testing
+import TestServers
+
+/// Slot routing by itself: the specification's CRC16 and hash-tag rules, the slot map, redirections.
+@Suite struct ClusterSlotTests {
+    @Test func crc16IsTheSpecificationsXmodem() {
+        // The cluster specification's test vector (Appendix A: "123456789" → 0x31C3).
+        #expect(ClusterSlot.crc16(Array("123456789".utf8)) == 0x31C3)
+        #expect(ClusterSlot(key: "123456789").value == 0x31C3)
+        // CLUSTER KEYSLOT's documented examples.
+        #expect(ClusterSlot(key: "somekey").value == 11058)
+        #expect(ClusterSlot(key: "foo{hash_tag}").value == 2515)
+    }
+
+    @Test func aHashTagIsBetweenTheFirstOpeningBraceAndTheNextClosingOne() {
+        func tag(_ key: String) -> String { String(decoding: ClusterSlot.hashTag(of: Array(key.utf8)), as: UTF8.self) }
+        // The specification's examples.
+        #expect(tag("{user1000}.following") == "user1000")
+        #expect(tag("foo{}{bar}") == "foo{}{bar}", "an empty tag: the whole key")
+        #expect(tag("foo{{bar}}zap") == "{bar")
+        #expect(tag("foo{bar}{zap}") == "bar")
+        #expect(tag("no braces") == "no braces")
+        #expect(tag("open{only") == "open{only")
+        #expect(ClusterSlot(key: "{user1000}.following") == ClusterSlot(key: "{user1000}.followers"))
+        #expect(ClusterSlot(key: "{user1000}.following") == ClusterSlot(key: "user1000"))
+    }
+
+    @Test func theSlotMapNamesEachSlotsPrimary() throws {
+        let a = ClusterNodeAddress(host: "10.0.0.1", port: 7000), b = ClusterNodeAddress(host: "10.0.0.2", port: 7001)
+        let replica = ClusterNodeAddress(host: "10.0.0.3", port: 7002)
+        func node(_ host: String, _ port: Int) -> RESPValue { .array([.bulkString(ByteBuffer(string: host)), .integer(Int64(port))]) }
+        let reply = RESPValue.array([
+            .array([.integer(5461), .integer(16383), node("10.0.0.2", 7001)]),
+            .array([.integer(0), .integer(5460), node("", 7000), node("10.0.0.3", 7002)]),
+        ])
+        let map = try ClusterTopology(slotsReply: reply, from: ClusterNodeAddress(host: "10.0.0.1", port: 9999))
+        #expect(map.primaries == [a, b], "in slot order; an empty host is the host that answered")
+        #expect(map.primary(of: ClusterSlot(0)!) == a && map.primary(of: ClusterSlot(5460)!) == a)
+        #expect(map.primary(of: ClusterSlot(5461)!) == b && map.primary(of: ClusterSlot(16383)!) == b)
+        #expect(map.ranges[0].replicas == [replica])
+        #expect(map.isComplete)
+        let partial = ClusterTopology(ranges: [.init(slots: 0...100, primary: a, replicas: [])])
+        #expect(!partial.isComplete && partial.primary(of: ClusterSlot(101)!) == nil)
+        #expect(throws: RedisError.self) { try ClusterTopology(slotsReply: .array([.array([.integer(0)])]), from: a) }
+    }
+
+    @Test func movedAndAskAreReadFromTheirErrors() {
+        let node = ClusterNodeAddress(host: "127.0.0.1", port: 6381)
+        #expect(ClusterRedirect(error: "MOVED 3999 127.0.0.1:6381") == .moved(ClusterSlot(3999)!, node))
+        #expect(ClusterRedirect(error: "ASK 3999 127.0.0.1:6381") == .ask(ClusterSlot(3999)!, node))
+        #expect(ClusterRedirect(error: "MOVED 3999 [::1]:6381")?.node == ClusterNodeAddress(host: "[::1]", port: 6381))
+        #expect(ClusterRedirect(error: "ERR unknown command") == nil)
+        #expect(ClusterRedirect(error: "MOVED 16384 127.0.0.1:6381") == nil, "no such slot")
+        #expect(ClusterRedirect(error: "MOVED 1 127.0.0.1") == nil, "no port")
+    }
+
+    @Test func aCommandIsRoutedByItsFirstKey() {
+        func key(_ command: RedisCommand) -> String? { RedisClusterClient.routingKey(of: command).map { String(decoding: $0, as: UTF8.self) } }
+        #expect(key(["GET", "a"]) == "a")
+        #expect(key(["mget", "{t}a", "{t}b"]) == "{t}a")
+        #expect(key(["EVALSHA", "abc", "2", "k1", "k2", "arg"]) == "k1")
+        #expect(key(["EVAL", "return 1", "0", "arg"]) == nil, "a script with no keys runs anywhere")
+        #expect(key(["SPUBLISH", "room", "hi"]) == "room")
+        #expect(key(["PUBLISH", "room", "hi"]) == nil)
+        #expect(key(["PING"]) == nil)
+    }
+}
+
+/// The cluster client against a real Redis Cluster (three primaries, a replica each) that the test starts.
+@Suite(.serialized) struct RedisClusterClientTests {
+    static func client(_ cluster: OwnRedisCluster) -> RedisClusterClient {
+        var configuration = RedisConfiguration()
+        configuration.backoff = RedisBackoff(base: .milliseconds(10), cap: .milliseconds(200))
+        return RedisClusterClient(seeds: cluster.nodes.prefix(2).compactMap { ClusterNodeAddress($0) }, configuration: configuration)
+    }
+
+    /// A plain client of one node, to look behind the cluster client's back.
+    static func direct(_ node: ClusterNodeAddress) -> RedisClient {
+        RedisClient(configuration: RedisConfiguration(host: node.host, port: node.port))
+    }
+
+    @Test func aPipelineOverManySlotsComesBackInOrderAndEachKeyLivesOnItsSlotsPrimary() async throws {
+        let cluster = try await OwnRedisCluster.start()
+        let redis = Self.client(cluster)
+        defer { redis.close() }
+        let prefix = TestRedis.uniquePrefix()
+        let keys = (0..<120).map { "\(prefix):\($0)" } + ["{\(prefix)}a", "{\(prefix)}b"]
+        let replies = try await redis.send(keys.map { ["SET", RedisArgument($0), RedisArgument("v-" + $0)] } + keys.map { ["GET", RedisArgument($0)] })
+        #expect(replies.prefix(keys.count).allSatisfy { $0 == .status("OK") })
+        #expect(replies.suffix(keys.count).map(\.string) == keys.map { "v-" + $0 })
+        let map = try await redis.topology()
+        #expect(map.primaries.count == 3 && map.isComplete)
+        #expect(Set(keys.map { map.primary(of: ClusterSlot(key: $0))! }).count == 3, "the keys are spread over every primary")
+        for key in keys.prefix(20) + keys.suffix(2) {
+            let owner = Self.direct(map.primary(of: ClusterSlot(key: key))!)
+            defer { owner.close() }
+            #expect(try await owner.execute(["CLUSTER", "KEYSLOT", RedisArgument(key)]).int == Int64(ClusterSlot(key: key).value))
+            #expect(try await owner.execute(["GET", RedisArgument(key)]).string == "v-" + key, "stored on its slot's primary")
+        }
+        // A script over keys of one tag runs on their shard.
+        let script = RedisScript("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[2])")
+        let got = try await redis.run(script, keys: [RedisArgument("{\(prefix)}c"), RedisArgument("{\(prefix)}a")], arguments: ["x"])
+        #expect(got.string == "v-{\(prefix)}a")
+        await cluster.remove()
+    }
+
+    /// A slot migrated by hand (`CLUSTER SETSLOT … MIGRATING/IMPORTING`, `MIGRATE`, `SETSLOT … NODE`):
+    /// while it migrates, a moved key is found through `ASK` with the map unchanged; once it has moved,
+    /// through `MOVED`, and the map is read again.
+    @Test func aMigratingSlotIsFollowedThroughAskThenMoved() async throws {
+        let cluster = try await OwnRedisCluster.start()
+        let redis = Self.client(cluster)
+        defer { redis.close() }
+        let tag = "{\(TestRedis.uniquePrefix())}"
+        let (moving, staying) = (tag + "moving", tag + "staying")
+        _ = try await redis.send([["SET", RedisArgument(moving), "m"], ["SET", RedisArgument(staying), "s"]])
+        let slot = ClusterSlot(key: moving)
+        let map = try await redis.topology()
+        let from = map.primary(of: slot)!
+        let to = map.primaries.first { $0 != from }!
+        let (source, target) = (Self.direct(from), Self.direct(to))
+        defer {
+            source.close()
+            target.close()
+        }
+        let sourceID = try #require(try await source.execute(["CLUSTER", "MYID"]).string)
+        let targetID = try #require(try await target.execute(["CLUSTER", "MYID"]).string)
+        let number = RedisArgument(slot.value)
+        try await target.execute(["CLUSTER", "SETSLOT", number, "IMPORTING", RedisArgument(sourceID)])
+        try await source.execute(["CLUSTER", "SETSLOT", number, "MIGRATING", RedisArgument(targetID)])
+        try await source.execute(["MIGRATE", RedisArgument(to.host), RedisArgument(to.port), "", 0, 5000, "KEYS", RedisArgument(moving)])
+
+        #expect(try await redis.execute(["GET", RedisArgument(moving)]).string == "m", "found through ASK")
+        #expect(try await redis.execute(["GET", RedisArgument(staying)]).string == "s", "still at the source")
+        #expect(try await redis.topology().primary(of: slot) == from, "ASK leaves the map as it is")
+
+        try await source.execute(["MIGRATE", RedisArgument(to.host), RedisArgument(to.port), "", 0, 5000, "KEYS", RedisArgument(staying)])
+        for node in map.primaries {
+            let client = Self.direct(node)
+            try await client.execute(["CLUSTER", "SETSLOT", number, "NODE", RedisArgument(targetID)])
+            client.close()
+        }
+        #expect(try await redis.execute(["GET", RedisArgument(staying)]).string == "s", "found through MOVED")
+        #expect(try await redis.topology().primary(of: slot) == to, "MOVED has the map read again")
+        #expect(try await redis.send([["GET", RedisArgument(moving)], ["GET", RedisArgument(staying)]]).map(\.string) == ["m", "s"])
+        await cluster.remove()
+    }
+}
+
+extension RedisClusterClientTests {
+    /// A primary killed (SIGKILL): its commands fail while the cluster fails over (as on one server that
+    /// is down), and once a replica is promoted the client finds it by reading the map again, with the
+    /// value the replica had acknowledged before the kill.
+    @Test func afterAPrimaryIsKilledItsPromotedReplicaIsFound() async throws {
+        let cluster = try await OwnRedisCluster.start()
+        let redis = Self.client(cluster)
+        defer { redis.close() }
+        let key = TestRedis.uniquePrefix()
+        try await redis.execute(["SET", RedisArgument(key), "kept"])
+        let slot = ClusterSlot(key: key)
+        let primary = try #require(try await redis.topology().primary(of: slot))
+        // The write is on the replica before the primary dies (WAIT: replicas that acknowledged it).
+        let owner = Self.direct(primary)
+        #expect(try await owner.execute(["WAIT", 1, 5000]).int == 1)
+        owner.close()
+        // CLUSTER SLOTS names a replica once the answering node has heard (by gossip) that it holds data.
+        var replicas: [ClusterNodeAddress] = []
+        let heard = ContinuousClock.now + .seconds(30)
+        while replicas.isEmpty, ContinuousClock.now < heard {
+            replicas = try await redis.refresh().ranges.first { $0.slots.contains(slot.value) }?.replicas ?? []
+            if replicas.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(replicas.count == 1)
+        try cluster.kill(primary.description)
+
+        var failures: [String] = []
+        var reply: RESPValue?
+        let deadline = ContinuousClock.now + .seconds(60)
+        while reply == nil, ContinuousClock.now < deadline {
+            do {
+                reply = try await redis.execute(["GET", RedisArgument(key)])
+            } catch {
+                // Down (unavailable, closed, timeout) or refused while it fails over (CLUSTERDOWN): the
+                // caller's retry, as the engine's callers do.
+                failures.append("\(error)")
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(reply?.string == "kept", "after \(failures.count) failures, the last \(failures.suffix(3))")
+        #expect(!failures.isEmpty, "the kill was seen")
+        let after = try await redis.topology()
+        #expect(after.primary(of: slot).map { replicas.contains($0) } == true, "the promoted replica serves the slot: \(after.ranges)")
+        await cluster.remove()
+    }
+}
