@@ -129,7 +129,7 @@ case ${1:-} in
   stop | stop-cluster)
     # A cluster's directory holds a server per node-N; a single server's directory, the server itself.
     stop_server "$2"
-    for node in "$2"/node-*; do [[ -d $node ]] && stop_server "$node"; done
+    for node in "$2"/node-*; do if [[ -d $node ]]; then stop_server "$node"; fi; done
     ;;
   restart)
     start_server "$2" || exit 1

@@ -14,7 +14,7 @@ import Synchronization
 /// full jitter) has passed, so a Redis outage costs callers nothing but the error. Never blocks an
 /// event loop; nothing is retried behind the caller's back (a command whose connection closed may or
 /// may not have run: `connectionClosed`).
-public final class RedisClient: Sendable {
+public final class RedisClient: RedisCommands {
     public let configuration: RedisConfiguration
     private let slots: [PoolSlot]
     private let next = Atomic<Int>(0)
@@ -42,22 +42,6 @@ public final class RedisClient: Sendable {
     private func nextSlot() -> PoolSlot {
         for slot in slots where slot.eventLoop.inEventLoop { return slot }
         return slots[Int(UInt(bitPattern: next.wrappingAdd(1, ordering: .relaxed).oldValue) % UInt(slots.count))]
-    }
-
-    /// Runs one command; an error reply is thrown as ``RedisError/server(_:)``.
-    @discardableResult
-    public func execute(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
-        try await send([command])[0].checked()
-    }
-
-    /// Runs `script` (EVALSHA, then EVAL when the server does not know it yet); error replies are thrown.
-    @discardableResult
-    public func run(_ script: RedisScript, keys: [RedisArgument] = [], arguments: [RedisArgument] = []) async throws(RedisError) -> RESPValue {
-        let reply = try await send([script.evalsha(keys: keys, arguments: arguments)])[0]
-        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-            return try await send([script.eval(keys: keys, arguments: arguments)])[0].checked()
-        }
-        return try reply.checked()
     }
 
     /// Closes every connection; later calls fail with `closed`.

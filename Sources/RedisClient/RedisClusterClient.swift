@@ -15,7 +15,7 @@ import Synchronization
 /// behind the caller's back: a command whose node could not be reached fails as it does on one server
 /// (`unavailable`, `connectionClosed`, `timeout`), and the next call reads the slot map again, so
 /// after a failover the promoted replica is found.
-public final class RedisClusterClient: Sendable {
+public final class RedisClusterClient: RedisCommands {
     /// Redirections one command may follow before it fails.
     public static let maxRedirects = 5
 
@@ -77,9 +77,82 @@ public final class RedisClusterClient: Sendable {
         throw last
     }
 
-    /// Sends `commands` (split per primary, see the type); error replies come back as values.
+    /// Sends `commands` (split per primary, see the type); error replies come back as values. An `MGET`
+    /// whose keys live in several slots is sent as one `MGET` per slot and answered as one.
     public func send(_ commands: [RedisCommand]) async throws(RedisError) -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
+        let (sent, pieces) = Self.splitAcrossSlots(commands)
+        let replies = try await sendRouted(sent)
+        guard sent.count != commands.count else { return replies }
+        return Self.join(replies, pieces, count: commands.count)
+    }
+
+    /// Where a sent command's reply goes: the whole reply of command `index`, or the values of an
+    /// `MGET` part, to `positions` of command `index`'s keys.
+    enum Piece: Equatable {
+        case whole(Int)
+        case keys(Int, positions: [Int])
+    }
+
+    /// `commands` with each `MGET` over several slots split into one per slot (keys in their order).
+    static func splitAcrossSlots(_ commands: [RedisCommand]) -> (sent: [RedisCommand], pieces: [Piece]) {
+        var sent: [RedisCommand] = [], pieces: [Piece] = []
+        for (index, command) in commands.enumerated() {
+            let keys = command.dropFirst()
+            guard keys.count > 1, String(decoding: command[0].bytes, as: UTF8.self).uppercased() == "MGET" else {
+                sent.append(command)
+                pieces.append(.whole(index))
+                continue
+            }
+            var slots: [Int] = [], positions: [Int: [Int]] = [:]
+            for (position, key) in keys.enumerated() {
+                let slot = ClusterSlot(key: key.bytes).value
+                if positions[slot] == nil { slots.append(slot) }
+                positions[slot, default: []].append(position)
+            }
+            guard slots.count > 1 else {
+                sent.append(command)
+                pieces.append(.whole(index))
+                continue
+            }
+            for slot in slots {
+                sent.append(["MGET"] + positions[slot]!.map { keys[keys.startIndex + $0] })
+                pieces.append(.keys(index, positions: positions[slot]!))
+            }
+        }
+        return (sent, pieces)
+    }
+
+    /// The replies to the commands `splitAcrossSlots` split, from the replies to what it sent: a split
+    /// `MGET`'s values back in key order, or the first error one of its parts got.
+    static func join(_ replies: [RESPValue], _ pieces: [Piece], count: Int) -> [RESPValue] {
+        var joined = [RESPValue](repeating: .null, count: count)
+        var values: [Int: [RESPValue]] = [:]
+        var failed: Set<Int> = []
+        for (reply, piece) in zip(replies, pieces) {
+            switch piece {
+            case .whole(let index):
+                joined[index] = reply
+            case .keys(let index, let positions):
+                guard !failed.contains(index) else { continue }
+                guard let parts = reply.array, parts.count == positions.count else {
+                    failed.insert(index)
+                    if case .error = reply { joined[index] = reply } else { joined[index] = .error("ERR an MGET part answered \(reply)") }
+                    continue
+                }
+                var all = values[index] ?? [RESPValue](repeating: .null, count: positions.max()! + 1)
+                for (position, value) in zip(positions, parts) {
+                    if position >= all.count { all += [RESPValue](repeating: .null, count: position + 1 - all.count) }
+                    all[position] = value
+                }
+                values[index] = all
+            }
+        }
+        for (index, all) in values where !failed.contains(index) { joined[index] = .array(all) }
+        return joined
+    }
+
+    private func sendRouted(_ commands: [RedisCommand]) async throws(RedisError) -> [RESPValue] {
         let topology = try await topology()
         var parts: [ClusterNodeAddress: [Int]] = [:]
         var order: [ClusterNodeAddress] = []
@@ -117,23 +190,6 @@ public final class RedisClusterClient: Sendable {
             replies[index] = try await follow(redirect, commands[index])
         }
         return replies
-    }
-
-    /// Runs one command; an error reply is thrown as ``RedisError/server(_:)``.
-    @discardableResult
-    public func execute(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
-        try await send([command])[0].checked()
-    }
-
-    /// Runs `script` (EVALSHA, then EVAL when the node does not know it yet) on the primary of its
-    /// first key; error replies are thrown.
-    @discardableResult
-    public func run(_ script: RedisScript, keys: [RedisArgument] = [], arguments: [RedisArgument] = []) async throws(RedisError) -> RESPValue {
-        let reply = try await send([script.evalsha(keys: keys, arguments: arguments)])[0]
-        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-            return try await send([script.eval(keys: keys, arguments: arguments)])[0].checked()
-        }
-        return try reply.checked()
     }
 
     /// Closes every node's connections; later calls fail with `closed`.

@@ -22,7 +22,7 @@ import Synchronization
 ///   must receive it; ``isHealthy`` is false when a link is down or its last canary is older than three
 ///   intervals (a wedged link), and readiness follows it.
 public final class RedisBroker: Broker, Service {
-    private let client: RedisClient
+    private let client: any RedisCommands
     private let links: [RedisSubscriber]
     private let node: NodeID
     private let prefix: String
@@ -37,7 +37,7 @@ public final class RedisBroker: Broker, Service {
 
     /// `subscribers` are the links (at least one; channels are spread over them by name).
     public init(
-        client: RedisClient, subscribers: [RedisSubscriber], node: NodeID, prefix: String, canaryInterval: Duration = .seconds(2),
+        client: any RedisCommands, subscribers: [RedisSubscriber], node: NodeID, prefix: String, canaryInterval: Duration = .seconds(2),
         logger: Logger, handler: @escaping EnvelopeHandler, onResume: @escaping @Sendable () -> Void = {}
     ) {
         precondition(!subscribers.isEmpty, "a broker needs a pub/sub link")

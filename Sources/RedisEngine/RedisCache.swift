@@ -21,11 +21,11 @@ public struct RedisCache: Cache {
     static let fillScript = RedisScript(String(decoding: PackageResources.cache_fill_lua, as: UTF8.self))
     /// How long a generation key lives after its last invalidation, by default.
     public static let generationLifetime: Duration = .seconds(600)
-    let client: RedisClient
+    let client: any RedisCommands
     private let prefix: String
     private let generationTTL: Duration
 
-    public init(client: RedisClient, prefix: String, generationTTL: Duration = RedisCache.generationLifetime) {
+    public init(client: any RedisCommands, prefix: String, generationTTL: Duration = RedisCache.generationLifetime) {
         self.client = client
         self.prefix = prefix
         self.generationTTL = generationTTL

@@ -11,13 +11,13 @@ import RedisClient
 /// refused with `unavailable`) and `deadLetterCapacity` dead letters (the oldest dropped first).
 public struct RedisJobQueue: JobQueue {
     static let script = RedisScript(String(decoding: PackageResources.job_queue_lua, as: UTF8.self))
-    private let client: RedisClient
+    private let client: any RedisCommands
     private let base: String
     private let clock: any WallClock
     private let capacity: Int
     private let deadLetterCapacity: Int
 
-    public init(client: RedisClient, prefix: String, clock: any WallClock, capacity: Int = 100_000, deadLetterCapacity: Int = 10_000) {
+    public init(client: any RedisCommands, prefix: String, clock: any WallClock, capacity: Int = 100_000, deadLetterCapacity: Int = 10_000) {
         self.client = client
         self.base = "\(prefix):{jobs}"
         self.clock = clock

@@ -6,10 +6,10 @@ import RedisClient
 /// names the nodes that announced. A read takes the set and the reports in one round trip each and
 /// drops from the set the nodes whose report lapsed. All keys share one hash tag (one cluster slot).
 public struct RedisNodeDirectory: NodeDirectory {
-    private let client: RedisClient
+    private let client: any RedisCommands
     private let set: String
 
-    public init(client: RedisClient, prefix: String) {
+    public init(client: any RedisCommands, prefix: String) {
         self.client = client
         self.set = "\(prefix):{nodes}"
     }

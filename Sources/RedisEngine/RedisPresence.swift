@@ -24,10 +24,10 @@ public struct RedisPresence: Presence {
     /// Connections per heartbeat script call: bounds how long one call holds the server.
     static let heartbeatBatch = 1000
 
-    private let client: RedisClient
+    private let client: any RedisCommands
     private let base: RedisArgument
 
-    public init(client: RedisClient, prefix: String) {
+    public init(client: any RedisCommands, prefix: String) {
         self.client = client
         self.base = RedisArgument("\(prefix):{presence}")
     }

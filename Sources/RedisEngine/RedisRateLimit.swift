@@ -5,10 +5,10 @@ import RedisClient
 /// so every node counts against the same bucket and node clocks do not matter.
 public struct RedisRateLimit: RateLimit {
     static let script = RedisScript(String(decoding: PackageResources.rate_limit_lua, as: UTF8.self))
-    private let client: RedisClient
+    private let client: any RedisCommands
     private let prefix: String
 
-    public init(client: RedisClient, prefix: String) {
+    public init(client: any RedisCommands, prefix: String) {
         self.client = client
         self.prefix = prefix
     }

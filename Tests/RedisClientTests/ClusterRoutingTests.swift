@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-import RedisClient
+@testable import RedisClient
 import Testing
 import TestServers
 
@@ -66,6 +66,22 @@ import TestServers
         #expect(key(["SPUBLISH", "room", "hi"]) == "room")
         #expect(key(["PUBLISH", "room", "hi"]) == nil)
         #expect(key(["PING"]) == nil)
+    }
+}
+
+extension ClusterSlotTests {
+    /// An MGET over several slots goes as one MGET per slot and is answered as the one asked.
+    @Test func anMGetOverSeveralSlotsIsSplitAndJoinedInKeyOrder() throws {
+        let keys = ["{a}1", "{b}1", "{a}2", "{c}1"]
+        #expect(ClusterSlot(key: "{a}1") != ClusterSlot(key: "{b}1") && ClusterSlot(key: "{b}1") != ClusterSlot(key: "{c}1"))
+        let (sent, pieces) = RedisClusterClient.splitAcrossSlots([["GET", "x"], ["MGET"] + keys.map { RedisArgument($0) }, ["MGET", "{a}1", "{a}2"]])
+        #expect(sent == [["GET", "x"], ["MGET", "{a}1", "{a}2"], ["MGET", "{b}1"], ["MGET", "{c}1"], ["MGET", "{a}1", "{a}2"]])
+        #expect(pieces == [.whole(0), .keys(1, positions: [0, 2]), .keys(1, positions: [1]), .keys(1, positions: [3]), .whole(2)])
+        func value(_ text: String) -> RESPValue { .bulkString(ByteBuffer(string: text)) }
+        let replies: [RESPValue] = [value("x"), .array([value("a1"), .null]), .array([value("b1")]), .array([value("c1")]), .array([])]
+        #expect(RedisClusterClient.join(replies, pieces, count: 3) == [value("x"), .array([value("a1"), value("b1"), .null, value("c1")]), .array([])])
+        let failed: [RESPValue] = [value("x"), .array([value("a1"), .null]), .error("CLUSTERDOWN"), .array([value("c1")]), .array([])]
+        #expect(RedisClusterClient.join(failed, pieces, count: 3)[1] == .error("CLUSTERDOWN"), "a part's error is the command's")
     }
 }
 

@@ -7,12 +7,37 @@ import Testing
 import TestServers
 
 /// The Redis engine against the shared conformance suites (the embedded engine runs the same ones),
-/// on the throwaway redis-server `make test` starts. Each harness has a key prefix of its own.
+/// on the throwaway redis-server `make test` starts and on a Redis Cluster of three primaries with a
+/// replica each (one for the whole run, stopped by `make test`'s cleanup). Each harness has a key
+/// prefix of its own.
 @Suite struct RedisConformanceTests {
-    static func client() throws -> RedisClient {
-        var configuration = try RedisConfiguration(url: TestRedis.url())
-        configuration.poolSize = 2
-        return RedisClient(configuration: configuration)
+    /// Where the engine runs: one server, or a cluster through ``RedisClusterClient`` (pub/sub on one
+    /// node of it: a cluster carries `PUBLISH` to every node).
+    enum Target: String, CaseIterable, CustomTestStringConvertible, Sendable {
+        case server, cluster
+
+        var testDescription: String { rawValue }
+
+        /// A client for the engine, the configuration of a pub/sub link, and how to close the client.
+        func connect() async throws -> (commands: any RedisCommands, pubSub: RedisConfiguration, close: @Sendable () -> Void) {
+            switch self {
+            case .server:
+                var configuration = try RedisConfiguration(url: TestRedis.url())
+                configuration.poolSize = 2
+                let client = RedisClient(configuration: configuration)
+                return (client, configuration, { client.close() })
+            case .cluster:
+                let cluster = try await OwnRedisCluster.shared()
+                var configuration = RedisConfiguration()
+                configuration.poolSize = 2
+                let seeds = cluster.nodes.compactMap { ClusterNodeAddress($0) }
+                let client = RedisClusterClient(seeds: seeds, configuration: configuration)
+                var pubSub = configuration
+                pubSub.host = seeds[0].host
+                pubSub.port = seeds[0].port
+                return (client, pubSub, { client.close() })
+            }
+        }
     }
 
     static var quiet: Logger {
@@ -24,104 +49,129 @@ import TestServers
     /// Redis keeps real time: moving it forward is waiting.
     static let wait: @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
 
-    static let brokerFactory: BrokerFactory = { handlers in
-        let prefix = TestRedis.uniquePrefix()
-        var brokers: [RedisBroker] = []
-        var subscribers: [RedisSubscriber] = []
-        var clients: [RedisClient] = []
-        for (index, handler) in handlers.enumerated() {
-            let client = try Self.client()
-            // Nodes with one, two and three links: a channel's messages keep their order over any of them.
-            let links = (0...index % 3).map { _ in RedisSubscriber(configuration: client.configuration, logger: quiet) }
-            clients.append(client)
-            subscribers += links
-            brokers.append(RedisBroker(client: client, subscribers: links, node: NodeID("node-\(index)"), prefix: prefix, logger: quiet, handler: handler))
-        }
-        let running = brokers.map { broker in Task { try? await broker.run() } }
-        try await eventually("every pub/sub link is up") { [subscribers] in subscribers.allSatisfy(\.isConnected) }
-        return BrokerHarness(brokers: brokers) { [clients] in
-            for task in running { task.cancel() }
-            for task in running { await task.value }
-            for client in clients { client.close() }
-        }
-    }
-
-    static let changeFeedFactory: ChangeFeedFactory = { handler in
-        let prefix = TestRedis.uniquePrefix()
-        let client = try Self.client()
-        let subscriber = RedisSubscriber(configuration: client.configuration, logger: quiet)
-        let broker = RedisBroker(client: client, subscribers: [subscriber], node: NodeID("node-0"), prefix: prefix, logger: quiet, handler: handler)
-        let cache = RedisCache(client: client, prefix: prefix)
-        let running = Task { try? await broker.run() }
-        try await eventually("the pub/sub link is up") { subscriber.isConnected }
-        return ChangeFeedHarness(feed: RedisChangeFeed(cache: cache, broker: broker), cache: cache, broker: broker) {
-            running.cancel()
-            await running.value
-            client.close()
+    static func brokerFactory(_ target: Target) -> BrokerFactory {
+        { handlers in
+            let prefix = TestRedis.uniquePrefix()
+            var brokers: [RedisBroker] = []
+            var subscribers: [RedisSubscriber] = []
+            var closes: [@Sendable () -> Void] = []
+            for (index, handler) in handlers.enumerated() {
+                let client = try await target.connect()
+                // Nodes with one, two and three links: a channel's messages keep their order over any of them.
+                let links = (0...index % 3).map { _ in RedisSubscriber(configuration: client.pubSub, logger: quiet) }
+                closes.append(client.close)
+                subscribers += links
+                brokers.append(
+                    RedisBroker(client: client.commands, subscribers: links, node: NodeID("node-\(index)"), prefix: prefix, logger: quiet, handler: handler))
+            }
+            let running = brokers.map { broker in Task { try? await broker.run() } }
+            try await eventually("every pub/sub link is up") { [subscribers] in subscribers.allSatisfy(\.isConnected) }
+            return BrokerHarness(brokers: brokers) { [closes] in
+                for task in running { task.cancel() }
+                for task in running { await task.value }
+                for close in closes { close() }
+            }
         }
     }
 
-    static let presenceFactory: PresenceFactory = {
-        let client = try Self.client()
-        return PresenceHarness(presence: RedisPresence(client: client, prefix: TestRedis.uniquePrefix()), advance: wait) { client.close() }
+    static func changeFeedFactory(_ target: Target) -> ChangeFeedFactory {
+        { handler in
+            let prefix = TestRedis.uniquePrefix()
+            let client = try await target.connect()
+            let subscriber = RedisSubscriber(configuration: client.pubSub, logger: quiet)
+            let broker = RedisBroker(
+                client: client.commands, subscribers: [subscriber], node: NodeID("node-0"), prefix: prefix, logger: quiet, handler: handler)
+            let cache = RedisCache(client: client.commands, prefix: prefix)
+            let running = Task { try? await broker.run() }
+            try await eventually("the pub/sub link is up") { subscriber.isConnected }
+            return ChangeFeedHarness(feed: RedisChangeFeed(cache: cache, broker: broker), cache: cache, broker: broker) {
+                running.cancel()
+                await running.value
+                client.close()
+            }
+        }
     }
 
-    static let cacheFactory: CacheFactory = {
-        let client = try Self.client()
-        return CacheHarness(cache: RedisCache(client: client, prefix: TestRedis.uniquePrefix()), advance: wait) { client.close() }
+    static func presenceFactory(_ target: Target) -> PresenceFactory {
+        {
+            let client = try await target.connect()
+            return PresenceHarness(presence: RedisPresence(client: client.commands, prefix: TestRedis.uniquePrefix()), advance: wait) {
+                client.close()
+            }
+        }
     }
 
-    static let rateLimitFactory: RateLimitFactory = {
-        let prefix = TestRedis.uniquePrefix()
-        let clients = try [Self.client(), Self.client()]
-        return RateLimitHarness(limiters: clients.map { RedisRateLimit(client: $0, prefix: prefix) }, advance: wait) {
-            for client in clients { client.close() }
+    static func cacheFactory(_ target: Target) -> CacheFactory {
+        {
+            let client = try await target.connect()
+            return CacheHarness(cache: RedisCache(client: client.commands, prefix: TestRedis.uniquePrefix()), advance: wait) { client.close() }
+        }
+    }
+
+    static func rateLimitFactory(_ target: Target) -> RateLimitFactory {
+        {
+            let prefix = TestRedis.uniquePrefix()
+            let clients = [try await target.connect(), try await target.connect()]
+            return RateLimitHarness(limiters: clients.map { RedisRateLimit(client: $0.commands, prefix: prefix) }, advance: wait) {
+                for client in clients { client.close() }
+            }
         }
     }
 
     /// Times come from the caller's clock, so a manual one drives the checks.
-    static let jobQueueFactory: JobQueueFactory = {
-        let client = try Self.client()
-        let clock = ManualClock()
-        return JobQueueHarness(
-            queue: RedisJobQueue(client: client, prefix: TestRedis.uniquePrefix(), clock: clock), now: { clock.now() },
-            advance: { clock.advance(by: $0) }, teardown: { client.close() })
-    }
-
-    /// Two clients on one prefix: two nodes' views of one directory.
-    static let nodeDirectoryFactory: NodeDirectoryFactory = {
-        let prefix = TestRedis.uniquePrefix()
-        let clients = try [Self.client(), Self.client()]
-        return NodeDirectoryHarness(directories: clients.map { RedisNodeDirectory(client: $0, prefix: prefix) }, advance: wait) {
-            for client in clients { client.close() }
+    static func jobQueueFactory(_ target: Target) -> JobQueueFactory {
+        {
+            let client = try await target.connect()
+            let clock = ManualClock()
+            return JobQueueHarness(
+                queue: RedisJobQueue(client: client.commands, prefix: TestRedis.uniquePrefix(), clock: clock), now: { clock.now() },
+                advance: { clock.advance(by: $0) }, teardown: { client.close() })
         }
     }
 
-    @Test(arguments: NodeDirectoryConformance.checks) func nodeDirectory(_ check: ConformanceCheck<NodeDirectoryFactory>) async throws {
-        try await check.run(Self.nodeDirectoryFactory)
+    /// Two clients on one prefix: two nodes' views of one directory.
+    static func nodeDirectoryFactory(_ target: Target) -> NodeDirectoryFactory {
+        {
+            let prefix = TestRedis.uniquePrefix()
+            let clients = [try await target.connect(), try await target.connect()]
+            return NodeDirectoryHarness(directories: clients.map { RedisNodeDirectory(client: $0.commands, prefix: prefix) }, advance: wait) {
+                for client in clients { client.close() }
+            }
+        }
     }
 
-    @Test(arguments: JobQueueConformance.checks) func jobQueue(_ check: ConformanceCheck<JobQueueFactory>) async throws {
-        try await check.run(Self.jobQueueFactory)
+    @Test(arguments: Target.allCases, NodeDirectoryConformance.checks)
+    func nodeDirectory(_ target: Target, _ check: ConformanceCheck<NodeDirectoryFactory>) async throws {
+        try await check.run(Self.nodeDirectoryFactory(target))
     }
 
-    @Test(arguments: ChangeFeedConformance.checks) func changeFeed(_ check: ConformanceCheck<ChangeFeedFactory>) async throws {
-        try await check.run(Self.changeFeedFactory)
+    @Test(arguments: Target.allCases, JobQueueConformance.checks)
+    func jobQueue(_ target: Target, _ check: ConformanceCheck<JobQueueFactory>) async throws {
+        try await check.run(Self.jobQueueFactory(target))
     }
 
-    @Test(arguments: BrokerConformance.checks) func broker(_ check: ConformanceCheck<BrokerFactory>) async throws {
-        try await check.run(Self.brokerFactory)
+    @Test(arguments: Target.allCases, ChangeFeedConformance.checks)
+    func changeFeed(_ target: Target, _ check: ConformanceCheck<ChangeFeedFactory>) async throws {
+        try await check.run(Self.changeFeedFactory(target))
     }
 
-    @Test(arguments: PresenceConformance.checks) func presence(_ check: ConformanceCheck<PresenceFactory>) async throws {
-        try await check.run(Self.presenceFactory)
+    @Test(arguments: Target.allCases, BrokerConformance.checks)
+    func broker(_ target: Target, _ check: ConformanceCheck<BrokerFactory>) async throws {
+        try await check.run(Self.brokerFactory(target))
     }
 
-    @Test(arguments: CacheConformance.checks) func cache(_ check: ConformanceCheck<CacheFactory>) async throws {
-        try await check.run(Self.cacheFactory)
+    @Test(arguments: Target.allCases, PresenceConformance.checks)
+    func presence(_ target: Target, _ check: ConformanceCheck<PresenceFactory>) async throws {
+        try await check.run(Self.presenceFactory(target))
     }
 
-    @Test(arguments: RateLimitConformance.checks) func rateLimit(_ check: ConformanceCheck<RateLimitFactory>) async throws {
-        try await check.run(Self.rateLimitFactory)
+    @Test(arguments: Target.allCases, CacheConformance.checks)
+    func cache(_ target: Target, _ check: ConformanceCheck<CacheFactory>) async throws {
+        try await check.run(Self.cacheFactory(target))
+    }
+
+    @Test(arguments: Target.allCases, RateLimitConformance.checks)
+    func rateLimit(_ target: Target, _ check: ConformanceCheck<RateLimitFactory>) async throws {
+        try await check.run(Self.rateLimitFactory(target))
     }
 }

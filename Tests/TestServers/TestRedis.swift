@@ -95,3 +95,21 @@ public struct OwnRedisCluster: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
+
+extension OwnRedisCluster {
+    /// One cluster for every test of the run that asks for it, started at the first ask; `make test`'s
+    /// cleanup stops it with the other servers under its work directory.
+    public static func shared() async throws -> OwnRedisCluster { try await SharedCluster.instance.cluster() }
+}
+
+private actor SharedCluster {
+    static let instance = SharedCluster()
+    private var starting: Task<OwnRedisCluster, any Error>?
+
+    func cluster() async throws -> OwnRedisCluster {
+        if let starting { return try await starting.value }
+        let task = Task { try await OwnRedisCluster.start() }
+        starting = task
+        return try await task.value
+    }
+}
