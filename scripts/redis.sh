@@ -158,7 +158,7 @@ case ${1:-} in
         grep -q '^role:slave' <<<"$replication" && ! grep -q '^master_link_status:up' <<<"$replication" && settled=0
       done
       ((settled)) && break
-      sleep 0.1
+      sleep 0.2
     done
     ((settled)) || { echo "the cluster in $dir did not settle" >&2; exit 1; }
     (IFS=,; echo "redis://${nodes[*]}")

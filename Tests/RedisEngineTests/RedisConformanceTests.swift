@@ -7,9 +7,9 @@ import Testing
 import TestServers
 
 /// The Redis engine against the shared conformance suites (the embedded engine runs the same ones),
-/// on the throwaway redis-server `make test` starts and on a Redis Cluster of three primaries with a
-/// replica each (one for the whole run, stopped by `make test`'s cleanup). Each harness has a key
-/// prefix of its own.
+/// on the throwaway redis-server `make test` starts (and, in ``RedisClusterConformanceTests``, on a
+/// Redis Cluster of three primaries with a replica each, one for the whole run, stopped by `make
+/// test`'s cleanup). Each harness has a key prefix of its own.
 @Suite struct RedisConformanceTests {
     /// Where the engine runs: one server, or a cluster through ``RedisClusterClient`` (pub/sub on one
     /// node of it: a cluster carries `PUBLISH` to every node).
@@ -140,38 +140,78 @@ import TestServers
         }
     }
 
-    @Test(arguments: Target.allCases, NodeDirectoryConformance.checks)
-    func nodeDirectory(_ target: Target, _ check: ConformanceCheck<NodeDirectoryFactory>) async throws {
-        try await check.run(Self.nodeDirectoryFactory(target))
+    @Test(arguments: NodeDirectoryConformance.checks)
+    func nodeDirectory(_ check: ConformanceCheck<NodeDirectoryFactory>) async throws {
+        try await check.run(Self.nodeDirectoryFactory(.server))
     }
 
-    @Test(arguments: Target.allCases, JobQueueConformance.checks)
-    func jobQueue(_ target: Target, _ check: ConformanceCheck<JobQueueFactory>) async throws {
-        try await check.run(Self.jobQueueFactory(target))
+    @Test(arguments: JobQueueConformance.checks)
+    func jobQueue(_ check: ConformanceCheck<JobQueueFactory>) async throws {
+        try await check.run(Self.jobQueueFactory(.server))
     }
 
-    @Test(arguments: Target.allCases, ChangeFeedConformance.checks)
-    func changeFeed(_ target: Target, _ check: ConformanceCheck<ChangeFeedFactory>) async throws {
-        try await check.run(Self.changeFeedFactory(target))
+    @Test(arguments: ChangeFeedConformance.checks)
+    func changeFeed(_ check: ConformanceCheck<ChangeFeedFactory>) async throws {
+        try await check.run(Self.changeFeedFactory(.server))
     }
 
-    @Test(arguments: Target.allCases, BrokerConformance.checks)
-    func broker(_ target: Target, _ check: ConformanceCheck<BrokerFactory>) async throws {
-        try await check.run(Self.brokerFactory(target))
+    @Test(arguments: BrokerConformance.checks)
+    func broker(_ check: ConformanceCheck<BrokerFactory>) async throws {
+        try await check.run(Self.brokerFactory(.server))
     }
 
-    @Test(arguments: Target.allCases, PresenceConformance.checks)
-    func presence(_ target: Target, _ check: ConformanceCheck<PresenceFactory>) async throws {
-        try await check.run(Self.presenceFactory(target))
+    @Test(arguments: PresenceConformance.checks)
+    func presence(_ check: ConformanceCheck<PresenceFactory>) async throws {
+        try await check.run(Self.presenceFactory(.server))
     }
 
-    @Test(arguments: Target.allCases, CacheConformance.checks)
-    func cache(_ target: Target, _ check: ConformanceCheck<CacheFactory>) async throws {
-        try await check.run(Self.cacheFactory(target))
+    @Test(arguments: CacheConformance.checks)
+    func cache(_ check: ConformanceCheck<CacheFactory>) async throws {
+        try await check.run(Self.cacheFactory(.server))
     }
 
-    @Test(arguments: Target.allCases, RateLimitConformance.checks)
-    func rateLimit(_ target: Target, _ check: ConformanceCheck<RateLimitFactory>) async throws {
-        try await check.run(Self.rateLimitFactory(target))
+    @Test(arguments: RateLimitConformance.checks)
+    func rateLimit(_ check: ConformanceCheck<RateLimitFactory>) async throws {
+        try await check.run(Self.rateLimitFactory(.server))
+    }
+}
+
+/// The same suites on a Redis Cluster (three primaries with a replica each, one for the whole run),
+/// one check at a time. `make test` runs the Redis Cluster suites in a stage of their own, after the
+/// whole suite (scripts/test.sh says why).
+@Suite(.serialized) struct RedisClusterConformanceTests {
+    @Test(arguments: NodeDirectoryConformance.checks)
+    func nodeDirectory(_ check: ConformanceCheck<NodeDirectoryFactory>) async throws {
+        try await check.run(RedisConformanceTests.nodeDirectoryFactory(.cluster))
+    }
+
+    @Test(arguments: JobQueueConformance.checks)
+    func jobQueue(_ check: ConformanceCheck<JobQueueFactory>) async throws {
+        try await check.run(RedisConformanceTests.jobQueueFactory(.cluster))
+    }
+
+    @Test(arguments: ChangeFeedConformance.checks)
+    func changeFeed(_ check: ConformanceCheck<ChangeFeedFactory>) async throws {
+        try await check.run(RedisConformanceTests.changeFeedFactory(.cluster))
+    }
+
+    @Test(arguments: BrokerConformance.checks)
+    func broker(_ check: ConformanceCheck<BrokerFactory>) async throws {
+        try await check.run(RedisConformanceTests.brokerFactory(.cluster))
+    }
+
+    @Test(arguments: PresenceConformance.checks)
+    func presence(_ check: ConformanceCheck<PresenceFactory>) async throws {
+        try await check.run(RedisConformanceTests.presenceFactory(.cluster))
+    }
+
+    @Test(arguments: CacheConformance.checks)
+    func cache(_ check: ConformanceCheck<CacheFactory>) async throws {
+        try await check.run(RedisConformanceTests.cacheFactory(.cluster))
+    }
+
+    @Test(arguments: RateLimitConformance.checks)
+    func rateLimit(_ check: ConformanceCheck<RateLimitFactory>) async throws {
+        try await check.run(RedisConformanceTests.rateLimitFactory(.cluster))
     }
 }
