@@ -2,22 +2,25 @@ import ChatCore
 import RedisClient
 
 /// The ``RateLimit`` on Redis: one token bucket per key, updated by a Lua script on Redis's own clock,
-/// so every node counts against the same bucket and node clocks do not matter.
+/// so every node counts against the same bucket and node clocks do not matter. With a `clock` (tests),
+/// each take carries that clock's time instead, so refills follow a clock the test drives.
 public struct RedisRateLimit: RateLimit {
     static let script = RedisScript(String(decoding: PackageResources.rate_limit_lua, as: UTF8.self))
     private let client: any RedisCommands
     private let prefix: String
+    private let clock: (any WallClock)?
 
-    public init(client: any RedisCommands, prefix: String) {
+    public init(client: any RedisCommands, prefix: String, clock: (any WallClock)? = nil) {
         self.client = client
         self.prefix = prefix
+        self.clock = clock
     }
 
     public func take(_ key: RateLimitKey, rule: RateLimitRule) async throws -> Bool {
         try await mappingRedisErrors {
             let reply = try await client.run(
                 Self.script, keys: [RedisArgument(key.name(prefix: prefix))],
-                arguments: [RedisArgument(String(rule.perSecond)), RedisArgument(rule.burst)])
+                arguments: [RedisArgument(String(rule.perSecond)), RedisArgument(rule.burst)] + (clock.map { [RedisArgument($0.now().milliseconds)] } ?? []))
             return reply == .integer(1)
         }
     }

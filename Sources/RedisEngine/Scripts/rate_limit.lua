@@ -1,8 +1,12 @@
--- A token bucket shared by every node. KEYS[1]: the bucket; ARGV: tokens per second, burst.
+-- A token bucket shared by every node. KEYS[1]: the bucket; ARGV: tokens per second, burst, and
+-- optionally the time in ms (tests, on a clock they drive); without it, Redis's own clock.
 -- Returns 1 when a token was taken, 0 when the bucket is empty (nothing is consumed then).
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[3])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens, at = tonumber(state[1]), tonumber(state[2])
 if not tokens then tokens, at = burst, now end
