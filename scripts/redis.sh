@@ -96,9 +96,15 @@ stop_server() {
   [[ -s $dir/redis.pid ]] || return 0
   pid=$(cat "$dir/redis.pid")
   # SHUTDOWN first: a server started by a process that blocks SIGTERM (a test runner with signal handlers)
-  # inherits the blocked signal and would only go at the SIGKILL below. TLS servers get the signal.
-  if [[ ! -f $dir/server.crt && -s $dir/port ]]; then
-    timeout 2 redis-cli -h 127.0.0.1 -p "$(cat "$dir/port")" shutdown nosave >/dev/null 2>&1 || true
+  # inherits the blocked signal and would only go at the SIGKILL below. TLS servers get the signal. Only
+  # to our own server: after a SIGKILL (a drill) the port may belong to another test's server by now.
+  if [[ ! -f $dir/server.crt && -s $dir/port ]] && kill -0 "$pid" 2>/dev/null; then
+    local port owner
+    port=$(cat "$dir/port")
+    owner=$(timeout 2 redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p' || true)
+    if [[ $owner == "$pid" ]]; then
+      timeout 2 redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    fi
   fi
   kill -TERM "$pid" 2>/dev/null || { rm -f "$dir/redis.pid"; return 0; }
   for _ in $(seq 1 200); do

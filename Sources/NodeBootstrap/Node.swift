@@ -170,7 +170,7 @@ public final class Node: Sendable {
     static func openBackends(_ configuration: NodeConfiguration, nodeID: NodeID, hub: Hub, clock: any WallClock, logger: Logger) throws
         -> Backends
     {
-        guard let redis = try configuration.redisConfiguration else {
+        guard var redis = try configuration.redisTarget else {
             let broker = InProcessBus().broker(node: nodeID, handler: { [hub] in hub.handle($0) })
             let cache = MemoryCache(clock: clock)
             return Backends(
@@ -180,11 +180,8 @@ public final class Node: Sendable {
                 healthChecks: [], onResume: ResumeAction(), close: {})
         }
         logger.info("cluster mode: broker, presence, cache, rate limits and jobs on Redis", metadata: ["redis": "\(redis)"])
-        var named = redis
-        named.clientName = "switchboard-\(nodeID.rawValue)"
-        let client = RedisClient(configuration: named)
-        // Each link takes the next event loop of the shared group (RedisSubscriber's default).
-        let subscribers = (0..<configuration.redisPubSubLinks).map { _ in RedisSubscriber(configuration: named, logger: logger) }
+        redis.configuration.clientName = "switchboard-\(nodeID.rawValue)"
+        let (client, subscribers) = commandsAndLinks(redis, links: configuration.redisPubSubLinks, logger: logger)
         let prefix = configuration.redisPrefix
         let onResume = ResumeAction()
         let broker = RedisBroker(
@@ -198,13 +195,27 @@ public final class Node: Sendable {
             healthChecks: [{ broker.isHealthy }], onResume: onResume, close: { client.close() })
     }
 
+    /// The command client and `links` pub/sub links for `target`: a pool and subscribers on one server;
+    /// a cluster client and sharded subscribers on a Redis Cluster. Each link takes the next event loop
+    /// of the shared group.
+    static func commandsAndLinks(_ target: RedisTarget, links: Int, logger: Logger)
+        -> (client: any RedisCommands, links: [any RedisPubSubLink])
+    {
+        switch target {
+        case .server(let configuration):
+            return (RedisClient(configuration: configuration), (0..<links).map { _ in RedisSubscriber(configuration: configuration, logger: logger) })
+        case .cluster(let seeds, let configuration):
+            let cluster = RedisClusterClient(seeds: seeds, configuration: configuration)
+            return (cluster, (0..<links).map { _ in RedisShardedSubscriber(cluster: cluster, logger: logger) })
+        }
+    }
+
     /// The cluster's job queue, for tools (`switchboard jobs`): on Redis, shared by every node. The
     /// embedded engine's queue lives in its node's memory, out of another process's reach: nil then.
     public static func sharedJobQueue(_ configuration: NodeConfiguration) throws -> (queue: any JobQueue, close: @Sendable () -> Void)? {
-        guard let redis = try configuration.redisConfiguration else { return nil }
-        var named = redis
-        named.clientName = "switchboard-jobs-tool"
-        let client = RedisClient(configuration: named)
+        guard var redis = try configuration.redisTarget else { return nil }
+        redis.configuration.clientName = "switchboard-jobs-tool"
+        let client = commandsAndLinks(redis, links: 0, logger: Logger(label: "switchboard.jobs")).client
         return (RedisJobQueue(client: client, prefix: configuration.redisPrefix, clock: SystemWallClock()), { client.close() })
     }
 

@@ -34,7 +34,8 @@ public enum ConfigKeys {
         .init(key: "database.timeout.ms", defaultValue: "5000", help: "Time one store call may wait for PostgreSQL before it fails with unavailable (retryable); on the embedded store, the longest a send waits for its group commit."),
         .init(key: "database.append.batch", defaultValue: "\(DatabaseSettings.AppendBatching().batch)", help: "Group commit: the most sends, of any conversations, stored in one transaction (one runs at a time per node; those that arrive meanwhile go together in the next)."),
         .init(key: "database.append.waiting", defaultValue: "\(DatabaseSettings.AppendBatching().waiting)", help: "Group commit: the most sends waiting for an append transaction; beyond it a send fails with unavailable (retryable)."),
-        .init(key: "redis.url", defaultValue: "(none: in-process)", help: "Cluster mode: redis://[user:password@]host:6379/db (rediss:// for TLS, ?ca=FILE) for pub/sub, presence, cache and rate limits; needs database.url."),
+        .init(key: "redis.url", defaultValue: "(none: in-process)", help: "Cluster mode: redis://[user:password@]host:6379/db (rediss:// for TLS, ?ca=FILE) for pub/sub, presence, cache and rate limits; needs database.url. Several hosts (redis://h1:7000,h2:7001) are a Redis Cluster's seeds."),
+        .init(key: "redis.cluster", defaultValue: "false", help: "The Redis URL is a Redis Cluster (implied when it lists several hosts): commands go to each key's shard, pub/sub is sharded (SSUBSCRIBE/SPUBLISH)."),
         .init(key: "redis.pool.size", defaultValue: "4", help: "Redis connections for commands (pub/sub has its own, `redis.pubsub.links`), spread over the event loops; callers pipeline on them, a caller on an event loop on that loop's first."),
         .init(key: "redis.pubsub.links", defaultValue: "2", help: "Redis pub/sub connections, each with its own consumer on its own event loop; channels are spread over them by name, so events of different conversations reach the hub in parallel (more than the node's cores gains nothing)."),
         .init(key: "redis.timeout.ms", defaultValue: "2000", help: "Time a Redis command may wait for its reply before the connection is dropped and the call fails with unavailable."),
@@ -134,6 +135,16 @@ extension NodeConfiguration {
     /// Reads every key in ``ConfigKeys`` from `reader`, keeping defaults for what is unset, then
     /// refuses settings a node cannot run with (``validate()``) unless `validating` is false (a tool
     /// that uses one part, such as `switchboard jobs`, checks what it uses).
+    /// A `true`/`false` key; nil when unset.
+    private static func flag(_ key: String, in reader: ConfigReader) throws -> Bool? {
+        switch reader.string(forKey: ConfigKey(key))?.lowercased() {
+        case nil: return nil
+        case "true": return true
+        case "false": return false
+        case let other?: throw ChatError.validation("configuration '\(key)' must be true or false, not '\(other)'")
+        }
+    }
+
     public init(reader: ConfigReader, validating: Bool = true) throws {
         self.init()
         server.host = reader.string(forKey: "http.host", default: server.host)
@@ -151,6 +162,7 @@ extension NodeConfiguration {
         appendBatching.batch = reader.int(forKey: "database.append.batch", default: appendBatching.batch)
         appendBatching.waiting = reader.int(forKey: "database.append.waiting", default: appendBatching.waiting)
         redisURL = reader.string(forKey: "redis.url", isSecret: true)
+        redisCluster = try Self.flag("redis.cluster", in: reader) ?? redisCluster
         redisPoolSize = reader.int(forKey: "redis.pool.size", default: redisPoolSize)
         redisPubSubLinks = reader.int(forKey: "redis.pubsub.links", default: redisPubSubLinks)
         redisTimeout = .milliseconds(reader.int(forKey: "redis.timeout.ms", default: 2_000))
@@ -198,12 +210,7 @@ extension NodeConfiguration {
         let redeliverDelay = reader.int(forKey: "redeliver.delay.ms", default: Int(redeliverDelay?.wholeMilliseconds ?? 0))
         guard redeliverDelay >= 0 else { throw ChatError.validation("configuration 'redeliver.delay.ms' must not be negative") }
         self.redeliverDelay = redeliverDelay > 0 ? .milliseconds(redeliverDelay) : nil
-        switch reader.string(forKey: "demo.enabled")?.lowercased() {
-        case nil: demo = nil
-        case "true": demo = true
-        case "false": demo = false
-        case let other?: throw ChatError.validation("configuration 'demo.enabled' must be true or false, not '\(other)'")
-        }
+        demo = try Self.flag("demo.enabled", in: reader)
         demoTokenLifetime = .milliseconds(reader.int(forKey: "demo.token.ttl.ms", default: Int(demoTokenLifetime.wholeMilliseconds)))
         adminReportInterval = .milliseconds(reader.int(forKey: "admin.report.interval.ms", default: Int(adminReportInterval.wholeMilliseconds)))
         adminReportSessions = reader.int(forKey: "admin.report.sessions", default: adminReportSessions)
@@ -227,7 +234,7 @@ extension NodeConfiguration {
         guard databaseTimeout > .zero else { throw ChatError.validation("configuration 'database.timeout.ms' must be positive") }
         if let databaseURL { _ = try databaseSettings(url: databaseURL) }
         if redisURL != nil {
-            _ = try redisConfiguration
+            _ = try redisTarget
             guard databaseURL != nil else {
                 throw ChatError.validation("'redis.url' (cluster mode) needs 'database.url': nodes that share Redis must share a PostgreSQL store")
             }

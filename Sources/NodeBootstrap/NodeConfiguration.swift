@@ -26,6 +26,8 @@ public struct NodeConfiguration: Sendable {
     public var appendBatching = DatabaseSettings.AppendBatching()
     /// Cluster mode: Redis for the broker, presence, cache and rate limits; in-process when nil.
     public var redisURL: String?
+    /// The Redis URL names a Redis Cluster (also when it lists several hosts: its seeds).
+    public var redisCluster = false
     public var redisPoolSize: Int = 4
     /// Redis pub/sub connections (links), each with its own consumer on its own event loop.
     public var redisPubSubLinks: Int = 2
@@ -116,16 +118,16 @@ extension NodeConfiguration {
 }
 
 extension NodeConfiguration {
-    /// The Redis client settings, when a Redis URL is configured.
-    public var redisConfiguration: RedisConfiguration? {
+    /// The Redis deployment and client settings, when a Redis URL is configured.
+    public var redisTarget: RedisTarget? {
         get throws {
             guard let redisURL else { return nil }
             do {
-                var configuration = try RedisConfiguration(url: redisURL)
-                configuration.poolSize = redisPoolSize
-                configuration.commandTimeout = redisTimeout
-                configuration.connectTimeout = redisTimeout
-                return configuration
+                var target = try RedisTarget(url: redisURL, cluster: redisCluster)
+                target.configuration.poolSize = redisPoolSize
+                target.configuration.commandTimeout = redisTimeout
+                target.configuration.connectTimeout = redisTimeout
+                return target
             } catch {
                 throw ChatError.validation("configuration 'redis.url': \(error)")
             }

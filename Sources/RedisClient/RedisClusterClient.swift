@@ -50,6 +50,12 @@ public final class RedisClusterClient: RedisCommands {
         return try await refresh()
     }
 
+    /// Marks the slot map stale: the next call reads it again (a sharded subscriber that was told a
+    /// slot moved says so here).
+    public func invalidate() {
+        state.withLock { $0.stale = true }
+    }
+
     /// Reads the slot map again from the first node that answers (the known primaries, then the seeds).
     @discardableResult
     public func refresh() async throws(RedisError) -> ClusterTopology {

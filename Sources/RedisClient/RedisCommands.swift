@@ -4,6 +4,8 @@
 public protocol RedisCommands: Sendable {
     /// Sends `commands` pipelined and returns one reply per command, in order.
     func send(_ commands: [RedisCommand]) async throws(RedisError) -> [RESPValue]
+    /// Closes every connection; later calls fail with `closed`.
+    func close()
 }
 
 extension RedisCommands {

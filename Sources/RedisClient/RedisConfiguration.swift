@@ -92,3 +92,61 @@ public struct RedisBackoff: Sendable {
         return ceiling * random
     }
 }
+
+/// Which Redis deployment a node uses: one server, or a Redis Cluster found through its seeds.
+public enum RedisTarget: Sendable, CustomStringConvertible {
+    case server(RedisConfiguration)
+    /// A cluster: `configuration` holds what every node's connections share (credentials, TLS,
+    /// timeouts) and its host and port are the first seed's.
+    case cluster(seeds: [ClusterNodeAddress], configuration: RedisConfiguration)
+
+    /// Reads `redis://[credentials@]host[:port][,host[:port]…][/db]`: several hosts name a cluster's
+    /// seeds; one host is a server, or a cluster's one seed when `cluster` is true. A cluster has
+    /// only database 0.
+    public init(url: String, cluster: Bool = false) throws(RedisError) {
+        guard let schemeEnd = url.range(of: "://") else { throw .invalidURL("expected redis://host:port/db or rediss://…") }
+        let rest = url[schemeEnd.upperBound...]
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        let credentialsEnd = authority.lastIndex(of: "@")
+        let hosts = authority[(credentialsEnd.map { authority.index(after: $0) } ?? authority.startIndex)...]
+        let names = hosts.split(separator: ",", omittingEmptySubsequences: false)
+        guard names.count > 1 || cluster else {
+            self = .server(try RedisConfiguration(url: url))
+            return
+        }
+        var seeds: [ClusterNodeAddress] = []
+        var configuration: RedisConfiguration?
+        for name in names {
+            // Each host read as the URL with only that host, so credentials, TLS and checks are the same.
+            let one = try RedisConfiguration(url: String(url[..<hosts.startIndex]) + name + String(rest[authorityEnd...]))
+            guard one.database == 0 else { throw .invalidURL("a Redis Cluster has only database 0") }
+            seeds.append(ClusterNodeAddress(host: one.host, port: one.port))
+            if configuration == nil { configuration = one }
+        }
+        self = .cluster(seeds: seeds, configuration: configuration!)
+    }
+
+    /// The settings every connection shares (for a cluster, with the first seed's address).
+    public var configuration: RedisConfiguration {
+        get {
+            switch self {
+            case .server(let configuration), .cluster(_, let configuration): configuration
+            }
+        }
+        set {
+            switch self {
+            case .server: self = .server(newValue)
+            case .cluster(let seeds, _): self = .cluster(seeds: seeds, configuration: newValue)
+            }
+        }
+    }
+
+    /// The URL without the password (a cluster's seeds listed).
+    public var description: String {
+        switch self {
+        case .server(let configuration): "\(configuration)"
+        case .cluster(let seeds, let configuration): "cluster \(seeds.map(\.description).joined(separator: ",")) (\(configuration))"
+        }
+    }
+}

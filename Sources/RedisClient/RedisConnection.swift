@@ -12,11 +12,18 @@ public struct RedisPushMessage: Sendable {
 /// Receives pushed messages on the connection's event loop; it must not block.
 public typealias RedisPushHandler = @Sendable (RedisPushMessage) -> Void
 
+/// Receives, on a sharded pub/sub connection's event loop, each channel a `sunsubscribe` array names
+/// that no `SUNSUBSCRIBE` of ours waits for: the server dropped the subscription (the channel's slot
+/// left the node). It must not block.
+public typealias RedisShardUnsubscribeHandler = @Sendable (String) -> Void
+
 /// Encoded commands and the promise of their replies, written as one unit.
 struct RedisRequest: Sendable {
     var bytes: ByteBuffer
     var count: Int
     var promise: EventLoopPromise<[RESPValue]>
+    /// The channels of the request's `SUNSUBSCRIBE`s, whose `sunsubscribe` arrays are its replies.
+    var unsubscribing: Set<String> = []
 }
 
 /// Matches replies to requests in order (RESP2 answers in the order commands were sent), so any number
@@ -24,7 +31,8 @@ struct RedisRequest: Sendable {
 /// in one flush (one system call, and one read on the server's side), after the work already queued on
 /// the loop has run: callers resumed together (a group commit's waiters) share a write. On a pub/sub connection, pushed `message` arrays go to the
 /// push handler instead. A request with no reply by its deadline fails every pending request with
-/// `timeout` and closes the connection, since later replies could no longer be matched.
+/// `timeout` and closes the connection, since later replies could no longer be matched. On a sharded
+/// pub/sub connection, `sunsubscribe` arrays go to their own handler.
 final class RedisCommandHandler: ChannelDuplexHandler {
     typealias InboundIn = RESPValue
     typealias OutboundIn = RedisRequest
@@ -35,6 +43,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         var replies: [RESPValue]
         let promise: EventLoopPromise<[RESPValue]>
         let deadline: NIODeadline
+        var unsubscribing: Set<String>
     }
 
     private var pending = CircularBuffer<Pending>(initialCapacity: 16)
@@ -42,10 +51,12 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     private var flushQueued = false
     private let timeout: TimeAmount
     private let onPush: RedisPushHandler?
+    private let onShardUnsubscribe: RedisShardUnsubscribeHandler?
 
-    init(timeout: Duration, onPush: RedisPushHandler?) {
+    init(timeout: Duration, onPush: RedisPushHandler?, onShardUnsubscribe: RedisShardUnsubscribeHandler? = nil) {
         self.timeout = TimeAmount(timeout)
         self.onPush = onPush
+        self.onShardUnsubscribe = onShardUnsubscribe
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -55,7 +66,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
             promise?.succeed()
             return
         }
-        pending.append(Pending(remaining: request.count, replies: [], promise: request.promise, deadline: .now() + timeout))
+        pending.append(
+            Pending(remaining: request.count, replies: [], promise: request.promise, deadline: .now() + timeout, unsubscribing: request.unsubscribing))
         if timer == nil { armTimer(context: context) }
         context.write(wrapOutboundOut(request.bytes), promise: promise)
         guard !flushQueued else { return }
@@ -72,6 +84,18 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         if let onPush, let message = Self.push(value) {
             onPush(message)
             return
+        }
+        // A server may send `sunsubscribe` unasked (RESP2 cannot tell it from a confirmation): on a
+        // sharded link it is the oldest request's reply when that request unsubscribes the channel,
+        // and the server's own otherwise.
+        if let onShardUnsubscribe, case .array(let parts) = value, parts.count == 3, parts[0].string == "sunsubscribe",
+            let channel = parts[1].string
+        {
+            guard pending.first?.unsubscribing.contains(channel) == true else {
+                onShardUnsubscribe(channel)
+                return
+            }
+            pending[pending.startIndex].unsubscribing.remove(channel)
         }
         guard var head = pending.first else {
             fail(with: .protocolViolation("a reply nobody asked for"), context: context)
@@ -155,9 +179,12 @@ public final class RedisConnection: Sendable {
     private init(channel: any Channel) { self.channel = channel }
 
     /// Connects and runs the handshake (AUTH, SELECT, CLIENT SETNAME as configured). With `onPush`, the
-    /// connection is for pub/sub: pushed messages go there.
+    /// connection is for pub/sub: pushed messages go there. With `onShardUnsubscribe` too, it is for
+    /// sharded pub/sub: a `sunsubscribe` the server sends unasked goes there (unsubscribe with
+    /// ``unsubscribeShard(_:)``, whose replies are told apart).
     public static func connect(
-        _ configuration: RedisConfiguration, on eventLoop: any EventLoop, onPush: RedisPushHandler? = nil
+        _ configuration: RedisConfiguration, on eventLoop: any EventLoop, onPush: RedisPushHandler? = nil,
+        onShardUnsubscribe: RedisShardUnsubscribeHandler? = nil
     ) -> EventLoopFuture<RedisConnection> {
         let sslContext: NIOSSLContext?
         do {
@@ -178,7 +205,7 @@ public final class RedisConnection: Sendable {
                         try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                     }
                     try sync.addHandler(ByteToMessageHandler(RESPReplyDecoder()))
-                    try sync.addHandler(RedisCommandHandler(timeout: timeout, onPush: onPush))
+                    try sync.addHandler(RedisCommandHandler(timeout: timeout, onPush: onPush, onShardUnsubscribe: onShardUnsubscribe))
                 }
             }
         return bootstrap.connect(host: configuration.host, port: configuration.port)
@@ -217,11 +244,22 @@ public final class RedisConnection: Sendable {
 
     /// Sends `commands` in one write and returns their replies in order (error replies included, as values).
     public func send(_ commands: [RedisCommand]) -> EventLoopFuture<[RESPValue]> {
+        send(commands, unsubscribing: [])
+    }
+
+    /// On a sharded pub/sub connection: one `SUNSUBSCRIBE` per channel, each answered by its
+    /// `sunsubscribe` array or an error (`MOVED` when the node no longer serves the channel's slot).
+    public func unsubscribeShard(_ channels: [String]) -> EventLoopFuture<[RESPValue]> {
+        send(channels.map { ["SUNSUBSCRIBE", RedisArgument($0)] }, unsubscribing: Set(channels))
+    }
+
+    private func send(_ commands: [RedisCommand], unsubscribing: Set<String>) -> EventLoopFuture<[RESPValue]> {
         let promise = channel.eventLoop.makePromise(of: [RESPValue].self)
         var bytes = channel.allocator.buffer(capacity: 64 * max(commands.count, 1))
         for command in commands { RESPEncoder.encode(command, into: &bytes) }
         // The handler flushes once the loop has run what is queued on it (see RedisCommandHandler).
-        channel.write(RedisRequest(bytes: bytes, count: commands.count, promise: promise)).whenFailure { error in
+        let request = RedisRequest(bytes: bytes, count: commands.count, promise: promise, unsubscribing: unsubscribing)
+        channel.write(request).whenFailure { error in
             promise.fail((error as? RedisError) ?? .connectionClosed)
         }
         return promise.futureResult

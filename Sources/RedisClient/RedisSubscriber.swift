@@ -14,6 +14,20 @@ public enum RedisPubSubEvent: Sendable {
     case resumed
 }
 
+/// A pub/sub link as a broker uses it: channels subscribed and unsubscribed, what they carry delivered
+/// in ``events`` (a gap marked by `.resumed`), and the command that publishes to them.
+public protocol RedisPubSubLink: Service, Sendable {
+    var events: AsyncStream<RedisPubSubEvent> { get }
+    /// The event loop the link's connections live on, where a consumer of ``events`` runs best.
+    var eventLoop: any EventLoop { get }
+    /// True while every wanted channel is subscribed on a live connection.
+    var isConnected: Bool { get }
+    /// The command that publishes to this link's channels: `PUBLISH`, or `SPUBLISH` for sharded pub/sub.
+    var publishCommand: String { get }
+    func subscribe(_ channels: [String]) async throws(RedisError)
+    func unsubscribe(_ channels: [String]) async throws(RedisError)
+}
+
 /// Pub/sub on a dedicated connection, as a Service: ``run()`` keeps the connection up, pings it to find
 /// a dead link, reconnects with exponential backoff and jitter, and re-subscribes every wanted channel.
 ///
@@ -21,18 +35,16 @@ public enum RedisPubSubEvent: Sendable {
 /// ``events`` (in publish order per publisher), and they keep arriving across reconnects until
 /// ``unsubscribe(_:)``; every gap in the stream (a reconnect, an overflow of the bounded buffer) is
 /// marked by a `.resumed` event after it. Pub/sub is at-most-once: the marker is the only signal of loss.
-public final class RedisSubscriber: Service, Sendable {
+public final class RedisSubscriber: RedisPubSubLink {
     private struct State {
         var wanted: Set<String> = []
         var connection: RedisConnection?
         var connectedBefore = false
     }
 
-    public let events: AsyncStream<RedisPubSubEvent>
-    private let continuation: AsyncStream<RedisPubSubEvent>.Continuation
+    public var events: AsyncStream<RedisPubSubEvent> { sink.events }
+    private let sink: PubSubEventSink
     private let state = Mutex(State())
-    /// Set when a message was dropped; the next delivery is preceded by `.resumed`.
-    private let lost = Atomic<Bool>(false)
     private let configuration: RedisConfiguration
     /// The event loop of the link's connection.
     public let eventLoop: any EventLoop
@@ -42,9 +54,10 @@ public final class RedisSubscriber: Service, Sendable {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.logger = logger
-        (events, continuation) = AsyncStream.makeStream(
-            of: RedisPubSubEvent.self, bufferingPolicy: .bufferingOldest(max(configuration.pubSubBufferSize, 1)))
+        self.sink = PubSubEventSink(bufferSize: configuration.pubSubBufferSize)
     }
+
+    public var publishCommand: String { "PUBLISH" }
 
     /// True while the link is up.
     public var isConnected: Bool { state.withLock { $0.connection?.isActive ?? false } }
@@ -98,15 +111,15 @@ public final class RedisSubscriber: Service, Sendable {
             return state.connection
         }
         connection?.close()
-        continuation.finish()
+        sink.finish()
     }
 
     private func maintain() async {
         var failures = 0
         while !Task.isCancelled {
             do {
-                let connection = try await RedisConnection.connect(configuration, on: eventLoop) { [weak self] message in
-                    self?.deliver(message)
+                let connection = try await RedisConnection.connect(configuration, on: eventLoop) { [sink] message in
+                    sink.deliver(message)
                 }.get()
                 let (wanted, resumed) = state.withLock { state in
                     state.connection = connection
@@ -116,7 +129,7 @@ public final class RedisSubscriber: Service, Sendable {
                 for chunk in Array(wanted).chunks(of: 512) { try await Self.confirm(connection, verb: "SUBSCRIBE", Array(chunk)) }
                 if resumed {
                     logger.notice("redis pub/sub link restored; channels subscribed again", metadata: ["channels": "\(wanted.count)"])
-                    markGap()
+                    sink.markGap()
                 }
                 failures = 0
                 await watch(connection)
@@ -129,8 +142,7 @@ public final class RedisSubscriber: Service, Sendable {
                 return state.connection
             }
             dead?.close()
-            // Whatever arrives next follows a gap.
-            lost.store(true, ordering: .releasing)
+            sink.markLost()
             let delay = configuration.backoff.delay(after: failures)
             failures += 1
             do { try await Task.sleep(for: delay) } catch { return }
@@ -160,7 +172,21 @@ public final class RedisSubscriber: Service, Sendable {
         }
     }
 
-    private func deliver(_ message: RedisPushMessage) {
+}
+
+/// The bounded stream a pub/sub link delivers into, and its gap marker: a message that does not fit is
+/// dropped, and a `.resumed` event goes before the next one that does.
+final class PubSubEventSink: Sendable {
+    let events: AsyncStream<RedisPubSubEvent>
+    private let continuation: AsyncStream<RedisPubSubEvent>.Continuation
+    /// Set when something was lost; the next delivery is preceded by `.resumed`.
+    private let lost = Atomic<Bool>(false)
+
+    init(bufferSize: Int) {
+        (events, continuation) = AsyncStream.makeStream(of: RedisPubSubEvent.self, bufferingPolicy: .bufferingOldest(max(bufferSize, 1)))
+    }
+
+    func deliver(_ message: RedisPushMessage) {
         if lost.load(ordering: .acquiring) {
             guard case .enqueued = continuation.yield(.resumed) else { return }
             lost.store(false, ordering: .releasing)
@@ -168,14 +194,19 @@ public final class RedisSubscriber: Service, Sendable {
         if case .dropped = continuation.yield(.message(message)) { lost.store(true, ordering: .releasing) }
     }
 
-    /// A reconnect ended: say so now if the buffer has room, else before the next message.
-    private func markGap() {
+    /// Whatever arrives next follows a gap (the link is down; `markGap` follows once it is whole).
+    func markLost() { lost.store(true, ordering: .releasing) }
+
+    /// The link is whole again after a gap: say so now if the buffer has room, else before the next message.
+    func markGap() {
         if case .enqueued = continuation.yield(.resumed) {
             lost.store(false, ordering: .releasing)
         } else {
             lost.store(true, ordering: .releasing)
         }
     }
+
+    func finish() { continuation.finish() }
 }
 
 extension Array {

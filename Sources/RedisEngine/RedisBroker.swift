@@ -8,9 +8,11 @@ import Synchronization
 
 /// The ``Broker`` on Redis pub/sub, as a Service that owns the node's pub/sub link.
 ///
-/// - Publishing is one `PUBLISH` on the command pool; the payload is ``EnvelopeCodec``'s bytes.
-/// - Subscriptions go to dedicated ``RedisSubscriber`` connections, the links (`redis.pubsub.links`,
-///   each on its own event loop): one Redis subscription per channel per node (the hub
+/// - Publishing is one `PUBLISH` on the command pool (`SPUBLISH` on a Redis Cluster, whose links are
+///   ``RedisShardedSubscriber``s: each channel lives on its slot's shard); the payload is
+///   ``EnvelopeCodec``'s bytes.
+/// - Subscriptions go to the links (`redis.pubsub.links`, each on its own event loop: a
+///   ``RedisSubscriber`` connection on one server, a ``RedisShardedSubscriber`` on a cluster): one Redis subscription per channel per node (the hub
 ///   reference-counts local interest and calls `subscribe` once), on the link the channel's name hashes
 ///   to. Each link has its own consumer, so what several links carry reaches the hub's shards in
 ///   parallel, and one channel's messages keep their publish order (they all cross one link).
@@ -23,7 +25,9 @@ import Synchronization
 ///   intervals (a wedged link), and readiness follows it.
 public final class RedisBroker: Broker, Service {
     private let client: any RedisCommands
-    private let links: [RedisSubscriber]
+    private let links: [any RedisPubSubLink]
+    /// `PUBLISH`, or `SPUBLISH` when the links are sharded.
+    private let publishCommand: RedisArgument
     private let node: NodeID
     private let prefix: String
     private let handler: EnvelopeHandler
@@ -35,14 +39,15 @@ public final class RedisBroker: Broker, Service {
     /// Per link, the channel its canary goes to.
     private let canaryChannels: [String]
 
-    /// `subscribers` are the links (at least one; channels are spread over them by name).
+    /// `subscribers` are the links (at least one, all of one kind; channels are spread over them by name).
     public init(
-        client: any RedisCommands, subscribers: [RedisSubscriber], node: NodeID, prefix: String, canaryInterval: Duration = .seconds(2),
+        client: any RedisCommands, subscribers: [any RedisPubSubLink], node: NodeID, prefix: String, canaryInterval: Duration = .seconds(2),
         logger: Logger, handler: @escaping EnvelopeHandler, onResume: @escaping @Sendable () -> Void = {}
     ) {
         precondition(!subscribers.isEmpty, "a broker needs a pub/sub link")
         self.client = client
         self.links = subscribers
+        self.publishCommand = RedisArgument(subscribers[0].publishCommand)
         self.node = node
         self.prefix = prefix
         self.handler = handler
@@ -55,7 +60,7 @@ public final class RedisBroker: Broker, Service {
     }
 
     /// The link that carries `channel` (a stable hash of its name: FNV-1a).
-    private func link(for name: String) -> RedisSubscriber {
+    private func link(for name: String) -> any RedisPubSubLink {
         guard links.count > 1 else { return links[0] }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
@@ -69,7 +74,7 @@ public final class RedisBroker: Broker, Service {
     /// The command that publishes `envelope`, for ``publish(_:)`` and for a pipeline that invalidates
     /// before it (``RedisChangeFeed``).
     func publication(of envelope: Envelope) -> RedisCommand {
-        ["PUBLISH", RedisArgument(envelope.channel.name(prefix: prefix)), RedisArgument(EnvelopeCodec.encode(envelope))]
+        [publishCommand, RedisArgument(envelope.channel.name(prefix: prefix)), RedisArgument(EnvelopeCodec.encode(envelope))]
     }
 
     public func subscribe(_ channel: ChatCore.Channel) async throws {
@@ -145,7 +150,7 @@ public final class RedisBroker: Broker, Service {
                         try await link.subscribe([canaryChannels[index]])
                         subscribed[index] = true
                     }
-                    try await client.execute(["PUBLISH", RedisArgument(canaryChannels[index]), RedisArgument(node.rawValue)])
+                    try await client.execute([publishCommand, RedisArgument(canaryChannels[index]), RedisArgument(node.rawValue)])
                 } catch {
                     logger.debug("canary failed", metadata: ["link": "\(index)", "error": "\(error)"])
                 }

@@ -11,31 +11,27 @@ import TestServers
 /// Redis Cluster of three primaries with a replica each, one for the whole run, stopped by `make
 /// test`'s cleanup). Each harness has a key prefix of its own.
 @Suite struct RedisConformanceTests {
-    /// Where the engine runs: one server, or a cluster through ``RedisClusterClient`` (pub/sub on one
-    /// node of it: a cluster carries `PUBLISH` to every node).
+    /// Where the engine runs: one server, or a cluster through ``RedisClusterClient`` (pub/sub sharded:
+    /// ``RedisShardedSubscriber`` links and `SPUBLISH`).
     enum Target: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case server, cluster
 
         var testDescription: String { rawValue }
 
-        /// A client for the engine, the configuration of a pub/sub link, and how to close the client.
-        func connect() async throws -> (commands: any RedisCommands, pubSub: RedisConfiguration, close: @Sendable () -> Void) {
+        /// A client for the engine, a maker of pub/sub links on it, and how to close the client.
+        func connect() async throws -> (commands: any RedisCommands, link: @Sendable () -> any RedisPubSubLink, close: @Sendable () -> Void) {
             switch self {
             case .server:
                 var configuration = try RedisConfiguration(url: TestRedis.url())
                 configuration.poolSize = 2
                 let client = RedisClient(configuration: configuration)
-                return (client, configuration, { client.close() })
+                return (client, { [configuration] in RedisSubscriber(configuration: configuration, logger: quiet) }, { client.close() })
             case .cluster:
                 let cluster = try await OwnRedisCluster.shared()
                 var configuration = RedisConfiguration()
                 configuration.poolSize = 2
-                let seeds = cluster.nodes.compactMap { ClusterNodeAddress($0) }
-                let client = RedisClusterClient(seeds: seeds, configuration: configuration)
-                var pubSub = configuration
-                pubSub.host = seeds[0].host
-                pubSub.port = seeds[0].port
-                return (client, pubSub, { client.close() })
+                let client = RedisClusterClient(seeds: cluster.nodes.compactMap { ClusterNodeAddress($0) }, configuration: configuration)
+                return (client, { RedisShardedSubscriber(cluster: client, logger: quiet) }, { client.close() })
             }
         }
     }
@@ -53,12 +49,12 @@ import TestServers
         { handlers in
             let prefix = TestRedis.uniquePrefix()
             var brokers: [RedisBroker] = []
-            var subscribers: [RedisSubscriber] = []
+            var subscribers: [any RedisPubSubLink] = []
             var closes: [@Sendable () -> Void] = []
             for (index, handler) in handlers.enumerated() {
                 let client = try await target.connect()
                 // Nodes with one, two and three links: a channel's messages keep their order over any of them.
-                let links = (0...index % 3).map { _ in RedisSubscriber(configuration: client.pubSub, logger: quiet) }
+                let links = (0...index % 3).map { _ in client.link() }
                 closes.append(client.close)
                 subscribers += links
                 brokers.append(
@@ -78,7 +74,7 @@ import TestServers
         { handler in
             let prefix = TestRedis.uniquePrefix()
             let client = try await target.connect()
-            let subscriber = RedisSubscriber(configuration: client.pubSub, logger: quiet)
+            let subscriber = client.link()
             let broker = RedisBroker(
                 client: client.commands, subscribers: [subscriber], node: NodeID("node-0"), prefix: prefix, logger: quiet, handler: handler)
             let cache = RedisCache(client: client.commands, prefix: prefix)
