@@ -33,8 +33,10 @@ release: deps
 	$(SWIFT) build -c release --product switchboard $(SWIFT_FLAGS)
 
 ## Cluster mode on one machine: Redis, PostgreSQL and three nodes on loopback ports; prints their URLs.
+## REDIS=cluster: a Redis Cluster (3 primaries, 3 replicas) instead of one redis-server.
+REDIS ?= server
 cluster: release
-	@bash scripts/cluster.sh up
+	@REDIS=$(REDIS) bash scripts/cluster.sh up
 
 ## Stops what `make cluster` started (by the pids it recorded), and removes its directory.
 cluster-down:
@@ -45,13 +47,14 @@ cluster-down:
 SCENARIO ?= bench/scenarios/fanout.json
 BENCH_ARGS ?=
 bench: deps
-	bash scripts/bench.sh cluster $(SCENARIO) $(BENCH_ARGS)
+	REDIS=$(REDIS) bash scripts/bench.sh cluster $(SCENARIO) $(BENCH_ARGS)
 
 ## Every failover drill (bench/README.md) under the drill load on a two-node cluster, one table at the
-## end; each must lose nothing and show no duplicate. DRILLS names a subset.
+## end; each must lose nothing and show no duplicate. DRILLS names a subset. REDIS=cluster: the Redis
+## Cluster drills on three nodes (the busiest shard's primary killed).
 DRILLS ?=
 drill: deps
-	bash scripts/bench.sh drill $(DRILLS)
+	REDIS=$(REDIS) bash scripts/bench.sh drill $(DRILLS)
 
 ## A rolling deploy under load: three release nodes behind a local nginx, each replaced in turn while
 ## clients send through it; fails on a lost or repeated message or any error (`make test` runs it).

@@ -10,7 +10,8 @@
 #   scripts/bench.sh embedded SCENARIO [HARNESS FLAGS…]  release build; one node on the embedded engine
 #                                                        (SQLite in a temporary directory), measured
 #   scripts/bench.sh drill [NAME…]                       release build; a cluster (2 nodes); the drill scenario
-#                                                        once per fault (all when none is named), one table
+#                                                        once per fault (all when none is named), one table;
+#                                                        REDIS=cluster: on a Redis Cluster, 3 nodes, its drills
 #   scripts/bench.sh rolling [HARNESS FLAGS…]            release build; three nodes behind a local nginx
 #                                                        (scripts/balancer.sh), the clients connected through
 #                                                        it; each node replaced in turn (SIGTERM, a fresh
@@ -49,7 +50,16 @@ harness() {
     urls+=("http://127.0.0.1:$(cat "$CLUSTER_DIR/node-$index.port")")
     processes+=(--process "node-$index=$(cat "$CLUSTER_DIR/node-$index.pid")")
   done
-  processes+=(--process "redis=$(cat "$CLUSTER_DIR/redis/redis.pid")")
+  if [[ -d $CLUSTER_DIR/redis/node-1 ]]; then
+    # A Redis Cluster: each live server measured (a drill may have killed one).
+    for index in "$CLUSTER_DIR"/redis/node-*; do
+      if [[ -s $index/redis.pid ]] && kill -0 "$(cat "$index/redis.pid")" 2>/dev/null; then
+        processes+=(--process "redis-${index##*-}=$(cat "$index/redis.pid")")
+      fi
+    done
+  else
+    processes+=(--process "redis=$(cat "$CLUSTER_DIR/redis/redis.pid")")
+  fi
   processes+=(--process "postgres=$(head -n 1 "$CLUSTER_DIR/postgres/data/postmaster.pid")")
   nodes=$(IFS=,; echo "${urls[*]}")
   bench/.build/release/switchboard-bench run "$1" --nodes "$nodes" --secret "$(cat "$CLUSTER_DIR/secret")" \
@@ -70,7 +80,10 @@ drill_args() {
     restart-postgres) echo "--fault-command|bash scripts/postgres.sh stop $d/postgres|--restore-command|bash scripts/postgres.sh restart $d/postgres|--restore-after|3" ;;
     # The postmaster and every backend: a hung machine, not one hung process.
     freeze-postgres) echo "--fault-command|pkill -STOP -P $postmaster; kill -STOP $postmaster|--restore-command|kill -CONT $postmaster; pkill -CONT -P $postmaster|--restore-after|10" ;;
-    *) echo "unknown drill '$1' (kill-node drain-node restart-redis freeze-redis restart-postgres freeze-postgres)" >&2; return 1 ;;
+    # A Redis Cluster: the busiest shard's primary crashes; its replica is promoted; the dead server is
+    # started again later and rejoins as a replica.
+    kill-redis-primary) echo "--fault-command|bash scripts/redis.sh kill-primary $d/redis >$d/killed-primary|--restore-command|bash scripts/redis.sh restart \$(cat $d/killed-primary)|--restore-after|10" ;;
+    *) echo "unknown drill '$1' (kill-node drain-node restart-redis freeze-redis restart-postgres freeze-postgres kill-redis-primary)" >&2; return 1 ;;
   esac
 }
 
@@ -96,6 +109,12 @@ case ${1:-} in
   drill)
     shift
     drills=("$@")
+    if [[ ${REDIS:-server} == cluster ]]; then
+      # On a Redis Cluster: three nodes, and the drills that make sense there (one redis-server's restart
+      # or freeze does not).
+      export CLUSTER_NODES=${CLUSTER_NODES:-3}
+      ((${#drills[@]})) || drills=(kill-redis-primary kill-node restart-postgres)
+    fi
     ((${#drills[@]})) || drills=(kill-node drain-node restart-redis freeze-redis restart-postgres freeze-postgres)
     start_cluster
     summary=()

@@ -9,12 +9,14 @@
 #                                          is taken out of the balancer, stopped with SIGTERM (it drains),
 #                                          started again, and put back once ready
 #
-# CLUSTER_NODES (3), CLUSTER_BINARY (the release build) and CLUSTER_ARGS (more flags for every node,
-# e.g. the bench's rate limits) change what starts.
+# CLUSTER_NODES (3), CLUSTER_BINARY (the release build), CLUSTER_ARGS (more flags for every node,
+# e.g. the bench's rate limits) and REDIS (`server`, the default: one redis-server; `cluster`: a Redis
+# Cluster of 3 primaries and 3 replicas, the nodes given every node as a seed) change what starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${CLUSTER_DIR:-/tmp/switchboard-cluster-$(id -u)}
 nodes=${CLUSTER_NODES:-3}
+redis_mode=${REDIS:-server}
 binary=${CLUSTER_BINARY:-.build/release/switchboard}
 read -r -a extra <<<"${CLUSTER_ARGS:-}"
 
@@ -64,7 +66,11 @@ up() {
   local database redis secret
   # PostgreSQL's durable defaults: what the cluster acknowledges is on disk (the bench measures this).
   database=$(POSTGRES_DURABLE=1 bash scripts/postgres.sh start "$dir/postgres")
-  redis=$(bash scripts/redis.sh start "$dir/redis")
+  case $redis_mode in
+    server) redis=$(bash scripts/redis.sh start "$dir/redis") ;;
+    cluster) redis=$(bash scripts/redis.sh start-cluster "$dir/redis" 3 1) ;;
+    *) echo "REDIS must be server or cluster, not '$redis_mode'" >&2; exit 2 ;;
+  esac
   secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
   echo "$secret" >"$dir/secret"
   chmod 600 "$dir/secret"

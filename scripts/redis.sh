@@ -14,6 +14,15 @@
 #                                  joined by `redis-cli --cluster create`; prints redis://HOST:PORT,HOST:PORT,…
 #                                  (every node) once every slot is served, every node agrees and every
 #                                  replica is in sync
+#   scripts/redis.sh start-sentinel DIR
+#                                  Sentinel mode: a primary (DIR/node-1), a replica (DIR/node-2) and three
+#                                  sentinels (DIR/sentinel-N, quorum 2, a 1 s down-after) monitoring it as
+#                                  'switchboard'; prints the sentinels as HOST:PORT,HOST:PORT,HOST:PORT once
+#                                  each knows the replica and the other sentinels, and the replica is in sync
+#   scripts/redis.sh kill-primary DIR
+#                                  SIGKILLs the busiest primary of the cluster in DIR (the most commands per
+#                                  second now), as a crash would; prints its node directory (restart it
+#                                  with `restart`: it rejoins as a replica)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -69,6 +78,10 @@ start_server() {
     listen+=(--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000
       --repl-diskless-sync-delay 0 --shutdown-timeout 0)
   fi
+  # Sentinel mode: a replica follows the primary its file names; a sentinel runs from its own config file
+  # (it rewrites it with what it learns).
+  if [[ -f $dir/replicaof ]]; then listen+=(--replicaof 127.0.0.1 "$(cat "$dir/replicaof")"); fi
+  if [[ -f $dir/sentinel.conf ]]; then listen=("$dir/sentinel.conf" --sentinel "${listen[@]}"); fi
   rm -f "$dir/redis.pid"
   "$bin" "${listen[@]}" --bind 127.0.0.1 --dir "$dir" --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
     --daemonize yes --save '' --appendonly no --protected-mode yes --maxclients 2000 >/dev/null
@@ -135,7 +148,7 @@ case ${1:-} in
   stop | stop-cluster)
     # A cluster's directory holds a server per node-N; a single server's directory, the server itself.
     stop_server "$2"
-    for node in "$2"/node-*; do if [[ -d $node ]]; then stop_server "$node"; fi; done
+    for node in "$2"/sentinel-* "$2"/node-*; do if [[ -d $node ]]; then stop_server "$node"; fi; done
     ;;
   restart)
     start_server "$2" || exit 1
@@ -169,8 +182,51 @@ case ${1:-} in
     ((settled)) || { echo "the cluster in $dir did not settle" >&2; exit 1; }
     (IFS=,; echo "redis://${nodes[*]}")
     ;;
+  start-sentinel)
+    dir=$2
+    server_binary >/dev/null
+    mkdir -p "$dir/node-1" "$dir/node-2"
+    start_fresh "$dir/node-1"
+    cp "$dir/node-1/port" "$dir/node-2/replicaof"
+    start_fresh "$dir/node-2"
+    sentinels=()
+    for index in 1 2 3; do
+      node=$dir/sentinel-$index
+      mkdir -p "$node"
+      printf '%s\n' "sentinel monitor switchboard 127.0.0.1 $(cat "$dir/node-1/port") 2" \
+        "sentinel down-after-milliseconds switchboard 1000" "sentinel failover-timeout switchboard 10000" >"$node/sentinel.conf"
+      start_fresh "$node"
+      sentinels+=("127.0.0.1:$(cat "$node/port")")
+    done
+    for _ in $(seq 1 300); do
+      settled=1
+      for sentinel in "${sentinels[@]}"; do
+        info=$(redis-cli -h 127.0.0.1 -p "${sentinel##*:}" sentinel master switchboard 2>/dev/null | tr -d '\r' || true)
+        grep -A1 -x 'num-slaves' <<<"$info" | tail -n 1 | grep -qx 1 || settled=0
+        grep -A1 -x 'num-other-sentinels' <<<"$info" | tail -n 1 | grep -qx 2 || settled=0
+      done
+      redis-cli -h 127.0.0.1 -p "$(cat "$dir/node-2/port")" info replication 2>/dev/null | grep -q '^master_link_status:up' || settled=0
+      ((settled)) && break
+      sleep 0.1
+    done
+    ((settled)) || { echo "the sentinels in $dir did not settle" >&2; exit 1; }
+    (IFS=,; echo "${sentinels[*]}")
+    ;;
+  kill-primary)
+    busiest="" most=-1
+    for node in "$2"/node-*; do
+      [[ -s $node/redis.pid ]] && kill -0 "$(cat "$node/redis.pid")" 2>/dev/null || continue
+      info=$(redis-cli -h 127.0.0.1 -p "$(cat "$node/port")" info 2>/dev/null | tr -d '\r' || true)
+      grep -q '^role:master' <<<"$info" || continue
+      ops=$(sed -n 's/^instantaneous_ops_per_sec://p' <<<"$info")
+      if ((${ops:-0} > most)); then busiest=$node most=${ops:-0}; fi
+    done
+    [[ -n $busiest ]] || { echo "no live primary in $2" >&2; exit 1; }
+    kill -KILL "$(cat "$busiest/redis.pid")"
+    echo "$busiest"
+    ;;
   *)
-    echo "usage: $0 start|start-tls|stop|restart DIR | start-cluster DIR [PRIMARIES] [REPLICAS] | stop-cluster DIR" >&2
+    echo "usage: $0 start|start-tls|stop|restart DIR | start-cluster DIR [PRIMARIES] [REPLICAS] | stop-cluster DIR | start-sentinel DIR | kill-primary DIR" >&2
     exit 2
     ;;
 esac

@@ -50,10 +50,11 @@ bash scripts/js-test.sh
 echo "== the console in headless Chromium: the demo page on a node, the admin page on two (scripts/console-test.sh)"
 bash scripts/console-test.sh
 echo "== the whole suite (nodes on the embedded SQLite store; store tests on both stores)"
-# Without the Redis Cluster suites: their clusters (six servers each, started, failed over) beside the
-# whole parallel suite stalled its real-time checks for seconds on a two-core machine; they run next, alone.
-$SWIFT test --skip-build --skip RedisCluster
-echo "== the Redis client and every Redis engine port on a Redis Cluster (three primaries, a replica each)"
-$SWIFT test --skip-build --filter RedisCluster
+# Without the Redis Cluster and Sentinel suites: their servers (six for a cluster, five for Sentinel,
+# started, failed over) beside the whole parallel suite stalled its real-time checks for seconds on a
+# two-core machine; they run next, alone.
+$SWIFT test --skip-build --skip RedisCluster --skip RedisSentinel
+echo "== the Redis client and every Redis engine port on a Redis Cluster (three primaries, a replica each) and through Sentinel"
+$SWIFT test --skip-build --filter 'RedisCluster|RedisSentinel'
 echo "== the end-to-end suite again, every node on PostgreSQL"
-SWITCHBOARD_TEST_STORE=postgres $SWIFT test --skip-build --filter EndToEndTests --skip PostgresOutageTests --skip ClusterTests
+SWITCHBOARD_TEST_STORE=postgres $SWIFT test --skip-build --filter EndToEndTests --skip PostgresOutageTests --skip ClusterTests --skip RedisCluster

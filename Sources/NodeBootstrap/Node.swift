@@ -181,7 +181,7 @@ public final class Node: Sendable {
         }
         logger.info("cluster mode: broker, presence, cache, rate limits and jobs on Redis", metadata: ["redis": "\(redis)"])
         redis.configuration.clientName = "switchboard-\(nodeID.rawValue)"
-        let (client, subscribers) = commandsAndLinks(redis, links: configuration.redisPubSubLinks, logger: logger)
+        let (client, subscribers, watchers) = commandsAndLinks(redis, links: configuration.redisPubSubLinks, logger: logger)
         let prefix = configuration.redisPrefix
         let onResume = ResumeAction()
         let broker = RedisBroker(
@@ -191,22 +191,26 @@ public final class Node: Sendable {
         return Backends(
             broker: broker, presence: RedisPresence(client: client, prefix: prefix), cache: cache,
             changes: RedisChangeFeed(cache: cache, broker: broker), rateLimit: RedisRateLimit(client: client, prefix: prefix), jobs: RedisJobQueue(client: client, prefix: prefix, clock: clock),
-            nodes: RedisNodeDirectory(client: client, prefix: prefix), services: [.init(service: broker)],
+            nodes: RedisNodeDirectory(client: client, prefix: prefix), services: watchers.map { .init(service: $0) } + [.init(service: broker)],
             healthChecks: [{ broker.isHealthy }], onResume: onResume, close: { client.close() })
     }
 
     /// The command client and `links` pub/sub links for `target`: a pool and subscribers on one server;
-    /// a cluster client and sharded subscribers on a Redis Cluster. Each link takes the next event loop
-    /// of the shared group.
+    /// a cluster client and sharded subscribers on a Redis Cluster; through Sentinel, a client of the
+    /// primary it names and subscribers that follow it, with the client as a service (it listens for
+    /// failovers). Each link takes the next event loop of the shared group.
     static func commandsAndLinks(_ target: RedisTarget, links: Int, logger: Logger)
-        -> (client: any RedisCommands, links: [any RedisPubSubLink])
+        -> (client: any RedisCommands, links: [any RedisPubSubLink], services: [any Service])
     {
         switch target {
         case .server(let configuration):
-            return (RedisClient(configuration: configuration), (0..<links).map { _ in RedisSubscriber(configuration: configuration, logger: logger) })
+            return (RedisClient(configuration: configuration), (0..<links).map { _ in RedisSubscriber(configuration: configuration, logger: logger) }, [])
         case .cluster(let seeds, let configuration):
             let cluster = RedisClusterClient(seeds: seeds, configuration: configuration)
-            return (cluster, (0..<links).map { _ in RedisShardedSubscriber(cluster: cluster, logger: logger) })
+            return (cluster, (0..<links).map { _ in RedisShardedSubscriber(cluster: cluster, logger: logger) }, [])
+        case .sentinel(let sentinels, let master, let configuration):
+            let client = RedisSentinelClient(sentinels: sentinels, master: master, configuration: configuration, logger: logger)
+            return (client, (0..<links).map { _ in client.subscriber(logger: logger) }, [client])
         }
     }
 

@@ -35,6 +35,7 @@ public enum ConfigKeys {
         .init(key: "database.append.batch", defaultValue: "\(DatabaseSettings.AppendBatching().batch)", help: "Group commit: the most sends, of any conversations, stored in one transaction (one runs at a time per node; those that arrive meanwhile go together in the next)."),
         .init(key: "database.append.waiting", defaultValue: "\(DatabaseSettings.AppendBatching().waiting)", help: "Group commit: the most sends waiting for an append transaction; beyond it a send fails with unavailable (retryable)."),
         .init(key: "redis.url", defaultValue: "(none: in-process)", help: "Cluster mode: redis://[user:password@]host:6379/db (rediss:// for TLS, ?ca=FILE) for pub/sub, presence, cache and rate limits; needs database.url. Several hosts (redis://h1:7000,h2:7001) are a Redis Cluster's seeds."),
+        .init(key: "redis.sentinels", defaultValue: "(none)", help: "Sentinel mode: the sentinels, host:port,… (port 26379 when none is given); redis.url's host is then the master's name (redis://:password@mymaster/0) and its credentials, database and TLS the data nodes'."),
         .init(key: "redis.cluster", defaultValue: "false", help: "The Redis URL is a Redis Cluster (implied when it lists several hosts): commands go to each key's shard, pub/sub is sharded (SSUBSCRIBE/SPUBLISH)."),
         .init(key: "redis.pool.size", defaultValue: "4", help: "Redis connections for commands (pub/sub has its own, `redis.pubsub.links`), spread over the event loops; callers pipeline on them, a caller on an event loop on that loop's first."),
         .init(key: "redis.pubsub.links", defaultValue: "2", help: "Redis pub/sub connections, each with its own consumer on its own event loop; channels are spread over them by name, so events of different conversations reach the hub in parallel (more than the node's cores gains nothing)."),
@@ -161,8 +162,10 @@ extension NodeConfiguration {
         databaseTimeout = .milliseconds(reader.int(forKey: "database.timeout.ms", default: 5_000))
         appendBatching.batch = reader.int(forKey: "database.append.batch", default: appendBatching.batch)
         appendBatching.waiting = reader.int(forKey: "database.append.waiting", default: appendBatching.waiting)
-        redisURL = reader.string(forKey: "redis.url", isSecret: true)
+        // A flag's value with commas (a cluster's seeds) reads as a list, not as a string: join it back.
+        redisURL = reader.string(forKey: "redis.url", isSecret: true) ?? reader.stringArray(forKey: "redis.url", isSecret: true)?.joined(separator: ",")
         redisCluster = try Self.flag("redis.cluster", in: reader) ?? redisCluster
+        redisSentinels = reader.stringArray(forKey: "redis.sentinels") ?? reader.string(forKey: "redis.sentinels")?.split(separator: ",").map(String.init) ?? []
         redisPoolSize = reader.int(forKey: "redis.pool.size", default: redisPoolSize)
         redisPubSubLinks = reader.int(forKey: "redis.pubsub.links", default: redisPubSubLinks)
         redisTimeout = .milliseconds(reader.int(forKey: "redis.timeout.ms", default: 2_000))

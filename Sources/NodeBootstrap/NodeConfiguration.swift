@@ -28,6 +28,8 @@ public struct NodeConfiguration: Sendable {
     public var redisURL: String?
     /// The Redis URL names a Redis Cluster (also when it lists several hosts: its seeds).
     public var redisCluster = false
+    /// Sentinel mode: the sentinels (`host:port`) that name the primary; the URL's host is the master's name.
+    public var redisSentinels: [String] = []
     public var redisPoolSize: Int = 4
     /// Redis pub/sub connections (links), each with its own consumer on its own event loop.
     public var redisPubSubLinks: Int = 2
@@ -123,7 +125,8 @@ extension NodeConfiguration {
         get throws {
             guard let redisURL else { return nil }
             do {
-                var target = try RedisTarget(url: redisURL, cluster: redisCluster)
+                guard redisSentinels.isEmpty || !redisCluster else { throw RedisError.invalidURL("'redis.cluster' and 'redis.sentinels' exclude each other") }
+                var target = try redisSentinels.isEmpty ? RedisTarget(url: redisURL, cluster: redisCluster) : RedisTarget(url: redisURL, sentinels: redisSentinels)
                 target.configuration.poolSize = redisPoolSize
                 target.configuration.commandTimeout = redisTimeout
                 target.configuration.connectTimeout = redisTimeout

@@ -93,12 +93,36 @@ public struct RedisBackoff: Sendable {
     }
 }
 
-/// Which Redis deployment a node uses: one server, or a Redis Cluster found through its seeds.
+/// Which Redis deployment a node uses: one server, a Redis Cluster found through its seeds, or the
+/// primary Redis Sentinel names.
 public enum RedisTarget: Sendable, CustomStringConvertible {
     case server(RedisConfiguration)
     /// A cluster: `configuration` holds what every node's connections share (credentials, TLS,
     /// timeouts) and its host and port are the first seed's.
     case cluster(seeds: [ClusterNodeAddress], configuration: RedisConfiguration)
+    /// A primary and its replicas watched by sentinels: `configuration` holds what the data nodes'
+    /// connections share; `master` is the name the sentinels monitor it by.
+    case sentinel(sentinels: [ClusterNodeAddress], master: String, configuration: RedisConfiguration)
+
+    /// Sentinel mode: the URL's host is the master's name (`redis://:password@mymaster/0`), its
+    /// credentials, database and TLS the data nodes'; each sentinel is `host[:port]` (port 26379 when
+    /// none is given).
+    public init(url: String, sentinels: [String]) throws(RedisError) {
+        let configuration = try RedisConfiguration(url: url)
+        var addresses: [ClusterNodeAddress] = []
+        for sentinel in sentinels {
+            let text = sentinel.trimmingCharacters(in: .whitespaces)
+            if let address = ClusterNodeAddress(text) {
+                addresses.append(address)
+            } else if !text.isEmpty, !text.contains(":") {
+                addresses.append(ClusterNodeAddress(host: text, port: 26379))
+            } else {
+                throw .invalidURL("a sentinel must be host[:port], not '\(sentinel)'")
+            }
+        }
+        guard !addresses.isEmpty else { throw .invalidURL("Sentinel mode needs at least one sentinel") }
+        self = .sentinel(sentinels: addresses, master: configuration.host, configuration: configuration)
+    }
 
     /// Reads `redis://[credentials@]host[:port][,host[:port]…][/db]`: several hosts name a cluster's
     /// seeds; one host is a server, or a cluster's one seed when `cluster` is true. A cluster has
@@ -131,13 +155,14 @@ public enum RedisTarget: Sendable, CustomStringConvertible {
     public var configuration: RedisConfiguration {
         get {
             switch self {
-            case .server(let configuration), .cluster(_, let configuration): configuration
+            case .server(let configuration), .cluster(_, let configuration), .sentinel(_, _, let configuration): configuration
             }
         }
         set {
             switch self {
             case .server: self = .server(newValue)
             case .cluster(let seeds, _): self = .cluster(seeds: seeds, configuration: newValue)
+            case .sentinel(let sentinels, let master, _): self = .sentinel(sentinels: sentinels, master: master, configuration: newValue)
             }
         }
     }
@@ -147,6 +172,8 @@ public enum RedisTarget: Sendable, CustomStringConvertible {
         switch self {
         case .server(let configuration): "\(configuration)"
         case .cluster(let seeds, let configuration): "cluster \(seeds.map(\.description).joined(separator: ",")) (\(configuration))"
+        case .sentinel(let sentinels, let master, let configuration):
+            "sentinel \(sentinels.map(\.description).joined(separator: ",")) master '\(master)' (\(configuration))"
         }
     }
 }

@@ -46,15 +46,33 @@ public final class RedisSubscriber: RedisPubSubLink {
     private let sink: PubSubEventSink
     private let state = Mutex(State())
     private let configuration: RedisConfiguration
+    /// Where each (re)connect goes: `configuration`, or the server a resolver names at that moment.
+    private let resolve: @Sendable () async throws -> RedisConfiguration
     /// The event loop of the link's connection.
     public let eventLoop: any EventLoop
     private let logger: Logger
 
-    public init(configuration: RedisConfiguration, eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next(), logger: Logger) {
+    public convenience init(configuration: RedisConfiguration, eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next(), logger: Logger) {
+        self.init(configuration: configuration, resolve: { configuration }, eventLoop: eventLoop, logger: logger)
+    }
+
+    /// A link whose every connect goes where `resolve` says then (the primary Sentinel names, a sentinel
+    /// in turn); `configuration` gives the buffer, the ping interval and the backoff.
+    public init(
+        configuration: RedisConfiguration, resolve: @escaping @Sendable () async throws -> RedisConfiguration,
+        eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next(), logger: Logger
+    ) {
         self.configuration = configuration
+        self.resolve = resolve
         self.eventLoop = eventLoop
         self.logger = logger
         self.sink = PubSubEventSink(bufferSize: configuration.pubSubBufferSize)
+    }
+
+    /// Drops the connection: the link connects again where its resolver says now, subscribes every
+    /// wanted channel there and marks the gap (a Sentinel failover moved the primary).
+    public func reconnect() {
+        state.withLock { $0.connection }?.close()
     }
 
     public var publishCommand: String { "PUBLISH" }
@@ -118,7 +136,7 @@ public final class RedisSubscriber: RedisPubSubLink {
         var failures = 0
         while !Task.isCancelled {
             do {
-                let connection = try await RedisConnection.connect(configuration, on: eventLoop) { [sink] message in
+                let connection = try await RedisConnection.connect(try await resolve(), on: eventLoop) { [sink] message in
                     sink.deliver(message)
                 }.get()
                 let (wanted, resumed) = state.withLock { state in

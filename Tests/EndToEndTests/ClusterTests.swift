@@ -10,10 +10,54 @@ import TestServers
 import Glibc
 #endif
 
+/// The Redis a test cluster's nodes share: one server (a test may restart it), a Redis Cluster, or a
+/// primary behind Sentinel; each of the test's own.
+enum ClusterRedis: Sendable {
+    case server(OwnRedis)
+    case cluster(OwnRedisCluster)
+    case sentinel(OwnRedisSentinel)
+
+    enum Mode: String, CaseIterable, Sendable { case server, cluster, sentinel }
+
+    static func start(_ mode: Mode) async throws -> ClusterRedis {
+        switch mode {
+        case .server: .server(try await OwnRedis.start())
+        case .cluster: .cluster(try await OwnRedisCluster.start())
+        case .sentinel: .sentinel(try await OwnRedisSentinel.start())
+        }
+    }
+
+    /// The nodes' flags that name it.
+    var flags: [String] {
+        switch self {
+        case .server(let redis): ["--redis-url", redis.url]
+        case .cluster(let cluster): ["--redis-url", "redis://" + cluster.nodes.joined(separator: ",")]
+        case .sentinel(let sentinel):
+            ["--redis-url", "redis://\(OwnRedisSentinel.master)", "--redis-sentinels", sentinel.sentinels.joined(separator: ",")]
+        }
+    }
+
+    /// The one server (for the tests that stop and restart it).
+    var server: OwnRedis {
+        get throws {
+            guard case .server(let redis) = self else { throw ChatError.internal("this cluster's Redis is not one server") }
+            return redis
+        }
+    }
+
+    func remove() async {
+        switch self {
+        case .server(let redis): await redis.remove()
+        case .cluster(let cluster): await cluster.remove()
+        case .sentinel(let sentinel): await sentinel.remove()
+        }
+    }
+}
+
 /// Three real node processes sharing one Redis and one PostgreSQL (cluster mode), clients spread over
-/// them. Each test has its own Redis server (it may restart it) and its own database.
+/// them. Each test has its own Redis (it may restart or fail it over) and its own database.
 struct Cluster {
-    let redis: OwnRedis
+    let redis: ClusterRedis
     let database: TestDatabase
     let directory: String
     var nodes: [NodeProcess]
@@ -21,8 +65,10 @@ struct Cluster {
     /// More flags for every node.
     let extra: [String]
 
-    static func start(nodes count: Int = 3, presenceTTL: Duration = .seconds(30), extra: [String] = []) async throws -> Cluster {
-        let redis = try await OwnRedis.start()
+    static func start(nodes count: Int = 3, redis mode: ClusterRedis.Mode = .server, presenceTTL: Duration = .seconds(30), extra: [String] = [])
+        async throws -> Cluster
+    {
+        let redis = try await ClusterRedis.start(mode)
         let database = try await TestPostgres.createDatabase()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-cluster-\(UUID().uuidString)").path
         var cluster = Cluster(redis: redis, database: database, directory: directory, nodes: [], presenceTTL: presenceTTL, extra: extra)
@@ -39,11 +85,11 @@ struct Cluster {
     func arguments(node index: Int) -> [String] {
         [
             "--node-id", "node-\(index)", "--data-dir", directory + "/node-\(index)", "--auth-secret", TestNode.secret,
-            "--database-url", database.url, "--redis-url", redis.url, "--redis-canary-ms", "300",
+            "--database-url", database.url, "--redis-canary-ms", "300",
             "--presence-ttl-ms", "\(presenceTTL.wholeMilliseconds)", "--redis-timeout-ms", "1000",
             // Tests send fast on purpose; the rate limit has its own tests.
             "--limits-rate-messages", "100000", "--limits-rate-burst", "100000", "--drain-grace-ms", "200", "--drain-jitter-ms", "100",
-        ] + extra
+        ] + redis.flags + extra
     }
 
     func url(_ index: Int) -> String { nodes[index].url }
@@ -62,8 +108,10 @@ struct Cluster {
     }
 
     /// Runs `body` on a running cluster and stops it afterwards, whatever happens.
-    static func with(presenceTTL: Duration = .seconds(30), extra: [String] = [], _ body: (Cluster) async throws -> Void) async throws {
-        let cluster = try await start(presenceTTL: presenceTTL, extra: extra)
+    static func with(
+        redis: ClusterRedis.Mode = .server, presenceTTL: Duration = .seconds(30), extra: [String] = [], _ body: (Cluster) async throws -> Void
+    ) async throws {
+        let cluster = try await start(redis: redis, presenceTTL: presenceTTL, extra: extra)
         do {
             try await body(cluster)
         } catch {
@@ -404,7 +452,7 @@ func seqs(_ connection: ChatConnection, in conversation: String) -> [Int64] {
                             }
                             tasks.addTask {
                                 try await eventually("messages flow") { seqs(cal, in: group).count >= 15 }
-                                try await cluster.redis.stop()
+                                try await cluster.redis.server.stop()
                                 // The node says so: unready, and its broker gauge down (what the alert rules read).
                                 let probe = ChatClient(baseURL: cluster.url(0), token: "")
                                 try await eventually(timeout: .seconds(30), "node 0 reports its pub/sub link down") {
@@ -413,7 +461,7 @@ func seqs(_ connection: ChatConnection, in conversation: String) -> [Int64] {
                                     return ready == 503 && String(decoding: metrics, as: UTF8.self).contains("\nswitchboard_broker_up 0.0")
                                         && String(decoding: metrics, as: UTF8.self).contains("\nswitchboard_ready 0.0")
                                 }
-                                try await cluster.redis.restart()
+                                try await cluster.redis.server.restart()
                             }
                             try await tasks.waitForAll()
                         }

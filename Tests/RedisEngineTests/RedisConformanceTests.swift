@@ -7,14 +7,15 @@ import Testing
 import TestServers
 
 /// The Redis engine against the shared conformance suites (the embedded engine runs the same ones),
-/// on the throwaway redis-server `make test` starts (and, in ``RedisClusterConformanceTests``, on a
-/// Redis Cluster of three primaries with a replica each, one for the whole run, stopped by `make
-/// test`'s cleanup). Each harness has a key prefix of its own.
+/// on the throwaway redis-server `make test` starts (and, in ``RedisClusterAndSentinelConformanceTests``,
+/// on a Redis Cluster and through Sentinel, one of each for the whole run, stopped by `make test`'s
+/// cleanup). Each harness has a key prefix of its own.
 @Suite struct RedisConformanceTests {
-    /// Where the engine runs: one server, or a cluster through ``RedisClusterClient`` (pub/sub sharded:
-    /// ``RedisShardedSubscriber`` links and `SPUBLISH`).
+    /// Where the engine runs: one server; a cluster through ``RedisClusterClient`` (pub/sub sharded:
+    /// ``RedisShardedSubscriber`` links and `SPUBLISH`); the primary Sentinel names, through
+    /// ``RedisSentinelClient``.
     enum Target: String, CaseIterable, CustomTestStringConvertible, Sendable {
-        case server, cluster
+        case server, cluster, sentinel
 
         var testDescription: String { rawValue }
 
@@ -32,6 +33,14 @@ import TestServers
                 configuration.poolSize = 2
                 let client = RedisClusterClient(seeds: cluster.nodes.compactMap { ClusterNodeAddress($0) }, configuration: configuration)
                 return (client, { RedisShardedSubscriber(cluster: client, logger: quiet) }, { client.close() })
+            case .sentinel:
+                let setup = try await OwnRedisSentinel.shared()
+                var configuration = RedisConfiguration()
+                configuration.poolSize = 2
+                let client = RedisSentinelClient(
+                    sentinels: setup.sentinels.compactMap { ClusterNodeAddress($0) }, master: OwnRedisSentinel.master, configuration: configuration,
+                    logger: quiet)
+                return (client, { client.subscriber(logger: quiet) }, { client.close() })
             }
         }
     }
@@ -177,42 +186,44 @@ import TestServers
     }
 }
 
-/// The same suites on a Redis Cluster (three primaries with a replica each, one for the whole run),
-/// one check at a time. `make test` runs the Redis Cluster suites in a stage of their own, after the
-/// whole suite (scripts/test.sh says why).
-@Suite(.serialized) struct RedisClusterConformanceTests {
-    @Test(arguments: NodeDirectoryConformance.checks)
-    func nodeDirectory(_ check: ConformanceCheck<NodeDirectoryFactory>) async throws {
-        try await check.run(RedisConformanceTests.nodeDirectoryFactory(.cluster))
+/// The same suites on a Redis Cluster (three primaries with a replica each) and through Sentinel (a
+/// primary, a replica, three sentinels), one setup of each for the whole run, one check at a time.
+/// `make test` runs these suites in a stage of their own, after the whole suite (scripts/test.sh says why).
+@Suite(.serialized) struct RedisClusterAndSentinelConformanceTests {
+    static let targets: [RedisConformanceTests.Target] = [.cluster, .sentinel]
+
+    @Test(arguments: targets, NodeDirectoryConformance.checks)
+    func nodeDirectory(_ target: RedisConformanceTests.Target, _ check: ConformanceCheck<NodeDirectoryFactory>) async throws {
+        try await check.run(RedisConformanceTests.nodeDirectoryFactory(target))
     }
 
-    @Test(arguments: JobQueueConformance.checks)
-    func jobQueue(_ check: ConformanceCheck<JobQueueFactory>) async throws {
-        try await check.run(RedisConformanceTests.jobQueueFactory(.cluster))
+    @Test(arguments: targets, JobQueueConformance.checks)
+    func jobQueue(_ target: RedisConformanceTests.Target, _ check: ConformanceCheck<JobQueueFactory>) async throws {
+        try await check.run(RedisConformanceTests.jobQueueFactory(target))
     }
 
-    @Test(arguments: ChangeFeedConformance.checks)
-    func changeFeed(_ check: ConformanceCheck<ChangeFeedFactory>) async throws {
-        try await check.run(RedisConformanceTests.changeFeedFactory(.cluster))
+    @Test(arguments: targets, ChangeFeedConformance.checks)
+    func changeFeed(_ target: RedisConformanceTests.Target, _ check: ConformanceCheck<ChangeFeedFactory>) async throws {
+        try await check.run(RedisConformanceTests.changeFeedFactory(target))
     }
 
-    @Test(arguments: BrokerConformance.checks)
-    func broker(_ check: ConformanceCheck<BrokerFactory>) async throws {
-        try await check.run(RedisConformanceTests.brokerFactory(.cluster))
+    @Test(arguments: targets, BrokerConformance.checks)
+    func broker(_ target: RedisConformanceTests.Target, _ check: ConformanceCheck<BrokerFactory>) async throws {
+        try await check.run(RedisConformanceTests.brokerFactory(target))
     }
 
-    @Test(arguments: PresenceConformance.checks)
-    func presence(_ check: ConformanceCheck<PresenceFactory>) async throws {
-        try await check.run(RedisConformanceTests.presenceFactory(.cluster))
+    @Test(arguments: targets, PresenceConformance.checks)
+    func presence(_ target: RedisConformanceTests.Target, _ check: ConformanceCheck<PresenceFactory>) async throws {
+        try await check.run(RedisConformanceTests.presenceFactory(target))
     }
 
-    @Test(arguments: CacheConformance.checks)
-    func cache(_ check: ConformanceCheck<CacheFactory>) async throws {
-        try await check.run(RedisConformanceTests.cacheFactory(.cluster))
+    @Test(arguments: targets, CacheConformance.checks)
+    func cache(_ target: RedisConformanceTests.Target, _ check: ConformanceCheck<CacheFactory>) async throws {
+        try await check.run(RedisConformanceTests.cacheFactory(target))
     }
 
-    @Test(arguments: RateLimitConformance.checks)
-    func rateLimit(_ check: ConformanceCheck<RateLimitFactory>) async throws {
-        try await check.run(RedisConformanceTests.rateLimitFactory(.cluster))
+    @Test(arguments: targets, RateLimitConformance.checks)
+    func rateLimit(_ target: RedisConformanceTests.Target, _ check: ConformanceCheck<RateLimitFactory>) async throws {
+        try await check.run(RedisConformanceTests.rateLimitFactory(target))
     }
 }

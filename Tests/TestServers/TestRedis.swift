@@ -89,6 +89,11 @@ public struct OwnRedisCluster: Sendable {
         }
     }
 
+    /// SIGKILLs the busiest primary (the most commands per second now: `scripts/redis.sh kill-primary`).
+    public func killBusiestPrimary() async throws {
+        try await ServerScript.run(script, "kill-primary", directory)
+    }
+
     /// Stops every node and removes the directory.
     public func remove() async {
         try? await ServerScript.run(script, "stop", directory)
@@ -109,6 +114,74 @@ private actor SharedCluster {
     func cluster() async throws -> OwnRedisCluster {
         if let starting { return try await starting.value }
         let task = Task { try await OwnRedisCluster.start() }
+        starting = task
+        return try await task.value
+    }
+}
+
+/// Sentinel mode of its own (`scripts/redis.sh start-sentinel`): a primary, a replica and three
+/// sentinels monitoring it as ``master``, on free loopback ports, settled when `start` returns.
+public struct OwnRedisSentinel: Sendable {
+    /// The name the sentinels monitor the primary by.
+    public static let master = "switchboard"
+    public let directory: String
+    /// The sentinels' `host:port`.
+    public let sentinels: [String]
+    let script: String
+
+    public static func start() async throws -> OwnRedisSentinel {
+        guard let script = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_REDIS_SCRIPT"] else {
+            throw TestServerMissing(variable: "SWITCHBOARD_TEST_REDIS_SCRIPT")
+        }
+        let parent = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_WORK"] ?? NSTemporaryDirectory()
+        let directory = parent + "/redis-sentinel-" + UUID().uuidString
+        try await ServerScript.run(script, "start-sentinel", directory)
+        var sentinels: [String] = []
+        for index in 1...3 {
+            let port = try String(contentsOfFile: "\(directory)/sentinel-\(index)/port", encoding: .utf8)
+            sentinels.append("127.0.0.1:" + port.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return OwnRedisSentinel(directory: directory, sentinels: sentinels, script: script)
+    }
+
+    /// The data nodes' ports: the first started as the primary, the second as its replica.
+    public func dataPort(_ index: Int) throws -> Int {
+        let text = try String(contentsOfFile: "\(directory)/node-\(index)/port", encoding: .utf8)
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    /// SIGKILLs data node `index` (1 or 2), as a crash would.
+    public func kill(node index: Int) throws {
+        let pid = try String(contentsOfFile: "\(directory)/node-\(index)/redis.pid", encoding: .utf8)
+        guard let number = Int32(pid.trimmingCharacters(in: .whitespacesAndNewlines)), Foundation.kill(number, SIGKILL) == 0 else {
+            throw ServerScript.ScriptFailed(script: script, action: "kill node-\(index)", status: -1)
+        }
+    }
+
+    /// Starts data node `index` again on its port (a killed primary comes back; the sentinels demote it).
+    public func restart(node index: Int) async throws {
+        try await ServerScript.run(script, "restart", "\(directory)/node-\(index)")
+    }
+
+    /// Stops every server and removes the directory.
+    public func remove() async {
+        try? await ServerScript.run(script, "stop", directory)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+extension OwnRedisSentinel {
+    /// One Sentinel setup for every test of the run that asks for it; `make test`'s cleanup stops it.
+    public static func shared() async throws -> OwnRedisSentinel { try await SharedSentinel.instance.sentinel() }
+}
+
+private actor SharedSentinel {
+    static let instance = SharedSentinel()
+    private var starting: Task<OwnRedisSentinel, any Error>?
+
+    func sentinel() async throws -> OwnRedisSentinel {
+        if let starting { return try await starting.value }
+        let task = Task { try await OwnRedisSentinel.start() }
         starting = task
         return try await task.value
     }
