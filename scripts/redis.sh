@@ -19,6 +19,9 @@
 #                                  sentinels (DIR/sentinel-N, quorum 2, a 1 s down-after) monitoring it as
 #                                  'switchboard'; prints the sentinels as HOST:PORT,HOST:PORT,HOST:PORT once
 #                                  each knows the replica and the other sentinels, and the replica is in sync
+#   scripts/redis.sh reshard DIR COUNT
+#                                  moves COUNT slots (with their keys) from node-1's primary to node-2's with
+#                                  `redis-cli --cluster reshard`, as an operator would
 #   scripts/redis.sh kill-primary DIR
 #                                  SIGKILLs the busiest primary of the cluster in DIR (the most commands per
 #                                  second now), as a crash would; prints its node directory (restart it
@@ -212,6 +215,13 @@ case ${1:-} in
     ((settled)) || { echo "the sentinels in $dir did not settle" >&2; exit 1; }
     (IFS=,; echo "${sentinels[*]}")
     ;;
+  reshard)
+    dir=$2 count=${3:?usage: $0 reshard DIR COUNT}
+    from=$(redis-cli -h 127.0.0.1 -p "$(cat "$dir/node-1/port")" cluster myid)
+    to=$(redis-cli -h 127.0.0.1 -p "$(cat "$dir/node-2/port")" cluster myid)
+    redis-cli --cluster reshard "127.0.0.1:$(cat "$dir/node-1/port")" --cluster-from "$from" --cluster-to "$to" \
+      --cluster-slots "$count" --cluster-yes >"$dir/reshard.log" 2>&1 || { cat "$dir/reshard.log" >&2; exit 1; }
+    ;;
   kill-primary)
     busiest="" most=-1
     for node in "$2"/node-*; do
@@ -226,7 +236,7 @@ case ${1:-} in
     echo "$busiest"
     ;;
   *)
-    echo "usage: $0 start|start-tls|stop|restart DIR | start-cluster DIR [PRIMARIES] [REPLICAS] | stop-cluster DIR | start-sentinel DIR | kill-primary DIR" >&2
+    echo "usage: $0 start|start-tls|stop|restart DIR | start-cluster DIR [PRIMARIES] [REPLICAS] | stop-cluster DIR | start-sentinel DIR | reshard DIR COUNT | kill-primary DIR" >&2
     exit 2
     ;;
 esac

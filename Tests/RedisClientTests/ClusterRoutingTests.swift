@@ -1,6 +1,8 @@
+import ChatTesting
 import Foundation
 import NIOCore
 @testable import RedisClient
+import Synchronization
 import Testing
 import TestServers
 
@@ -121,6 +123,62 @@ extension ClusterSlotTests {
         let script = RedisScript("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[2])")
         let got = try await redis.run(script, keys: [RedisArgument("{\(prefix)}c"), RedisArgument("{\(prefix)}a")], arguments: ["x"])
         #expect(got.string == "v-{\(prefix)}a")
+    }
+
+    /// `redis-cli --cluster reshard` of 1,000 slots from one primary to another while the client
+    /// increments 200 keys of the source in pipelines and a sharded link holds channels of the source's
+    /// slots: no increment fails or is lost (each key ends at the count of increments acknowledged, the
+    /// moved ones found through ASK and MOVED), and every channel still delivers afterwards, the moved
+    /// ones from their new primary.
+    @Test func aReshardMidTrafficLosesNoWriteAndMovesTheSubscriptions() async throws {
+        let cluster = try await OwnRedisCluster.start()
+        let redis = Self.client(cluster)
+        defer { redis.close() }
+        let map = try await redis.topology()
+        let source = try #require(ClusterNodeAddress(cluster.nodes[0]))
+        try #require(map.primaries.contains(source))
+        let keys = Array((0..<20_000).lazy.map { "key-\($0)" }.filter { map.primary(of: ClusterSlot(key: $0)) == source }.prefix(200))
+        let channels = Array((0..<20_000).lazy.map { "channel-\($0)" }.filter { map.primary(of: ClusterSlot(key: $0)) == source }.prefix(100))
+        let subscribed = RedisClusterShardedPubSubTests.Running(cluster.nodes)
+        try await subscribed.link.subscribe(channels)
+
+        let done = Atomic<Bool>(false)
+        let traffic = Task { [keys] in
+            var counts = [Int](repeating: 0, count: keys.count)
+            var errors: [String] = []
+            while !done.load(ordering: .relaxed) {
+                for start in stride(from: 0, to: keys.count, by: 20) {
+                    let indices = Array(start..<min(start + 20, keys.count))
+                    do {
+                        let replies = try await redis.send(indices.map { ["INCR", RedisArgument(keys[$0])] })
+                        for (index, reply) in zip(indices, replies) {
+                            if case .integer = reply { counts[index] += 1 } else { errors.append("\(keys[index]): \(reply)") }
+                        }
+                    } catch {
+                        errors.append("\(error)")
+                    }
+                }
+            }
+            return (counts, errors)
+        }
+        try await cluster.reshard(slots: 1000)
+        done.store(true, ordering: .relaxed)
+        let (counts, errors) = await traffic.value
+        #expect(errors.isEmpty, "\(errors.count) failed increments: \(errors.prefix(3))")
+        let values = try await redis.send(keys.map { ["GET", RedisArgument($0)] })
+        #expect(values.map { $0.string.flatMap { Int($0) } ?? 0 } == counts, "every acknowledged increment is there")
+        #expect(counts.allSatisfy { $0 > 0 })
+        let after = try await redis.refresh()
+        let moved = keys.filter { after.primary(of: ClusterSlot(key: $0)) != source }
+        #expect(!moved.isEmpty, "the reshard moved some of the keys")
+
+        for channel in channels { try await subscribed.publish(channel, "after") }
+        try await eventually("every channel delivers after the reshard") { Set(subscribed.received.all) == Set(channels.map { $0 + "=after" }) }
+        let movedChannels = channels.filter { after.primary(of: ClusterSlot(key: Array($0.utf8))) != source }
+        #expect(!movedChannels.isEmpty, "the reshard moved some of the channels")
+        #expect(subscribed.resumed.count >= 1, "the moved channels' gap is marked")
+        await subscribed.stop()
+        await cluster.remove()
     }
 
     /// A slot migrated by hand (`CLUSTER SETSLOT … MIGRATING/IMPORTING`, `MIGRATE`, `SETSLOT … NODE`):

@@ -89,6 +89,12 @@ public struct OwnRedisCluster: Sendable {
         }
     }
 
+    /// Moves `count` slots, with their keys, from the first node's primary to the second's (`redis-cli
+    /// --cluster reshard`); returns when it is done.
+    public func reshard(slots count: Int) async throws {
+        try await ServerScript.run(script, "reshard", directory, "\(count)")
+    }
+
     /// SIGKILLs the busiest primary (the most commands per second now: `scripts/redis.sh kill-primary`).
     public func killBusiestPrimary() async throws {
         try await ServerScript.run(script, "kill-primary", directory)
