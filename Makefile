@@ -33,7 +33,8 @@ release: deps
 	$(SWIFT) build -c release --product switchboard $(SWIFT_FLAGS)
 
 ## Cluster mode on one machine: Redis, PostgreSQL and three nodes on loopback ports; prints their URLs.
-## REDIS=cluster: a Redis Cluster (3 primaries, 3 replicas) instead of one redis-server.
+## REDIS=cluster: a Redis Cluster (3 primaries, 3 replicas) instead of one redis-server; REDIS=sentinel: a
+## primary, a replica and three sentinels.
 REDIS ?= server
 cluster: release
 	@REDIS=$(REDIS) bash scripts/cluster.sh up
@@ -50,8 +51,8 @@ bench: deps
 	REDIS=$(REDIS) bash scripts/bench.sh cluster $(SCENARIO) $(BENCH_ARGS)
 
 ## Every failover drill (bench/README.md) under the drill load on a two-node cluster, one table at the
-## end; each must lose nothing and show no duplicate. DRILLS names a subset. REDIS=cluster: the Redis
-## Cluster drills on three nodes (the busiest shard's primary killed).
+## end; each must lose nothing and show no duplicate. DRILLS names a subset. REDIS=cluster or sentinel:
+## the drills on three nodes over a Redis Cluster or Sentinel (the busiest primary killed, and others).
 DRILLS ?=
 drill: deps
 	REDIS=$(REDIS) bash scripts/bench.sh drill $(DRILLS)

@@ -11,7 +11,8 @@
 #                                                        (SQLite in a temporary directory), measured
 #   scripts/bench.sh drill [NAME…]                       release build; a cluster (2 nodes); the drill scenario
 #                                                        once per fault (all when none is named), one table;
-#                                                        REDIS=cluster: on a Redis Cluster, 3 nodes, its drills
+#                                                        REDIS=cluster|sentinel: 3 nodes on a Redis Cluster or
+#                                                        behind Sentinel, their drills
 #   scripts/bench.sh rolling [HARNESS FLAGS…]            release build; three nodes behind a local nginx
 #                                                        (scripts/balancer.sh), the clients connected through
 #                                                        it; each node replaced in turn (SIGTERM, a fresh
@@ -80,8 +81,8 @@ drill_args() {
     restart-postgres) echo "--fault-command|bash scripts/postgres.sh stop $d/postgres|--restore-command|bash scripts/postgres.sh restart $d/postgres|--restore-after|3" ;;
     # The postmaster and every backend: a hung machine, not one hung process.
     freeze-postgres) echo "--fault-command|pkill -STOP -P $postmaster; kill -STOP $postmaster|--restore-command|kill -CONT $postmaster; pkill -CONT -P $postmaster|--restore-after|10" ;;
-    # A Redis Cluster: the busiest shard's primary crashes; its replica is promoted; the dead server is
-    # started again later and rejoins as a replica.
+    # A Redis Cluster or Sentinel: the busiest primary crashes; its replica is promoted; the dead server
+    # is started again later and rejoins as a replica (Sentinel demotes it).
     kill-redis-primary) echo "--fault-command|bash scripts/redis.sh kill-primary $d/redis >$d/killed-primary|--restore-command|bash scripts/redis.sh restart \$(cat $d/killed-primary)|--restore-after|10" ;;
     *) echo "unknown drill '$1' (kill-node drain-node restart-redis freeze-redis restart-postgres freeze-postgres kill-redis-primary)" >&2; return 1 ;;
   esac
@@ -109,9 +110,9 @@ case ${1:-} in
   drill)
     shift
     drills=("$@")
-    if [[ ${REDIS:-server} == cluster ]]; then
-      # On a Redis Cluster: three nodes, and the drills that make sense there (one redis-server's restart
-      # or freeze does not).
+    if [[ ${REDIS:-server} != server ]]; then
+      # On a Redis Cluster or Sentinel: three nodes, and the drills that make sense there (one
+      # redis-server's restart or freeze does not).
       export CLUSTER_NODES=${CLUSTER_NODES:-3}
       ((${#drills[@]})) || drills=(kill-redis-primary kill-node restart-postgres)
     fi

@@ -11,7 +11,8 @@
 #
 # CLUSTER_NODES (3), CLUSTER_BINARY (the release build), CLUSTER_ARGS (more flags for every node,
 # e.g. the bench's rate limits) and REDIS (`server`, the default: one redis-server; `cluster`: a Redis
-# Cluster of 3 primaries and 3 replicas, the nodes given every node as a seed) change what starts.
+# Cluster of 3 primaries and 3 replicas, the nodes given every node as a seed; `sentinel`: a primary, a
+# replica and three sentinels, the nodes given the sentinels) change what starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${CLUSTER_DIR:-/tmp/switchboard-cluster-$(id -u)}
@@ -25,7 +26,7 @@ launch() {
   local index=$1 port=$2
   nohup "$binary" serve --node-id "node-$index" --http-port "$port" --data-dir "$dir/node-$index" \
     --auth-secret "$(cat "$dir/secret")" --database-url "$(cat "$dir/database-url")" --redis-url "$(cat "$dir/redis-url")" \
-    ${extra[@]+"${extra[@]}"} >>"$dir/node-$index.log" 2>&1 </dev/null &
+    $(cat "$dir/redis-args" 2>/dev/null) ${extra[@]+"${extra[@]}"} >>"$dir/node-$index.log" 2>&1 </dev/null &
   echo $! >"$dir/node-$index.pid"
 }
 
@@ -69,7 +70,12 @@ up() {
   case $redis_mode in
     server) redis=$(bash scripts/redis.sh start "$dir/redis") ;;
     cluster) redis=$(bash scripts/redis.sh start-cluster "$dir/redis" 3 1) ;;
-    *) echo "REDIS must be server or cluster, not '$redis_mode'" >&2; exit 2 ;;
+    sentinel)
+      # The sentinels name the primary; the URL's host is the name they monitor it by.
+      echo "--redis-sentinels $(bash scripts/redis.sh start-sentinel "$dir/redis")" >"$dir/redis-args"
+      redis=redis://switchboard
+      ;;
+    *) echo "REDIS must be server, cluster or sentinel, not '$redis_mode'" >&2; exit 2 ;;
   esac
   secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=' | head -c 40)
   echo "$secret" >"$dir/secret"
@@ -79,7 +85,7 @@ up() {
   for index in $(seq 1 "$nodes"); do
     launch "$index" 0
   done
-  echo "redis:      $redis"
+  echo "redis:      $redis $(cat "$dir/redis-args" 2>/dev/null)"
   echo "postgres:   $database"
   for index in $(seq 1 "$nodes"); do
     local url

@@ -24,6 +24,9 @@ public final class RedisClusterClient: RedisCommands {
         /// Set when the map may be stale (a redirection or a lost node): the next call reads it again.
         var stale = true
         var clients: [ClusterNodeAddress: RedisClient] = [:]
+        /// The reading in flight: callers that find the map stale meanwhile wait for it instead of
+        /// each asking (after a failover every caller would).
+        var reading: Task<Result<ClusterTopology, RedisError>, Never>?
         var closed = false
     }
 
@@ -40,14 +43,29 @@ public final class RedisClusterClient: RedisCommands {
         self.group = group
     }
 
-    /// The slot map in use, read first when there is none or it may be stale.
+    /// The slot map in use, read first when there is none or it may be stale (once for all the callers
+    /// that find it so together).
     public func topology() async throws(RedisError) -> ClusterTopology {
-        let current = try state.withLock { state throws(RedisError) -> ClusterTopology? in
+        enum Step { case use(ClusterTopology), wait(Task<Result<ClusterTopology, RedisError>, Never>) }
+        let step = try state.withLock { state throws(RedisError) -> Step in
             guard !state.closed else { throw .closed }
-            return state.stale ? nil : state.topology
+            if !state.stale, let topology = state.topology { return .use(topology) }
+            if let reading = state.reading { return .wait(reading) }
+            let reading = Task { [self] () -> Result<ClusterTopology, RedisError> in
+                defer { self.state.withLock { $0.reading = nil } }
+                do throws(RedisError) {
+                    return .success(try await refresh())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            state.reading = reading
+            return .wait(reading)
         }
-        if let current { return current }
-        return try await refresh()
+        switch step {
+        case .use(let topology): return topology
+        case .wait(let reading): return try await reading.value.get()
+        }
     }
 
     /// Marks the slot map stale: the next call reads it again (a sharded subscriber that was told a
@@ -94,10 +112,10 @@ public final class RedisClusterClient: RedisCommands {
     }
 
     /// Where a sent command's reply goes: the whole reply of command `index`, or the values of an
-    /// `MGET` part, to `positions` of command `index`'s keys.
+    /// `MGET` part, to `positions` of command `index`'s `of` keys.
     enum Piece: Equatable {
         case whole(Int)
-        case keys(Int, positions: [Int])
+        case keys(Int, positions: [Int], of: Int)
     }
 
     /// `commands` with each `MGET` over several slots split into one per slot (keys in their order).
@@ -123,7 +141,7 @@ public final class RedisClusterClient: RedisCommands {
             }
             for slot in slots {
                 sent.append(["MGET"] + positions[slot]!.map { keys[keys.startIndex + $0] })
-                pieces.append(.keys(index, positions: positions[slot]!))
+                pieces.append(.keys(index, positions: positions[slot]!, of: keys.count))
             }
         }
         return (sent, pieces)
@@ -139,18 +157,15 @@ public final class RedisClusterClient: RedisCommands {
             switch piece {
             case .whole(let index):
                 joined[index] = reply
-            case .keys(let index, let positions):
+            case .keys(let index, let positions, let count):
                 guard !failed.contains(index) else { continue }
                 guard let parts = reply.array, parts.count == positions.count else {
                     failed.insert(index)
                     if case .error = reply { joined[index] = reply } else { joined[index] = .error("ERR an MGET part answered \(reply)") }
                     continue
                 }
-                var all = values[index] ?? [RESPValue](repeating: .null, count: positions.max()! + 1)
-                for (position, value) in zip(positions, parts) {
-                    if position >= all.count { all += [RESPValue](repeating: .null, count: position + 1 - all.count) }
-                    all[position] = value
-                }
+                var all = values[index] ?? [RESPValue](repeating: .null, count: count)
+                for (position, value) in zip(positions, parts) { all[position] = value }
                 values[index] = all
             }
         }

@@ -127,12 +127,19 @@ public final class RedisShardedSubscriber: RedisPubSubLink {
                     failures = 0
                     guard await pending.next() != nil else { break }
                 } else {
-                    do { try await Task.sleep(for: configuration.backoff.delay(after: failures)) } catch { break }
+                    do { try await Task.sleep(for: Self.retry(configuration.backoff).delay(after: failures)) } catch { break }
                     failures += 1
                 }
             }
             group.cancelAll()
         }
+    }
+
+    /// The delays between passes that left channels without a home: the configured backoff, at most a
+    /// second apart, since a cluster's failover ends within seconds and every moment past it is a
+    /// moment of lost live delivery (one `CLUSTER SLOTS` per try is all it costs).
+    static func retry(_ backoff: RedisBackoff) -> RedisBackoff {
+        RedisBackoff(base: backoff.base, cap: min(backoff.cap, .seconds(1)))
     }
 
     /// One reconciliation: returns true when every wanted channel is subscribed where it belongs.

@@ -78,7 +78,7 @@ extension ClusterSlotTests {
         #expect(ClusterSlot(key: "{a}1") != ClusterSlot(key: "{b}1") && ClusterSlot(key: "{b}1") != ClusterSlot(key: "{c}1"))
         let (sent, pieces) = RedisClusterClient.splitAcrossSlots([["GET", "x"], ["MGET"] + keys.map { RedisArgument($0) }, ["MGET", "{a}1", "{a}2"]])
         #expect(sent == [["GET", "x"], ["MGET", "{a}1", "{a}2"], ["MGET", "{b}1"], ["MGET", "{c}1"], ["MGET", "{a}1", "{a}2"]])
-        #expect(pieces == [.whole(0), .keys(1, positions: [0, 2]), .keys(1, positions: [1]), .keys(1, positions: [3]), .whole(2)])
+        #expect(pieces == [.whole(0), .keys(1, positions: [0, 2], of: 4), .keys(1, positions: [1], of: 4), .keys(1, positions: [3], of: 4), .whole(2)])
         func value(_ text: String) -> RESPValue { .bulkString(ByteBuffer(string: text)) }
         let replies: [RESPValue] = [value("x"), .array([value("a1"), .null]), .array([value("b1")]), .array([value("c1")]), .array([])]
         #expect(RedisClusterClient.join(replies, pieces, count: 3) == [value("x"), .array([value("a1"), value("b1"), .null, value("c1")]), .array([])])
