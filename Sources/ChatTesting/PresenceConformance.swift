@@ -63,7 +63,7 @@ public enum PresenceConformance {
             try await harness.advance(.milliseconds(1500))
             // A long TTL on the refresh: engines on real time (Redis) get a wide margin for cat, while bob,
             // never refreshed, is past his 2 s once time moves on by at least another second.
-            try await presence.heartbeat([catConnection], node: node, ttl: .seconds(30))
+            try await presence.heartbeat([(catConnection, cat)], node: node, ttl: .seconds(30))
             try await harness.advance(.seconds(1))
             let transitions = try await presence.expire()
             try checkEqual(transitions.map(\.user), [bob], "only the entry without heartbeat expires")
@@ -77,7 +77,7 @@ public enum PresenceConformance {
         try await with(factory) { harness in
             let ghost = UserID(uniqueName("ghost"))!
             try checkEqual(try await harness.presence.disconnect(ConnectionID(uniqueName("none")), user: ghost), nil)
-            try await harness.presence.heartbeat([ConnectionID(uniqueName("none"))], node: node, ttl: .seconds(1))
+            try await harness.presence.heartbeat([(ConnectionID(uniqueName("none")), ghost)], node: node, ttl: .seconds(1))
             try checkEqual(try await harness.presence.status(of: [ghost]).first?.online, false)
         }
     }

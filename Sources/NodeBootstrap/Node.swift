@@ -189,7 +189,7 @@ public final class Node: Sendable {
             handler: { [hub] in hub.handle($0) }, onResume: { onResume.run() })
         let cache = RedisCache(client: client, prefix: prefix)
         return Backends(
-            broker: broker, presence: RedisPresence(client: client, prefix: prefix), cache: cache,
+            broker: broker, presence: RedisPresence(client: client, prefix: prefix, partitions: redis.isCluster ? RedisPresence.clusterPartitions : 1), cache: cache,
             changes: RedisChangeFeed(cache: cache, broker: broker), rateLimit: RedisRateLimit(client: client, prefix: prefix), jobs: RedisJobQueue(client: client, prefix: prefix, clock: clock),
             nodes: RedisNodeDirectory(client: client, prefix: prefix), services: watchers.map { .init(service: $0) } + [.init(service: broker)],
             healthChecks: [{ broker.isHealthy }], onResume: onResume, close: { client.close() })

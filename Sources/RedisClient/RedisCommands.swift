@@ -24,4 +24,20 @@ extension RedisCommands {
         }
         return try reply.checked()
     }
+
+    /// Runs `script` once per call, pipelined (on a cluster, each on its keys' shard); the ones the
+    /// server did not know yet are sent again by source. Returns the replies in order; the first error
+    /// reply is thrown.
+    public func run(_ script: RedisScript, calls: [(keys: [RedisArgument], arguments: [RedisArgument])]) async throws(RedisError) -> [RESPValue] {
+        var replies = try await send(calls.map { script.evalsha(keys: $0.keys, arguments: $0.arguments) })
+        let unknown = replies.indices.filter { index in
+            if case .error(let message) = replies[index], message.hasPrefix("NOSCRIPT") { return true }
+            return false
+        }
+        if !unknown.isEmpty {
+            let again = try await send(unknown.map { script.eval(keys: calls[$0].keys, arguments: calls[$0].arguments) })
+            for (index, reply) in zip(unknown, again) { replies[index] = reply }
+        }
+        return try replies.map { reply throws(RedisError) in try reply.checked() }
+    }
 }

@@ -151,6 +151,12 @@ public enum RedisTarget: Sendable, CustomStringConvertible {
         self = .cluster(seeds: seeds, configuration: configuration!)
     }
 
+    /// True for a Redis Cluster (keys spread over shards by their hash tags).
+    public var isCluster: Bool {
+        if case .cluster = self { return true }
+        return false
+    }
+
     /// The settings every connection shares (for a cluster, with the first seed's address).
     public var configuration: RedisConfiguration {
         get {

@@ -59,12 +59,10 @@ public final class RedisBroker: Broker, Service {
         self.lastCanary = Mutex(Array(repeating: nil, count: subscribers.count))
     }
 
-    /// The link that carries `channel` (a stable hash of its name: FNV-1a).
+    /// The link that carries `channel` (a stable hash of its name).
     private func link(for name: String) -> any RedisPubSubLink {
         guard links.count > 1 else { return links[0] }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return links[Int(hash % UInt64(links.count))]
+        return links[Int(StableHash.fnv1a(name) % UInt64(links.count))]
     }
 
     public func publish(_ envelope: Envelope) async throws {

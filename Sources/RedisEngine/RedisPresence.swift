@@ -2,8 +2,10 @@ import ChatCore
 import RedisClient
 
 /// The ``Presence`` on Redis. Every change is one Lua script, atomic on the server and timed by the
-/// server's clock (`TIME`), so nodes with skewed clocks agree on expiry. Keys, all under one hash tag
-/// (`PREFIX:{presence}`, one cluster slot, so scripts may touch any of them):
+/// server's clock (`TIME`), so nodes with skewed clocks agree on expiry. A user's keys all live in one
+/// partition, under one hash tag (`PREFIX:{presence}` with one partition, the default on one server;
+/// `PREFIX:{presence:K}` with several, K from a stable hash of the user, so a Redis Cluster spreads
+/// presence over its shards while each script's keys stay in one slot):
 ///
 /// - `…:conn` hash: connection → user and node;
 /// - `…:user:USER` set: the user's connections;
@@ -13,8 +15,10 @@ import RedisClient
 ///
 /// Guarantees, beyond the port's contract: any live node's sweep (``expire()``) clears a dead node's
 /// entries once its liveness record lapses, and reports each user it leaves with no entry exactly once
-/// (the script is atomic, so two nodes sweeping at once cannot both report a user); ``status(of:)``
-/// counts only unexpired entries, swept or not.
+/// (the script is atomic and a user's entries are all in its partition, so two nodes sweeping at once
+/// cannot both report a user); ``status(of:)`` counts only unexpired entries, swept or not. A heartbeat
+/// or a sweep is one script per partition, pipelined. The partition count must be the same on every
+/// node of a deployment (changing it forgets who is online and when users were last seen).
 public struct RedisPresence: Presence {
     static let connectScript = RedisScript(String(decoding: PackageResources.presence_connect_lua, as: UTF8.self))
     static let disconnectScript = RedisScript(String(decoding: PackageResources.presence_disconnect_lua, as: UTF8.self))
@@ -23,39 +27,55 @@ public struct RedisPresence: Presence {
     static let statusScript = RedisScript(String(decoding: PackageResources.presence_status_lua, as: UTF8.self))
     /// Connections per heartbeat script call: bounds how long one call holds the server.
     static let heartbeatBatch = 1000
+    /// Partitions on a Redis Cluster: enough to spread over any sensible number of shards, few enough
+    /// that a sweep (one script each) stays cheap.
+    public static let clusterPartitions = 16
 
     private let client: any RedisCommands
-    private let base: RedisArgument
+    /// Each partition's base key.
+    private let bases: [RedisArgument]
 
-    public init(client: any RedisCommands, prefix: String) {
+    /// `partitions`: 1 on one server (the keys of every earlier version), ``clusterPartitions`` on a cluster.
+    public init(client: any RedisCommands, prefix: String, partitions: Int = 1) {
         self.client = client
-        self.base = RedisArgument("\(prefix):{presence}")
+        self.bases = partitions <= 1 ? [RedisArgument("\(prefix):{presence}")] : (0..<partitions).map { RedisArgument("\(prefix):{presence:\($0)}") }
+    }
+
+    /// The partition `user`'s keys live in.
+    private func partition(of user: UserID) -> Int {
+        bases.count == 1 ? 0 : Int(StableHash.fnv1a(user.rawValue) % UInt64(bases.count))
     }
 
     public func connect(_ connection: ConnectionID, user: UserID, node: NodeID, ttl: Duration) async throws -> PresenceTransition? {
         try await mappingRedisErrors {
             let reply = try await client.run(
-                Self.connectScript, keys: [base],
+                Self.connectScript, keys: [bases[partition(of: user)]],
                 arguments: [RedisArgument(connection.rawValue), RedisArgument(user.rawValue), RedisArgument(node.rawValue), RedisArgument(ttl.milliseconds)])
             return reply == .integer(1) ? .online(user) : nil
         }
     }
 
-    public func heartbeat(_ connections: [ConnectionID], node: NodeID, ttl: Duration) async throws {
+    public func heartbeat(_ connections: [(connection: ConnectionID, user: UserID)], node: NodeID, ttl: Duration) async throws {
         let head = [RedisArgument(node.rawValue), RedisArgument(ttl.milliseconds)]
-        try await mappingRedisErrors {
+        var byPartition = [[RedisArgument]](repeating: [], count: bases.count)
+        for (connection, user) in connections { byPartition[partition(of: user)].append(RedisArgument(connection.rawValue)) }
+        var calls: [(keys: [RedisArgument], arguments: [RedisArgument])] = []
+        for (index, members) in byPartition.enumerated() {
+            // A partition where the node has no connection needs no call (its liveness record there only
+            // guards its entries there); with one partition the node's record is refreshed even so.
+            if members.isEmpty, bases.count > 1 { continue }
             var start = 0
             repeat {
-                let batch = connections[start..<min(start + Self.heartbeatBatch, connections.count)]
-                try await client.run(Self.heartbeatScript, keys: [base], arguments: head + batch.map { RedisArgument($0.rawValue) })
+                calls.append(([bases[index]], head + members[start..<min(start + Self.heartbeatBatch, members.count)]))
                 start += Self.heartbeatBatch
-            } while start < connections.count
+            } while start < members.count
         }
+        try await mappingRedisErrors { _ = try await client.run(Self.heartbeatScript, calls: calls) }
     }
 
     public func disconnect(_ connection: ConnectionID, user: UserID) async throws -> PresenceTransition? {
         try await mappingRedisErrors {
-            let reply = try await client.run(Self.disconnectScript, keys: [base], arguments: [RedisArgument(connection.rawValue)])
+            let reply = try await client.run(Self.disconnectScript, keys: [bases[partition(of: user)]], arguments: [RedisArgument(connection.rawValue)])
             guard let lastSeen = reply.int, lastSeen >= 0 else { return nil }
             return .offline(user, lastSeen: Timestamp(milliseconds: lastSeen))
         }
@@ -63,27 +83,38 @@ public struct RedisPresence: Presence {
 
     public func status(of users: [UserID]) async throws -> [UserPresence] {
         guard !users.isEmpty else { return [] }
+        var positions = [[Int]](repeating: [], count: bases.count)
+        for (position, user) in users.enumerated() { positions[partition(of: user)].append(position) }
+        let asked = positions.indices.filter { !positions[$0].isEmpty }
         return try await mappingRedisErrors {
-            let reply = try await client.run(Self.statusScript, keys: [base], arguments: users.map { RedisArgument($0.rawValue) })
-            guard let values = reply.array, values.count == users.count * 2 else {
-                throw RedisError.protocolViolation("presence status: unexpected reply \(reply)")
+            let replies = try await client.run(
+                Self.statusScript, calls: asked.map { ([bases[$0]], positions[$0].map { RedisArgument(users[$0].rawValue) }) })
+            var found = [UserPresence?](repeating: nil, count: users.count)
+            for (partition, reply) in zip(asked, replies) {
+                guard let values = reply.array, values.count == positions[partition].count * 2 else {
+                    throw RedisError.protocolViolation("presence status: unexpected reply \(reply)")
+                }
+                for (index, position) in positions[partition].enumerated() {
+                    let seen = values[index * 2 + 1].int ?? -1
+                    found[position] = UserPresence(
+                        user: users[position], online: values[index * 2] == .integer(1), lastSeen: seen >= 0 ? Timestamp(milliseconds: seen) : nil)
+                }
             }
-            return users.enumerated().map { index, user in
-                let seen = values[index * 2 + 1].int ?? -1
-                return UserPresence(
-                    user: user, online: values[index * 2] == .integer(1), lastSeen: seen >= 0 ? Timestamp(milliseconds: seen) : nil)
-            }
+            return found.map { $0! }
         }
     }
 
     public func expire() async throws -> [PresenceTransition] {
         try await mappingRedisErrors {
-            let reply = try await client.run(Self.expireScript, keys: [base])
-            let values = reply.array ?? []
-            return stride(from: 0, to: values.count - 1, by: 2).compactMap { index in
-                guard let raw = values[index].string, let seen = values[index + 1].int else { return nil }
-                return .offline(UserID(trusted: raw), lastSeen: Timestamp(milliseconds: seen))
+            var transitions: [PresenceTransition] = []
+            for reply in try await client.run(Self.expireScript, calls: bases.map { ([$0], []) }) {
+                let values = reply.array ?? []
+                for index in stride(from: 0, to: values.count - 1, by: 2) {
+                    guard let raw = values[index].string, let seen = values[index + 1].int else { continue }
+                    transitions.append(.offline(UserID(trusted: raw), lastSeen: Timestamp(milliseconds: seen)))
+                }
             }
+            return transitions
         }
     }
 }

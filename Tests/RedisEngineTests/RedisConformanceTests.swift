@@ -100,7 +100,9 @@ import TestServers
     static func presenceFactory(_ target: Target) -> PresenceFactory {
         {
             let client = try await target.connect()
-            return PresenceHarness(presence: RedisPresence(client: client.commands, prefix: TestRedis.uniquePrefix()), advance: wait) {
+            // On a cluster, spread over partitions as the node does there.
+            let partitions = target == .cluster ? RedisPresence.clusterPartitions : 1
+            return PresenceHarness(presence: RedisPresence(client: client.commands, prefix: TestRedis.uniquePrefix(), partitions: partitions), advance: wait) {
                 client.close()
             }
         }
@@ -225,5 +227,31 @@ import TestServers
     @Test(arguments: targets, RateLimitConformance.checks)
     func rateLimit(_ target: RedisConformanceTests.Target, _ check: ConformanceCheck<RateLimitFactory>) async throws {
         try await check.run(RedisConformanceTests.rateLimitFactory(target))
+    }
+}
+
+/// Presence on a Redis Cluster does not sit in one slot: users' keys spread over the partitions' hash
+/// tags, and so over the shards.
+@Suite struct RedisClusterPresenceSpreadTests {
+    @Test func usersPresenceKeysLiveOnEveryShard() async throws {
+        let cluster = try await OwnRedisCluster.shared()
+        let client = RedisClusterClient(seeds: cluster.nodes.compactMap { ClusterNodeAddress($0) }, configuration: RedisConfiguration())
+        defer { client.close() }
+        let prefix = TestRedis.uniquePrefix()
+        let presence = RedisPresence(client: client, prefix: prefix, partitions: RedisPresence.clusterPartitions)
+        for index in 0..<64 {
+            _ = try await presence.connect(ConnectionID("c\(index)"), user: UserID("user-\(index)")!, node: NodeID("node-0"), ttl: .seconds(30))
+        }
+        let map = try await client.topology()
+        var shardsWithKeys = 0
+        for primary in map.primaries {
+            let direct = RedisClient(configuration: RedisConfiguration(host: primary.host, port: primary.port))
+            let keys = try await direct.execute(["KEYS", RedisArgument("\(prefix):{presence:*")]).array ?? []
+            direct.close()
+            if !keys.isEmpty { shardsWithKeys += 1 }
+        }
+        #expect(shardsWithKeys == map.primaries.count, "presence keys on \(shardsWithKeys) of \(map.primaries.count) shards")
+        let status = try await presence.status(of: (0..<64).map { UserID("user-\($0)")! })
+        #expect(status.allSatisfy { $0.online })
     }
 }

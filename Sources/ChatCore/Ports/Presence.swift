@@ -34,7 +34,9 @@ public struct UserPresence: Sendable, Hashable {
 public protocol Presence: Sendable {
     func connect(_ connection: ConnectionID, user: UserID, node: NodeID, ttl: Duration) async throws
         -> PresenceTransition?
-    func heartbeat(_ connections: [ConnectionID], node: NodeID, ttl: Duration) async throws
+    /// Refreshes the node's entries for `connections` (each with its user: an engine may keep a user's
+    /// entries together).
+    func heartbeat(_ connections: [(connection: ConnectionID, user: UserID)], node: NodeID, ttl: Duration) async throws
     func disconnect(_ connection: ConnectionID, user: UserID) async throws -> PresenceTransition?
     func status(of users: [UserID]) async throws -> [UserPresence]
     /// Removes entries past their TTL and reports the users who went offline because of it.

@@ -61,7 +61,7 @@ public final class PresenceTracker: Service, Sendable {
             for session in hub.allSessions { await connected(session) }
         }
         do {
-            try await presence.heartbeat(hub.allSessions.map(\.id), node: settings.nodeID, ttl: entryLifetime)
+            try await presence.heartbeat(hub.allSessions.map { ($0.id, $0.principal.user) }, node: settings.nodeID, ttl: entryLifetime)
             // An expired entry's token is gone with its node: whether the user was an agent is unknown.
             for transition in try await presence.expire() { await announce(transition, mayBeAgent: true) }
         } catch {

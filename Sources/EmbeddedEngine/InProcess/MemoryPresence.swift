@@ -33,9 +33,9 @@ public actor MemoryPresence: Presence {
         return connections[user]?.count == 1 ? .online(user) : nil
     }
 
-    public func heartbeat(_ connections: [ConnectionID], node: NodeID, ttl: Duration) {
+    public func heartbeat(_ connections: [(connection: ConnectionID, user: UserID)], node: NodeID, ttl: Duration) {
         let deadline = clock.now().advanced(by: ttl)
-        for connection in connections where entries[connection]?.node == node {
+        for (connection, _) in connections where entries[connection]?.node == node {
             entries[connection]?.expiresAt = deadline
         }
     }
