@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// Guarantees: the primary is asked of the sentinels in turn (`SENTINEL get-master-addr-by-name`) and
 /// used only once it says `ROLE` master itself, so a node a sentinel still names but that was demoted
-/// is never written to. The primary is looked up again after a failed call, after a `READONLY` reply
+/// is never written to. The primary is looked up (once for all the callers that need it together)
+/// again after a failed call, after a `READONLY` reply
 /// (the node was demoted under us), and at once when a sentinel announces `+switch-master` for this
 /// master (``run()`` listens on the sentinels, one at a time, in turn); then the links made with
 /// ``subscriber(eventLoop:logger:)`` reconnect to the new primary and mark the gap, so the broker
@@ -22,6 +23,9 @@ public final class RedisSentinelClient: RedisCommands, Service {
         var subscribers: [RedisSubscriber] = []
         /// The sentinel the next lookup asks first (the last one that answered).
         var preferred = 0
+        /// The lookup in flight: callers that find the primary stale meanwhile wait for it instead of
+        /// each asking the sentinels (after a failover every caller would).
+        var looking: Task<Result<(address: ClusterNodeAddress, client: RedisClient), RedisError>, Never>?
         var closed = false
     }
 
@@ -64,12 +68,29 @@ public final class RedisSentinelClient: RedisCommands, Service {
     }
 
     private func current() async throws(RedisError) -> (address: ClusterNodeAddress, client: RedisClient) {
-        let known = try state.withLock { state throws(RedisError) in
-            guard !state.closed else { throw .closed }
-            return state.stale ? nil : state.primary
+        enum Step {
+            case use((address: ClusterNodeAddress, client: RedisClient))
+            case wait(Task<Result<(address: ClusterNodeAddress, client: RedisClient), RedisError>, Never>)
         }
-        if let known { return known }
-        return try await lookUp()
+        let step = try state.withLock { state throws(RedisError) -> Step in
+            guard !state.closed else { throw .closed }
+            if !state.stale, let primary = state.primary { return .use(primary) }
+            if let looking = state.looking { return .wait(looking) }
+            let looking = Task { [self] () -> Result<(address: ClusterNodeAddress, client: RedisClient), RedisError> in
+                defer { self.state.withLock { $0.looking = nil } }
+                do throws(RedisError) {
+                    return .success(try await lookUp())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            state.looking = looking
+            return .wait(looking)
+        }
+        switch step {
+        case .use(let primary): return primary
+        case .wait(let looking): return try await looking.value.get()
+        }
     }
 
     /// Asks the sentinels in turn for the primary and checks its role; swaps the pool when it moved.

@@ -130,13 +130,16 @@ import TestServers
         }
     }
 
-    /// Times come from the caller's clock, so a manual one drives the checks.
+    /// Times come from the caller's clock, so a manual one drives the checks. On a cluster, split over
+    /// partitions as the node does there.
     static func jobQueueFactory(_ target: Target) -> JobQueueFactory {
         {
             let client = try await target.connect()
             let clock = ManualClock()
             return JobQueueHarness(
-                queue: RedisJobQueue(client: client.commands, prefix: TestRedis.uniquePrefix(), clock: clock), now: { clock.now() },
+                queue: RedisJobQueue(
+                    client: client.commands, prefix: TestRedis.uniquePrefix(), clock: clock, partitions: target == .cluster ? RedisJobQueue.clusterPartitions : 1),
+                now: { clock.now() },
                 advance: { clock.advance(by: $0) }, teardown: { client.close() })
         }
     }
@@ -230,9 +233,41 @@ import TestServers
     }
 }
 
-/// Presence on a Redis Cluster does not sit in one slot: users' keys spread over the partitions' hash
-/// tags, and so over the shards.
-@Suite struct RedisClusterPresenceSpreadTests {
+/// Presence and the job queue on a Redis Cluster do not sit in one slot: users' and jobs' keys spread
+/// over the partitions' hash tags, and so over the shards.
+@Suite struct RedisClusterSpreadTests {
+    /// How many primaries hold keys matching `pattern`.
+    static func shardsHolding(_ pattern: String, in client: RedisClusterClient) async throws -> (holding: Int, of: Int) {
+        let map = try await client.topology()
+        var holding = 0
+        for primary in map.primaries {
+            let direct = RedisClient(configuration: RedisConfiguration(host: primary.host, port: primary.port))
+            let keys = try await direct.execute(["KEYS", RedisArgument(pattern)]).array ?? []
+            direct.close()
+            if !keys.isEmpty { holding += 1 }
+        }
+        return (holding, map.primaries.count)
+    }
+
+    @Test func jobsLiveOnEveryShardAndAreClaimedInDueOrder() async throws {
+        let cluster = try await OwnRedisCluster.shared()
+        let client = RedisClusterClient(seeds: cluster.nodes.compactMap { ClusterNodeAddress($0) }, configuration: RedisConfiguration())
+        defer { client.close() }
+        let prefix = TestRedis.uniquePrefix()
+        let clock = ManualClock()
+        let queue = RedisJobQueue(client: client, prefix: prefix, clock: clock, partitions: RedisJobQueue.clusterPartitions)
+        let start = clock.now()
+        for index in 0..<64 {
+            try await queue.enqueue(Job(id: "job-\(index)", kind: "k", payload: []), due: start.advanced(by: .milliseconds(-1000 + index)))
+        }
+        let spread = try await Self.shardsHolding("\(prefix):{jobs:*", in: client)
+        #expect(spread.holding == spread.of, "job keys on \(spread.holding) of \(spread.of) shards")
+        var claimed: [String] = []
+        while let claim = try await queue.claim(worker: "w", visibility: .seconds(30)) { claimed.append(claim.job.id) }
+        #expect(claimed == (0..<64).map { "job-\($0)" }, "claimed in due order across the partitions")
+        #expect(try await queue.stats().pending == ["k": 64])
+    }
+
     @Test func usersPresenceKeysLiveOnEveryShard() async throws {
         let cluster = try await OwnRedisCluster.shared()
         let client = RedisClusterClient(seeds: cluster.nodes.compactMap { ClusterNodeAddress($0) }, configuration: RedisConfiguration())
@@ -242,15 +277,8 @@ import TestServers
         for index in 0..<64 {
             _ = try await presence.connect(ConnectionID("c\(index)"), user: UserID("user-\(index)")!, node: NodeID("node-0"), ttl: .seconds(30))
         }
-        let map = try await client.topology()
-        var shardsWithKeys = 0
-        for primary in map.primaries {
-            let direct = RedisClient(configuration: RedisConfiguration(host: primary.host, port: primary.port))
-            let keys = try await direct.execute(["KEYS", RedisArgument("\(prefix):{presence:*")]).array ?? []
-            direct.close()
-            if !keys.isEmpty { shardsWithKeys += 1 }
-        }
-        #expect(shardsWithKeys == map.primaries.count, "presence keys on \(shardsWithKeys) of \(map.primaries.count) shards")
+        let spread = try await Self.shardsHolding("\(prefix):{presence:*", in: client)
+        #expect(spread.holding == spread.of, "presence keys on \(spread.holding) of \(spread.of) shards")
         let status = try await presence.status(of: (0..<64).map { UserID("user-\($0)")! })
         #expect(status.allSatisfy { $0.online })
     }

@@ -4,7 +4,9 @@
 --                 not held" is one range query, and an expired claim is due again by itself
 --   BASE:kind, BASE:payload, BASE:attempt   hashes id -> the job's fields
 --   BASE:claim    hash id -> "worker\ndeadline" of the current claim (its token)
---   BASE:dead     list of buried jobs, newest first: "attempt\nidLength\nkindLength\n" .. id .. kind .. payload
+--   BASE:dead     list of buried jobs, newest first: "attempt\nidLength\nkindLength\n" .. id .. kind .. payload,
+--                 after "t" .. burial time in µs (Redis's TIME) .. "\n" when the queue is split over
+--                 several partitions (their lists are merged by that time)
 --   BASE:count    hash kind -> jobs of that kind pending or claimed (for stats)
 local base = KEYS[1]
 local op = ARGV[1]
@@ -78,12 +80,16 @@ elseif op == 'retry' then
   redis.call('ZADD', due, ARGV[4], id)
   return 1
 elseif op == 'bury' then
-  -- ARGV: id, token, dead-letter capacity.
+  -- ARGV: id, token, dead-letter capacity, and 'stamped' when the entry gets its burial time.
   local id = ARGV[2]
   if not holds(id, ARGV[3]) then return 0 end
   local kind = redis.call('HGET', base .. ':kind', id)
   local entry = redis.call('HGET', base .. ':attempt', id) .. '\n' .. #id .. '\n' .. #kind .. '\n' .. id .. kind
     .. redis.call('HGET', base .. ':payload', id)
+  if ARGV[5] == 'stamped' then
+    local t = redis.call('TIME')
+    entry = 't' .. t[1] .. string.format('%06d', tonumber(t[2])) .. '\n' .. entry
+  end
   redis.call('LPUSH', base .. ':dead', entry)
   redis.call('LTRIM', base .. ':dead', 0, tonumber(ARGV[4]) - 1)
   forget(id)
@@ -93,7 +99,7 @@ elseif op == 'requeue-dead' or op == 'drop-dead' then
   -- with that id is pending. Acts on the newest dead letter with the id.
   local id = ARGV[2]
   for _, entry in ipairs(redis.call('LRANGE', base .. ':dead', 0, -1)) do
-    local attempt, idLength, kindLength, rest = string.match(entry, '^(%d+)\n(%d+)\n(%d+)\n(.*)$')
+    local attempt, idLength, kindLength, rest = string.match(string.match(entry, '^t%d+\n(.*)$') or entry, '^(%d+)\n(%d+)\n(%d+)\n(.*)$')
     idLength, kindLength = tonumber(idLength), tonumber(kindLength)
     if rest and string.sub(rest, 1, idLength) == id then
       if op == 'requeue-dead' then
