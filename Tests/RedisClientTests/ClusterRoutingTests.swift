@@ -181,7 +181,7 @@ extension ClusterSlotTests {
         await cluster.remove()
     }
 
-    /// A slot migrated by hand (`CLUSTER SETSLOT … MIGRATING/IMPORTING`, `MIGRATE`, `SETSLOT … NODE`):
+    /// A slot migrated by hand (``SlotMigration``: `CLUSTER SETSLOT … MIGRATING/IMPORTING`, `MIGRATE`, `SETSLOT … NODE`):
     /// while it migrates, a moved key is found through `ASK` with the map unchanged; once it has moved,
     /// through `MOVED`, and the map is read again.
     @Test func aMigratingSlotIsFollowedThroughAskThenMoved() async throws {
@@ -195,28 +195,15 @@ extension ClusterSlotTests {
         let map = try await redis.topology()
         let from = map.primary(of: slot)!
         let to = map.primaries.first { $0 != from }!
-        let (source, target) = (Self.direct(from), Self.direct(to))
-        defer {
-            source.close()
-            target.close()
-        }
-        let sourceID = try #require(try await source.execute(["CLUSTER", "MYID"]).string)
-        let targetID = try #require(try await target.execute(["CLUSTER", "MYID"]).string)
-        let number = RedisArgument(slot.value)
-        try await target.execute(["CLUSTER", "SETSLOT", number, "IMPORTING", RedisArgument(sourceID)])
-        try await source.execute(["CLUSTER", "SETSLOT", number, "MIGRATING", RedisArgument(targetID)])
-        try await source.execute(["MIGRATE", RedisArgument(to.host), RedisArgument(to.port), "", 0, 5000, "KEYS", RedisArgument(moving)])
+        let migration = try await SlotMigration.begin(slot, from: from, to: to)
+        try await migration.move([moving])
 
         #expect(try await redis.execute(["GET", RedisArgument(moving)]).string == "m", "found through ASK")
         #expect(try await redis.execute(["GET", RedisArgument(staying)]).string == "s", "still at the source")
         #expect(try await redis.topology().primary(of: slot) == from, "ASK leaves the map as it is")
 
-        try await source.execute(["MIGRATE", RedisArgument(to.host), RedisArgument(to.port), "", 0, 5000, "KEYS", RedisArgument(staying)])
-        for node in map.primaries {
-            let client = Self.direct(node)
-            try await client.execute(["CLUSTER", "SETSLOT", number, "NODE", RedisArgument(targetID)])
-            client.close()
-        }
+        try await migration.move([staying])
+        try await migration.finish(primaries: map.primaries)
         #expect(try await redis.execute(["GET", RedisArgument(staying)]).string == "s", "found through MOVED")
         #expect(try await redis.topology().primary(of: slot) == to, "MOVED has the map read again")
         #expect(try await redis.send([["GET", RedisArgument(moving)], ["GET", RedisArgument(staying)]]).map(\.string) == ["m", "s"])

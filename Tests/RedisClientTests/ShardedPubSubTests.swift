@@ -183,7 +183,7 @@ import TestServers
 
         let slot = ClusterSlot(key: Array(channel.utf8))
         let (from, to) = (map.primaries[0], map.primaries[1])
-        try await Self.migrate(slot, from: from, to: to, primaries: map.primaries)
+        try await SlotMigration.begin(slot, from: from, to: to).finish(primaries: map.primaries)
         try await eventually("the link resubscribed after the migration") { running.resumed.count >= 1 && running.link.isConnected }
         try await running.publish(channel, "after")
         try await eventually("the message from the new primary") { running.received.all.contains(channel + "=after") }
@@ -213,23 +213,40 @@ import TestServers
         await running.stop()
         await cluster.remove()
     }
+}
 
-    /// Moves `slot` (holding no keys) from one primary to another as `redis-cli --cluster reshard` does.
-    static func migrate(_ slot: ClusterSlot, from: ClusterNodeAddress, to: ClusterNodeAddress, primaries: [ClusterNodeAddress]) async throws {
-        let (source, target) = (RedisClient(configuration: .init(host: from.host, port: from.port)), RedisClient(configuration: .init(host: to.host, port: to.port)))
-        defer {
-            source.close()
-            target.close()
-        }
+/// A slot moved by hand from one primary to another, in the steps `redis-cli --cluster reshard` takes:
+/// ``begin(_:from:to:)`` marks it importing on the target and migrating on the source, ``move(_:)``
+/// migrates keys, ``finish(primaries:)`` gives the slot to the target on every primary.
+struct SlotMigration {
+    let slot: ClusterSlot
+    let to: ClusterNodeAddress
+    let source: RedisClient
+    let targetID: String
+
+    static func begin(_ slot: ClusterSlot, from: ClusterNodeAddress, to: ClusterNodeAddress) async throws -> SlotMigration {
+        let source = RedisClient(configuration: .init(host: from.host, port: from.port))
+        let target = RedisClient(configuration: .init(host: to.host, port: to.port))
+        defer { target.close() }
         let sourceID = try #require(try await source.execute(["CLUSTER", "MYID"]).string)
         let targetID = try #require(try await target.execute(["CLUSTER", "MYID"]).string)
-        let number = RedisArgument(slot.value)
-        try await target.execute(["CLUSTER", "SETSLOT", number, "IMPORTING", RedisArgument(sourceID)])
-        try await source.execute(["CLUSTER", "SETSLOT", number, "MIGRATING", RedisArgument(targetID)])
-        for node in [to, from] + primaries.filter({ $0 != from && $0 != to }) {
+        try await target.execute(["CLUSTER", "SETSLOT", RedisArgument(slot.value), "IMPORTING", RedisArgument(sourceID)])
+        try await source.execute(["CLUSTER", "SETSLOT", RedisArgument(slot.value), "MIGRATING", RedisArgument(targetID)])
+        return SlotMigration(slot: slot, to: to, source: source, targetID: targetID)
+    }
+
+    /// Moves `keys` (of the slot) to the target.
+    func move(_ keys: [String]) async throws {
+        try await source.execute(["MIGRATE", RedisArgument(to.host), RedisArgument(to.port), "", 0, 5000, "KEYS"] + keys.map { RedisArgument($0) })
+    }
+
+    /// The slot is the target's on every primary (the target first, as the reshard does).
+    func finish(primaries: [ClusterNodeAddress]) async throws {
+        defer { source.close() }
+        for node in [to] + primaries.filter({ $0 != to }) {
             let client = RedisClient(configuration: .init(host: node.host, port: node.port))
-            try await client.execute(["CLUSTER", "SETSLOT", number, "NODE", RedisArgument(targetID)])
-            client.close()
+            defer { client.close() }
+            try await client.execute(["CLUSTER", "SETSLOT", RedisArgument(slot.value), "NODE", RedisArgument(targetID)])
         }
     }
 }
