@@ -277,6 +277,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "ChatCore", "ChatClient", "ChatNode", "NodeBootstrap", "ChatTesting", "ChatServer", "TestServers", "PostgresEngine", "Webhooks",
+                "RedisClient",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Configuration", package: "swift-configuration"),

@@ -24,9 +24,6 @@ public final class RedisClusterClient: RedisCommands {
         /// Set when the map may be stale (a redirection or a lost node): the next call reads it again.
         var stale = true
         var clients: [ClusterNodeAddress: RedisClient] = [:]
-        /// The reading in flight: callers that find the map stale meanwhile wait for it instead of
-        /// each asking (after a failover every caller would).
-        var reading: Task<Result<ClusterTopology, RedisError>, Never>?
         var closed = false
     }
 
@@ -36,6 +33,8 @@ public final class RedisClusterClient: RedisCommands {
     public let seeds: [ClusterNodeAddress]
     private let group: any EventLoopGroup
     private let state = Mutex(State())
+    /// The reading of the map in flight, shared by the callers that find it stale meanwhile.
+    private let reading = SingleFlight<ClusterTopology>()
 
     public init(seeds: [ClusterNodeAddress], configuration: RedisConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.seeds = seeds
@@ -46,26 +45,12 @@ public final class RedisClusterClient: RedisCommands {
     /// The slot map in use, read first when there is none or it may be stale (once for all the callers
     /// that find it so together).
     public func topology() async throws(RedisError) -> ClusterTopology {
-        enum Step { case use(ClusterTopology), wait(Task<Result<ClusterTopology, RedisError>, Never>) }
-        let step = try state.withLock { state throws(RedisError) -> Step in
+        let current = try state.withLock { state throws(RedisError) -> ClusterTopology? in
             guard !state.closed else { throw .closed }
-            if !state.stale, let topology = state.topology { return .use(topology) }
-            if let reading = state.reading { return .wait(reading) }
-            let reading = Task { [self] () -> Result<ClusterTopology, RedisError> in
-                defer { self.state.withLock { $0.reading = nil } }
-                do throws(RedisError) {
-                    return .success(try await refresh())
-                } catch {
-                    return .failure(error)
-                }
-            }
-            state.reading = reading
-            return .wait(reading)
+            return state.stale ? nil : state.topology
         }
-        switch step {
-        case .use(let topology): return topology
-        case .wait(let reading): return try await reading.value.get()
-        }
+        if let current { return current }
+        return try await reading.run { [self] () async throws(RedisError) in try await refresh() }
     }
 
     /// Marks the slot map stale: the next call reads it again (a sharded subscriber that was told a

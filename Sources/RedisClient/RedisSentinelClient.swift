@@ -17,15 +17,15 @@ import Synchronization
 /// a call during the failover fails as on a server that is down (`unavailable`, `connectionClosed`,
 /// `timeout`).
 public final class RedisSentinelClient: RedisCommands, Service {
+    /// The primary in use and the pool of connections to it.
+    public typealias Primary = (address: ClusterNodeAddress, client: RedisClient)
+
     private struct State {
-        var primary: (address: ClusterNodeAddress, client: RedisClient)?
+        var primary: Primary?
         var stale = true
         var subscribers: [RedisSubscriber] = []
         /// The sentinel the next lookup asks first (the last one that answered).
         var preferred = 0
-        /// The lookup in flight: callers that find the primary stale meanwhile wait for it instead of
-        /// each asking the sentinels (after a failover every caller would).
-        var looking: Task<Result<(address: ClusterNodeAddress, client: RedisClient), RedisError>, Never>?
         var closed = false
     }
 
@@ -35,6 +35,8 @@ public final class RedisSentinelClient: RedisCommands, Service {
     public let configuration: RedisConfiguration
     private let group: any EventLoopGroup
     private let state = Mutex(State())
+    /// The lookup in flight, shared by the callers that find the primary stale meanwhile.
+    private let looking = SingleFlight<Primary>()
     private let logger: Logger
 
     public init(
@@ -67,35 +69,18 @@ public final class RedisSentinelClient: RedisCommands, Service {
         try await current().address
     }
 
-    private func current() async throws(RedisError) -> (address: ClusterNodeAddress, client: RedisClient) {
-        enum Step {
-            case use((address: ClusterNodeAddress, client: RedisClient))
-            case wait(Task<Result<(address: ClusterNodeAddress, client: RedisClient), RedisError>, Never>)
-        }
-        let step = try state.withLock { state throws(RedisError) -> Step in
+    private func current() async throws(RedisError) -> Primary {
+        let known = try state.withLock { state throws(RedisError) -> Primary? in
             guard !state.closed else { throw .closed }
-            if !state.stale, let primary = state.primary { return .use(primary) }
-            if let looking = state.looking { return .wait(looking) }
-            let looking = Task { [self] () -> Result<(address: ClusterNodeAddress, client: RedisClient), RedisError> in
-                defer { self.state.withLock { $0.looking = nil } }
-                do throws(RedisError) {
-                    return .success(try await lookUp())
-                } catch {
-                    return .failure(error)
-                }
-            }
-            state.looking = looking
-            return .wait(looking)
+            return state.stale ? nil : state.primary
         }
-        switch step {
-        case .use(let primary): return primary
-        case .wait(let looking): return try await looking.value.get()
-        }
+        if let known { return known }
+        return try await looking.run { [self] () async throws(RedisError) in try await lookUp() }
     }
 
     /// Asks the sentinels in turn for the primary and checks its role; swaps the pool when it moved.
     @discardableResult
-    public func lookUp() async throws(RedisError) -> (address: ClusterNodeAddress, client: RedisClient) {
+    public func lookUp() async throws(RedisError) -> Primary {
         let first = state.withLock { $0.preferred }
         var last: RedisError = .unavailable("no sentinel named a primary for '\(master)'")
         for offset in sentinels.indices {
@@ -155,7 +140,7 @@ public final class RedisSentinelClient: RedisCommands, Service {
 
     /// Makes `client` the primary's pool; when the primary moved, the old pool closes and the links
     /// reconnect.
-    private func adopt(_ address: ClusterNodeAddress, _ client: RedisClient, sentinel: Int) -> (address: ClusterNodeAddress, client: RedisClient) {
+    private func adopt(_ address: ClusterNodeAddress, _ client: RedisClient, sentinel: Int) -> Primary {
         let (kept, replaced, subscribers) = state.withLock { state in
             state.preferred = sentinel
             if state.closed { return ((address, client), client as RedisClient?, [RedisSubscriber]()) }
