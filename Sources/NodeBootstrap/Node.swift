@@ -189,8 +189,8 @@ public final class Node: Sendable {
             handler: { [hub] in hub.handle($0) }, onResume: { onResume.run() })
         let cache = RedisCache(client: client, prefix: prefix)
         return Backends(
-            broker: broker, presence: RedisPresence(client: client, prefix: prefix, partitions: redis.isCluster ? RedisPresence.clusterPartitions : 1), cache: cache,
-            changes: RedisChangeFeed(cache: cache, broker: broker), rateLimit: RedisRateLimit(client: client, prefix: prefix), jobs: RedisJobQueue(client: client, prefix: prefix, clock: clock, partitions: redis.isCluster ? RedisJobQueue.clusterPartitions : 1),
+            broker: broker, presence: RedisPresence(client: client, prefix: prefix, spread: redis.isCluster), cache: cache,
+            changes: RedisChangeFeed(cache: cache, broker: broker), rateLimit: RedisRateLimit(client: client, prefix: prefix), jobs: RedisJobQueue(client: client, prefix: prefix, clock: clock, spread: redis.isCluster),
             nodes: RedisNodeDirectory(client: client, prefix: prefix), services: watchers.map { .init(service: $0) } + [.init(service: broker)],
             healthChecks: [{ broker.isHealthy }], onResume: onResume, close: { client.close() })
     }
@@ -220,8 +220,7 @@ public final class Node: Sendable {
         guard var redis = try configuration.redisTarget else { return nil }
         redis.configuration.clientName = "switchboard-jobs-tool"
         let client = commandsAndLinks(redis, links: 0, logger: Logger(label: "switchboard.jobs")).client
-        let partitions = redis.isCluster ? RedisJobQueue.clusterPartitions : 1
-        return (RedisJobQueue(client: client, prefix: configuration.redisPrefix, clock: SystemWallClock(), partitions: partitions), { client.close() })
+        return (RedisJobQueue(client: client, prefix: configuration.redisPrefix, clock: SystemWallClock(), spread: redis.isCluster), { client.close() })
     }
 
     /// What this node tells the admin API about itself, read when asked.

@@ -133,9 +133,6 @@ enum RetryKeys {
 }
 
 extension NodeConfiguration {
-    /// Reads every key in ``ConfigKeys`` from `reader`, keeping defaults for what is unset, then
-    /// refuses settings a node cannot run with (``validate()``) unless `validating` is false (a tool
-    /// that uses one part, such as `switchboard jobs`, checks what it uses).
     /// A `true`/`false` key; nil when unset.
     private static func flag(_ key: String, in reader: ConfigReader) throws -> Bool? {
         switch reader.string(forKey: ConfigKey(key))?.lowercased() {
@@ -146,6 +143,9 @@ extension NodeConfiguration {
         }
     }
 
+    /// Reads every key in ``ConfigKeys`` from `reader`, keeping defaults for what is unset, then
+    /// refuses settings a node cannot run with (``validate()``) unless `validating` is false (a tool
+    /// that uses one part, such as `switchboard jobs`, checks what it uses).
     public init(reader: ConfigReader, validating: Bool = true) throws {
         self.init()
         server.host = reader.string(forKey: "http.host", default: server.host)

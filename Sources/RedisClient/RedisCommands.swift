@@ -18,11 +18,7 @@ extension RedisCommands {
     /// Runs `script` (EVALSHA, then EVAL when the server does not know it yet); error replies are thrown.
     @discardableResult
     public func run(_ script: RedisScript, keys: [RedisArgument] = [], arguments: [RedisArgument] = []) async throws(RedisError) -> RESPValue {
-        let reply = try await send([script.evalsha(keys: keys, arguments: arguments)])[0]
-        if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
-            return try await send([script.eval(keys: keys, arguments: arguments)])[0].checked()
-        }
-        return try reply.checked()
+        try await run(script, calls: [(keys, arguments)])[0]
     }
 
     /// Runs `script` once per call, pipelined (on a cluster, each on its keys' shard); the ones the

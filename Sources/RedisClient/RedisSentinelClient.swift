@@ -92,16 +92,18 @@ public final class RedisSentinelClient: RedisCommands, Service {
                 last = error
                 continue
             }
-            let candidate = client(for: named)
+            // The pool in use when the primary has not moved (no new connection just to ask its role).
+            let current = state.withLock { $0.primary }
+            let candidate = current.flatMap { $0.address == named ? $0.client : nil } ?? client(for: named)
             do {
                 let role = try await candidate.execute(["ROLE"])
                 guard role.array?.first?.string == "master" else {
-                    candidate.close()
+                    if candidate !== current?.client { candidate.close() }
                     last = .unavailable("\(named), which a sentinel names for '\(master)', is not a primary (yet)")
                     continue
                 }
             } catch {
-                candidate.close()
+                if candidate !== current?.client { candidate.close() }
                 last = error
                 continue
             }
@@ -145,7 +147,7 @@ public final class RedisSentinelClient: RedisCommands, Service {
             state.preferred = sentinel
             if state.closed { return ((address, client), client as RedisClient?, [RedisSubscriber]()) }
             state.stale = false
-            if let existing = state.primary, existing.address == address { return (existing, client, []) }
+            if let existing = state.primary, existing.address == address { return (existing, existing.client === client ? nil : client, []) }
             let old = state.primary?.client
             state.primary = (address, client)
             return ((address, client), old, old == nil ? [] : state.subscribers)
@@ -230,7 +232,7 @@ public final class RedisSentinelClient: RedisCommands, Service {
                         break
                     }
                     invalidate()
-                    _ = try? await lookUp()
+                    _ = try? await current()
                 }
             }
             await group.next()

@@ -37,6 +37,13 @@ public final class RedisShardedSubscriber: RedisPubSubLink {
         /// A wanted channel lost its subscription since the link was last whole.
         var gap = false
         var closed = false
+
+        /// The channels subscribed on a live connection.
+        var live: Set<String> {
+            var live = Set<String>()
+            for link in links.values where link.connection.isActive { live.formUnion(link.confirmed) }
+            return live
+        }
     }
 
     public var events: AsyncStream<RedisPubSubEvent> { sink.events }
@@ -64,11 +71,7 @@ public final class RedisShardedSubscriber: RedisPubSubLink {
 
     /// True while every wanted channel is subscribed on a live connection.
     public var isConnected: Bool {
-        state.withLock { state in
-            var live = Set<String>()
-            for link in state.links.values where link.connection.isActive { live.formUnion(link.confirmed) }
-            return state.wanted.isSubset(of: live)
-        }
+        state.withLock { $0.wanted.isSubset(of: $0.live) }
     }
 
     /// Subscribes to `channels`, each on its slot's primary; returns once they are subscribed.
@@ -261,8 +264,7 @@ public final class RedisShardedSubscriber: RedisPubSubLink {
     /// subscribed on a live link: channels wanted since are the next pass's.
     private func settle(_ waiting: [Waiter], wanted: Set<String>, routed: Bool) -> Bool {
         let (live, complete, gap) = state.withLock { state in
-            var live = Set<String>()
-            for link in state.links.values where link.connection.isActive { live.formUnion(link.confirmed) }
+            let live = state.live
             let complete = routed && wanted.intersection(state.wanted).isSubset(of: live)
             defer { if complete { state.gap = false } }
             return (live, complete, complete && state.gap)

@@ -189,7 +189,6 @@ public final class RedisSubscriber: RedisPubSubLink {
             group.cancelAll()
         }
     }
-
 }
 
 /// The bounded stream a pub/sub link delivers into, and its gap marker: a message that does not fit is

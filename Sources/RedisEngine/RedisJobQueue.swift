@@ -17,34 +17,31 @@ import RedisClient
 /// merged by it. The partition count must be the same on every node of a deployment.
 public struct RedisJobQueue: JobQueue {
     static let script = RedisScript(String(decoding: PackageResources.job_queue_lua, as: UTF8.self))
-    /// Partitions on a Redis Cluster (as many as presence's, for the same reasons).
-    public static let clusterPartitions = 16
     private let client: any RedisCommands
-    /// Each partition's base key.
-    private let bases: [String]
+    private let partitions: HashTagPartitions
     private let clock: any WallClock
     /// Per partition.
     private let capacity: Int
     /// Per partition.
     private let deadLetterCapacity: Int
 
-    /// `partitions`: 1 on one server (the keys of every earlier version), ``clusterPartitions`` on a cluster.
+    /// `spread`: split over ``HashTagPartitions/onCluster`` partitions (a Redis Cluster), else one.
     public init(
         client: any RedisCommands, prefix: String, clock: any WallClock, capacity: Int = 100_000, deadLetterCapacity: Int = 10_000,
-        partitions: Int = 1
+        spread: Bool = false
     ) {
-        let count = max(1, partitions)
+        let count = spread ? HashTagPartitions.onCluster : 1
         self.client = client
-        self.bases = count == 1 ? ["\(prefix):{jobs}"] : (0..<count).map { "\(prefix):{jobs:\($0)}" }
+        self.partitions = HashTagPartitions(prefix: prefix, name: "jobs", count: count)
         self.clock = clock
         self.capacity = (max(1, capacity) + count - 1) / count
         self.deadLetterCapacity = (max(1, deadLetterCapacity) + count - 1) / count
     }
 
+    private var bases: [String] { partitions.bases }
+
     /// The partition job `id` lives in (and is buried in).
-    private func base(of id: String) -> String {
-        bases.count == 1 ? bases[0] : bases[Int(StableHash.fnv1a(id) % UInt64(bases.count))]
-    }
+    private func base(of id: String) -> String { partitions.base(of: id) }
 
     public func enqueue(_ job: Job, due: Timestamp) async throws {
         let stored = try await run(

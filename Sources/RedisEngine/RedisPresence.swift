@@ -27,24 +27,20 @@ public struct RedisPresence: Presence {
     static let statusScript = RedisScript(String(decoding: PackageResources.presence_status_lua, as: UTF8.self))
     /// Connections per heartbeat script call: bounds how long one call holds the server.
     static let heartbeatBatch = 1000
-    /// Partitions on a Redis Cluster: enough to spread over any sensible number of shards, few enough
-    /// that a sweep (one script each) stays cheap.
-    public static let clusterPartitions = 16
-
     private let client: any RedisCommands
-    /// Each partition's base key.
+    private let partitions: HashTagPartitions
+    /// Each partition's base key, as an argument.
     private let bases: [RedisArgument]
 
-    /// `partitions`: 1 on one server (the keys of every earlier version), ``clusterPartitions`` on a cluster.
-    public init(client: any RedisCommands, prefix: String, partitions: Int = 1) {
+    /// `spread`: split over ``HashTagPartitions/onCluster`` partitions (a Redis Cluster), else one.
+    public init(client: any RedisCommands, prefix: String, spread: Bool = false) {
         self.client = client
-        self.bases = partitions <= 1 ? [RedisArgument("\(prefix):{presence}")] : (0..<partitions).map { RedisArgument("\(prefix):{presence:\($0)}") }
+        self.partitions = HashTagPartitions(prefix: prefix, name: "presence", count: spread ? HashTagPartitions.onCluster : 1)
+        self.bases = partitions.bases.map { RedisArgument($0) }
     }
 
     /// The partition `user`'s keys live in.
-    private func partition(of user: UserID) -> Int {
-        bases.count == 1 ? 0 : Int(StableHash.fnv1a(user.rawValue) % UInt64(bases.count))
-    }
+    private func partition(of user: UserID) -> Int { partitions.index(of: user.rawValue) }
 
     public func connect(_ connection: ConnectionID, user: UserID, node: NodeID, ttl: Duration) async throws -> PresenceTransition? {
         try await mappingRedisErrors {

@@ -101,8 +101,7 @@ import TestServers
         {
             let client = try await target.connect()
             // On a cluster, spread over partitions as the node does there.
-            let partitions = target == .cluster ? RedisPresence.clusterPartitions : 1
-            return PresenceHarness(presence: RedisPresence(client: client.commands, prefix: TestRedis.uniquePrefix(), partitions: partitions), advance: wait) {
+            return PresenceHarness(presence: RedisPresence(client: client.commands, prefix: TestRedis.uniquePrefix(), spread: target == .cluster), advance: wait) {
                 client.close()
             }
         }
@@ -138,7 +137,7 @@ import TestServers
             let clock = ManualClock()
             return JobQueueHarness(
                 queue: RedisJobQueue(
-                    client: client.commands, prefix: TestRedis.uniquePrefix(), clock: clock, partitions: target == .cluster ? RedisJobQueue.clusterPartitions : 1),
+                    client: client.commands, prefix: TestRedis.uniquePrefix(), clock: clock, spread: target == .cluster),
                 now: { clock.now() },
                 advance: { clock.advance(by: $0) }, teardown: { client.close() })
         }
@@ -255,7 +254,7 @@ import TestServers
         defer { client.close() }
         let prefix = TestRedis.uniquePrefix()
         let clock = ManualClock()
-        let queue = RedisJobQueue(client: client, prefix: prefix, clock: clock, partitions: RedisJobQueue.clusterPartitions)
+        let queue = RedisJobQueue(client: client, prefix: prefix, clock: clock, spread: true)
         let start = clock.now()
         for index in 0..<64 {
             try await queue.enqueue(Job(id: "job-\(index)", kind: "k", payload: []), due: start.advanced(by: .milliseconds(-1000 + index)))
@@ -273,7 +272,7 @@ import TestServers
         let client = RedisClusterClient(seeds: cluster.nodes.compactMap { ClusterNodeAddress($0) }, configuration: RedisConfiguration())
         defer { client.close() }
         let prefix = TestRedis.uniquePrefix()
-        let presence = RedisPresence(client: client, prefix: prefix, partitions: RedisPresence.clusterPartitions)
+        let presence = RedisPresence(client: client, prefix: prefix, spread: true)
         for index in 0..<64 {
             _ = try await presence.connect(ConnectionID("c\(index)"), user: UserID("user-\(index)")!, node: NodeID("node-0"), ttl: .seconds(30))
         }
