@@ -86,7 +86,73 @@ public struct EncodedMessage: Sendable, Hashable {
 
     public init(_ body: MessageBody) {
         self.body = body
-        self.json = FrameCodec.body(body)
+        self.json = body.json
+    }
+}
+
+extension MessageBody {
+    /// The bytes `FrameCodec.body(self)` makes, written by hand: this is encoded once per message on
+    /// the send path, where Foundation's encoder cost more than the rest of the encoding. Members in
+    /// declaration order, absent ones left out, as the synthesized `Encodable` writes them; the
+    /// metadata (rare, any JSON) through Foundation.
+    var json: [UInt8] {
+        var json = JSONBytes(capacity: 160 + content.utf8.count)
+        json.openObject()
+        json.key("id")
+        json.string(id)
+        json.key("conversation")
+        json.string(conversation)
+        json.key("seq")
+        json.integer(seq)
+        json.key("sender")
+        json.string(sender)
+        json.key("client_id")
+        json.string(clientID)
+        json.key("action")
+        json.string(action)
+        if let target {
+            json.key("target")
+            json.integer(target)
+        }
+        if let emoji {
+            json.key("emoji")
+            json.string(emoji)
+        }
+        json.key("kind")
+        json.string(kind.rawValue)
+        json.key("content")
+        json.string(content)
+        if let metadata {
+            json.key("metadata")
+            json.value(FrameCodec.body(metadata))
+        }
+        json.key("created_at")
+        json.integer(createdAt)
+        if let editedAt {
+            json.key("edited_at")
+            json.integer(editedAt)
+        }
+        if let deletedAt {
+            json.key("deleted_at")
+            json.integer(deletedAt)
+        }
+        if let reactions {
+            json.key("reactions")
+            json.openArray()
+            for reaction in reactions {
+                json.openObject()
+                json.key("emoji")
+                json.string(reaction.emoji)
+                json.key("users")
+                json.openArray()
+                for user in reaction.users { json.string(user) }
+                json.closeArray()
+                json.closeObject()
+            }
+            json.closeArray()
+        }
+        json.closeObject()
+        return json.bytes
     }
 }
 

@@ -185,6 +185,12 @@ public enum FrameCodec {
 
     /// Decodes one client frame.
     public static func decode(_ bytes: some Collection<UInt8>) -> Result<InboundFrame, FrameError> {
+        if let quick = quickDecode(bytes) { return quick }
+        return decodeWithFoundation(bytes)
+    }
+
+    /// ``decode(_:)`` through Foundation's `JSONDecoder`: every frame ``quickDecode(_:)`` leaves.
+    static func decodeWithFoundation(_ bytes: some Collection<UInt8>) -> Result<InboundFrame, FrameError> {
         let data = Data(bytes)
         let header: Parsed
         do {
@@ -375,26 +381,11 @@ public enum FrameCodec {
         return frame
     }
 
-    /// A JSON string literal of `text`: quotes, backslashes and control characters escaped, the rest
-    /// as it is (as `JSONEncoder` with `.withoutEscapingSlashes` writes it).
+    /// A JSON string literal of `text`, as ``JSONBytes`` writes it.
     static func jsonString(_ text: String) -> [UInt8] {
-        var out: [UInt8] = [UInt8(ascii: "\"")]
-        out.reserveCapacity(text.utf8.count + 2)
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x0A: out += Array(#"\n"#.utf8)
-            case 0x0D: out += Array(#"\r"#.utf8)
-            case 0x09: out += Array(#"\t"#.utf8)
-            case 0x00..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out += Array(#"\u00"#.utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-        return out
+        var json = JSONBytes(capacity: text.utf8.count + 2)
+        json.string(text)
+        return json.bytes
     }
 
     /// JSON bytes of a REST body.
