@@ -26,4 +26,15 @@ import Testing
         #expect(Set(counts.keys) == Self.alphabet)
         #expect(counts.values.allSatisfy { abs(Double($0) - expected) < expected * 0.1 }, "\(counts.sorted { $0.key < $1.key })")
     }
+
+    @Test func secureRandomFillsTheWholeBufferAnew() {
+        var first = [UInt8](repeating: 0, count: 300)
+        var second = first
+        SecureRandom.fill(&first)
+        SecureRandom.fill(&second)
+        #expect(first != second)
+        // Every byte written: no run of zeros the size of a word anywhere.
+        for bytes in [first, second] { #expect(!(0...(bytes.count - 8)).contains { bytes[$0..<$0 + 8].allSatisfy { $0 == 0 } }) }
+        #expect(RandomIDGenerator.token(length: 100).count == 100)
+    }
 }
