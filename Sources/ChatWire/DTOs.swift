@@ -98,51 +98,29 @@ extension MessageBody {
     var json: [UInt8] {
         var json = JSONBytes(capacity: 160 + content.utf8.count)
         json.openObject()
-        json.key("id")
-        json.string(id)
-        json.key("conversation")
-        json.string(conversation)
-        json.key("seq")
-        json.integer(seq)
-        json.key("sender")
-        json.string(sender)
-        json.key("client_id")
-        json.string(clientID)
-        json.key("action")
-        json.string(action)
-        if let target {
-            json.key("target")
-            json.integer(target)
-        }
-        if let emoji {
-            json.key("emoji")
-            json.string(emoji)
-        }
-        json.key("kind")
-        json.string(kind.rawValue)
-        json.key("content")
-        json.string(content)
+        json.member("id", id)
+        json.member("conversation", conversation)
+        json.member("seq", seq)
+        json.member("sender", sender)
+        json.member("client_id", clientID)
+        json.member("action", action)
+        json.member("target", target)
+        json.member("emoji", emoji)
+        json.member("kind", kind.rawValue)
+        json.member("content", content)
         if let metadata {
             json.key("metadata")
             json.value(FrameCodec.body(metadata))
         }
-        json.key("created_at")
-        json.integer(createdAt)
-        if let editedAt {
-            json.key("edited_at")
-            json.integer(editedAt)
-        }
-        if let deletedAt {
-            json.key("deleted_at")
-            json.integer(deletedAt)
-        }
+        json.member("created_at", createdAt)
+        json.member("edited_at", editedAt)
+        json.member("deleted_at", deletedAt)
         if let reactions {
             json.key("reactions")
             json.openArray()
             for reaction in reactions {
                 json.openObject()
-                json.key("emoji")
-                json.string(reaction.emoji)
+                json.member("emoji", reaction.emoji)
                 json.key("users")
                 json.openArray()
                 for user in reaction.users { json.string(user) }

@@ -16,25 +16,19 @@ struct JSONBytes {
         bytes.reserveCapacity(capacity)
     }
 
-    mutating func openObject() {
+    mutating func openObject() { open(UInt8(ascii: "{")) }
+    mutating func closeObject() { close(UInt8(ascii: "}")) }
+    mutating func openArray() { open(UInt8(ascii: "[")) }
+    mutating func closeArray() { close(UInt8(ascii: "]")) }
+
+    private mutating func open(_ bracket: UInt8) {
         separate()
-        bytes.append(UInt8(ascii: "{"))
+        bytes.append(bracket)
         first = true
     }
 
-    mutating func closeObject() {
-        bytes.append(UInt8(ascii: "}"))
-        first = false
-    }
-
-    mutating func openArray() {
-        separate()
-        bytes.append(UInt8(ascii: "["))
-        first = true
-    }
-
-    mutating func closeArray() {
-        bytes.append(UInt8(ascii: "]"))
+    private mutating func close(_ bracket: UInt8) {
+        bytes.append(bracket)
         first = false
     }
 
@@ -58,6 +52,20 @@ struct JSONBytes {
         separate()
         bytes.append(contentsOf: json)
         first = false
+    }
+
+    /// A member `"name":"text"`, left out when `text` is nil.
+    mutating func member(_ name: StaticString, _ text: String?) {
+        guard let text else { return }
+        key(name)
+        string(text)
+    }
+
+    /// A member `"name":value`, left out when `value` is nil.
+    mutating func member(_ name: StaticString, _ value: Int64?) {
+        guard let value else { return }
+        key(name)
+        integer(value)
     }
 
     mutating func string(_ text: String) {

@@ -28,18 +28,6 @@ enum JSONScanner {
             default: false
             }
         }
-
-        /// The value of the first member `key` of an object; nil when absent or not an object.
-        subscript(key: String) -> Node? {
-            guard case .object(let members) = self else { return nil }
-            return members.first { $0.key == key }?.value
-        }
-
-        /// The member names of an object, empty otherwise.
-        var keys: [String] {
-            guard case .object(let members) = self else { return [] }
-            return members.map(\.key)
-        }
     }
 
     /// The deepest nesting of arrays and objects read.
