@@ -91,10 +91,10 @@ public struct EncodedMessage: Sendable, Hashable {
 }
 
 extension MessageBody {
-    /// The bytes `FrameCodec.body(self)` makes, written by hand: this is encoded once per message on
-    /// the send path, where Foundation's encoder cost more than the rest of the encoding. Members in
-    /// declaration order, absent ones left out, as the synthesized `Encodable` writes them; the
-    /// metadata (rare, any JSON) through Foundation.
+    /// The JSON value `FrameCodec.body(self)` makes (same members and strings; members in declaration
+    /// order, absent ones left out), written by hand: this is encoded once per message on the send
+    /// path, where Foundation's encoder cost more than the rest of the encoding. The metadata (rare,
+    /// any JSON) goes through Foundation.
     var json: [UInt8] {
         var json = JSONBytes(capacity: 160 + content.utf8.count)
         json.openObject()

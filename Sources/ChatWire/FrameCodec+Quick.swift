@@ -10,7 +10,7 @@ extension FrameCodec {
     /// Guarantees: when not nil, the result is the one the general way gives for the same bytes
     /// (FrameCodecTests compares the two over generated frames).
     static func quickDecode(_ bytes: some Collection<UInt8>) -> Result<InboundFrame, FrameError>? {
-        guard let frame = Members(JSONScanner.parse(bytes), allowed: ["type", "id", "payload"]),
+        guard let frame = Members(JSONScanner.parse(bytes), allowed: QuickFields.frame),
             case .string(let typeName)? = frame["type"],
             let type = RequestType(rawValue: typeName),
             let id = frame.requestID("id"),
@@ -21,7 +21,7 @@ extension FrameCodec {
             case .ping:
                 return .success(.ping(id: id))
             case .send:
-                guard let body = Members(frame["payload"], allowed: ["conversation", "client_id", "kind", "content", "metadata"]),
+                guard let body = Members(frame["payload"], allowed: QuickFields.send),
                     let conversation = body.optionalString("conversation"),
                     case .string(let clientID)? = body["client_id"],
                     case .string(let content)? = body["content"],
@@ -36,14 +36,14 @@ extension FrameCodec {
                 let request = SendRequest(conversation: conversation, clientID: clientID, kind: messageKind, content: content)
                 return .success(.command(id: id, try Validate.send(request)))
             case .receipt:
-                guard let body = Members(frame["payload"], allowed: ["conversation", "delivered", "read"]),
+                guard let body = Members(frame["payload"], allowed: QuickFields.receipt),
                     let conversation = body.optionalString("conversation"),
                     let delivered = body.optionalInteger("delivered"),
                     let read = body.optionalInteger("read")
                 else { return nil }
                 return .success(.command(id: id, try Validate.receipt(ReceiptRequest(conversation: conversation, delivered: delivered, read: read))))
             case .typing:
-                guard let body = Members(frame["payload"], allowed: ["conversation"]), case .string(let conversation)? = body["conversation"] else {
+                guard let body = Members(frame["payload"], allowed: QuickFields.typing), case .string(let conversation)? = body["conversation"] else {
                     return nil
                 }
                 return .success(.command(id: id, .typing(try Validate.conversation(conversation))))
@@ -53,6 +53,14 @@ extension FrameCodec {
         } catch {
             return .failure(FrameError(re: id, error: error))
         }
+    }
+
+    /// The members each quick frame may have (made once, not per frame).
+    private enum QuickFields {
+        static let frame = ["type", "id", "payload"]
+        static let send = ["conversation", "client_id", "kind", "content", "metadata"]
+        static let receipt = ["conversation", "delivered", "read"]
+        static let typing = ["conversation"]
     }
 
     /// An object's members when each is named once and all are in `allowed`.

@@ -1,11 +1,11 @@
-/// JSON written straight into one byte array, the way Foundation's `JSONEncoder` with
-/// `.withoutEscapingSlashes` writes the same values: members in the order written, nothing between
-/// tokens, strings with quotes, backslashes and control characters escaped and everything else as is,
-/// integers in decimal. For the bytes the send path makes once per message (``EncodedMessage``)
-/// without Foundation's encoder.
+/// JSON written straight into one byte array: members in the order written, nothing between tokens,
+/// strings escaped exactly as Foundation's `JSONEncoder` (with `.withoutEscapingSlashes`) escapes
+/// them (quotes, backslashes and control characters; everything else as is), integers in decimal. For
+/// the bytes the send path makes once per message (``EncodedMessage``) without Foundation's encoder.
 ///
 /// Guarantees: the bytes are valid JSON when every `open` is matched by its `close` and each member
-/// has one value; EncodedMessageTests compares them with `JSONEncoder`'s byte for byte.
+/// has one value; `MessageBodyJSONTests` compares strings with `JSONEncoder`'s byte for byte and a
+/// whole entry with its value (`JSONEncoder` orders members as its dictionary does).
 struct JSONBytes {
     private(set) var bytes: [UInt8]
     /// Whether the next member or element is the first of its object or array (no comma before it).
