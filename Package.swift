@@ -279,6 +279,8 @@ let package = Package(
                 "ChatCore", "ChatClient", "ChatNode", "NodeBootstrap", "ChatTesting", "ChatServer", "TestServers", "PostgresEngine", "Webhooks",
                 "RedisClient",
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Configuration", package: "swift-configuration"),
             ],

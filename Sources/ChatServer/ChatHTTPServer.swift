@@ -110,17 +110,20 @@ public enum ChatHTTPServer {
                 guard path == webSocketPath else { return .dontUpgrade }
                 let token = bearer(request.headerFields[.authorization]) ?? queryValue(query, "token")
                 return .upgrade([:]) { inbound, _, _ in
+                    let handshake = NIOLoopBoundBox.makeEmptyBox(valueType: CloseHandshake.self, eventLoop: channel.eventLoop)
+                    // Runs before the sink's first drain: both are tasks on the channel's loop, in order.
                     channel.eventLoop.execute {
                         let pipeline = channel.pipeline.syncOperations
                         try? pipeline.addHandler(KeepAlive(interval: pingInterval), position: .first)
                         if let decoder = try? pipeline.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self) {
-                            try? pipeline.addHandler(CloseHandshake(), position: .after(decoder))
+                            let handler = CloseHandshake()
+                            if (try? pipeline.addHandler(handler, position: .after(decoder))) != nil { handshake.value = handler }
                         }
                     }
                     metrics.socketOpened()
                     defer { metrics.socketClosed() }
                     let outbox = Outbox(
-                        capacity: outboxCapacity, sink: SocketSink(channel: channel),
+                        capacity: outboxCapacity, sink: SocketSink(channel: channel, handshake: handshake),
                         onOverflow: { evict(channel, grace: evictionGrace) }, onClose: { drop(channel, after: closeTimeout) })
                     await EventLoopExecutor.prefer(channel.eventLoop) {
                         await driver.run(inbound: MessageAssembler(frames: inbound, maxBytes: maxFrame), token: token, outbox: outbox)

@@ -106,7 +106,7 @@ struct HubShard {
         guard let first = catchUps[session.id]?[conversation] else { return }
         var next = first
         for envelope in envelopes where envelope.seq == next {
-            session.outbox.send(ByteBuffer(bytes: envelope.frame))
+            session.outbox.send(TextFrame.buffer(envelope.frame))
             next += 1
         }
         if next > first { metrics.eventsOut(.message, count: Int(next - first)) }
@@ -148,7 +148,7 @@ struct HubShard {
         guard !sessions.isEmpty else { return }
         for envelope in envelopes {
             metrics.eventsOut(envelope.kind, count: sessions.count)
-            let bytes = ByteBuffer(bytes: envelope.frame)
+            let bytes = TextFrame.buffer(envelope.frame)
             for session in sessions { session.outbox.send(bytes) }
         }
     }

@@ -96,8 +96,8 @@ public final class Outbox: Sendable {
         return true
     }
 
-    /// Queues a frame given as bytes.
-    @discardableResult public func send(bytes: [UInt8]) -> Bool { send(ByteBuffer(bytes: bytes)) }
+    /// Queues a frame given as bytes (with its WebSocket header in front, ``TextFrame``).
+    @discardableResult public func send(bytes: [UInt8]) -> Bool { send(TextFrame.buffer(bytes)) }
 
     /// The frames queued since the last take, for the transport to write; they count against the
     /// capacity until it reports them ``written(_:)``.

@@ -14,6 +14,11 @@ import NIOWebSocket
 /// (about 3.5 KiB less per idle connection; bench/RESULTS.md, issue 16's tenth step). It sits right
 /// after the frame decoder, where frames are decoded on their way in and not yet encoded on their way
 /// out.
+///
+/// It also writes the frames that come with their header made (``TextFrame``): the ``SocketSink``
+/// hands them here, and they go to the handler below the frame encoder as they are, one buffer per
+/// frame shared by every socket, under the same rule (nothing after a close). Everything written
+/// either way passes here on the channel's event loop, so the order of the writes is kept.
 final class CloseHandshake: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
@@ -21,6 +26,29 @@ final class CloseHandshake: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = WebSocketFrame
 
     private var closeSent = false
+    /// The frame encoder's context: a write made through it reaches the handlers below the encoder.
+    private var encoder: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        encoder = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        encoder = nil
+    }
+
+    /// Writes `frame` whole when it carries its header (``TextFrame/withHeader(_:)``) and returns
+    /// true; false (nothing written) for a frame without one, which the caller writes as a
+    /// `WebSocketFrame`. Called on the channel's event loop.
+    func writeFramed(_ frame: ByteBuffer, promise: EventLoopPromise<Void>?) -> Bool {
+        guard let encoder, let whole = TextFrame.withHeader(frame) else { return false }
+        if closeSent {
+            promise?.succeed()
+        } else {
+            encoder.write(NIOAny(whole), promise: promise)
+        }
+        return true
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard !closeSent else {

@@ -10,9 +10,13 @@ import NIOWebSocket
 /// leaves behind is bounded by NIO's write-buffer high-water mark plus the outbox's capacity.
 /// A close the node asked for is written after the frames queued before it, as a close frame with its
 /// code and reason (``CloseHandshake`` then completes the handshake). A slow consumer's frames are not
-/// written: its 4002 close goes straight into the channel instead.
+/// written: its 4002 close goes straight into the channel instead. Frames that carry their header
+/// (``TextFrame``, every frame the node makes) are written whole through ``CloseHandshake``, below
+/// NIO's frame encoder: one buffer per frame, the same for every socket.
 struct SocketSink: OutboundSink {
     let channel: any Channel
+    /// The connection's close handshake, once it is in the pipeline (set on the event loop).
+    let handshake: NIOLoopBoundBox<CloseHandshake?>
 
     func wake(_ outbox: Outbox) {
         channel.eventLoop.execute { drain(outbox) }
@@ -30,16 +34,15 @@ struct SocketSink: OutboundSink {
             // written once handed over; when it stopped taking (a client that does not read), the
             // burst counts against the outbox until its last frame reaches the socket.
             let writable = channel.isWritable
-            for frame in frames.dropLast() {
-                channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
-            }
+            let handshake = handshake.value
+            for frame in frames.dropLast() { write(frame, through: handshake, promise: nil) }
             let count = frames.count
             if writable {
-                channel.write(WebSocketFrame(fin: true, opcode: .text, data: last), promise: nil)
+                write(last, through: handshake, promise: nil)
                 outbox.written(count)
             } else {
                 let promise = channel.eventLoop.makePromise(of: Void.self)
-                channel.write(WebSocketFrame(fin: true, opcode: .text, data: last), promise: promise)
+                write(last, through: handshake, promise: promise)
                 promise.futureResult.whenComplete { _ in outbox.written(count) }
             }
         }
@@ -47,5 +50,10 @@ struct SocketSink: OutboundSink {
             channel.write(CloseHandshake.frame(code: close.code, reason: close.reason, allocator: channel.allocator), promise: nil)
         }
         if !frames.isEmpty || batch.close != nil { channel.flush() }
+    }
+
+    private func write(_ frame: ByteBuffer, through handshake: CloseHandshake?, promise: EventLoopPromise<Void>?) {
+        if let handshake, handshake.writeFramed(frame, promise: promise) { return }
+        channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: promise)
     }
 }
