@@ -306,9 +306,17 @@ public final class Node: Sendable {
 /// An action set after what calls it is built (the broker's resume needs the parts built after the
 /// broker; the job queue's wake-up needs the runner built after the queue).
 final class ResumeAction: Sendable {
-    private let action = Mutex<(@Sendable () -> Void)?>(nil)
-    func set(_ body: @escaping @Sendable () -> Void) { action.withLock { $0 = body } }
-    func run() { action.withLock { $0 }?() }
+    /// The closure sits in a class: a closure kept directly as a `Mutex`'s value is re-wrapped in a
+    /// reabstraction thunk by every `withLock { $0 }` that reads it (the inout access writes it back
+    /// converted), so each run would add a frame to the next one (`ResumeActionTests`).
+    private final class Body: Sendable {
+        let run: @Sendable () -> Void
+        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+
+    private let action = Mutex<Body?>(nil)
+    func set(_ body: @escaping @Sendable () -> Void) { action.withLock { $0 = Body(body) } }
+    func run() { action.withLock { $0 }?.run() }
 }
 
 /// Turns readiness off as soon as a graceful shutdown starts (it is the last service, so the first told).
