@@ -47,6 +47,7 @@ public final class RedisShardedSubscriber: RedisPubSubLink {
     }
 
     public var events: AsyncStream<RedisPubSubEvent> { sink.events }
+    public func deliver(to handler: @escaping @Sendable (RedisPubSubEvent) -> Void) { sink.deliver(to: handler) }
     public let eventLoop: any EventLoop
     public var publishCommand: String { "SPUBLISH" }
     private let sink: PubSubEventSink
@@ -95,8 +96,8 @@ public final class RedisShardedSubscriber: RedisPubSubLink {
         }
     }
 
-    /// Stops delivery from `channels` (the `SUNSUBSCRIBE`s follow in the next pass; a message already
-    /// on its way may still arrive).
+    /// Stops delivery from `channels`: nothing from them is delivered once it returns (the
+    /// `SUNSUBSCRIBE`s follow in the next pass; a message already on its way is dropped on arrival).
     public func unsubscribe(_ channels: [String]) async throws(RedisError) {
         guard !channels.isEmpty else { return }
         state.withLock { $0.wanted.subtract(channels) }
@@ -224,6 +225,13 @@ public final class RedisShardedSubscriber: RedisPubSubLink {
         }
     }
 
+    /// Delivers `message` while its channel is wanted: ``unsubscribe(_:)`` returns before the server
+    /// has the `SUNSUBSCRIBE`, and nothing may be delivered after it.
+    private func received(_ message: RedisPushMessage) {
+        guard state.withLock({ $0.wanted.contains(message.channel) }) else { return }
+        sink.deliver(message)
+    }
+
     /// The live connection to `node`, made when there is none.
     private func link(to node: ClusterNodeAddress) async throws -> RedisConnection {
         if let existing = state.withLock({ $0.links[node]?.connection }), existing.isActive { return existing }
@@ -231,7 +239,7 @@ public final class RedisShardedSubscriber: RedisPubSubLink {
         configuration.host = node.host
         configuration.port = node.port
         let connection = try await RedisConnection.connect(
-            configuration, on: eventLoop, onPush: { [sink] message in sink.deliver(message) },
+            configuration, on: eventLoop, onPush: { [weak self] message in self?.received(message) },
             onShardUnsubscribe: { [weak self] channel in self?.droppedByServer(channel, on: node) }
         ).get()
         connection.closeFuture.whenComplete { [weak self] _ in self?.wake.yield() }

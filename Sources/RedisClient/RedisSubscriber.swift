@@ -18,6 +18,10 @@ public enum RedisPubSubEvent: Sendable {
 /// in ``events`` (a gap marked by `.resumed`), and the command that publishes to them.
 public protocol RedisPubSubLink: Service, Sendable {
     var events: AsyncStream<RedisPubSubEvent> { get }
+    /// From now on every event goes to `handler` instead of into ``events``: a message as it is read,
+    /// on the link's event loop, with no buffer and no hop to a consumer task; a `.resumed` where the
+    /// link finds itself whole again. Set it before the first subscribe; the handler must not block.
+    func deliver(to handler: @escaping @Sendable (RedisPubSubEvent) -> Void)
     /// The event loop the link's connections live on, where a consumer of ``events`` runs best.
     var eventLoop: any EventLoop { get }
     /// True while every wanted channel is subscribed on a live connection.
@@ -43,6 +47,7 @@ public final class RedisSubscriber: RedisPubSubLink {
     }
 
     public var events: AsyncStream<RedisPubSubEvent> { sink.events }
+    public func deliver(to handler: @escaping @Sendable (RedisPubSubEvent) -> Void) { sink.deliver(to: handler) }
     private let sink: PubSubEventSink
     private let state = Mutex(State())
     private let configuration: RedisConfiguration
@@ -192,10 +197,19 @@ public final class RedisSubscriber: RedisPubSubLink {
 }
 
 /// The bounded stream a pub/sub link delivers into, and its gap marker: a message that does not fit is
-/// dropped, and a `.resumed` event goes before the next one that does.
+/// dropped, and a `.resumed` event goes before the next one that does. Or, once given a handler
+/// (``deliver(to:)``), every event goes to it directly, where it happens: nothing is buffered or dropped.
 final class PubSubEventSink: Sendable {
     let events: AsyncStream<RedisPubSubEvent>
     private let continuation: AsyncStream<RedisPubSubEvent>.Continuation
+    /// In a class: a closure kept directly as a `Mutex`'s value gains a reabstraction thunk at every
+    /// `withLock { $0 }` that reads it, so each event would add a frame to the next one's call.
+    private final class Handler: Sendable {
+        let call: @Sendable (RedisPubSubEvent) -> Void
+        init(_ call: @escaping @Sendable (RedisPubSubEvent) -> Void) { self.call = call }
+    }
+
+    private let handler = Mutex<Handler?>(nil)
     /// Set when something was lost; the next delivery is preceded by `.resumed`.
     private let lost = Atomic<Bool>(false)
 
@@ -203,27 +217,36 @@ final class PubSubEventSink: Sendable {
         (events, continuation) = AsyncStream.makeStream(of: RedisPubSubEvent.self, bufferingPolicy: .bufferingOldest(max(bufferSize, 1)))
     }
 
+    /// Every event from now on goes to `handler` instead of into ``events``.
+    func deliver(to handler: @escaping @Sendable (RedisPubSubEvent) -> Void) {
+        self.handler.withLock { $0 = Handler(handler) }
+    }
+
     func deliver(_ message: RedisPushMessage) {
         if lost.load(ordering: .acquiring) {
-            guard case .enqueued = continuation.yield(.resumed) else { return }
+            guard emit(.resumed) else { return }
             lost.store(false, ordering: .releasing)
         }
-        if case .dropped = continuation.yield(.message(message)) { lost.store(true, ordering: .releasing) }
+        if !emit(.message(message)) { lost.store(true, ordering: .releasing) }
     }
 
     /// Whatever arrives next follows a gap (the link is down; `markGap` follows once it is whole).
     func markLost() { lost.store(true, ordering: .releasing) }
 
     /// The link is whole again after a gap: say so now if the buffer has room, else before the next message.
-    func markGap() {
-        if case .enqueued = continuation.yield(.resumed) {
-            lost.store(false, ordering: .releasing)
-        } else {
-            lost.store(true, ordering: .releasing)
-        }
-    }
+    func markGap() { lost.store(!emit(.resumed), ordering: .releasing) }
 
     func finish() { continuation.finish() }
+
+    /// Hands `event` on; false when the buffer had no room for it.
+    private func emit(_ event: RedisPubSubEvent) -> Bool {
+        if let handler = handler.withLock({ $0 }) {
+            handler.call(event)
+            return true
+        }
+        if case .enqueued = continuation.yield(event) { return true }
+        return false
+    }
 }
 
 extension Array {

@@ -1,5 +1,4 @@
 import ChatCore
-import EventLoops
 import Logging
 import NIOCore
 import RedisClient
@@ -14,12 +13,12 @@ import Synchronization
 /// - Subscriptions go to the links (`redis.pubsub.links`, each on its own event loop: a
 ///   ``RedisSubscriber`` connection on one server, a ``RedisShardedSubscriber`` on a cluster): one Redis subscription per channel per node (the hub
 ///   reference-counts local interest and calls `subscribe` once), on the link the channel's name hashes
-///   to. Each link has its own consumer, so what several links carry reaches the hub's shards in
-///   parallel, and one channel's messages keep their publish order (they all cross one link).
+///   to. Each link hands what it reads to the hub on its own event loop, as it reads it (no task and
+///   no buffer between), so what several links carry reaches the hub's shards in parallel, and one
+///   channel's messages keep their publish order (they all cross one link).
 /// - Channel names are ``Channel/name(prefix:)``: the id in a hash tag, ready for sharded pub/sub.
-/// - Pub/sub is at-most-once. Whenever the link was interrupted (a reconnect, or a consumer that fell
-///   behind the bounded buffer), `onResume` runs once the link is whole again, and the node re-reads
-///   from the store what it may have missed.
+/// - Pub/sub is at-most-once. Whenever the link was interrupted (a reconnect), `onResume` runs once
+///   the link is whole again, and the node re-reads from the store what it may have missed.
 /// - Health: every `canaryInterval` the node publishes a canary to a channel of its own on each link and
 ///   must receive it; ``isHealthy`` is false when a link is down or its last canary is older than three
 ///   intervals (a wedged link), and readiness follows it.
@@ -57,6 +56,11 @@ public final class RedisBroker: Broker, Service {
         // The first link's canary keeps the name it had with one link.
         self.canaryChannels = subscribers.indices.map { $0 == 0 ? "\(prefix):n:{\(node.rawValue)}" : "\(prefix):n:{\(node.rawValue)}:\($0)" }
         self.lastCanary = Mutex(Array(repeating: nil, count: subscribers.count))
+        // Each link hands its messages over on its own event loop, as it reads them: no consumer task
+        // and no hop per message, and the links run in parallel. (Weak: the links outlive no broker.)
+        for (index, link) in subscribers.enumerated() {
+            link.deliver { [weak self] event in self?.receive(event, link: index) }
+        }
     }
 
     /// The link that carries `channel` (a stable hash of its name).
@@ -92,49 +96,39 @@ public final class RedisBroker: Broker, Service {
         return lastCanary.withLock { $0.allSatisfy { last in last.map { now - $0 < canaryInterval * 3 } ?? false } }
     }
 
-    /// Delivers what the links bring until they end (the subscribers finish them at shutdown), and
-    /// publishes the canaries.
+    /// Runs the links until they end (the subscribers end at shutdown), and publishes the canaries.
     public func run() async throws {
         await withTaskGroup(of: Void.self) { group in
-            for link in links {
-                group.addTask { try? await link.run() }
-            }
             group.addTask { [self] in
                 await cancelWhenGracefulShutdown { await self.sendCanaries() }
             }
-            // Each consumer runs on its link's event loop: a message reaches the hub without a hop to
-            // the cooperative pool, and the links' consumers run in parallel.
-            await withTaskGroup(of: Void.self) { consumers in
-                for index in links.indices {
-                    consumers.addTask { [self] in
-                        await EventLoopExecutor.prefer(links[index].eventLoop) { await consume(index) }
-                    }
+            await withTaskGroup(of: Void.self) { running in
+                for link in links {
+                    running.addTask { try? await link.run() }
                 }
             }
             group.cancelAll()
         }
     }
 
-    private func consume(_ index: Int) async {
-        let canaryChannel = canaryChannels[index]
-        for await event in links[index].events {
-            switch event {
-            case .message(let message):
-                if message.channel == canaryChannel {
-                    lastCanary.withLock { $0[index] = .now }
-                    continue
-                }
-                guard let channel = ChatCore.Channel(name: message.channel, prefix: prefix),
-                    let envelope = EnvelopeCodec.decode(message.payload, channel: channel)
-                else {
-                    logger.warning("dropped an unreadable pub/sub message", metadata: ["channel": "\(message.channel)"])
-                    continue
-                }
-                handler(envelope)
-            case .resumed:
-                logger.notice("pub/sub link resumed; repairing from the store", metadata: ["link": "\(index)"])
-                onResume()
+    /// What link `index` brings, on its event loop.
+    private func receive(_ event: RedisPubSubEvent, link index: Int) {
+        switch event {
+        case .message(let message):
+            if message.channel == canaryChannels[index] {
+                lastCanary.withLock { $0[index] = .now }
+                return
             }
+            guard let channel = ChatCore.Channel(name: message.channel, prefix: prefix),
+                let envelope = EnvelopeCodec.decode(message.payload, channel: channel)
+            else {
+                logger.warning("dropped an unreadable pub/sub message", metadata: ["channel": "\(message.channel)"])
+                return
+            }
+            handler(envelope)
+        case .resumed:
+            logger.notice("pub/sub link resumed; repairing from the store", metadata: ["link": "\(index)"])
+            onResume()
         }
     }
 
