@@ -22,6 +22,7 @@ public enum RateLimitConformance {
         .init("a burst goes through, the next take is refused, time refills", burstThenRefill),
         .init("keys are independent", independentKeys),
         .init("every limiter on one backend shares the bucket", shared),
+        .init("a take of up to n takes what the bucket holds, at most n", takeUpTo),
     ]
 
     static func with(_ factory: RateLimitFactory, _ body: (RateLimitHarness) async throws -> Void) async throws {
@@ -68,6 +69,18 @@ public enum RateLimitConformance {
             try checkEqual(try await takes(1, harness.limiters[1], key, rule), [true])
             try checkEqual(try await takes(1, harness.limiters[0], key, rule), [false], "the other node spent the rest")
             try checkEqual(try await takes(1, harness.limiters[1], key, rule), [false])
+        }
+    }
+
+    static func takeUpTo(_ factory: RateLimitFactory) async throws {
+        try await with(factory) { harness in
+            let limiter = harness.limiters[0]
+            let key = RateLimitKey.messages(UserID(uniqueName("dan"))!)
+            let rule = RateLimitRule(perSecond: 0.05, burst: 5)
+            var taken: [Int] = []
+            for _ in 0..<3 { taken.append(try await limiter.take(key, rule: rule, upTo: 3)) }
+            try checkEqual(taken, [3, 2, 0], "three, then the two left, then none")
+            try checkEqual(try await takes(1, harness.limiters[1], key, rule), [false], "nothing left for the other node either")
         }
     }
 }

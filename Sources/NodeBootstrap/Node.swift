@@ -190,7 +190,10 @@ public final class Node: Sendable {
         let cache = RedisCache(client: client, prefix: prefix)
         return Backends(
             broker: broker, presence: RedisPresence(client: client, prefix: prefix, spread: redis.isCluster), cache: cache,
-            changes: RedisChangeFeed(cache: cache, broker: broker), rateLimit: RedisRateLimit(client: client, prefix: prefix), jobs: RedisJobQueue(client: client, prefix: prefix, clock: clock, spread: redis.isCluster),
+            changes: RedisChangeFeed(cache: cache, broker: broker), rateLimit: LeasedRateLimit(
+                RedisRateLimit(client: client, prefix: prefix), lease: configuration.limits.messageLease, lifetime: configuration.limits.messageLeaseTime,
+                clock: clock),
+            jobs: RedisJobQueue(client: client, prefix: prefix, clock: clock, spread: redis.isCluster),
             nodes: RedisNodeDirectory(client: client, prefix: prefix), services: watchers.map { .init(service: $0) } + [.init(service: broker)],
             healthChecks: [{ broker.isHealthy }], onResume: onResume, close: { client.close() })
     }

@@ -67,6 +67,8 @@ public enum ConfigKeys {
         .init(key: "limits.presence.users", defaultValue: "200", help: "Most users one presence query may name."),
         .init(key: "limits.rate.messages", defaultValue: "20", help: "Messages (posts, edits, deletions, reactions) per second per user, on average, on all nodes together; over it: rate_limited."),
         .init(key: "limits.rate.burst", defaultValue: "40", help: "Messages a user may send at once before the per-second rate applies."),
+        .init(key: "limits.rate.lease", defaultValue: "8", help: "Cluster mode: tokens a node takes from a user's bucket in Redis at once and spends locally (at most an eighth of the burst); 1: every message asks Redis."),
+        .init(key: "limits.rate.lease.ms", defaultValue: "1000", help: "Cluster mode: how long a node may spend a lease's tokens before they lapse."),
         .init(key: "limits.connections.per.user", defaultValue: "20", help: "WebSocket connections per user on one node; the next is closed with 4003."),
         .init(key: "typing.throttle.ms", defaultValue: "2000", help: "A user's typing signals per conversation are passed on at most once per this interval."),
         .init(key: "typing.expiry.ms", defaultValue: "5000", help: "Clients show a typist as stopped this long after their last typing event."),
@@ -192,6 +194,8 @@ extension NodeConfiguration {
         limits.maxPresenceQueryUsers = reader.int(forKey: "limits.presence.users", default: limits.maxPresenceQueryUsers)
         limits.messagesPerSecond = reader.double(forKey: "limits.rate.messages", default: limits.messagesPerSecond)
         limits.messageBurst = reader.int(forKey: "limits.rate.burst", default: limits.messageBurst)
+        limits.messageLease = reader.int(forKey: "limits.rate.lease", default: limits.messageLease)
+        limits.messageLeaseTime = .milliseconds(reader.int(forKey: "limits.rate.lease.ms", default: Int(limits.messageLeaseTime.wholeMilliseconds)))
         limits.connectionsPerUser = reader.int(forKey: "limits.connections.per.user", default: limits.connectionsPerUser)
         listCacheTTL = .milliseconds(reader.int(forKey: "cache.list.ttl.ms", default: 60_000))
         activityCacheTTL = .milliseconds(reader.int(forKey: "cache.activity.ttl.ms", default: 60_000))
@@ -287,6 +291,8 @@ extension NodeConfiguration {
         try positive(limits.maxReactionLength, "limits.reaction.length")
         try positive(limits.maxPresenceQueryUsers, "limits.presence.users")
         try positive(limits.messageBurst, "limits.rate.burst")
+        try positive(limits.messageLease, "limits.rate.lease")
+        try positive(Int(limits.messageLeaseTime.wholeMilliseconds), "limits.rate.lease.ms")
         try positive(limits.connectionsPerUser, "limits.connections.per.user")
         guard limits.messagesPerSecond > 0 else { throw ChatError.validation("configuration 'limits.rate.messages' must be positive") }
         guard limits.slowConsumerCloseGrace >= .zero else {

@@ -16,12 +16,14 @@ public struct RedisRateLimit: RateLimit {
         self.clock = clock
     }
 
-    public func take(_ key: RateLimitKey, rule: RateLimitRule) async throws -> Bool {
+    public func take(_ key: RateLimitKey, rule: RateLimitRule, upTo count: Int) async throws -> Int {
         try await mappingRedisErrors {
             let reply = try await client.run(
                 Self.script, keys: [RedisArgument(key.name(prefix: prefix))],
-                arguments: [RedisArgument(String(rule.perSecond)), RedisArgument(rule.burst)] + (clock.map { [RedisArgument($0.now().milliseconds)] } ?? []))
-            return reply == .integer(1)
+                arguments: [RedisArgument(String(rule.perSecond)), RedisArgument(rule.burst), RedisArgument(max(count, 1))]
+                    + (clock.map { [RedisArgument($0.now().milliseconds)] } ?? []))
+            guard case .integer(let taken) = reply else { throw RedisError.protocolViolation("the rate limit script answered \(reply)") }
+            return Int(taken)
         }
     }
 }

@@ -25,8 +25,17 @@ public struct RateLimitRule: Sendable, Hashable {
 ///
 /// Contract: a key not used for a while allows `burst` takes at once, then about `perSecond` takes per
 /// second; a refused take consumes nothing; keys are independent; every instance on one backend sees
-/// the same buckets.
+/// the same buckets. A take of up to `count` tokens takes what the bucket holds, at most `count`
+/// (whole tokens), and takes nothing from an empty one.
 public protocol RateLimit: Sendable {
+    /// Takes up to `count` (at least 1) tokens from `key`'s bucket at once; returns how many, 0 when it
+    /// is empty.
+    func take(_ key: RateLimitKey, rule: RateLimitRule, upTo count: Int) async throws -> Int
+}
+
+extension RateLimit {
     /// Takes one token from `key`'s bucket; false when it is empty.
-    func take(_ key: RateLimitKey, rule: RateLimitRule) async throws -> Bool
+    public func take(_ key: RateLimitKey, rule: RateLimitRule) async throws -> Bool {
+        try await take(key, rule: rule, upTo: 1) == 1
+    }
 }

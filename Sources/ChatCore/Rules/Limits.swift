@@ -36,6 +36,12 @@ public struct Limits: Sendable, Hashable {
     public var messagesPerSecond: Double = 20
     /// How many messages a user may send at once before `messagesPerSecond` applies.
     public var messageBurst: Int = 40
+    /// In cluster mode, the most tokens a node takes from a user's shared bucket at once and spends
+    /// locally (``LeasedRateLimit`` in ChatNode; never more than an eighth of `messageBurst`). 1: every
+    /// message asks the bucket.
+    public var messageLease: Int = 8
+    /// How long a node may spend a lease's tokens before they lapse.
+    public var messageLeaseTime: Duration = .seconds(1)
     /// Sends (`message.send`) one WebSocket connection may have in flight: they are stored in the order
     /// sent and their commits overlap; each reply names its request in `re`. 1: one request at a time.
     public var sendsInFlight: Int = 32

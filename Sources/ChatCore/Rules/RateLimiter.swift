@@ -25,16 +25,20 @@ public final class RateLimiter<Key: Hashable & Sendable>: Sendable {
     }
 
     /// True when `key` may take one more token at `now`.
-    public func allow(_ key: Key, now: Timestamp) -> Bool {
+    public func allow(_ key: Key, now: Timestamp) -> Bool { take(key, upTo: 1, now: now) == 1 }
+
+    /// Takes up to `count` tokens of `key`'s bucket at `now`; how many (0 when it is empty). With the
+    /// table full of buckets that are not full, a new key is let through, `count` at once.
+    public func take(_ key: Key, upTo count: Int, now: Timestamp) -> Int {
         buckets.withLock { buckets in
             if buckets[key] == nil, buckets.count >= capacity {
                 buckets = buckets.filter { !$0.value.isFull(now: now) }
-                if buckets.count >= capacity { return true }
+                if buckets.count >= capacity { return max(count, 1) }
             }
             var bucket = buckets[key] ?? TokenBucket(perSecond: perSecond, burst: burst, now: now)
-            let allowed = bucket.take(now: now)
+            let taken = bucket.take(upTo: count, now: now)
             buckets[key] = bucket
-            return allowed
+            return taken
         }
     }
 }

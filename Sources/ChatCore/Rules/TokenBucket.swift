@@ -16,11 +16,15 @@ public struct TokenBucket: Sendable, Hashable {
     }
 
     /// Takes one token at `now`; false when the bucket is empty.
-    public mutating func take(now: Timestamp) -> Bool {
+    public mutating func take(now: Timestamp) -> Bool { take(upTo: 1, now: now) == 1 }
+
+    /// Takes up to `count` whole tokens at `now`: what the bucket holds, at most `count`; 0 when empty.
+    public mutating func take(upTo count: Int, now: Timestamp) -> Int {
         refill(now)
-        guard tokens >= 1 else { return false }
-        tokens -= 1
-        return true
+        let taken = min(max(count, 1), Int(tokens.rounded(.down)))
+        guard taken > 0 else { return 0 }
+        tokens -= Double(taken)
+        return taken
     }
 
     /// True when, at `now`, the bucket would be full again (it can be forgotten without changing anything).

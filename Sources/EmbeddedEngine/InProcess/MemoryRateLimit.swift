@@ -8,8 +8,8 @@ public struct MemoryRateLimit: RateLimit {
 
     public init(clock: any WallClock) { self.clock = clock }
 
-    public func take(_ key: RateLimitKey, rule: RateLimitRule) async throws -> Bool {
-        limiters.limiter(for: rule).allow(key, now: clock.now())
+    public func take(_ key: RateLimitKey, rule: RateLimitRule, upTo count: Int) async throws -> Int {
+        limiters.limiter(for: rule).take(key, upTo: count, now: clock.now())
     }
 }
 
