@@ -19,15 +19,23 @@ public enum Channel: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses a name made by ``name(prefix:)``.
     public init?(name: String, prefix: String) {
-        let head = prefix + ":"
-        guard name.hasPrefix(head), name.hasSuffix("}") else { return nil }
-        let rest = name.dropFirst(head.count)
-        guard rest.count > 4, rest.dropFirst(1).hasPrefix(":{") else { return nil }
-        let id = String(rest.dropFirst(3).dropLast())
-        switch rest.first {
-        case "c": guard let value = ConversationID(id) else { return nil }; self = .conversation(value)
-        case "u": guard let value = UserID(id) else { return nil }; self = .user(value)
-        case "w": guard let value = WorkspaceID(id) else { return nil }; self = .desk(value)
+        // "<prefix>:<kind>:{<id>}", read as bytes (every pub/sub message's channel is parsed here).
+        var name = name, prefix = prefix
+        let parsed = name.withUTF8 { name in
+            prefix.withUTF8 { prefix -> (kind: UInt8, id: String)? in
+                let idStart = prefix.count + 4
+                guard name.count > idStart, name[name.count - 1] == UInt8(ascii: "}"), name.starts(with: prefix),
+                    name[prefix.count] == UInt8(ascii: ":"), name[prefix.count + 2] == UInt8(ascii: ":"),
+                    name[prefix.count + 3] == UInt8(ascii: "{")
+                else { return nil }
+                return (name[prefix.count + 1], String(decoding: UnsafeBufferPointer(rebasing: name[idStart..<(name.count - 1)]), as: UTF8.self))
+            }
+        }
+        guard let (kind, id) = parsed else { return nil }
+        switch kind {
+        case UInt8(ascii: "c"): guard let value = ConversationID(id) else { return nil }; self = .conversation(value)
+        case UInt8(ascii: "u"): guard let value = UserID(id) else { return nil }; self = .user(value)
+        case UInt8(ascii: "w"): guard let value = WorkspaceID(id) else { return nil }; self = .desk(value)
         default: return nil
         }
     }
