@@ -8,15 +8,14 @@ import Synchronization
 /// forgotten first, which changes nothing; if every bucket is in use, a new key is let through
 /// without one (fail open: the limit protects the node, it never loses a message).
 public final class RateLimiter<Key: Hashable & Sendable>: Sendable {
-    private let buckets = Mutex<[Key: TokenBucket]>([:])
+    private let buckets: Mutex<BoundedTable<Key, TokenBucket>>
     private let perSecond: Double
     private let burst: Int
-    private let capacity: Int
 
     public init(perSecond: Double, burst: Int, capacity: Int = 100_000) {
         self.perSecond = perSecond
         self.burst = burst
-        self.capacity = max(capacity, 1)
+        self.buckets = Mutex(BoundedTable(capacity: capacity))
     }
 
     /// At most one take per `interval`.
@@ -31,10 +30,7 @@ public final class RateLimiter<Key: Hashable & Sendable>: Sendable {
     /// table full of buckets that are not full, a new key is let through, `count` at once.
     public func take(_ key: Key, upTo count: Int, now: Timestamp) -> Int {
         buckets.withLock { buckets in
-            if buckets[key] == nil, buckets.count >= capacity {
-                buckets = buckets.filter { !$0.value.isFull(now: now) }
-                if buckets.count >= capacity { return max(count, 1) }
-            }
+            guard buckets.makeRoom(for: key, droppingWhere: { $0.isFull(now: now) }) else { return max(count, 1) }
             var bucket = buckets[key] ?? TokenBucket(perSecond: perSecond, burst: burst, now: now)
             let taken = bucket.take(upTo: count, now: now)
             buckets[key] = bucket

@@ -101,10 +101,9 @@ public struct AwayNotices: Sendable {
 /// conversations. When full, windows older than the one being added go first (their jobs are due or
 /// done), then everything (a forgotten window only costs one more enqueue, which changes nothing).
 final class ScheduledWindows: Sendable {
-    private let capacity: Int
-    private let windows = Mutex<[ConversationID: Int64]>([:])
+    private let windows: Mutex<BoundedTable<ConversationID, Int64>>
 
-    init(capacity: Int) { self.capacity = max(1, capacity) }
+    init(capacity: Int) { windows = Mutex(BoundedTable(capacity: capacity)) }
 
     func contains(_ conversation: ConversationID, window start: Int64) -> Bool {
         windows.withLock { $0[conversation] == start }
@@ -112,10 +111,7 @@ final class ScheduledWindows: Sendable {
 
     func insert(_ conversation: ConversationID, window start: Int64) {
         windows.withLock { windows in
-            if windows[conversation] == nil, windows.count >= capacity {
-                windows = windows.filter { $0.value >= start }
-                if windows.count >= capacity { windows.removeAll(keepingCapacity: true) }
-            }
+            if !windows.makeRoom(for: conversation, droppingWhere: { $0 < start }) { windows.removeAll() }
             windows[conversation] = max(windows[conversation] ?? start, start)
         }
     }

@@ -23,15 +23,14 @@ public final class LeasedRateLimit: RateLimit {
     private let lease: Int
     private let lifetime: Duration
     private let clock: any WallClock
-    private let capacity: Int
-    private let leases = Mutex<[RateLimitKey: Lease]>([:])
+    private let leases: Mutex<BoundedTable<RateLimitKey, Lease>>
 
     public init(_ backend: any RateLimit, lease: Int, lifetime: Duration, clock: any WallClock, capacity: Int = 100_000) {
         self.backend = backend
         self.lease = max(lease, 1)
         self.lifetime = lifetime
         self.clock = clock
-        self.capacity = max(capacity, 1)
+        self.leases = Mutex(BoundedTable(capacity: capacity))
     }
 
     public func take(_ key: RateLimitKey, rule: RateLimitRule, upTo count: Int) async throws -> Int {
@@ -61,10 +60,7 @@ public final class LeasedRateLimit: RateLimit {
 
     private func keep(_ tokens: Int, for key: RateLimitKey, at now: Timestamp) {
         leases.withLock { leases in
-            if leases[key] == nil, leases.count >= capacity {
-                leases = leases.filter { $0.value.until > now }
-                if leases.count >= capacity { leases.removeAll(keepingCapacity: true) }
-            }
+            if !leases.makeRoom(for: key, droppingWhere: { $0.until <= now }) { leases.removeAll() }
             // Two takes of one user that both found no lease both went to the backend: keep both.
             var held = leases[key].flatMap { $0.until > now ? $0 : nil } ?? Lease(tokens: 0, until: now.advanced(by: lifetime))
             held.tokens += tokens
