@@ -105,6 +105,7 @@ let package = Package(
                 .embedInCode("Migrations/v0006_append_rows.sql"),
                 .embedInCode("Migrations/v0007_append_per_conversation.sql"),
                 .embedInCode("Migrations/v0008_append_posts.sql"),
+                .embedInCode("Migrations/v0009_append_without_participants.sql"),
             ],
             swiftSettings: strict
         ),

@@ -45,6 +45,7 @@ public enum Migrator {
         Migration(version: 6, name: "append_rows", bytes: PackageResources.v0006_append_rows_sql),
         Migration(version: 7, name: "append_per_conversation", bytes: PackageResources.v0007_append_per_conversation_sql),
         Migration(version: 8, name: "append_posts", bytes: PackageResources.v0008_append_posts_sql),
+        Migration(version: 9, name: "append_without_participants", bytes: PackageResources.v0009_append_without_participants_sql),
     ]
 
     /// How long migrating may take, waiting for another node's migration included.

@@ -396,8 +396,7 @@ public final class PostgresStore: ChatStore, Service {
     private static func appendResult(_ row: PostgresRandomAccessRow, _ draft: MessageDraft) throws -> AppendResult {
         AppendResult(
             message: try decodeMessage(row, prefix: "m_", conversation: draft.conversation, sender: draft.sender, clientID: draft.clientID),
-            created: try row["m_created"].decode(Bool.self),
-            participants: try row["m_participants"].decode([String].self).map { UserID(trusted: $0) })
+            created: try row["m_created"].decode(Bool.self))
     }
 
     /// One append on `db` (a batch of one, inside the caller's transaction): its refusal thrown.

@@ -161,13 +161,10 @@ public struct MessageDraft: Sendable, Hashable {
 public struct AppendResult: Sendable, Hashable {
     public var message: Message
     public var created: Bool
-    /// The conversation's participants when the entry was appended (whose lists it changed).
-    public var participants: [UserID]
 
-    public init(message: Message, created: Bool, participants: [UserID]) {
+    public init(message: Message, created: Bool) {
         self.message = message
         self.created = created
-        self.participants = participants
     }
 }
 

@@ -18,8 +18,8 @@
 ///   `notFound` for a missing conversation where one is required, `internal` otherwise.
 /// - `append` checks the one permission a send needs, in the same transaction: the sender takes part
 ///   in the conversation (`notFound` otherwise, as for a missing one, and for a retry by one who left),
-///   and it returns the participants (for the caller's cache invalidation; the embedded store reads
-///   them just before its writer runs), so that a send needs no read of its own first.
+///   so that a send needs no read of its own first. It returns the entry, not the participants: the
+///   cache depends on the conversation's one activity key, so nothing a send does grows with the group.
 /// - Other methods do not check permissions: the chat service applies ``ConversationRules`` first.
 public protocol ChatStore: Sendable {
     /// Returns the direct conversation between the two users in `workspace`, creating it when missing.

@@ -331,18 +331,11 @@ public final class SQLiteStore: ChatStore {
     // MARK: Messages
 
     /// The writer (the embedded node's bottleneck: one at a time) checks that the sender takes part
-    /// within the statements it runs anyway; the participants the caller invalidates caches for are
-    /// read beside it, on the reader, just before (a membership change between the two invalidates
-    /// the lists it changed itself).
+    /// within the statements it runs anyway, by the participants' key: nothing per send grows with
+    /// the group.
     public func append(_ draft: MessageDraft, placed: @escaping @Sendable () -> Void) async throws -> AppendResult {
         let metadata = try draft.metadata.map { try Self.encodeJSON($0) }
-        let participants = try await read { db in
-            try await db.query("SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY user_id", [.text(draft.conversation.rawValue)])
-                .map { UserID(trusted: $0.column("user_id")!.string!) }
-        }
-        var result = try await appends.submit(PendingAppend(draft: draft, metadata: metadata), placed: placed)
-        result.participants = participants
-        return result
+        return try await appends.submit(PendingAppend(draft: draft, metadata: metadata), placed: placed)
     }
 
     /// A draft and its metadata as JSON text, waiting for its batch.
@@ -447,7 +440,7 @@ public final class SQLiteStore: ChatStore {
             id: draft.id, conversation: draft.conversation, seq: Seq(seq), sender: draft.sender, clientID: draft.clientID,
             action: draft.action, kind: kind, content: content, metadata: draft.action.carriesContent ? draft.metadata : nil,
             createdAt: draft.createdAt)
-        return AppendResult(message: message, created: true, participants: [])
+        return AppendResult(message: message, created: true)
     }
 
     /// A post in one statement: the entry takes the conversation's next seq only where the sender takes
@@ -476,7 +469,7 @@ public final class SQLiteStore: ChatStore {
         let message = Message(
             id: draft.id, conversation: draft.conversation, seq: Seq(seq), sender: draft.sender, clientID: draft.clientID,
             action: .post, kind: draft.kind, content: draft.content, metadata: draft.metadata, createdAt: draft.createdAt)
-        return AppendResult(message: message, created: true, participants: [])
+        return AppendResult(message: message, created: true)
     }
 
     /// The sender's earlier entry with the draft's client id, while they take part.
@@ -488,7 +481,7 @@ public final class SQLiteStore: ChatStore {
             """,
             [.text(draft.conversation.rawValue), .text(draft.sender.rawValue), .text(draft.clientID.rawValue)])
         guard let row = existing.first else { return nil }
-        return AppendResult(message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false, participants: [])
+        return AppendResult(message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false)
     }
 
     /// Why an append that took no seq was refused: the conversation is closed (`conflict`) when the
