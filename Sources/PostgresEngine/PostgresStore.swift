@@ -347,7 +347,8 @@ public final class PostgresStore: ChatStore, Service {
     /// same rows for the same posts. The drafts go ordered by
     /// conversation, in code-point order of the ids (both functions take the row locks in that order, so
     /// batches in flight together never deadlock), each conversation's in arrival order. The function
-    /// checks that each sender is a participant and returns the participants, in the same statement; a
+    /// checks that each sender is a participant (one probe of the participants' key, `v0009`) in the
+    /// same statement; its `m_participants` column is left empty and not read; a
     /// refusal comes back as its draft's error.
     static func appendBatch(_ batch: [PendingAppend], _ db: some Queryable, _ logger: Logger) async throws
         -> [Result<AppendResult, any Error>]
