@@ -27,11 +27,15 @@ import Testing
         await store.close()
     }
 
-    static func draft(_ conversation: ConversationID, _ client: String, sender: String = "ann", id: MessageID? = nil) -> SQLiteStore.PendingAppend {
+    static func draft(
+        _ conversation: ConversationID, _ client: String, sender: String = "ann", id: MessageID? = nil, action: MessageAction = .post,
+        at time: Int64 = 2
+    ) -> SQLiteStore.PendingAppend {
         SQLiteStore.PendingAppend(
             draft: MessageDraft(
                 id: id ?? RandomIDGenerator().messageID(), conversation: conversation, sender: UserID(sender)!,
-                clientID: ClientMessageID(client)!, kind: .text, content: client, metadata: nil, createdAt: Timestamp(milliseconds: 2)),
+                clientID: ClientMessageID(client)!, action: action, kind: .text, content: client, metadata: nil,
+                createdAt: Timestamp(milliseconds: time)),
             metadata: nil)
     }
 
@@ -52,6 +56,43 @@ import Testing
             #expect(last.created && last.message.seq == 2, "no seq taken by the repeat or the refusal")
             let page = try await store.messages(in: conversation, HistoryQuery(before: nil, after: nil, limit: 10))
             #expect(page.messages.map(\.content) == ["a", "b"])
+        }
+    }
+
+    /// A batch that mixes conversations, repeats, a refusal and an action: each conversation's entries
+    /// are numbered in batch order, and the batch leaves each conversation where an append at a time
+    /// would have (its last seq, its newest post, its activity time).
+    @Test func aBatchOverSeveralConversationsIsNumberedInOrderPerConversation() async throws {
+        try await Self.withStore { store, direct in
+            let group = try await store.createGroup(
+                id: RandomIDGenerator().conversationID(), title: "g", creator: UserID("ann")!, others: [UserID("bob")!], workspace: nil,
+                at: Timestamp(milliseconds: 1)
+            ).id
+            let closed = try await store.createGroup(
+                id: RandomIDGenerator().conversationID(), title: "c", creator: UserID("ann")!, others: [], workspace: nil,
+                at: Timestamp(milliseconds: 1)
+            ).id
+            _ = try await store.close(closed, at: Timestamp(milliseconds: 1))
+            let stored = try await store.append(Self.draft(direct, "stored").draft)
+            let results = await Self.batch(store, [
+                Self.draft(group, "g1", at: 5), Self.draft(direct, "d1", at: 3), Self.draft(direct, "stored"),
+                Self.draft(group, "g2", sender: "bob", at: 4), Self.draft(closed, "shut"), Self.draft(direct, "d1"),
+                Self.draft(direct, "like", action: .react(target: 1, emoji: "👍")),
+                Self.draft(group, "g3", at: 6), Self.draft(direct, "d2", at: 7),
+            ])
+            func seq(_ index: Int) throws -> Int64 { try results[index].get().message.seq }
+            #expect(try [seq(0), seq(3), seq(7)] == [1, 2, 3], "the group's posts in batch order")
+            #expect(try [seq(1), seq(6), seq(8)] == [2, 3, 4], "the direct one's, the reaction between them taking its seq")
+            #expect(try !results[2].get().created && results[2].get().message.id == stored.message.id, "a repeat of a stored post")
+            #expect(try !results[5].get().created && results[5].get().message.id == results[1].get().message.id, "a repeat in the run")
+            #expect(throws: ChatError.conflict("the conversation is closed")) { try results[4].get() }
+            let groupActivity = try #require(try await store.activity(of: group))
+            #expect(groupActivity.lastSeq == 3 && groupActivity.lastPost?.content == "g3" && groupActivity.lastActivityAt.milliseconds == 6)
+            let directActivity = try #require(try await store.activity(of: direct))
+            #expect(directActivity.lastSeq == 4 && directActivity.lastPost?.content == "d2")
+            #expect(try await store.append(Self.draft(group, "after").draft).message.seq == 4, "the next post continues the numbering")
+            let page = try await store.messages(in: direct, HistoryQuery(before: nil, after: nil, limit: 10))
+            #expect(page.messages.map(\.seq) == [1, 2, 3, 4])
         }
     }
 
