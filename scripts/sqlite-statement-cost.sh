@@ -9,7 +9,7 @@
 #
 #   bash scripts/sqlite-statement-cost.sh [BINARY]       default .build/release/switchboard
 #
-# The statement below is SQLiteStore.posts's text at the time of writing: keep them alike.
+# The statement below is the text of SQLiteStore.post's insert at the time of writing: keep them alike.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh

@@ -84,7 +84,7 @@ import Testing
             #expect(try [seq(0), seq(3), seq(7)] == [1, 2, 3], "the group's posts in batch order")
             #expect(try [seq(1), seq(6), seq(8)] == [2, 3, 4], "the direct one's, the reaction between them taking its seq")
             #expect(try !results[2].get().created && results[2].get().message.id == stored.message.id, "a repeat of a stored post")
-            #expect(try !results[5].get().created && results[5].get().message.id == results[1].get().message.id, "a repeat in the run")
+            #expect(try !results[5].get().created && results[5].get().message.id == results[1].get().message.id, "a repeat in the batch")
             #expect(throws: ChatError.conflict("the conversation is closed")) { try results[4].get() }
             let groupActivity = try #require(try await store.activity(of: group))
             #expect(groupActivity.lastSeq == 3 && groupActivity.lastPost?.content == "g3" && groupActivity.lastActivityAt.milliseconds == 6)
