@@ -5,10 +5,12 @@ import Testing
 import Glibc
 #endif
 
-/// The node's WebSocket pings (``KeepAlive``): a client that leaves a ping unanswered for one interval
-/// is closed with 1001; one that answers is never pinged out. The sockets send no token and the auth
-/// deadline is far away: pings run from the upgrade on, and nothing else (a registration that a loaded
-/// machine delays or refuses) can close them.
+/// The node's WebSocket pings (``KeepAlive``) on a real node: a client that leaves a ping unanswered for
+/// one interval is closed with 1001. The socket sends no token and the auth deadline is far away:
+/// pings run from the upgrade on, and nothing else (a registration that a loaded machine delays or
+/// refuses) can close it. That a client that answers is never pinged out is ``KeepAliveTimerTests``'s,
+/// on the event loop's own clock: on a real clock it depends on the client answering within the
+/// interval, which a loaded machine does not promise.
 @Suite struct KeepAliveTests {
     static func node() -> TestNode {
         TestNode {
@@ -33,25 +35,6 @@ import Glibc
             #expect(opcodes == [0x9, 0x8], "pinged, then closed")
             #expect(closeCode == 1001, "going away")
             #expect(ended, "and the socket is closed")
-        }
-    }
-
-    @Test func aClientThatAnswersPingsStaysConnected() async throws {
-        try await Self.node().run { url in
-            let fd = try await Self.open(url: url, user: nil)
-            defer { close(fd) }
-            let opcodes = try await RawWebSocket.blocking {
-                var opcodes: [UInt8] = []
-                _ = RawWebSocket.stream(fd) { opcode, _ in
-                    opcodes.append(opcode)
-                    // A masked pong with no payload, as a client must send it.
-                    if opcode == 0x9 { _ = [UInt8]([0x8A, 0x80, 1, 2, 3, 4]).withUnsafeBytes { send(fd, $0.baseAddress, 6, 0) } }
-                    return opcode == 0x8 || opcodes.filter { $0 == 0x9 }.count == 4
-                }
-                return opcodes
-            }
-            #expect(opcodes.filter { $0 == 0x9 }.count == 4, "four pings, three intervals apart or more, all answered")
-            #expect(!opcodes.contains(0x8), "and never closed")
         }
     }
 
