@@ -1,7 +1,8 @@
 # The Switchboard node image. Build: `docker build -t switchboard .` (docker-compose.yml and k8s/ use it).
 # Two stages: the build runs the Makefile's own `make release` (one source of truth for how the node is
 # built), with the Swift standard library linked statically; the runtime is Debian slim with hiredis
-# (the Redis client's one C library), a non-root user and nothing else but curl for the health check.
+# and SQLite (the Redis client's and the embedded store's C libraries), a non-root user and nothing
+# else but curl for the health check.
 
 FROM swift:6.3-bookworm AS build
 WORKDIR /src
@@ -15,7 +16,7 @@ RUN make release SWIFT_FLAGS=--static-swift-stdlib \
 FROM debian:bookworm-slim
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl libhiredis0.14 libstdc++6 tzdata \
+    && apt-get install -y --no-install-recommends ca-certificates curl libhiredis0.14 libsqlite3-0 libstdc++6 tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/switchboard --create-home --shell /usr/sbin/nologin switchboard
 COPY --from=build /out/switchboard /usr/local/bin/switchboard

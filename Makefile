@@ -6,7 +6,7 @@ SWIFT_FLAGS ?=
 
 .PHONY: run build release test lint deps clean cluster cluster-down bench drill rolling
 
-## Installs what a fresh Debian machine lacks (nothing beyond the Swift toolchain for the embedded engine).
+## Installs what a fresh Debian machine lacks to build a node (Debian's libhiredis-dev and libsqlite3-dev).
 deps:
 	@bash scripts/install-deps.sh
 

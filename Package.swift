@@ -25,7 +25,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
-        .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        // The embedded store: SQLite through Debian's libsqlite3 (libsqlite3-dev), statements prepared once per connection.
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
@@ -54,7 +55,6 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // SQLite store plus in-process broker, presence, cache and queue.
         // Group commit: callers' items that arrive while a batch runs go together in the next one.
         .target(
             name: "GroupCommit",
@@ -68,11 +68,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "GroupCommitTests", dependencies: ["ChatCore", "ChatTesting", "GroupCommit"], swiftSettings: strict),
+        // SQLite store plus in-process broker, presence, cache and queue.
         .target(
             name: "EmbeddedEngine",
             dependencies: [
                 "ChatCore", "EventLoops", "GroupCommit",
-                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

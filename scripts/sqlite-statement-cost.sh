@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# What a post costs the embedded store's writer with its statement compiled at every call (as
-# SQLiteNIO runs every statement) and with it prepared once and reused: a database made by the node
+# What a post costs the embedded store's writer with its statement compiled at every call (as the
+# store ran it on SQLiteNIO) and with it prepared once and reused (as it runs it on GRDB): a database made by the node
 # binary given (its schema and the `messages_post` trigger, which SQLite codes into every insert),
 # then Python's sqlite3 module (Debian's libsqlite3) running the store's post statement in
 # transactions of 1, 8 and 32 posts as the writer does (BEGIN IMMEDIATE … COMMIT, WAL,
@@ -34,7 +34,7 @@ for c in range(20):
         setup.execute("INSERT INTO participants (conversation_id, user_id, role, joined_at) VALUES (?, ?, 'member', 0)", (f"c{c}", f"u{u}"))
 setup.close()
 for cached in (False, True):
-    # cached_statements=0: every execute compiles its SQL text, as SQLiteNIO's query does.
+    # cached_statements=0: every execute compiles its SQL text, as SQLiteNIO's query did.
     db = sqlite3.connect(path, isolation_level=None, cached_statements=128 if cached else 0)
     for pragma in ("PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"):
         db.execute(pragma)

@@ -8,12 +8,14 @@ import Testing
 /// bytes read in between count as an answer, and a whole interval after a ping with nothing read
 /// closes the channel with 1001.
 @Suite struct KeepAliveTimerTests {
-    static let interval = TimeAmount.milliseconds(200)
+    /// The keep-alive's interval; the test moves the loop's clock by ``tick``, the same span.
+    static let interval = Duration.milliseconds(200)
+    static let tick = TimeAmount(interval)
 
     /// An active channel with the WebSocket frame encoder and the keep-alive in front of it.
     static func channel() throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandlers(WebSocketFrameEncoder(), KeepAlive(interval: .milliseconds(200)))
+        try channel.pipeline.syncOperations.addHandlers(WebSocketFrameEncoder(), KeepAlive(interval: Self.interval))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }
@@ -35,7 +37,7 @@ import Testing
     @Test func aClientThatAnswersEveryPingIsNeverPingedOut() throws {
         let channel = try Self.channel()
         for round in 1...4 {
-            channel.embeddedEventLoop.advanceTime(by: Self.interval)
+            channel.embeddedEventLoop.advanceTime(by: Self.tick)
             let frames = try Self.written(channel)
             #expect(frames.map(\.opcode) == [.ping], "round \(round): one ping, no close")
             // The pong (masked, empty) as the socket reads it; any bytes would count.
@@ -48,9 +50,9 @@ import Testing
 
     @Test func aPingLeftUnansweredForAnIntervalClosesWith1001() throws {
         let channel = try Self.channel()
-        channel.embeddedEventLoop.advanceTime(by: Self.interval)
+        channel.embeddedEventLoop.advanceTime(by: Self.tick)
         #expect(try Self.written(channel).map(\.opcode) == [.ping])
-        channel.embeddedEventLoop.advanceTime(by: Self.interval - .milliseconds(1))
+        channel.embeddedEventLoop.advanceTime(by: Self.tick - .milliseconds(1))
         #expect(try Self.written(channel).isEmpty && channel.isActive, "nothing before the interval is over")
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
         let frames = try Self.written(channel)

@@ -1,6 +1,6 @@
 import ChatCore
 import Foundation
-import SQLiteNIO
+import GRDB
 
 /// The support desk on the embedded store. Every write is one transaction on the single writer, so a
 /// claim's conditional update cannot interleave with another claim.
@@ -12,63 +12,63 @@ extension SQLiteStore: SupportStore {
         let openKey = SupportRules.openKey(of: opening.customer, in: opening.workspace)
         let time = opening.description.createdAt.milliseconds
         return try await write { db in
-            if let row = try await db.query("SELECT * FROM support_requests WHERE open_key = ?", [.text(openKey)]).first {
+            if let row = try db.rows("SELECT * FROM support_requests WHERE open_key = ?", [openKey]).first {
                 let request = Self.decodeSupportRequest(row)
-                return (request, try await Self.loadConversation(request.conversation, db)!, false)
+                return (request, try Self.loadConversation(request.conversation, db)!, false)
             }
-            _ = try await db.query(
+            try db.run(
                 """
                 INSERT INTO conversations (id, kind, title, workspace, created_by, created_at, last_seq, last_activity_at)
                 VALUES (?, 'support', ?, ?, ?, ?, 0, ?)
                 """,
-                [.text(opening.conversation.rawValue), opening.subject.map { .text($0) } ?? .null, .text(opening.workspace.rawValue),
-                 .text(opening.customer.rawValue), .int(time), .int(time)])
-            try await Self.insertParticipant(opening.customer, role: .member, in: opening.conversation, at: opening.description.createdAt, db)
-            _ = try await db.query(
+                [opening.conversation.rawValue, opening.subject, opening.workspace.rawValue,
+                 opening.customer.rawValue, time, time])
+            try Self.insertParticipant(opening.customer, role: .member, in: opening.conversation, at: opening.description.createdAt, db)
+            try db.run(
                 """
                 INSERT INTO support_requests (id, workspace, customer, conversation_id, subject, status, created_at, open_key)
                 VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?)
                 """,
-                [.text(opening.id.rawValue), .text(opening.workspace.rawValue), .text(opening.customer.rawValue),
-                 .text(opening.conversation.rawValue), opening.subject.map { .text($0) } ?? .null, .int(time), .text(openKey)])
-            _ = try await Self.append(opening.description, metadata: metadata, db)
+                [opening.id.rawValue, opening.workspace.rawValue, opening.customer.rawValue,
+                 opening.conversation.rawValue, opening.subject, time, openKey])
+            _ = try Self.append(opening.description, metadata: metadata, db)
             let request = SupportRequest(
                 id: opening.id, workspace: opening.workspace, customer: opening.customer, conversation: opening.conversation,
                 subject: opening.subject, createdAt: opening.description.createdAt, state: .waiting)
-            return (request, try await Self.loadConversation(opening.conversation, db)!, true)
+            return (request, try Self.loadConversation(opening.conversation, db)!, true)
         }
     }
 
     public func waitingSupportRequests(in workspace: WorkspaceID, limit: Int) async throws -> [SupportRequest] {
         try await read { db in
-            try await db.query(
+            try db.rows(
                 "SELECT * FROM support_requests WHERE workspace = ? AND status = 'waiting' ORDER BY created_at, id LIMIT ?",
-                [.text(workspace.rawValue), .int(Int64(limit))]
+                [workspace.rawValue, Int64(limit)]
             ).map(Self.decodeSupportRequest)
         }
     }
 
     public func claimSupportRequest(_ id: SupportRequestID, by agent: UserID, at time: Timestamp) async throws -> SupportClaimOutcome {
         try await write { db in
-            let claimed = try await db.query(
+            let claimed = try db.rows(
                 """
                 UPDATE support_requests SET status = 'claimed', agent = ?, claimed_at = ?, answered_at = NULL
                 WHERE id = ? AND status = 'waiting' RETURNING *
                 """,
-                [.text(agent.rawValue), .int(time.milliseconds), .text(id.rawValue)])
+                [agent.rawValue, time.milliseconds, id.rawValue])
             if let row = claimed.first {
                 let request = Self.decodeSupportRequest(row)
-                try await Self.insertParticipant(agent, role: .admin, in: request.conversation, at: time, db)
-                return .won(request, try await Self.loadConversation(request.conversation, db)!)
+                try Self.insertParticipant(agent, role: .admin, in: request.conversation, at: time, db)
+                return .won(request, try Self.loadConversation(request.conversation, db)!)
             }
-            guard let row = try await db.query("SELECT * FROM support_requests WHERE id = ?", [.text(id.rawValue)]).first else {
+            guard let row = try db.rows("SELECT * FROM support_requests WHERE id = ?", [id.rawValue]).first else {
                 throw ChatError.notFound("no such support request")
             }
             let request = Self.decodeSupportRequest(row)
             switch request.state {
             case .closed: throw ChatError.conflict("the support request is closed")
             case .claimed(let claim) where claim.agent == agent:
-                return .held(request, try await Self.loadConversation(request.conversation, db)!)
+                return .held(request, try Self.loadConversation(request.conversation, db)!)
             default: return .taken(request)
             }
         }
@@ -76,47 +76,47 @@ extension SQLiteStore: SupportStore {
 
     public func supportRequest(_ id: SupportRequestID) async throws -> SupportRequest? {
         try await read { db in
-            try await db.query("SELECT * FROM support_requests WHERE id = ?", [.text(id.rawValue)]).first.map(Self.decodeSupportRequest)
+            try db.rows("SELECT * FROM support_requests WHERE id = ?", [id.rawValue]).first.map(Self.decodeSupportRequest)
         }
     }
 
     public func supportRequest(for conversation: ConversationID) async throws -> SupportRequest? {
         try await read { db in
-            try await db.query("SELECT * FROM support_requests WHERE conversation_id = ?", [.text(conversation.rawValue)])
+            try db.rows("SELECT * FROM support_requests WHERE conversation_id = ?", [conversation.rawValue])
                 .first.map(Self.decodeSupportRequest)
         }
     }
 
     public func requeueSupportRequests(claimedBy agent: UserID) async throws -> [(request: SupportRequest, conversation: Conversation)] {
         try await write { db in
-            let rows = try await db.query(
+            let rows = try db.rows(
                 """
                 UPDATE support_requests SET status = 'waiting', agent = NULL, claimed_at = NULL
                 WHERE agent = ? AND status = 'claimed' AND answered_at IS NULL RETURNING *
                 """,
-                [.text(agent.rawValue)])
+                [agent.rawValue])
             var result: [(request: SupportRequest, conversation: Conversation)] = []
             for request in rows.map(Self.decodeSupportRequest) {
-                _ = try await db.query(
+                try db.run(
                     "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?",
-                    [.text(request.conversation.rawValue), .text(agent.rawValue)])
-                result.append((request, try await Self.loadConversation(request.conversation, db)!))
+                    [request.conversation.rawValue, agent.rawValue])
+                result.append((request, try Self.loadConversation(request.conversation, db)!))
             }
             return result
         }
     }
 
-    static func decodeSupportRequest(_ row: SQLiteRow) -> SupportRequest {
-        func time(_ name: String) -> Timestamp? { row.column(name)?.integer.map { Timestamp(milliseconds: Int64($0)) } }
+    static func decodeSupportRequest(_ row: Row) -> SupportRequest {
+        func time(_ name: String) -> Timestamp? { (row[name] as Int64?).map(Timestamp.init(milliseconds:)) }
         let state = SupportState(
-            status: row.column("status")?.string ?? "", agent: row.column("agent")?.string.map(UserID.init(trusted:)),
+            status: (row["status"] as String?) ?? "", agent: (row["agent"] as String?).map(UserID.init(trusted:)),
             claimedAt: time("claimed_at"), answeredAt: time("answered_at"), closedAt: time("closed_at"))
         return SupportRequest(
-            id: SupportRequestID(trusted: row.column("id")!.string!),
-            workspace: WorkspaceID(trusted: row.column("workspace")!.string!),
-            customer: UserID(trusted: row.column("customer")!.string!),
-            conversation: ConversationID(trusted: row.column("conversation_id")!.string!),
-            subject: row.column("subject")?.string,
+            id: SupportRequestID(trusted: row["id"]),
+            workspace: WorkspaceID(trusted: row["workspace"]),
+            customer: UserID(trusted: row["customer"]),
+            conversation: ConversationID(trusted: row["conversation_id"]),
+            subject: (row["subject"] as String?),
             createdAt: time("created_at")!,
             state: state)
     }

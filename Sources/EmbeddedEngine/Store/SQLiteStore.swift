@@ -1,42 +1,40 @@
 import ChatCore
-import Foundation
 import EventLoops
+import Foundation
+import GRDB
 import GroupCommit
 import Logging
-import NIOCore
-import NIOPosix
-import SQLiteNIO
 
-/// The embedded ``ChatStore``: one SQLite database file in the node's data directory, in WAL mode.
+/// The embedded ``ChatStore``: one SQLite database file in the node's data directory, in WAL mode,
+/// through GRDB's `DatabasePool` on Debian's libsqlite3.
 ///
 /// Guarantees: every write runs as one transaction on the writer connection, one at a time, in arrival
 /// order (``AsyncGate``), so seq assignment is gap-free; appends that arrive while the writer is busy
 /// share its next transaction (group commit: one writer, so one key for all, at most `batching.batch`
 /// a transaction; each append gets its own result, and a failure of one that wrote nothing leaves the
-/// others' in place); reads use a second connection and see only committed data; every SQLite call
-/// runs on NIO's thread pool, never on an event loop. Survives restarts: reopening the same directory
-/// finds everything committed before.
+/// others' in place); reads run on reader connections and see only committed data. A transaction is
+/// one hop to the writer's dispatch queue, whatever it runs, and each statement is compiled once per
+/// connection and kept (``Database/rows(_:_:)``): SQLite runs on GRDB's queues, never on an event
+/// loop. Survives restarts: reopening the same directory finds everything committed before.
 public final class SQLiteStore: ChatStore {
-    private let writer: SQLiteConnection
-    private let reader: SQLiteConnection
+    private let pool: DatabasePool
     private let gate: AsyncGate
     private let logger: Logger
     private let appends: Batcher<PendingAppend, AppendResult>
 
     private init(
-        writer: SQLiteConnection, reader: SQLiteConnection, maxWaiters: Int, batching: BatchLimits, appendWait: Duration,
-        observeBatch: @escaping BatchObserver, logger: Logger
+        pool: DatabasePool, maxWaiters: Int, batching: BatchLimits, appendWait: Duration, observeBatch: @escaping BatchObserver,
+        logger: Logger
     ) {
         let gate = AsyncGate(maxWaiters: maxWaiters)
-        self.writer = writer
-        self.reader = reader
+        self.pool = pool
         self.gate = gate
         self.logger = logger
         self.appends = Batcher(
             maxBatch: batching.batch, maxWaiting: batching.waiting, maxWait: appendWait,
             schedule: eventLoopSchedule, observe: observeBatch
         ) { batch in
-            await Self.append(batch) { body in try await Self.write(writer, gate, logger, body) }
+            await Self.append(batch) { body in try await Self.write(pool, gate, logger, body) }
         }
     }
 
@@ -49,71 +47,61 @@ public final class SQLiteStore: ChatStore {
     ) async throws -> SQLiteStore {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = (directory as NSString).appendingPathComponent("chat.sqlite")
-        let pool = NIOThreadPool.singleton
-        let loop = MultiThreadedEventLoopGroup.singleton.any()
-        let writer = try await SQLiteConnection.open(storage: .file(path: path), threadPool: pool, logger: logger, on: loop)
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"] {
-            _ = try await writer.query(pragma)
-        }
-        try await migrate(writer)
-        let reader = try await SQLiteConnection.open(storage: .file(path: path), threadPool: pool, logger: logger, on: loop)
-        _ = try await reader.query("PRAGMA busy_timeout=5000")
+        var configuration = Configuration()
+        configuration.label = "switchboard.store"
+        // Foreign keys are on by default; the pool puts the file in WAL mode, where NORMAL is durable
+        // across a process crash (a power loss may lose the last commits, not corrupt the file).
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous=NORMAL") }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try await migrate(pool)
         return SQLiteStore(
-            writer: writer, reader: reader, maxWaiters: maxWaitingWrites, batching: batching, appendWait: appendWait,
-            observeBatch: observeBatch, logger: logger)
+            pool: pool, maxWaiters: maxWaitingWrites, batching: batching, appendWait: appendWait, observeBatch: observeBatch,
+            logger: logger)
     }
 
-    /// Closes both connections; the store must not be used afterwards.
+    /// Closes the database's connections; the store must not be used afterwards.
     public func close() async {
-        try? await reader.close()
-        try? await writer.close()
+        try? pool.close()
     }
 
-    private static func migrate(_ db: SQLiteConnection) async throws {
-        let version = try await db.query("PRAGMA user_version").first?.column("user_version")?.integer ?? 0
-        for (index, steps) in SQLiteSchema.migrations.enumerated() where index >= version {
-            _ = try await db.query("BEGIN IMMEDIATE")
-            do {
-                for step in steps { _ = try await db.query(step) }
-                _ = try await db.query("PRAGMA user_version = \(index + 1)")
-                _ = try await db.query("COMMIT")
-            } catch {
-                _ = try? await db.query("ROLLBACK")
-                throw error
+    /// Runs the ``SQLiteSchema`` migrations not yet applied (`PRAGMA user_version` counts them), each
+    /// in its own transaction.
+    private static func migrate(_ pool: DatabasePool) async throws {
+        try await pool.writeWithoutTransaction { db in
+            let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+            for (index, steps) in SQLiteSchema.migrations.enumerated() where index >= version {
+                try db.inTransaction(.immediate) {
+                    for step in steps { try db.execute(sql: step) }
+                    try db.execute(sql: "PRAGMA user_version = \(index + 1)")
+                    return .commit
+                }
             }
         }
     }
 
     // MARK: Transactions
 
-    func write<T: Sendable>(_ body: @Sendable @escaping (SQLiteConnection) async throws -> T) async throws -> T {
-        try await Self.write(writer, gate, logger, body)
+    func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        try await Self.write(pool, gate, logger, body)
     }
 
-    /// One transaction on `writer`, alone (through `gate`); errors mapped to ``ChatError``s.
+    /// `body` as one IMMEDIATE transaction on the writer, alone (through `gate`) and in one hop to the
+    /// writer's queue; rolled back when it throws; errors mapped to ``ChatError``s.
     static func write<T: Sendable>(
-        _ writer: SQLiteConnection, _ gate: AsyncGate, _ logger: Logger, _ body: @Sendable @escaping (SQLiteConnection) async throws -> T
+        _ pool: DatabasePool, _ gate: AsyncGate, _ logger: Logger, _ body: @Sendable (Database) throws -> T
     ) async throws -> T {
         do {
-            return try await gate.run { [writer] in
-                _ = try await writer.query("BEGIN IMMEDIATE")
-                do {
-                    let value = try await body(writer)
-                    _ = try await writer.query("COMMIT")
-                    return value
-                } catch {
-                    _ = try? await writer.query("ROLLBACK")
-                    throw error
-                }
-            }
+            return try await gate.run { try await pool.write(body) }
         } catch {
             throw map(error, logger)
         }
     }
 
-    func read<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+    /// `body` in a read transaction on a reader connection: it sees what was committed when it began.
+    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
         do {
-            return try await body(reader)
+            return try await pool.read(body)
         } catch {
             throw Self.map(error, logger)
         }
@@ -121,12 +109,12 @@ public final class SQLiteStore: ChatStore {
 
     private static func map(_ error: any Error, _ logger: Logger) -> ChatError {
         if let chat = error as? ChatError { return chat }
-        if let sqlite = error as? SQLiteError {
-            switch sqlite.reason {
-            case .busy, .locked, .busyTimeout, .ioError, .full, .cantOpen:
+        if let sqlite = error as? DatabaseError {
+            switch sqlite.resultCode {
+            case .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_IOERR, .SQLITE_FULL, .SQLITE_CANTOPEN:
                 logger.warning("sqlite unavailable", metadata: ["error": "\(sqlite)"])
                 return .unavailable("the store is busy or unreachable; retry")
-            case .constraint:
+            case .SQLITE_CONSTRAINT:
                 return .conflict("the change conflicts with stored data")
             default: break
             }
@@ -142,22 +130,22 @@ public final class SQLiteStore: ChatStore {
     ) async throws -> (conversation: Conversation, created: Bool) {
         let key = ConversationRules.directKey(between: creator, and: other, workspace: workspace)
         let result: (Conversation, Bool) = try await write { db in
-            let existing = try await db.query("SELECT id FROM conversations WHERE direct_key = ?", [.text(key)])
-            if let found = existing.first?.column("id")?.string {
-                return (try await Self.loadConversation(ConversationID(trusted: found), db)!, false)
+            let existing = try db.rows("SELECT id FROM conversations WHERE direct_key = ?", [key])
+            if let found = existing.first.flatMap({ $0["id"] as String? }) {
+                return (try Self.loadConversation(ConversationID(trusted: found), db)!, false)
             }
-            _ = try await db.query(
+            try db.run(
                 """
                 INSERT INTO conversations (id, kind, title, workspace, created_by, created_at, last_seq, last_activity_at, direct_key)
                 VALUES (?, 'direct', NULL, ?, ?, ?, 0, ?, ?)
                 """,
-                [.text(id.rawValue), workspace.sqlite, .text(creator.rawValue), .int(time.milliseconds),
-                 .int(time.milliseconds), .text(key)]
+                [id.rawValue, workspace?.rawValue, creator.rawValue, time.milliseconds,
+                 time.milliseconds, key]
             )
             for user in [creator, other] {
-                try await Self.insertParticipant(user, role: .member, in: id, at: time, db)
+                try Self.insertParticipant(user, role: .member, in: id, at: time, db)
             }
-            return (try await Self.loadConversation(id, db)!, true)
+            return (try Self.loadConversation(id, db)!, true)
         }
         return (result.0, result.1)
     }
@@ -166,24 +154,24 @@ public final class SQLiteStore: ChatStore {
         id: ConversationID, title: String, creator: UserID, others: [UserID], workspace: WorkspaceID?, at time: Timestamp
     ) async throws -> Conversation {
         try await write { db in
-            _ = try await db.query(
+            try db.run(
                 """
                 INSERT INTO conversations (id, kind, title, workspace, created_by, created_at, last_seq, last_activity_at)
                 VALUES (?, 'group', ?, ?, ?, ?, 0, ?)
                 """,
-                [.text(id.rawValue), .text(title), workspace.sqlite, .text(creator.rawValue), .int(time.milliseconds),
-                 .int(time.milliseconds)]
+                [id.rawValue, title, workspace?.rawValue, creator.rawValue, time.milliseconds,
+                 time.milliseconds]
             )
-            try await Self.insertParticipant(creator, role: .admin, in: id, at: time, db)
+            try Self.insertParticipant(creator, role: .admin, in: id, at: time, db)
             for user in others where user != creator {
-                try await Self.insertParticipant(user, role: .member, in: id, at: time, db)
+                try Self.insertParticipant(user, role: .member, in: id, at: time, db)
             }
-            return try await Self.loadConversation(id, db)!
+            return try Self.loadConversation(id, db)!
         }
     }
 
     public func conversation(_ id: ConversationID) async throws -> Conversation? {
-        try await read { db in try await Self.loadConversation(id, db) }
+        try await read { db in try Self.loadConversation(id, db) }
     }
 
     public func conversations(
@@ -201,31 +189,31 @@ public final class SQLiteStore: ChatStore {
                 LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_post_seq
                 WHERE p.user_id = ?
                 """
-            var binds: [SQLiteData] = [.text(user.rawValue)]
+            var binds: StatementArguments = [user.rawValue]
             if let workspace {
                 sql += " AND c.workspace = ?"
-                binds.append(.text(workspace.rawValue))
+                binds += [workspace.rawValue]
             }
             if let cursor {
                 sql += " AND (c.last_activity_at < ? OR (c.last_activity_at = ? AND c.id < ?))"
-                binds += [.int(cursor.lastActivityAt.milliseconds), .int(cursor.lastActivityAt.milliseconds),
-                          .text(cursor.id.rawValue)]
+                binds += [cursor.lastActivityAt.milliseconds, cursor.lastActivityAt.milliseconds,
+                          cursor.id.rawValue]
             }
             sql += " ORDER BY c.last_activity_at DESC, c.id DESC LIMIT ?"
-            binds.append(.int(Int64(limit + 1)))
-            let rows = try await db.query(sql, binds)
+            binds += [Int64(limit + 1)]
+            let rows = try db.rows(sql, binds)
             let pageRows = rows.prefix(limit)
-            let ids = pageRows.map { ConversationID(trusted: $0.column("id")!.string!) }
-            let participants = try await Self.loadParticipants(ids, db)
+            let ids = pageRows.map { ConversationID(trusted: $0["id"]) }
+            let participants = try Self.loadParticipants(ids, db)
             let items = pageRows.map { row -> ConversationSummary in
                 let conversation = Self.decodeConversation(row, participants: participants)
                 var last: Message?
-                if row.column("m_id")?.string != nil {
+                if (row["m_id"] as String?) != nil {
                     last = Self.decodeMessage(row, prefix: "m_", conversation: conversation.id)
                 }
                 return ConversationSummary(
-                    conversation: conversation, lastMessage: last, unread: Int(row.column("my_unread")?.integer ?? 0),
-                    archived: (row.column("my_archived")?.integer ?? 0) != 0)
+                    conversation: conversation, lastMessage: last, unread: Int((row["my_unread"] as Int64?) ?? 0),
+                    archived: ((row["my_archived"] as Int64?) ?? 0) != 0)
             }
             let next = rows.count > limit
                 ? items.last.map { ConversationCursor(lastActivityAt: $0.conversation.lastActivityAt, id: $0.conversation.id).token }
@@ -236,17 +224,17 @@ public final class SQLiteStore: ChatStore {
 
     public func activity(of id: ConversationID) async throws -> ConversationActivity? {
         try await read { db in
-            let rows = try await db.query(
+            let rows = try db.rows(
                 """
                 SELECT c.last_seq, c.last_activity_at, \(Self.previewColumns)
                 FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_post_seq
                 WHERE c.id = ?
-                """, [.text(id.rawValue)])
+                """, [id.rawValue])
             guard let row = rows.first else { return nil }
             return ConversationActivity(
-                lastSeq: Seq(row.column("last_seq")!.integer!),
-                lastActivityAt: Timestamp(milliseconds: Int64(row.column("last_activity_at")!.integer!)),
-                lastPost: row.column("m_id")?.string == nil ? nil : Self.decodeMessage(row, prefix: "m_", conversation: id))
+                lastSeq: row["last_seq"] as Seq,
+                lastActivityAt: Timestamp(milliseconds: row["last_activity_at"]),
+                lastPost: (row["m_id"] as String?) == nil ? nil : Self.decodeMessage(row, prefix: "m_", conversation: id))
         }
     }
 
@@ -258,16 +246,16 @@ public final class SQLiteStore: ChatStore {
 
     public func memberships(of user: UserID) async throws -> [ConversationID: Membership] {
         try await read { db in
-            let rows = try await db.query(
+            let rows = try db.rows(
                 """
                 SELECT c.id, c.last_seq, p.delivered_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
                 WHERE p.user_id = ?
                 """,
-                [.text(user.rawValue)])
+                [user.rawValue])
             var result: [ConversationID: Membership] = [:]
             for row in rows {
-                result[ConversationID(trusted: row.column("id")!.string!)] = Membership(
-                    lastSeq: Seq(row.column("last_seq")!.integer!), deliveredSeq: Seq(row.column("delivered_seq")!.integer!))
+                result[ConversationID(trusted: row["id"])] = Membership(
+                    lastSeq: row["last_seq"] as Seq, deliveredSeq: row["delivered_seq"] as Seq)
             }
             return result
         }
@@ -275,13 +263,13 @@ public final class SQLiteStore: ChatStore {
 
     public func contacts(of user: UserID) async throws -> Set<UserID> {
         try await read { db in
-            let rows = try await db.query(
+            let rows = try db.rows(
                 """
                 SELECT DISTINCT o.user_id FROM participants p JOIN participants o ON o.conversation_id = p.conversation_id
                 WHERE p.user_id = ? AND o.user_id <> p.user_id
                 """,
-                [.text(user.rawValue)])
-            return Set(rows.map { UserID(trusted: $0.column("user_id")!.string!) })
+                [user.rawValue])
+            return Set(rows.map { UserID(trusted: $0["user_id"]) })
         }
     }
 
@@ -289,42 +277,42 @@ public final class SQLiteStore: ChatStore {
         -> Conversation
     {
         try await write { db in
-            guard try await Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
+            guard try Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
             for user in users {
                 // A newcomer starts with both watermarks at the current last seq: nothing from before is unread.
-                _ = try await db.query(
+                try db.run(
                     """
                     INSERT OR IGNORE INTO participants (conversation_id, user_id, role, joined_at, delivered_seq, read_seq)
                     SELECT id, ?, ?, ?, last_seq, last_seq FROM conversations WHERE id = ?
                     """,
-                    [.text(user.rawValue), .text(role.rawValue), .int(time.milliseconds), .text(id.rawValue)]
+                    [user.rawValue, role.rawValue, time.milliseconds, id.rawValue]
                 )
             }
-            return try await Self.loadConversation(id, db)!
+            return try Self.loadConversation(id, db)!
         }
     }
 
     public func removeParticipant(_ user: UserID, from id: ConversationID, promote: UserID?) async throws -> Conversation {
         try await write { db in
-            guard try await Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
-            _ = try await db.query(
-                "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?", [.text(id.rawValue), .text(user.rawValue)])
+            guard try Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
+            try db.run(
+                "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?", [id.rawValue, user.rawValue])
             if let promote {
-                _ = try await db.query(
+                try db.run(
                     "UPDATE participants SET role = 'admin' WHERE conversation_id = ? AND user_id = ?",
-                    [.text(id.rawValue), .text(promote.rawValue)])
+                    [id.rawValue, promote.rawValue])
             }
-            return try await Self.loadConversation(id, db)!
+            return try Self.loadConversation(id, db)!
         }
     }
 
     public func setRole(_ role: Role, of user: UserID, in id: ConversationID) async throws -> Conversation {
         try await write { db in
-            guard try await Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
-            _ = try await db.query(
+            guard try Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
+            try db.run(
                 "UPDATE participants SET role = ? WHERE conversation_id = ? AND user_id = ?",
-                [.text(role.rawValue), .text(id.rawValue), .text(user.rawValue)])
-            return try await Self.loadConversation(id, db)!
+                [role.rawValue, id.rawValue, user.rawValue])
+            return try Self.loadConversation(id, db)!
         }
     }
 
@@ -349,14 +337,15 @@ public final class SQLiteStore: ChatStore {
     /// alone; anything else rolls the transaction back, and each append of a larger batch is then
     /// tried again in a transaction of its own, so one bad append never fails the others.
     static func append(
-        _ batch: [PendingAppend], write: (@Sendable @escaping (SQLiteConnection) async throws -> [Result<AppendResult, any Error>]) async throws -> [Result<AppendResult, any Error>]
+        _ batch: [PendingAppend],
+        write: (@Sendable (Database) throws -> [Result<AppendResult, any Error>]) async throws -> [Result<AppendResult, any Error>]
     ) async -> [Result<AppendResult, any Error>] {
         do {
             return try await write { db in
                 var results: [Result<AppendResult, any Error>] = []
                 for pending in batch {
                     do {
-                        results.append(.success(try await Self.append(pending.draft, metadata: pending.metadata, db)))
+                        results.append(.success(try Self.append(pending.draft, metadata: pending.metadata, db)))
                     } catch let refused as ChatError {
                         results.append(.failure(refused))
                     }
@@ -377,25 +366,25 @@ public final class SQLiteStore: ChatStore {
     /// a post through ``post(_:metadata:_:)``, an action here. The sender must take part: the repeat
     /// lookup and the seq's update both require it, so a non-participant (or one who left, even
     /// retrying) gets `notFound`.
-    static func append(_ draft: MessageDraft, metadata: String?, _ db: SQLiteConnection) async throws -> AppendResult {
-        if draft.action == .post { return try await post(draft, metadata: metadata, db) }
+    static func append(_ draft: MessageDraft, metadata: String?, _ db: Database) throws -> AppendResult {
+        if draft.action == .post { return try post(draft, metadata: metadata, db) }
         let conversation = draft.conversation.rawValue
         let sender = draft.sender.rawValue
-        if let repeated = try await repeated(draft, db) { return repeated }
+        if let repeated = try repeated(draft, db) { return repeated }
         var kind = draft.kind
         if let target = draft.action.target {
-            let rows = try await db.query(
+            let rows = try db.rows(
                 "SELECT kind FROM messages WHERE conversation_id = ? AND seq = ? AND action = 'post' AND deleted_at IS NULL",
-                [.text(conversation), .int(target)])
-            guard let found = rows.first?.column("kind")?.string else { throw ChatError.notFound("no such message") }
+                [conversation, target])
+            guard let found = rows.first.flatMap({ $0["kind"] as String? }) else { throw ChatError.notFound("no such message") }
             kind = MessageKind(rawValue: found) ?? .text
         }
         // An action (edit, delete, reaction) takes the next seq without moving the activity time.
         let member = "EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = conversations.id AND p.user_id = ?)"
-        let updated = try await db.query(
+        let updated = try db.rows(
             "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? AND closed_at IS NULL AND \(member) RETURNING last_seq",
-            [.text(conversation), .text(sender)])
-        guard let seq = updated.first?.column("last_seq")?.integer else { try await refusal(draft, db) }
+            [conversation, sender])
+        guard let seq = updated.first.flatMap({ $0["last_seq"] as Int64? }) else { try refusal(draft, db) }
         let time = Int64(draft.createdAt.milliseconds)
         let content = draft.action.carriesContent ? draft.content : ""
         let entryMetadata = draft.action.carriesContent ? metadata : nil
@@ -403,38 +392,38 @@ public final class SQLiteStore: ChatStore {
         case .post:
             throw ChatError.internal("a post is stored by post(_:metadata:_:)")
         case .edit(let target):
-            _ = try await db.query(
+            try db.run(
                 "UPDATE messages SET content = ?, metadata = ?, edited_at = ? WHERE conversation_id = ? AND seq = ?",
-                [.text(draft.content), metadata.map { .text($0) } ?? .null, .int(time), .text(conversation), .int(target)])
+                [draft.content, metadata, time, conversation, target])
         case .delete(let target):
             // The tombstone keeps its seq; its content, the content of its edits and its reactions go.
-            _ = try await db.query(
+            try db.run(
                 "UPDATE messages SET content = '', metadata = NULL, deleted_at = ? WHERE conversation_id = ? AND seq = ?",
-                [.int(time), .text(conversation), .int(target)])
-            _ = try await db.query(
+                [time, conversation, target])
+            try db.run(
                 "UPDATE messages SET content = '', metadata = NULL WHERE conversation_id = ? AND action = 'edit' AND target_seq = ?",
-                [.text(conversation), .int(target)])
-            _ = try await db.query(
-                "DELETE FROM reactions WHERE conversation_id = ? AND seq = ?", [.text(conversation), .int(target)])
+                [conversation, target])
+            try db.run(
+                "DELETE FROM reactions WHERE conversation_id = ? AND seq = ?", [conversation, target])
         case .react(let target, let emoji):
-            _ = try await db.query(
+            try db.run(
                 "INSERT OR IGNORE INTO reactions (conversation_id, seq, emoji, user_id, created_at) VALUES (?, ?, ?, ?, ?)",
-                [.text(conversation), .int(target), .text(emoji), .text(draft.sender.rawValue), .int(time)])
+                [conversation, target, emoji, draft.sender.rawValue, time])
         case .unreact(let target, let emoji):
-            _ = try await db.query(
+            try db.run(
                 "DELETE FROM reactions WHERE conversation_id = ? AND seq = ? AND emoji = ? AND user_id = ?",
-                [.text(conversation), .int(target), .text(emoji), .text(draft.sender.rawValue)])
+                [conversation, target, emoji, draft.sender.rawValue])
         }
-        _ = try await db.query(
+        try db.run(
             """
             INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, content, metadata, created_at,
                                   action, target_seq, emoji)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            [.text(conversation), .int(Int64(seq)), .text(draft.id.rawValue), .text(draft.sender.rawValue),
-             .text(draft.clientID.rawValue), .text(kind.rawValue), .text(content),
-             entryMetadata.map { .text($0) } ?? .null, .int(time), .text(draft.action.name),
-             draft.action.target.map { .int($0) } ?? .null, draft.action.emoji.map { .text($0) } ?? .null]
+            [conversation, Int64(seq), draft.id.rawValue, draft.sender.rawValue,
+             draft.clientID.rawValue, kind.rawValue, content,
+             entryMetadata, time, draft.action.name,
+             draft.action.target, draft.action.emoji]
         )
         let message = Message(
             id: draft.id, conversation: draft.conversation, seq: Seq(seq), sender: draft.sender, clientID: draft.clientID,
@@ -448,10 +437,10 @@ public final class SQLiteStore: ChatStore {
     /// `messages_post` trigger does the rest (the seq, the activity time, unarchiving, a support agent's
     /// first reply). When nothing was inserted, it says why: a repeat (the first post comes back), a
     /// closed conversation (`conflict`), or no such conversation for this sender (`notFound`).
-    static func post(_ draft: MessageDraft, metadata: String?, _ db: SQLiteConnection) async throws -> AppendResult {
+    static func post(_ draft: MessageDraft, metadata: String?, _ db: Database) throws -> AppendResult {
         let conversation = draft.conversation.rawValue
         let sender = draft.sender.rawValue
-        let inserted = try await db.query(
+        let inserted = try db.rows(
             """
             INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, content, metadata, created_at, action, target_seq, emoji)
             SELECT c.id, c.last_seq + 1, ?, ?, ?, ?, ?, ?, ?, 'post', NULL, NULL FROM conversations c
@@ -460,11 +449,11 @@ public final class SQLiteStore: ChatStore {
             ON CONFLICT (conversation_id, sender, client_id) DO NOTHING
             RETURNING seq
             """,
-            [.text(draft.id.rawValue), .text(sender), .text(draft.clientID.rawValue), .text(draft.kind.rawValue), .text(draft.content),
-             metadata.map { .text($0) } ?? .null, .int(draft.createdAt.milliseconds), .text(conversation), .text(sender)])
-        guard let seq = inserted.first?.column("seq")?.integer else {
-            if let repeated = try await repeated(draft, db) { return repeated }
-            try await refusal(draft, db)
+            [draft.id.rawValue, sender, draft.clientID.rawValue, draft.kind.rawValue, draft.content,
+             metadata, draft.createdAt.milliseconds, conversation, sender])
+        guard let seq = inserted.first.flatMap({ $0["seq"] as Int64? }) else {
+            if let repeated = try repeated(draft, db) { return repeated }
+            try refusal(draft, db)
         }
         let message = Message(
             id: draft.id, conversation: draft.conversation, seq: Seq(seq), sender: draft.sender, clientID: draft.clientID,
@@ -473,23 +462,23 @@ public final class SQLiteStore: ChatStore {
     }
 
     /// The sender's earlier entry with the draft's client id, while they take part.
-    static func repeated(_ draft: MessageDraft, _ db: SQLiteConnection) async throws -> AppendResult? {
-        let existing = try await db.query(
+    static func repeated(_ draft: MessageDraft, _ db: Database) throws -> AppendResult? {
+        let existing = try db.rows(
             """
             SELECT m.* FROM messages m WHERE m.conversation_id = ? AND m.sender = ? AND m.client_id = ?
             AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = m.conversation_id AND p.user_id = m.sender)
             """,
-            [.text(draft.conversation.rawValue), .text(draft.sender.rawValue), .text(draft.clientID.rawValue)])
+            [draft.conversation.rawValue, draft.sender.rawValue, draft.clientID.rawValue])
         guard let row = existing.first else { return nil }
         return AppendResult(message: Self.decodeMessage(row, prefix: "", conversation: draft.conversation), created: false)
     }
 
     /// Why an append that took no seq was refused: the conversation is closed (`conflict`) when the
     /// sender takes part, else it does not exist for them (`notFound`).
-    static func refusal(_ draft: MessageDraft, _ db: SQLiteConnection) async throws -> Never {
-        let participant = try await !db.query(
+    static func refusal(_ draft: MessageDraft, _ db: Database) throws -> Never {
+        let participant = try !db.rows(
             "SELECT 1 AS one FROM participants WHERE conversation_id = ? AND user_id = ?",
-            [.text(draft.conversation.rawValue), .text(draft.sender.rawValue)]
+            [draft.conversation.rawValue, draft.sender.rawValue]
         ).isEmpty
         if participant { throw ChatError.conflict("the conversation is closed") }
         throw ChatError.notFound("no such conversation")
@@ -498,33 +487,33 @@ public final class SQLiteStore: ChatStore {
     public func messages(in id: ConversationID, _ query: HistoryQuery) async throws -> HistoryPage {
         try await read { db in
             var sql = "SELECT * FROM messages WHERE conversation_id = ?"
-            var binds: [SQLiteData] = [.text(id.rawValue)]
+            var binds: StatementArguments = [id.rawValue]
             if let before = query.before {
                 sql += " AND seq < ?"
-                binds.append(.int(Int64(before)))
+                binds += [Int64(before)]
             }
             if let after = query.after {
                 sql += " AND seq > ?"
-                binds.append(.int(Int64(after)))
+                binds += [Int64(after)]
             }
             // Reading forward from `after` takes the oldest; otherwise the newest, reversed below.
             let ascending = query.after != nil && query.before == nil
             sql += ascending ? " ORDER BY seq ASC LIMIT ?" : " ORDER BY seq DESC LIMIT ?"
-            binds.append(.int(Int64(query.limit + 1)))
-            let rows = try await db.query(sql, binds)
+            binds += [Int64(query.limit + 1)]
+            let rows = try db.rows(sql, binds)
             var messages = rows.prefix(query.limit).map { Self.decodeMessage($0, prefix: "", conversation: id) }
             if !ascending { messages.reverse() }
-            try await Self.attachReactions(&messages, in: id, db)
+            try Self.attachReactions(&messages, in: id, db)
             return HistoryPage(messages: messages, hasMore: rows.count > query.limit)
         }
     }
 
     public func message(_ seq: Seq, in id: ConversationID) async throws -> Message? {
         try await read { db in
-            let rows = try await db.query("SELECT * FROM messages WHERE conversation_id = ? AND seq = ?", [.text(id.rawValue), .int(seq)])
+            let rows = try db.rows("SELECT * FROM messages WHERE conversation_id = ? AND seq = ?", [id.rawValue, seq])
             guard let row = rows.first else { return nil }
             var messages = [Self.decodeMessage(row, prefix: "", conversation: id)]
-            try await Self.attachReactions(&messages, in: id, db)
+            try Self.attachReactions(&messages, in: id, db)
             return messages.first
         }
     }
@@ -533,22 +522,22 @@ public final class SQLiteStore: ChatStore {
 
     public func markWatermarks(of user: UserID, in id: ConversationID, delivered: Seq?, read: Seq?) async throws -> Watermarks {
         try await write { db in
-            let rows = try await db.query(
+            let rows = try db.rows(
                 """
                 SELECT p.delivered_seq, p.read_seq, c.last_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
                 WHERE p.conversation_id = ? AND p.user_id = ?
                 """,
-                [.text(id.rawValue), .text(user.rawValue)])
+                [id.rawValue, user.rawValue])
             guard let row = rows.first else { throw ChatError.notFound("no such conversation") }
-            let last = Seq(row.column("last_seq")!.integer!)
-            let oldDelivered = Seq(row.column("delivered_seq")!.integer!), oldRead = Seq(row.column("read_seq")!.integer!)
+            let last = row["last_seq"] as Seq
+            let oldDelivered = row["delivered_seq"] as Seq, oldRead = row["read_seq"] as Seq
             let newRead = min(last, max(oldRead, read ?? 0))
             let newDelivered = min(last, max(oldDelivered, delivered ?? 0, newRead))
             let moved = newRead != oldRead || newDelivered != oldDelivered
             if moved {
-                _ = try await db.query(
+                try db.run(
                     "UPDATE participants SET delivered_seq = ?, read_seq = ? WHERE conversation_id = ? AND user_id = ?",
-                    [.int(newDelivered), .int(newRead), .text(id.rawValue), .text(user.rawValue)])
+                    [newDelivered, newRead, id.rawValue, user.rawValue])
             }
             return Watermarks(deliveredSeq: newDelivered, readSeq: newRead, moved: moved)
         }
@@ -556,43 +545,43 @@ public final class SQLiteStore: ChatStore {
 
     public func setArchived(_ archived: Bool, for user: UserID, in id: ConversationID) async throws {
         try await write { db in
-            let rows = try await db.query(
+            let rows = try db.rows(
                 "UPDATE participants SET archived = ? WHERE conversation_id = ? AND user_id = ? RETURNING user_id",
-                [.int(archived ? 1 : 0), .text(id.rawValue), .text(user.rawValue)])
+                [archived ? 1 : 0, id.rawValue, user.rawValue])
             guard !rows.isEmpty else { throw ChatError.notFound("no such conversation") }
         }
     }
 
     public func close(_ id: ConversationID, at time: Timestamp) async throws -> Conversation {
         try await write { db in
-            guard try await Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
-            let closed = try await db.query(
+            guard try Self.exists(id, db) else { throw ChatError.notFound("no such conversation") }
+            let closed = try db.rows(
                 "UPDATE conversations SET closed_at = ? WHERE id = ? AND closed_at IS NULL RETURNING id",
-                [.int(time.milliseconds), .text(id.rawValue)])
+                [time.milliseconds, id.rawValue])
             if !closed.isEmpty {
-                _ = try await db.query("UPDATE participants SET archived = 1 WHERE conversation_id = ?", [.text(id.rawValue)])
-                _ = try await db.query(
+                try db.run("UPDATE participants SET archived = 1 WHERE conversation_id = ?", [id.rawValue])
+                try db.run(
                     "UPDATE support_requests SET status = 'closed', closed_at = ?, open_key = NULL WHERE conversation_id = ? AND status <> 'closed'",
-                    [.int(time.milliseconds), .text(id.rawValue)])
+                    [time.milliseconds, id.rawValue])
             }
-            return try await Self.loadConversation(id, db)!
+            return try Self.loadConversation(id, db)!
         }
     }
 
     // MARK: Rows
 
     /// Fills in the reactions of the posts in `messages` (one range read).
-    private static func attachReactions(_ messages: inout [Message], in id: ConversationID, _ db: SQLiteConnection) async throws {
+    private static func attachReactions(_ messages: inout [Message], in id: ConversationID, _ db: Database) throws {
         let posts = messages.filter { $0.action == .post && !$0.isDeleted }.map(\.seq)
         guard let low = posts.min(), let high = posts.max() else { return }
-        let rows = try await db.query(
+        let rows = try db.rows(
             "SELECT seq, emoji, user_id FROM reactions WHERE conversation_id = ? AND seq BETWEEN ? AND ? ORDER BY seq, emoji, created_at, user_id",
-            [.text(id.rawValue), .int(low), .int(high)])
+            [id.rawValue, low, high])
         guard !rows.isEmpty else { return }
         var bySeq: [Seq: [Reaction]] = [:]
         for row in rows {
-            let seq = Seq(row.column("seq")!.integer!), emoji = row.column("emoji")!.string!
-            let user = UserID(trusted: row.column("user_id")!.string!)
+            let seq = row["seq"] as Seq, emoji = (row["emoji"] as String)
+            let user = UserID(trusted: row["user_id"])
             if let index = bySeq[seq]?.firstIndex(where: { $0.emoji == emoji }) {
                 bySeq[seq]![index].users.append(user)
             } else {
@@ -604,80 +593,80 @@ public final class SQLiteStore: ChatStore {
         }
     }
 
-    static func exists(_ id: ConversationID, _ db: SQLiteConnection) async throws -> Bool {
-        try await !db.query("SELECT 1 AS one FROM conversations WHERE id = ?", [.text(id.rawValue)]).isEmpty
+    static func exists(_ id: ConversationID, _ db: Database) throws -> Bool {
+        try !db.rows("SELECT 1 AS one FROM conversations WHERE id = ?", [id.rawValue]).isEmpty
     }
 
-    static func insertParticipant(_ user: UserID, role: Role, in id: ConversationID, at time: Timestamp, _ db: SQLiteConnection)
-        async throws
+    static func insertParticipant(_ user: UserID, role: Role, in id: ConversationID, at time: Timestamp, _ db: Database)
+        throws
     {
-        _ = try await db.query(
+        try db.run(
             "INSERT INTO participants (conversation_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)",
-            [.text(id.rawValue), .text(user.rawValue), .text(role.rawValue), .int(time.milliseconds)])
+            [id.rawValue, user.rawValue, role.rawValue, time.milliseconds])
     }
 
-    static func loadConversation(_ id: ConversationID, _ db: SQLiteConnection) async throws -> Conversation? {
-        guard let row = try await db.query("SELECT * FROM conversations WHERE id = ?", [.text(id.rawValue)]).first else {
+    static func loadConversation(_ id: ConversationID, _ db: Database) throws -> Conversation? {
+        guard let row = try db.rows("SELECT * FROM conversations WHERE id = ?", [id.rawValue]).first else {
             return nil
         }
-        return decodeConversation(row, participants: try await loadParticipants([id], db))
+        return decodeConversation(row, participants: try loadParticipants([id], db))
     }
 
-    static func loadParticipants(_ ids: [ConversationID], _ db: SQLiteConnection) async throws
+    static func loadParticipants(_ ids: [ConversationID], _ db: Database) throws
         -> [ConversationID: [Participant]]
     {
         guard !ids.isEmpty else { return [:] }
         let marks = Array(repeating: "?", count: ids.count).joined(separator: ",")
-        let rows = try await db.query(
-            "SELECT * FROM participants WHERE conversation_id IN (\(marks)) ORDER BY joined_at, user_id",
-            ids.map { .text($0.rawValue) })
+        // Compiled at each call, not kept: its text varies with the number of ids.
+        let rows = try Row.fetchAll(
+            db, sql: "SELECT * FROM participants WHERE conversation_id IN (\(marks)) ORDER BY joined_at, user_id",
+            arguments: StatementArguments(ids.map(\.rawValue)))
         var result: [ConversationID: [Participant]] = [:]
         for row in rows {
-            let id = ConversationID(trusted: row.column("conversation_id")!.string!)
+            let id = ConversationID(trusted: row["conversation_id"])
             result[id, default: []].append(
                 Participant(
-                    user: UserID(trusted: row.column("user_id")!.string!),
-                    role: Role(rawValue: row.column("role")!.string!) ?? .member,
-                    joinedAt: Timestamp(milliseconds: Int64(row.column("joined_at")!.integer!)),
-                    deliveredSeq: Seq(row.column("delivered_seq")!.integer!),
-                    readSeq: Seq(row.column("read_seq")!.integer!),
-                    archived: (row.column("archived")?.integer ?? 0) != 0))
+                    user: UserID(trusted: row["user_id"]),
+                    role: Role(rawValue: (row["role"] as String)) ?? .member,
+                    joinedAt: Timestamp(milliseconds: row["joined_at"]),
+                    deliveredSeq: row["delivered_seq"] as Seq,
+                    readSeq: row["read_seq"] as Seq,
+                    archived: ((row["archived"] as Int64?) ?? 0) != 0))
         }
         return result
     }
 
-    private static func decodeConversation(_ row: SQLiteRow, participants: [ConversationID: [Participant]]) -> Conversation {
-        let id = ConversationID(trusted: row.column("id")!.string!)
+    private static func decodeConversation(_ row: Row, participants: [ConversationID: [Participant]]) -> Conversation {
+        let id = ConversationID(trusted: row["id"])
         return Conversation(
             id: id,
-            kind: ConversationKind(rawValue: row.column("kind")!.string!) ?? .group,
-            title: row.column("title")?.string,
-            workspace: row.column("workspace")?.string.map(WorkspaceID.init(trusted:)),
-            createdBy: UserID(trusted: row.column("created_by")!.string!),
-            createdAt: Timestamp(milliseconds: Int64(row.column("created_at")!.integer!)),
-            lastSeq: Seq(row.column("last_seq")!.integer!),
-            lastActivityAt: Timestamp(milliseconds: Int64(row.column("last_activity_at")!.integer!)),
-            closedAt: row.column("closed_at")?.integer.map { Timestamp(milliseconds: Int64($0)) },
+            kind: ConversationKind(rawValue: (row["kind"] as String)) ?? .group,
+            title: (row["title"] as String?),
+            workspace: (row["workspace"] as String?).map(WorkspaceID.init(trusted:)),
+            createdBy: UserID(trusted: row["created_by"]),
+            createdAt: Timestamp(milliseconds: row["created_at"]),
+            lastSeq: row["last_seq"] as Seq,
+            lastActivityAt: Timestamp(milliseconds: row["last_activity_at"]),
+            closedAt: (row["closed_at"] as Int64?).map(Timestamp.init(milliseconds:)),
             participants: participants[id] ?? [])
     }
 
-    private static func decodeMessage(_ row: SQLiteRow, prefix: String, conversation: ConversationID) -> Message {
-        func column(_ name: String) -> SQLiteData? { row.column(prefix + name) }
-        func time(_ name: String) -> Timestamp? { column(name)?.integer.map { Timestamp(milliseconds: Int64($0)) } }
-        let action = MessageAction(
-            name: column("action")?.string ?? "post", target: column("target_seq")?.integer.map { Seq($0) },
-            emoji: column("emoji")?.string) ?? .post
+    private static func decodeMessage(_ row: Row, prefix: String, conversation: ConversationID) -> Message {
+        func text(_ name: String) -> String? { row[prefix + name] }
+        func integer(_ name: String) -> Int64? { row[prefix + name] }
+        func time(_ name: String) -> Timestamp? { integer(name).map(Timestamp.init(milliseconds:)) }
+        let action = MessageAction(name: text("action") ?? "post", target: integer("target_seq"), emoji: text("emoji")) ?? .post
         return Message(
-            id: MessageID(trusted: column("id")!.string!),
+            id: MessageID(trusted: row[prefix + "id"]),
             conversation: conversation,
-            seq: Seq(column("seq")!.integer!),
-            sender: UserID(trusted: column("sender")!.string!),
-            clientID: ClientMessageID(trusted: column("client_id")!.string!),
+            seq: row[prefix + "seq"],
+            sender: UserID(trusted: row[prefix + "sender"]),
+            clientID: ClientMessageID(trusted: row[prefix + "client_id"]),
             action: action,
-            kind: MessageKind(rawValue: column("kind")!.string!) ?? .text,
-            content: column("content")?.string ?? "",
-            metadata: column("metadata")?.string.flatMap { try? decodeJSON($0) },
-            createdAt: Timestamp(milliseconds: Int64(column("created_at")!.integer!)),
+            kind: text("kind").flatMap(MessageKind.init(rawValue:)) ?? .text,
+            content: text("content") ?? "",
+            metadata: text("metadata").flatMap { try? decodeJSON($0) },
+            createdAt: Timestamp(milliseconds: row[prefix + "created_at"]),
             editedAt: time("edited_at"),
             deletedAt: time("deleted_at"))
     }
@@ -691,11 +680,16 @@ public final class SQLiteStore: ChatStore {
     }
 }
 
-extension Optional where Wrapped == WorkspaceID {
-    var sqlite: SQLiteData { map { .text($0.rawValue) } ?? .null }
-}
+extension Database {
+    /// The rows of `sql` with `arguments`. The statement is compiled at its first run on this
+    /// connection and kept (GRDB's statement cache), so the store's statements, each a fixed text,
+    /// are only bound and stepped after that: the compile was half of a post's cost in SQLite.
+    func rows(_ sql: String, _ arguments: StatementArguments = []) throws -> [Row] {
+        try Row.fetchAll(cachedStatement(sql: sql), arguments: arguments)
+    }
 
-extension SQLiteData {
-    /// A 64-bit integer bind, whatever width SQLiteNIO's integer has on this platform.
-    static func int(_ value: Int64) -> SQLiteData { .integer(SQLiteInt64(value)) }
+    /// Runs `sql` with `arguments`, its statement kept as in ``rows(_:_:)``.
+    func run(_ sql: String, _ arguments: StatementArguments = []) throws {
+        try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
 }
