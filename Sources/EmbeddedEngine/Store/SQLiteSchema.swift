@@ -96,7 +96,8 @@ enum SQLiteSchema {
         ],
         // A post is one statement on the one writer (an INSERT … SELECT that takes the next seq): what
         // else a post changes follows it here, in the same statement, instead of costing the writer
-        // a hop to the thread pool each. The same for any insert of a post.
+        // a statement each (on SQLiteNIO, each was also a hop to a thread pool). The same for any
+        // insert of a post.
         [
             """
             CREATE TRIGGER messages_post AFTER INSERT ON messages WHEN NEW.action = 'post' BEGIN
