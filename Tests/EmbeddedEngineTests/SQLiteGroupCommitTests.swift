@@ -115,6 +115,20 @@ import Testing
         }
     }
 
+    /// A batch runs in its leader's task and carries other callers' appends: the leader's cancellation
+    /// (its client went away) must not fail what it carries, nor its own append.
+    @Test func anAppendWhoseCallerIsCancelledIsStoredAnyway() async throws {
+        try await Self.withStore { store, conversation in
+            let stored = try await Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await store.append(Self.draft(conversation, "a").draft)
+            }.value
+            #expect(stored.created && stored.message.seq == 1)
+            let page = try await store.messages(in: conversation, HistoryQuery(before: nil, after: nil, limit: 10))
+            #expect(page.messages.map(\.content) == ["a"])
+        }
+    }
+
     @Test func concurrentAppendsToOneConversationAreGapFreeAndEachStoredOnce() async throws {
         try await Self.withStore { store, conversation in
             let count = 300

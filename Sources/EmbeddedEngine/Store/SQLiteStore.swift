@@ -82,26 +82,39 @@ public final class SQLiteStore: ChatStore {
 
     // MARK: Transactions
 
-    func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await Self.write(pool, gate, logger, body)
     }
 
     /// `body` as one IMMEDIATE transaction on the writer, alone (through `gate`) and in one hop to the
-    /// writer's queue; rolled back when it throws; errors mapped to ``ChatError``s.
+    /// writer's queue; rolled back when it throws; errors mapped to ``ChatError``s. It runs to its end
+    /// whatever becomes of the calling task: a batch of appends runs in its leader's task and carries
+    /// other callers' appends, so the leader's cancellation (its client went away) must not fail them.
+    /// GRDB's `async` methods would interrupt the statement on cancellation; its completion-handler
+    /// form does not.
     static func write<T: Sendable>(
-        _ pool: DatabasePool, _ gate: AsyncGate, _ logger: Logger, _ body: @Sendable (Database) throws -> T
+        _ pool: DatabasePool, _ gate: AsyncGate, _ logger: Logger, _ body: @escaping @Sendable (Database) throws -> T
     ) async throws -> T {
         do {
-            return try await gate.run { try await pool.write(body) }
+            return try await gate.run {
+                try await withCheckedThrowingContinuation { continuation in
+                    pool.asyncWrite(body) { _, result in continuation.resume(with: result) }
+                }
+            }
         } catch {
             throw map(error, logger)
         }
     }
 
     /// `body` in a read transaction on a reader connection: it sees what was committed when it began.
-    func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+    /// Like a write, it runs to its end whatever becomes of the calling task.
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
-            return try await pool.read(body)
+            return try await withCheckedThrowingContinuation { continuation in
+                pool.asyncRead { database in
+                    continuation.resume(with: Result { try body(database.get()) })
+                }
+            }
         } catch {
             throw Self.map(error, logger)
         }
@@ -338,7 +351,7 @@ public final class SQLiteStore: ChatStore {
     /// tried again in a transaction of its own, so one bad append never fails the others.
     static func append(
         _ batch: [PendingAppend],
-        write: (@Sendable (Database) throws -> [Result<AppendResult, any Error>]) async throws -> [Result<AppendResult, any Error>]
+        write: (@escaping @Sendable (Database) throws -> [Result<AppendResult, any Error>]) async throws -> [Result<AppendResult, any Error>]
     ) async -> [Result<AppendResult, any Error>] {
         do {
             return try await write { db in
