@@ -96,7 +96,9 @@ import Testing
         }
     }
 
-    /// A batch of one post that fails leaves nothing: neither the entry nor its trigger's updates.
+    /// An append that fails after it took its seq rolls its batch back; each append is then tried in a
+    /// transaction of its own, so only the bad one fails, the seqs stay gap-free and nothing of it is
+    /// left (neither its entry nor its trigger's updates).
     @Test func aBatchWhoseTransactionFailsIsRetriedOneByOneSoOnlyTheBadAppendFails() async throws {
         try await Self.withStore { store, conversation in
             let taken = try await store.append(Self.draft(conversation, "first").draft).message.id
