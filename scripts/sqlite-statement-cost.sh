@@ -9,7 +9,8 @@
 #
 #   bash scripts/sqlite-statement-cost.sh [BINARY]       default .build/release/switchboard
 #
-# The statement below is the text of SQLiteStore.post's insert at the time of writing: keep them alike.
+# The post statement is read from the store's source (`SQLiteStore.postStatement`), so it is the one the
+# node runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -18,15 +19,13 @@ work=$(mktemp -d /tmp/switchboard-sqlite-cost.XXXXXX)
 trap 'stop_node; rm -rf "$work"' EXIT
 start_node "$binary" "$work" --data-dir "$work/data" --auth-secret "statement-cost-secret-of-at-least-32-bytes"
 stop_node
-python3 - "$work/data/chat.sqlite" <<'PY'
+# The lines between `static let postStatement = """` and the closing `"""`.
+sed -n '/static let postStatement = """/,/^ *"""$/p' Sources/EmbeddedEngine/Store/SQLiteStore.swift | sed '1d;$d' >"$work/post.sql"
+[[ -s $work/post.sql ]] || { echo "sqlite-statement-cost: SQLiteStore.postStatement not found" >&2; exit 1; }
+python3 - "$work/data/chat.sqlite" "$work/post.sql" <<'PY'
 import sqlite3, sys, time, uuid
 path = sys.argv[1]
-post = """INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, content, metadata, created_at, action, target_seq, emoji)
-SELECT c.id, c.last_seq + 1, ?, ?, ?, ?, ?, ?, ?, 'post', NULL, NULL FROM conversations c
-WHERE c.id = ? AND c.closed_at IS NULL
-  AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = c.id AND p.user_id = ?)
-ON CONFLICT (conversation_id, sender, client_id) DO NOTHING
-RETURNING seq"""
+post = open(sys.argv[2]).read()
 setup = sqlite3.connect(path, isolation_level=None)
 for c in range(20):
     setup.execute("INSERT INTO conversations (id, kind, created_by, created_at, last_activity_at) VALUES (?, 'group', 'u0', 0, 0)", (f"c{c}",))

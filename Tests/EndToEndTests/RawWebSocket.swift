@@ -115,6 +115,14 @@ enum RawWebSocket {
         }
     }
 
+    /// Writes one client frame (masked, as a client's must be) with a payload under 126 bytes.
+    static func sendMasked(_ fd: Int32, opcode: UInt8, payload: [UInt8]) {
+        let mask: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]
+        var frame: [UInt8] = [0x80 | opcode, 0x80 | UInt8(payload.count)] + mask
+        frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        _ = frame.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    }
+
     /// The offset just past the HTTP head, once it is complete.
     static func headEnd(_ data: [UInt8]) -> Int? {
         guard data.count >= 4 else { return nil }

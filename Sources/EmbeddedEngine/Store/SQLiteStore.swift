@@ -445,6 +445,18 @@ public final class SQLiteStore: ChatStore {
         return AppendResult(message: message, created: true)
     }
 
+    /// The post's statement: its arguments are the draft's id, sender, client id, kind, content,
+    /// metadata and time, then the conversation and the sender again. `scripts/sqlite-statement-cost.sh`
+    /// reads its text from here.
+    static let postStatement = """
+        INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, content, metadata, created_at, action, target_seq, emoji)
+        SELECT c.id, c.last_seq + 1, ?, ?, ?, ?, ?, ?, ?, 'post', NULL, NULL FROM conversations c
+        WHERE c.id = ? AND c.closed_at IS NULL
+          AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = c.id AND p.user_id = ?)
+        ON CONFLICT (conversation_id, sender, client_id) DO NOTHING
+        RETURNING seq
+        """
+
     /// A post in one statement: the entry takes the conversation's next seq only where the sender takes
     /// part and the conversation is open, and a repeat of the sender's client id inserts nothing; the
     /// `messages_post` trigger does the rest (the seq, the activity time, unarchiving, a support agent's
@@ -454,14 +466,7 @@ public final class SQLiteStore: ChatStore {
         let conversation = draft.conversation.rawValue
         let sender = draft.sender.rawValue
         let inserted = try db.rows(
-            """
-            INSERT INTO messages (conversation_id, seq, id, sender, client_id, kind, content, metadata, created_at, action, target_seq, emoji)
-            SELECT c.id, c.last_seq + 1, ?, ?, ?, ?, ?, ?, ?, 'post', NULL, NULL FROM conversations c
-            WHERE c.id = ? AND c.closed_at IS NULL
-              AND EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = c.id AND p.user_id = ?)
-            ON CONFLICT (conversation_id, sender, client_id) DO NOTHING
-            RETURNING seq
-            """,
+            postStatement,
             [draft.id.rawValue, sender, draft.clientID.rawValue, draft.kind.rawValue, draft.content,
              metadata, draft.createdAt.milliseconds, conversation, sender])
         guard let seq = inserted.first.flatMap({ $0["seq"] as Int64? }) else {
