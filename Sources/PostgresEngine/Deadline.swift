@@ -18,8 +18,10 @@ enum Deadline {
             try await withCheckedThrowingContinuation { continuation in
                 outcome.wait(continuation)
                 // An unstructured task (the caller must resume at the deadline even if the work
-                // hangs), kept on the caller's event loop when it has one.
-                let work = Task(executorPreference: EventLoopExecutor.current) {
+                // hangs), kept on the caller's event loop when it has one. It starts at once, here,
+                // up to its first suspension (the request written to the database): a task that is
+                // only enqueued waits behind everything else queued on a busy loop first.
+                let work = Task.immediate(executorPreference: EventLoopExecutor.current) {
                     let result: Result<T, any Error>
                     do { result = .success(try await body()) } catch { result = .failure(error) }
                     outcome.finish(result)
