@@ -59,9 +59,10 @@ import TestServers
     }
 }
 
-/// Reads `handle` to its end on a dispatch thread, so the blocking read holds up no task.
+/// Reads `handle` to its end on a thread of its own, so the blocking read holds up no task and none
+/// of Dispatch's few threads (see `RawWebSocket.blocking`).
 private func readToEnd(_ handle: FileHandle) async -> Data {
     await withCheckedContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(returning: handle.readDataToEndOfFile()) }
+        Thread { continuation.resume(returning: handle.readDataToEndOfFile()) }.start()
     }
 }

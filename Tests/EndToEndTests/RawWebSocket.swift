@@ -22,8 +22,7 @@ enum RawWebSocket {
     }
 
     /// Connects to 127.0.0.1:`port`, sends an upgrade request for `path` with `headers`, and reads the reply.
-    /// The blocking socket calls run on a Dispatch thread: blocking the concurrency pool's few threads
-    /// would starve the node under test, which runs in the same process.
+    /// The blocking socket calls run on a thread of their own (``blocking(_:)``).
     static func upgrade(port: Int, path: String, headers: [String: String] = [:], timeoutSeconds: Int = 5) async throws -> Reply {
         try await blocking {
             let fd = try open(port: port, path: path, headers: headers, timeoutSeconds: timeoutSeconds)
@@ -32,10 +31,13 @@ enum RawWebSocket {
         }
     }
 
-    /// Runs blocking socket calls on a Dispatch thread, away from the concurrency pool the node uses.
+    /// Runs blocking socket calls on a thread of their own. Not on the concurrency pool's threads nor
+    /// on Dispatch's global queue: both have about as many threads as cores, and the nodes under test
+    /// run in the same process (the embedded store's GRDB queues run on Dispatch's threads), so a read
+    /// that blocks for seconds there stalls every node of every test running beside it.
     static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+            Thread { continuation.resume(with: Result { try work() }) }.start()
         }
     }
 
