@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What a post costs the embedded store's writer with its statement compiled at every call (as the
 # store ran it on SQLiteNIO) and with it prepared once and reused (as it runs it on GRDB): a
-# database made by the node binary given (its schema and the `messages_post` trigger, which SQLite codes into every insert),
-# then Python's sqlite3 module (Debian's libsqlite3) running the store's post statement in
+# database made by the node binary given (its schema and the `messages_post` trigger, which SQLite
+# codes into every insert), then Python's sqlite3 module (Debian's libsqlite3) running the store's post statement in
 # transactions of 1, 8 and 32 posts as the writer does (BEGIN IMMEDIATE … COMMIT, WAL,
 # synchronous=NORMAL, foreign keys on), 20 conversations of 10. SQLite itself, not the node: no thread
 # hops, no Swift.
