@@ -17,6 +17,8 @@ enum EnvelopeCodec {
         static let seq = Fields(rawValue: 2)
         static let subject = Fields(rawValue: 4)
         static let sentAt = Fields(rawValue: 8)
+        /// A UInt16 count, then each id as a string.
+        static let conversations = Fields(rawValue: 16)
     }
 
     /// Written straight into the array that becomes the `PUBLISH` argument: one buffer, no copy.
@@ -26,6 +28,7 @@ enum EnvelopeCodec {
         if envelope.seq != nil { fields.insert(.seq) }
         if envelope.subject != nil { fields.insert(.subject) }
         if envelope.sentAt != nil { fields.insert(.sentAt) }
+        if !envelope.conversations.isEmpty { fields.insert(.conversations) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(48 + envelope.origin.rawValue.utf8.count + envelope.frame.count)
         bytes.append(version)
@@ -37,6 +40,10 @@ enum EnvelopeCodec {
         if let seq = envelope.seq { append(seq, to: &bytes) }
         if let subject = envelope.subject { append(subject.rawValue, to: &bytes) }
         if let sentAt = envelope.sentAt { append(sentAt.milliseconds, to: &bytes) }
+        if !envelope.conversations.isEmpty {
+            append(UInt16(truncatingIfNeeded: envelope.conversations.count), to: &bytes)
+            for conversation in envelope.conversations { append(conversation.rawValue, to: &bytes) }
+        }
         bytes.append(contentsOf: envelope.frame)
         return bytes
     }
@@ -67,6 +74,13 @@ enum EnvelopeCodec {
         if fields.contains(.sentAt) {
             guard let milliseconds = buffer.readInteger(as: Int64.self) else { return nil }
             envelope.sentAt = Timestamp(milliseconds: milliseconds)
+        }
+        if fields.contains(.conversations) {
+            guard let count = buffer.readInteger(as: UInt16.self) else { return nil }
+            for _ in 0..<count {
+                guard let raw = readString(&buffer), let conversation = ConversationID(raw) else { return nil }
+                envelope.conversations.append(conversation)
+            }
         }
         envelope.frame = buffer.readBytes(length: buffer.readableBytes) ?? []
         return envelope

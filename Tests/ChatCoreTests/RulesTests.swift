@@ -114,13 +114,14 @@ import Testing
         #expect(Channel(name: "sb:c:{c_9}", prefix: "sb") == channel)
         #expect(Channel(name: "sb:u:{ann}", prefix: "sb") == .user(ann))
         #expect(Channel(name: "other:c:{c_9}", prefix: "sb") == nil)
+        #expect(Channel.presence.name(prefix: "sb") == "sb:p:{all}" && Channel(name: "sb:p:{all}", prefix: "sb") == .presence)
         let ids = ["a", "c_9", "zoë", "用户", "\u{1F3FB}x"]
         for id in ids {
             for made in [UserID(id).map(Channel.user), WorkspaceID(id).map(Channel.desk), ConversationID(id).map(Channel.conversation)].compactMap({ $0 }) {
                 for prefix in ["sb", "a.b:c", "ü"] { #expect(Channel(name: made.name(prefix: prefix), prefix: prefix) == made, "\(made) under \(prefix)") }
             }
         }
-        for bad in ["sb:c:{}", "sb:c:c_9}", "sb:c:{c_9", "sb:x:{a}", "sb:c{c_9}", "sb2:c:{c_9}", "sb", "s", "", "sb:c:{", "sb::{a}", "sb:cc:{a}"] {
+        for bad in ["sb:c:{}", "sb:c:c_9}", "sb:c:{c_9", "sb:x:{a}", "sb:c{c_9}", "sb2:c:{c_9}", "sb", "s", "", "sb:c:{", "sb::{a}", "sb:cc:{a}", "sb:p:{a}"] {
             #expect(Channel(name: bad, prefix: "sb") == nil, "\(bad)")
         }
     }

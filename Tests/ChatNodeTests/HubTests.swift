@@ -180,7 +180,7 @@ final class TestSocket: OutboundSink {
             try await hub.register(bob)
             try await hub.register(laptop)
             #expect(hub.relayedConversations == 1, "one relay, one subscription, for three local sockets")
-            #expect(bus.channelCount == 3, "the conversation and two user channels")
+            #expect(bus.channelCount == 4, "the conversation, two user channels and presence")
             hub.unregister(phone)
             try await eventually("phone gone") { hub.sessionCount == 2 }
             #expect(bus.isSubscribed(node, .user(UserID("ann")!)), "ann's laptop is still here")
@@ -188,8 +188,40 @@ final class TestSocket: OutboundSink {
             try await eventually("ann's channel released") { !bus.isSubscribed(node, .user(UserID("ann")!)) }
             #expect(bus.isSubscribed(node, conversation), "bob still listens")
             hub.unregister(bob)
-            try await eventually("every channel released") { bus.channelCount == 0 }
+            try await eventually("every channel released") { bus.channelCount == 1 }
+            #expect(bus.isSubscribed(node, .presence), "presence stays: the node hears it for the sessions to come")
             #expect(hub.relayedConversations == 0)
+        }
+    }
+
+    /// A presence event names the user's conversations: every local session of every other member of
+    /// them gets the frame once, however many of them it shares, and the user's own sessions and
+    /// strangers get nothing.
+    @Test func presenceReachesEachSessionOfEachContactOnce() async throws {
+        let fixture = try await Fixture()
+        let (ann, bob, cat, dan) = (UserID("ann")!, UserID("bob")!, UserID("cat")!, UserID("dan")!)
+        let at = Timestamp(milliseconds: 0)
+        let group = try await fixture.store.createGroup(
+            id: RandomIDGenerator().conversationID(), title: "G", creator: ann, others: [bob, cat], workspace: nil, at: at)
+        let direct = try await fixture.store.createDirect(id: RandomIDGenerator().conversationID(), between: ann, and: bob, workspace: nil, at: at)
+        _ = try await fixture.store.createDirect(id: RandomIDGenerator().conversationID(), between: cat, and: dan, workspace: nil, at: at)
+        try await fixture.run {
+            let phone = fixture.session("bob"), laptop = fixture.session("bob"), catSession = fixture.session("cat")
+            let danSession = fixture.session("dan"), annOther = fixture.session("ann")
+            for session in [phone, laptop, catSession, danSession, annOther] { try await fixture.hub.register(session) }
+            #expect(fixture.bus.isSubscribed(fixture.node, .presence))
+            let publisher = EventPublisher(broker: fixture.bus.broker(node: NodeID("n2")) { _ in }, node: NodeID("n2"))
+            try await publisher.presence(.online(ann), in: [group.id, direct.conversation.id])
+
+            func presence(_ session: Session) -> [PresenceBody] {
+                session.outbox.take().frames.compactMap { try? ServerFrame(bytes: Array($0.readableBytesView)).payload(PresenceBody.self) }
+            }
+            for session in [phone, laptop, catSession] {
+                let told = presence(session)
+                #expect(told.count == 1 && told.first?.user == "ann" && told.first?.online == true, "\(session.principal.user)")
+            }
+            #expect(presence(danSession).isEmpty, "dan shares no conversation with ann")
+            #expect(presence(annOther).isEmpty, "not to the user's own sessions")
         }
     }
 

@@ -1,19 +1,22 @@
 /// A pub/sub channel between nodes. Conversation channels carry a conversation's events (messages,
 /// membership changes); user channels carry user-scoped events (you joined, you left); a workspace's
-/// desk channel carries its support queue's events to its agents.
+/// desk channel carries its support queue's events to its agents; the presence channel, which every
+/// node subscribes to, carries each user's online and offline transitions.
 ///
 /// Names are Redis-Cluster friendly: the id sits in a hash tag, so SPUBLISH can shard them.
 public enum Channel: Hashable, Sendable, CustomStringConvertible {
     case conversation(ConversationID)
     case user(UserID)
     case desk(WorkspaceID)
+    case presence
 
-    /// The channel name under `prefix`, e.g. `sb:c:{c_123}`, `sb:u:{alice}` or `sb:w:{acme}`.
+    /// The channel name under `prefix`, e.g. `sb:c:{c_123}`, `sb:u:{alice}`, `sb:w:{acme}` or `sb:p:{all}`.
     public func name(prefix: String) -> String {
         switch self {
         case .conversation(let id): "\(prefix):c:{\(id.rawValue)}"
         case .user(let id): "\(prefix):u:{\(id.rawValue)}"
         case .desk(let id): "\(prefix):w:{\(id.rawValue)}"
+        case .presence: "\(prefix):p:{all}"
         }
     }
 
@@ -36,6 +39,7 @@ public enum Channel: Hashable, Sendable, CustomStringConvertible {
         case UInt8(ascii: "c"): guard let value = ConversationID(id) else { return nil }; self = .conversation(value)
         case UInt8(ascii: "u"): guard let value = UserID(id) else { return nil }; self = .user(value)
         case UInt8(ascii: "w"): guard let value = WorkspaceID(id) else { return nil }; self = .desk(value)
+        case UInt8(ascii: "p"): guard id == "all" else { return nil }; self = .presence
         default: return nil
         }
     }
@@ -57,8 +61,12 @@ public enum EventKind: String, Sendable, Hashable, CaseIterable {
     case signal = "s"
     /// Like `signal`, but not to the sessions of `subject` (typing is not echoed to the typist).
     case signalOthers = "o"
-    /// A notice on a user channel (presence of a contact): to every local session of that user.
+    /// A notice on a user channel: to every local session of that user. (Nodes before the presence
+    /// channel sent each contact's presence so; still delivered, for a cluster in a rolling deploy.)
     case notice = "n"
+    /// A user went online or offline, on the presence channel: to every local session of every local
+    /// member of `conversations` but `subject`, once per session however many it shares.
+    case presence = "p"
     /// A support queue event on a desk channel: to every local session of that workspace's agents.
     case desk = "d"
 }
@@ -79,14 +87,17 @@ public struct Envelope: Sendable, Hashable {
     public var subject: UserID?
     /// For `.message`, when the entry was sent (its `createdAt`): receivers measure send-to-deliver time.
     public var sentAt: Timestamp?
+    /// For `.presence`, the conversations of `subject` whose members are told.
+    public var conversations: [ConversationID]
     /// The client frame, UTF-8 JSON.
     public var frame: [UInt8]
 
     public init(
         channel: Channel, kind: EventKind, origin: NodeID, eventID: UInt64, conversation: ConversationID? = nil,
-        seq: Seq? = nil, subject: UserID? = nil, sentAt: Timestamp? = nil, frame: [UInt8]
+        seq: Seq? = nil, subject: UserID? = nil, sentAt: Timestamp? = nil, conversations: [ConversationID] = [], frame: [UInt8]
     ) {
         self.sentAt = sentAt
+        self.conversations = conversations
         self.channel = channel
         self.kind = kind
         self.origin = origin

@@ -145,8 +145,9 @@ public struct ConnectionDriver: Sendable {
         }
         // After the children (the group waited for them): presence must not see the disconnect before the connect.
         if let registered {
+            let conversations = hub.conversations(of: registered.principal.user)
             hub.unregister(registered)
-            await presence.disconnected(registered)
+            await presence.disconnected(registered, conversations: conversations)
         }
     }
 

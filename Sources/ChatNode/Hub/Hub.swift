@@ -18,7 +18,9 @@ import Synchronization
 ///   one operation, whose subscriptions and store reads overlap (``register(_:resume:)``). The node
 ///   subscribes to a conversation's channel once, when its first local member connects or joins, and
 ///   unsubscribes when the last leaves; likewise one user channel per locally connected user, and one
-///   desk channel per workspace with a locally connected support agent.
+///   desk channel per workspace with a locally connected support agent. The presence channel is
+///   subscribed with the first registration and kept: a presence event names the user's
+///   conversations, and the hub hands it once to each local session of their other members.
 ///
 /// Resume: a session that connects behind the live stream (its resume position, or the user's
 /// delivered watermark, lies below what the node relays) gets a catch-up cursor per such conversation:
@@ -54,6 +56,8 @@ public final class Hub: Service, Sendable {
         var continuation: CheckedContinuation<Void, any Error>
     }
     private let broker: Mutex<(any Broker)?> = Mutex(nil)
+    /// Whether the node subscribed to the presence channel (once; the broker keeps it across reconnects).
+    private let presenceSubscribed = Atomic<Bool>(false)
     private let store: any ChatStore
     private let clock: any WallClock
     private let settings: NodeSettings
@@ -260,6 +264,18 @@ public final class Hub: Service, Sendable {
         } catch {
             for registration in batch { registration.continuation.resume(throwing: ChatError.unavailable("could not subscribe")) }
             return
+        }
+
+        // The presence channel, with the node's first registration (and again after a failed one): a
+        // registered session hears its contacts come and go.
+        if !presenceSubscribed.load(ordering: .acquiring) {
+            do {
+                try await broker.subscribe(.presence)
+                presenceSubscribed.store(true, ordering: .releasing)
+            } catch {
+                for registration in batch { registration.continuation.resume(throwing: ChatError.unavailable("could not subscribe")) }
+                return
+            }
         }
 
         // Phase 1: the newcomers' user channels and memberships.
@@ -573,6 +589,17 @@ public final class Hub: Service, Sendable {
                 if let subject = envelope.subject { members.remove(subject) }
                 HubShard.fanOut([envelope], to: state.sessions(of: members), metrics: metrics)
             }
+        case .presence:
+            guard let subject = envelope.subject else { return }
+            var recipients: [ConnectionID: Session] = [:]
+            for conversation in envelope.conversations {
+                shard(conversation).state.withLock { state in
+                    guard var members = state.members[conversation] else { return }
+                    members.remove(subject)
+                    for session in state.sessions(of: members) { recipients[session.id] = session }
+                }
+            }
+            HubShard.fanOut([envelope], to: Array(recipients.values), metrics: metrics)
         case .notice:
             guard case .user(let user) = envelope.channel else { return }
             registry.withLock { HubShard.fanOut([envelope], to: $0.sessions(of: user), metrics: metrics) }
@@ -597,6 +624,9 @@ public final class Hub: Service, Sendable {
 
     /// Conversations this node relays (one broker subscription each).
     public var relayedConversations: Int { shards.reduce(0) { $0 + $1.state.withLock { $0.relays.count } } }
+
+    /// The conversations of `user` while the user has a session here (else none).
+    public func conversations(of user: UserID) -> Set<ConversationID> { registry.withLock { $0.memberships[user] ?? [] } }
 
     /// Every live session, for drain and heartbeats.
     public var allSessions: [Session] { registry.withLock { $0.sessions.values.flatMap(\.values) } }

@@ -232,6 +232,7 @@ extension EventKind {
         case .signal: "signal"
         case .signalOthers: "signal_others"
         case .notice: "notice"
+        case .presence: "presence"
         case .desk: "desk"
         }
     }

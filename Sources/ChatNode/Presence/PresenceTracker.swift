@@ -4,7 +4,10 @@ import ServiceLifecycle
 import Synchronization
 
 /// Keeps the Presence port in step with this node's live connections, and tells a user's contacts
-/// (everyone who shares a conversation with them) when the user goes online or offline.
+/// (everyone who shares a conversation with them) when the user goes online or offline: one event
+/// naming the user's conversations on the presence channel, which each node hands to its own members
+/// of them (``EventPublisher``), so a transition reads nothing from the store (the conversations are
+/// the hub's, read when the user connected) and costs one `PUBLISH` however many contacts.
 ///
 /// Guarantees: a connection is an entry from `connected` to `disconnected`; while the node runs, it
 /// refreshes its entries every quarter of `presenceTTL`, gives them three quarters of it to live (two
@@ -63,7 +66,11 @@ public final class PresenceTracker: Service, Sendable {
         do {
             try await presence.heartbeat(hub.allSessions.map { ($0.id, $0.principal.user) }, node: settings.nodeID, ttl: entryLifetime)
             // An expired entry's token is gone with its node: whether the user was an agent is unknown.
-            for transition in try await presence.expire() { await announce(transition, mayBeAgent: true) }
+            for transition in try await presence.expire() {
+                // The user's connections were on a node that is gone: their conversations are the store's.
+                let conversations = try await store.memberships(of: transition.user).keys
+                await announce(transition, in: Set(conversations), mayBeAgent: true)
+            }
         } catch {
             logger.warning("presence heartbeat failed", metadata: ["error": "\(error)"])
         }
@@ -75,30 +82,29 @@ public final class PresenceTracker: Service, Sendable {
             if let transition = try await presence.connect(
                 session.id, user: session.principal.user, node: settings.nodeID, ttl: entryLifetime)
             {
-                await announce(transition, mayBeAgent: false)
+                await announce(transition, in: hub.conversations(of: session.principal.user), mayBeAgent: false)
             }
         } catch {
             logger.warning("presence connect failed", metadata: ["error": "\(error)"])
         }
     }
 
-    /// A session on this node ended.
-    public func disconnected(_ session: Session) async {
+    /// A session on this node ended; `conversations` are its user's (read from the hub before the
+    /// session was unregistered).
+    public func disconnected(_ session: Session, conversations: Set<ConversationID>) async {
         do {
             if let transition = try await presence.disconnect(session.id, user: session.principal.user) {
-                await announce(transition, mayBeAgent: !SupportRules.agentWorkspaces(of: session.principal).isEmpty)
+                await announce(transition, in: conversations, mayBeAgent: !SupportRules.agentWorkspaces(of: session.principal).isEmpty)
             }
         } catch {
             logger.warning("presence disconnect failed", metadata: ["error": "\(error)"])
         }
     }
 
-    private func announce(_ transition: PresenceTransition, mayBeAgent: Bool) async {
+    private func announce(_ transition: PresenceTransition, in conversations: Set<ConversationID>, mayBeAgent: Bool) async {
         if mayBeAgent, case .offline(let user, let lastSeen) = transition { await desk?.agentWentOffline(user, at: lastSeen) }
         do {
-            let contacts = try await store.contacts(of: transition.user)
-            guard !contacts.isEmpty else { return }
-            try await publisher.presence(transition, to: contacts)
+            try await publisher.presence(transition, in: conversations)
         } catch {
             logger.warning("presence event failed", metadata: ["user": "\(transition.user)", "error": "\(error)"])
         }

@@ -82,19 +82,31 @@ public final class EventPublisher: Sendable {
                 conversation: conversation, subject: user, frame: FrameCodec.event(.typing, body)))
     }
 
-    /// Tells each of `contacts` that a user went online or offline (one frame, encoded once).
-    func presence(_ transition: PresenceTransition, to contacts: Set<UserID>) async throws {
+    /// Tells the user's contacts (the other members of `conversations`) that the user went online or
+    /// offline: one event on the presence channel, which every node receives and hands to its own
+    /// sessions of those members, so a transition costs one `PUBLISH` and no store read however many
+    /// contacts the user has. A user in more than ``presenceConversationsPerEvent`` conversations takes
+    /// one event per that many (a contact who shares conversations in two of them hears it twice).
+    func presence(_ transition: PresenceTransition, in conversations: some Collection<ConversationID>) async throws {
+        guard !conversations.isEmpty else { return }
         let body: PresenceBody
         switch transition {
         case .online(let user): body = PresenceBody(user: user.rawValue, online: true, lastSeen: nil)
         case .offline(let user, let lastSeen): body = PresenceBody(user: user.rawValue, online: false, lastSeen: lastSeen.milliseconds)
         }
         let frame = FrameCodec.event(.presence, body)
-        for contact in contacts {
+        let all = Array(conversations)
+        for start in stride(from: 0, to: all.count, by: Self.presenceConversationsPerEvent) {
+            let part = Array(all[start..<min(start + Self.presenceConversationsPerEvent, all.count)])
             try await broker.publish(
-                Envelope(channel: .user(contact), kind: .notice, origin: node, eventID: nextID(), subject: transition.user, frame: frame))
+                Envelope(
+                    channel: .presence, kind: .presence, origin: node, eventID: nextID(), subject: transition.user, conversations: part,
+                    frame: frame))
         }
     }
+
+    /// The most conversations one presence event names (its size stays under about 50 KB).
+    static let presenceConversationsPerEvent = 1_000
 
     /// Tells a workspace's agents about a support request (queued, claimed, closed).
     func desk(_ type: EventType, _ request: SupportRequest) async throws {
