@@ -17,7 +17,8 @@ import TestServers
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        let data = await readToEnd(output.fileHandleForReading)
+        // The blocking read on a thread of its own (see `RawWebSocket.blocking`).
+        let data = try await RawWebSocket.blocking { output.fileHandleForReading.readDataToEndOfFile() }
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
@@ -56,13 +57,5 @@ import TestServers
         #expect(missing.status != 0 && missing.output.contains("no dead letter notify:none"), "\(missing.output)")
         let embedded = try await Self.switchboard(["jobs"])
         #expect(embedded.status != 0 && embedded.output.contains("--redis-url"), "\(embedded.output)")
-    }
-}
-
-/// Reads `handle` to its end on a thread of its own, so the blocking read holds up no task and none
-/// of Dispatch's few threads (see `RawWebSocket.blocking`).
-private func readToEnd(_ handle: FileHandle) async -> Data {
-    await withCheckedContinuation { continuation in
-        Thread { continuation.resume(returning: handle.readDataToEndOfFile()) }.start()
     }
 }

@@ -31,10 +31,11 @@ enum RawWebSocket {
         }
     }
 
-    /// Runs blocking socket calls on a thread of their own. Not on the concurrency pool's threads nor
-    /// on Dispatch's global queue: both have about as many threads as cores, and the nodes under test
-    /// run in the same process (the embedded store's GRDB queues run on Dispatch's threads), so a read
-    /// that blocks for seconds there stalls every node of every test running beside it.
+    /// Runs blocking calls (a socket's, a pipe's) on a thread of their own. Not on the concurrency
+    /// pool's threads nor on Dispatch's global queue: both have about as many threads as cores, and the
+    /// nodes under test run in the same process (the embedded store's GRDB queues run on Dispatch's
+    /// threads), so a read that blocks for seconds there stalls every node of every test running beside
+    /// it.
     static func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             Thread { continuation.resume(with: Result { try work() }) }.start()
