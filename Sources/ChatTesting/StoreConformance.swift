@@ -223,6 +223,17 @@ public enum StoreConformance {
             try checkEqual(added.participant(user("cat"))?.role, .moderator)
             try checkEqual(added.participant(user("bob"))?.role, .member, "existing participants are left as they are")
             try checkEqual(try await store.memberships(of: user("cat")), [id: Membership(lastSeq: 0, deliveredSeq: 0)])
+            let other = newID()
+            _ = try await store.createDirect(id: other, between: user("bob"), and: user("dan"), workspace: nil, at: at(11))
+            try checkEqual(
+                try await store.memberships(of: [user("bob"), user("cat"), user("zed")]),
+                [
+                    user("bob"): [id: Membership(lastSeq: 0, deliveredSeq: 0), other: Membership(lastSeq: 0, deliveredSeq: 0)],
+                    user("cat"): [id: Membership(lastSeq: 0, deliveredSeq: 0)],
+                ],
+                "users read together: each one's conversations, none for a user in none")
+            let many = try await store.memberships(of: Set((0..<1_200).map { user("u\($0)") }).union([user("cat")]))
+            try checkEqual(Set(many.keys), [user("cat")], "more users than a statement's parameters")
             let removed = try await store.removeParticipant(user("ann"), from: id, promote: user("bob"))
             try check(!removed.isParticipant(user("ann")), "ann removed")
             try checkEqual(removed.participant(user("bob"))?.role, .admin, "bob promoted in the same step")

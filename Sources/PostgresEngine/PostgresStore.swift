@@ -245,16 +245,17 @@ public final class PostgresStore: ChatStore, Service {
         }
     }
 
-    public func memberships(of user: UserID) async throws -> [ConversationID: Membership] {
+    public func memberships(of users: Set<UserID>) async throws -> [UserID: [ConversationID: Membership]] {
+        guard !users.isEmpty else { return [:] }
         let rows = try await rows(
             """
-            SELECT c.id, c.last_seq, p.delivered_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
-            WHERE p.user_id = \(user.rawValue)
+            SELECT p.user_id, c.id, c.last_seq, p.delivered_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
+            WHERE p.user_id = ANY(\(users.map(\.rawValue))::text[])
             """)
-        var result: [ConversationID: Membership] = [:]
+        var result: [UserID: [ConversationID: Membership]] = [:]
         for row in rows {
-            let (id, last, delivered) = try row.decode((String, Int64, Int64).self)
-            result[ConversationID(trusted: id)] = Membership(lastSeq: last, deliveredSeq: delivered)
+            let (user, id, last, delivered) = try row.decode((String, String, Int64, Int64).self)
+            result[UserID(trusted: user), default: [:]][ConversationID(trusted: id)] = Membership(lastSeq: last, deliveredSeq: delivered)
         }
         return result
     }

@@ -43,10 +43,11 @@ public protocol ChatStore: Sendable {
     /// The conversation's activity (last seq, last activity, newest post as list previews show it), or nil.
     func activity(of id: ConversationID) async throws -> ConversationActivity?
 
-    /// Every conversation `user` takes part in, with its last seq and the user's delivered watermark (a
-    /// connecting user's node subscribes to these, relays what comes after the last seq, and pushes
-    /// what lies between the watermark and it).
-    func memberships(of user: UserID) async throws -> [ConversationID: Membership]
+    /// Every conversation each of `users` takes part in, with its last seq and the user's delivered
+    /// watermark (a connecting user's node subscribes to these, relays what comes after the last seq,
+    /// and pushes what lies between the watermark and it), read together: the connects a node
+    /// registers at once cost one read. A user in no conversation has no entry.
+    func memberships(of users: Set<UserID>) async throws -> [UserID: [ConversationID: Membership]]
 
     /// Everyone who shares at least one conversation with `user`, without `user`.
     func contacts(of user: UserID) async throws -> Set<UserID>
@@ -88,6 +89,11 @@ public protocol ChatStore: Sendable {
 }
 
 extension ChatStore {
+    /// Every conversation `user` takes part in (``memberships(of:)-(Set<UserID>)`` for one user).
+    public func memberships(of user: UserID) async throws -> [ConversationID: Membership] {
+        try await memberships(of: [user])[user] ?? [:]
+    }
+
     /// Stores a message with the next seq, for a caller that does not pipeline.
     public func append(_ draft: MessageDraft) async throws -> AppendResult {
         try await append(draft, placed: {})

@@ -13,13 +13,13 @@ import Synchronization
 ///   an event of a conversation takes only its shard's lock, so several handlers (several pub/sub
 ///   consumers) deliver to conversations of different shards in parallel. Events addressed to a user
 ///   or a desk read the per-user registry instead.
-/// - The control plane, ``run()``, executes connects, disconnects, joins, leaves and gap repairs one at
-///   a time from a bounded queue, so subscription changes never race; the connects waiting at once are
-///   one operation, whose subscriptions and store reads overlap (``register(_:resume:)``). The node
-///   subscribes to a conversation's channel once, when its first local member connects or joins, and
-///   unsubscribes when the last leaves; likewise one user channel per locally connected user, and one
-///   desk channel per workspace with a locally connected support agent. The presence channel is
-///   subscribed with the first registration and kept: a presence event names the user's
+/// - The control plane, ``run()``, executes connects, disconnects, joins, leaves and gap repairs one at a
+///   time from a bounded queue, so subscription changes never race; the connects waiting at once are one
+///   operation, whose subscriptions overlap and whose memberships are one store read
+///   (``register(_:resume:)``). The node subscribes to a conversation's channel once, when its first local
+///   member connects or joins, and unsubscribes when the last leaves; likewise one user channel per locally
+///   connected user, and one desk channel per workspace with a locally connected support agent. The
+///   presence channel is subscribed with the first registration and kept: a presence event names the user's
 ///   conversations, and the hub hands it once to each local session of their other members.
 ///
 /// Resume: a session that connects behind the live stream (its resume position, or the user's
@@ -129,7 +129,7 @@ public final class Hub: Service, Sendable {
     /// reaches its outbox, and entries after `resume` (or after the user's delivered watermark, for
     /// conversations it does not name) are owed to it by ``catchUp(_:)``. Throws `unavailable` when the
     /// store or broker cannot be reached. Registrations that arrive together are done together: the
-    /// control loop takes every one waiting, and their subscriptions and store reads overlap.
+    /// control loop takes every one waiting: their subscriptions overlap, their memberships are one read.
     public func register(_ session: Session, resume: [ConversationID: Seq] = [:]) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let waiting = registrations.withLock { waiting -> Bool in
@@ -278,14 +278,16 @@ public final class Hub: Service, Sendable {
             }
         }
 
-        // Phase 1: the newcomers' user channels and memberships.
-        let memberships = await eachOf(newcomers) { user in
-            try await broker.subscribe(.user(user))
-            return try await self.store.memberships(of: user)
+        // Phase 1: the newcomers' user channels, then their memberships (one read for them all, after
+        // the subscriptions: a join after the read reaches the user channel).
+        let userChannels = await eachOf(newcomers) { user in try await broker.subscribe(.user(user)) }
+        for (user, result) in userChannels {
+            if case .failure(let error) = result { failed[user] = error }
         }
+        let listed = await memberships(of: newcomers.filter { failed[$0] == nil })
         var fresh: [ConversationID: Set<UserID>] = [:]
-        for user in newcomers {
-            switch memberships[user] {
+        for user in newcomers where failed[user] == nil {
+            switch listed[user] {
             case .success(let conversations)?:
                 registry.withLock { $0.memberships[user] = Set(conversations.keys) }
                 for conversation in conversations.keys
@@ -307,8 +309,8 @@ public final class Hub: Service, Sendable {
         // (its delivered watermarks) were read in phase 1.
         let owners = Set(fresh.values.flatMap { $0 })
         let rereads = users.filter { failed[$0] == nil && (!newcomers.contains($0) || owners.contains($0)) }
-        var positions = await eachOf(rereads) { user in try await self.store.memberships(of: user) }
-        for user in newcomers where failed[user] == nil && !owners.contains(user) { positions[user] = memberships[user] }
+        var positions = await memberships(of: rereads)
+        for user in newcomers where failed[user] == nil && !owners.contains(user) { positions[user] = listed[user] }
         for (user, result) in positions {
             if case .failure(let error) = result { failed[user] = error }
         }
@@ -342,6 +344,17 @@ public final class Hub: Service, Sendable {
             await unregisterNow(registration.session)
             let mapped = ChatError.from(error).code == .internal ? ChatError.unavailable("could not subscribe") : error
             registration.continuation.resume(throwing: mapped)
+        }
+    }
+
+    /// The memberships of `users`, read together: each user's, or the read's failure for each.
+    private func memberships(of users: Set<UserID>) async -> [UserID: Result<[ConversationID: Membership], any Error>] {
+        guard !users.isEmpty else { return [:] }
+        do {
+            let read = try await store.memberships(of: users)
+            return Dictionary(uniqueKeysWithValues: users.map { ($0, .success(read[$0] ?? [:])) })
+        } catch {
+            return Dictionary(uniqueKeysWithValues: users.map { ($0, .failure(error)) })
         }
     }
 

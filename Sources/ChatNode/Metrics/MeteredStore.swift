@@ -31,8 +31,8 @@ public struct MeteredStore: ChatStore, SupportStore {
         try await metrics.timeStore("activity") { try await base.activity(of: id) }
     }
 
-    public func memberships(of user: UserID) async throws -> [ConversationID: Membership] {
-        try await metrics.timeStore("memberships") { try await base.memberships(of: user) }
+    public func memberships(of users: Set<UserID>) async throws -> [UserID: [ConversationID: Membership]] {
+        try await metrics.timeStore("memberships") { try await base.memberships(of: users) }
     }
 
     public func contacts(of user: UserID) async throws -> Set<UserID> {
