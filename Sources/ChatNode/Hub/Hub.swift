@@ -205,18 +205,24 @@ public final class Hub: Service, Sendable {
     }
 
     private func resyncAll() async {
-        let users = registry.withLock { registry in registry.sessions.filter { !$0.value.isEmpty }.map(\.key) }
-        for user in users {
-            do {
-                let positions = try await store.memberships(of: user)
+        let users = registry.withLock { registry in Set(registry.sessions.filter { !$0.value.isEmpty }.map(\.key)) }
+        // One read for every local user: a node holding thousands resyncs in one round trip.
+        do {
+            let read = try await store.memberships(of: users)
+            for user in users {
+                let positions = read[user] ?? [:]
                 let known = registry.withLock { $0.memberships[user] ?? [] }
                 for conversation in known.subtracting(positions.keys) { await process(.left(user, conversation)) }
                 for (conversation, position) in positions where !known.contains(conversation) {
-                    try await join(user, conversation, lastSeq: position.deliveredSeq)
+                    do {
+                        try await join(user, conversation, lastSeq: position.deliveredSeq)
+                    } catch {
+                        logger.warning("resync of a membership failed", metadata: ["user": "\(user)", "error": "\(error)"])
+                    }
                 }
-            } catch {
-                logger.warning("resync of memberships failed", metadata: ["user": "\(user)", "error": "\(error)"])
             }
+        } catch {
+            logger.warning("resync of memberships failed", metadata: ["users": "\(users.count)", "error": "\(error)"])
         }
         let relayed = shards.flatMap { shard in
             shard.state.withLock { state in state.relays.compactMap { id, relay in relay.expected.map { (id, $0 - 1) } } }
