@@ -66,10 +66,18 @@ public final class PresenceTracker: Service, Sendable {
         do {
             try await presence.heartbeat(hub.allSessions.map { ($0.id, $0.principal.user) }, node: settings.nodeID, ttl: entryLifetime)
             // An expired entry's token is gone with its node: whether the user was an agent is unknown.
-            for transition in try await presence.expire() {
-                // The user's connections were on a node that is gone: their conversations are the store's.
-                let conversations = try await store.memberships(of: transition.user).keys
-                await announce(transition, in: Set(conversations), mayBeAgent: true)
+            let transitions = try await presence.expire()
+            guard !transitions.isEmpty else { return }
+            // Their connections were on a node that is gone: their conversations are the store's, read
+            // together. Without them the contacts are not told, the support desk still is.
+            var conversations: [UserID: [ConversationID: Membership]] = [:]
+            do {
+                conversations = try await store.memberships(of: Set(transitions.map(\.user)))
+            } catch {
+                logger.warning("presence: the expired users' conversations could not be read", metadata: ["error": "\(error)"])
+            }
+            for transition in transitions {
+                await announce(transition, in: Set((conversations[transition.user] ?? [:]).keys), mayBeAgent: true)
             }
         } catch {
             logger.warning("presence heartbeat failed", metadata: ["error": "\(error)"])
