@@ -81,9 +81,10 @@ public struct RedisCache: Cache {
     /// on different shards.
     func invalidation(of keys: [CacheKey]) -> [RedisCommand] {
         let ttl = RedisArgument(generationTTL.milliseconds)
+        var random = SecureRandom.Generator()
         return keys.flatMap { key -> [RedisCommand] in
             let name = key.name(prefix: prefix)
-            let generation = RedisArgument(Int64.random(in: 1...(1 << 62)))
+            let generation = RedisArgument(Int64.random(in: 1...(1 << 62), using: &random))
             return [["SET", RedisArgument(Self.generation(of: name)), generation, "PX", ttl], ["DEL", RedisArgument(name)]]
         }
     }

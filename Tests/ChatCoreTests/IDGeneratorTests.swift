@@ -37,4 +37,37 @@ import Testing
         for bytes in [first, second] { #expect(!(0...(bytes.count - 8)).contains { bytes[$0..<$0 + 8].allSatisfy { $0 == 0 } }) }
         #expect(RandomIDGenerator.token(length: 100).count == 100)
     }
+
+    @Test func thePoolHandsOutFreshUniformBytesAcrossItsRefills() {
+        // 256 KiB in requests of 37 bytes cross the pool's end dozens of times; a byte handed out twice
+        // would be a wiped zero, so no run of eight zeros may appear, and each value comes about 1,024
+        // times (standard deviation near 32).
+        var all: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 37)
+        while all.count < 256 * 1_024 {
+            SecureRandom.fill(&chunk)
+            all += chunk
+        }
+        #expect(!stride(from: 0, to: all.count - 8, by: 1).contains { index in all[index..<index + 8].allSatisfy { $0 == 0 } })
+        var counts = [Int](repeating: 0, count: 256)
+        for byte in all { counts[Int(byte)] += 1 }
+        let expected = Double(all.count) / 256
+        #expect(counts.allSatisfy { abs(Double($0) - expected) < expected * 0.2 }, "\(counts)")
+        // A request as large as a quarter of the pool goes straight to the system.
+        var large = [UInt8](repeating: 0, count: SecureRandom.poolSize)
+        SecureRandom.fill(&large)
+        #expect(!stride(from: 0, to: large.count - 8, by: 1).contains { index in large[index..<index + 8].allSatisfy { $0 == 0 } })
+        // The generator over the pool reaches every value of a small range.
+        var generator = SecureRandom.Generator()
+        #expect(Set((0..<200).map { _ in Int64.random(in: 1...3, using: &generator) }) == [1, 2, 3])
+    }
+
+    @Test func callersOnManyThreadsNeverShareBytes() async {
+        let tokens = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<8 { group.addTask { (0..<2_000).map { _ in RandomIDGenerator.token() } } }
+            return await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(tokens.count == 16_000)
+        #expect(Set(tokens).count == tokens.count)
+    }
 }

@@ -16,9 +16,9 @@ public struct RandomIDGenerator: IDGenerator {
     private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
     /// 22 base-62 characters (about 131 bits), each uniform: a byte of 248 (62 × 4) or more is skipped,
-    /// so that `byte % 62` favours no character. The bytes come from the system's secure source 32 at
-    /// a time, in one `getrandom` call (`SystemRandomNumberGenerator` reads eight per call, which cost a
-    /// send four system calls).
+    /// so that `byte % 62` favours no character. The bytes come from the system's secure source through
+    /// ``SecureRandom``'s pool, 32 at a time (`SystemRandomNumberGenerator` makes a system call per eight
+    /// bytes, which cost a send four).
     public static func token(length: Int = 22) -> String {
         var bytes = [UInt8]()
         bytes.reserveCapacity(length)
