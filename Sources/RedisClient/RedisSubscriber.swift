@@ -250,6 +250,8 @@ final class PubSubEventSink: Sendable {
 }
 
 extension Array {
+    /// Consecutive parts of `size` elements (ChatCore has the same for the chat targets; this client
+    /// depends on nothing of chat's).
     func chunks(of size: Int) -> [ArraySlice<Element>] {
         stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }

@@ -225,6 +225,23 @@ final class TestSocket: OutboundSink {
         }
     }
 
+    /// A user in more conversations than one presence event names takes one event per part, each with
+    /// the same frame, together naming every conversation once.
+    @Test func presenceOfAUserInManyConversationsGoesInParts() async throws {
+        let bus = InProcessBus()
+        let received = Recorder<Envelope>()
+        let listener = bus.broker(node: NodeID("n1")) { received.record($0) }
+        try await listener.subscribe(.presence)
+        let publisher = EventPublisher(broker: bus.broker(node: NodeID("n2")) { _ in }, node: NodeID("n2"))
+        let conversations = (0..<2_500).map { ConversationID(trusted: "c_\($0)") }
+        try await publisher.presence(.online(UserID("ann")!), in: conversations)
+        try await eventually("three presence events") { received.all.count == 3 }
+        let events = received.all
+        #expect(events.map(\.conversations.count) == [1_000, 1_000, 500])
+        #expect(events.flatMap(\.conversations) == conversations)
+        #expect(Set(events.map(\.frame)).count == 1 && events.allSatisfy { $0.kind == .presence && $0.subject == UserID("ann") })
+    }
+
     @Test func fansOutInOrderAndRepairsGapsFromTheStore() async throws {
         let fixture = try await Fixture()
         let (direct, _) = try await fixture.store.createDirect(

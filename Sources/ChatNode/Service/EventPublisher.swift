@@ -95,12 +95,10 @@ public final class EventPublisher: Sendable {
         case .offline(let user, let lastSeen): body = PresenceBody(user: user.rawValue, online: false, lastSeen: lastSeen.milliseconds)
         }
         let frame = FrameCodec.event(.presence, body)
-        let all = Array(conversations)
-        for start in stride(from: 0, to: all.count, by: Self.presenceConversationsPerEvent) {
-            let part = Array(all[start..<min(start + Self.presenceConversationsPerEvent, all.count)])
+        for part in Array(conversations).chunks(of: Self.presenceConversationsPerEvent) {
             try await broker.publish(
                 Envelope(
-                    channel: .presence, kind: .presence, origin: node, eventID: nextID(), subject: transition.user, conversations: part,
+                    channel: .presence, kind: .presence, origin: node, eventID: nextID(), subject: transition.user, conversations: Array(part),
                     frame: frame))
         }
     }

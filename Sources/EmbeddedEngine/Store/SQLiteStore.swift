@@ -257,20 +257,21 @@ public final class SQLiteStore: ChatStore {
         "edited_at", "deleted_at",
     ].map { "m.\($0) AS m_\($0)" }.joined(separator: ", ")
 
+    /// The most users one memberships statement names: under SQLite's smallest limit on a statement's
+    /// parameters (999), so a larger set is read in parts.
+    static let usersPerStatement = 500
+
     public func memberships(of users: Set<UserID>) async throws -> [UserID: [ConversationID: Membership]] {
         guard !users.isEmpty else { return [:] }
         return try await read { db in
             var result: [UserID: [ConversationID: Membership]] = [:]
-            // In parts, each under SQLite's smallest limit on a statement's parameters (999).
-            let all = users.map(\.rawValue)
-            for start in stride(from: 0, to: all.count, by: 500) {
-                let part = Array(all[start..<min(start + 500, all.count)])
+            for part in users.map(\.rawValue).chunks(of: Self.usersPerStatement) {
                 let rows = try db.rows(
                     """
                     SELECT p.user_id, c.id, c.last_seq, p.delivered_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
                     WHERE p.user_id IN (\(Array(repeating: "?", count: part.count).joined(separator: ",")))
                     """,
-                    StatementArguments(part))
+                    StatementArguments(Array(part)))
                 for row in rows {
                     result[UserID(trusted: row["user_id"]), default: [:]][ConversationID(trusted: row["id"])] = Membership(
                         lastSeq: row["last_seq"] as Seq, deliveredSeq: row["delivered_seq"] as Seq)
