@@ -11,8 +11,8 @@ import TestServers
 /// Three node processes over a Redis Cluster, and over a primary behind Sentinel: users on different
 /// nodes chat in conversations whose channels live on every shard while the busiest Redis primary is
 /// SIGKILLed; every acknowledged message reaches every participant once, and the recovery time (from
-/// the kill until a message sent after it in every conversation has reached everyone) is printed. `make test` runs this suite in
-/// the Redis Cluster and Sentinel stage.
+/// the kill until a message sent after it in every conversation has reached everyone) is printed.
+/// `make test` runs this suite in the Redis Cluster and Sentinel stage.
 @Suite(.serialized) struct RedisClusterAndSentinelFailoverTests {
     @Test(arguments: [ClusterRedis.Mode.cluster, .sentinel])
     func everyAcknowledgedMessageArrivesThroughAPrimaryKilledMidTraffic(_ mode: ClusterRedis.Mode) async throws {
