@@ -9,8 +9,9 @@ import Synchronization
 /// ends, and posts of the same window join it (enqueueing a pending id changes nothing): a debounce per
 /// conversation. A post made while its window's job already runs belongs to the next window, so no
 /// post goes unnoticed because a job had read the state just before it. The job (``handle(_:)``)
-/// reads the conversation and presence then, picks the recipients with ``AwayRules``, and hands one
-/// ``AwayNotice`` to the ``AwayNotifier``; a failed delivery is retried by the ``JobRunner`` with
+/// reads the conversation and presence then, picks the recipients with ``AwayRules`` (confirmed by a
+/// second read of the conversation made after presence, so that someone who acknowledged the posts and
+/// then left is not told of them), and hands one ``AwayNotice`` to the ``AwayNotifier``; a failed delivery is retried by the ``JobRunner`` with
 /// backoff. The notice's id is its conversation and window, so every attempt carries the same id and a
 /// gateway that accepted an attempt but failed to answer drops the repeat; the retry reads the state
 /// again, so it carries what came meanwhile (which the next window's notice tells as well).
@@ -86,14 +87,24 @@ public struct AwayNotices: Sendable {
             let activity = try await store.activity(of: id)
         else { return }
         let only = fields.count == 3 ? UserID(String(fields[2])) : nil
-        let statuses = try await presence.status(of: conversation.participants.map(\.user))
+        let asked = conversation.participants.map(\.user)
+        let statuses = try await presence.status(of: asked)
         var online = Set(statuses.filter(\.online).map(\.user))
         if let only { online.remove(only) }
-        let recipients = AwayRules.recipients(of: conversation, newestPostBy: activity.lastPost?.sender, online: online)
-            .filter { only == nil || $0.user == only }
-        guard !recipients.isEmpty else { return }
-        try await notifier.deliver(AwayNotice(window: Timestamp(milliseconds: start), conversation: conversation, lastPost: activity.lastPost, recipients: recipients))
-        logger.debug("away notice delivered", metadata: ["conversation": "\(id)", "recipients": "\(recipients.count)"])
+        func recipients(_ conversation: Conversation, _ activity: ConversationActivity) -> [NoticeRecipient] {
+            AwayRules.recipients(of: conversation, newestPostBy: activity.lastPost?.sender, online: online)
+                .filter { only == nil ? asked.contains($0.user) : $0.user == only }
+        }
+        guard !recipients(conversation, activity).isEmpty else { return }
+        // The state was read before presence: a participant who acknowledged the posts and then left in
+        // between reads as away in presence and behind in that state. What a device acknowledged before
+        // its connection ended is in a read made after presence, so the notice is made from one (only
+        // people whose presence was read can be named).
+        guard let now = try await store.conversation(id), let newest = try await store.activity(of: id) else { return }
+        let named = recipients(now, newest)
+        guard !named.isEmpty else { return }
+        try await notifier.deliver(AwayNotice(window: Timestamp(milliseconds: start), conversation: now, lastPost: newest.lastPost, recipients: named))
+        logger.debug("away notice delivered", metadata: ["conversation": "\(id)", "recipients": "\(named.count)"])
     }
 }
 
