@@ -12,7 +12,7 @@ struct SwitchboardBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard-bench",
         abstract: "Load and failover harness for Switchboard deployments (bench/README.md).",
-        subcommands: [Run.self, Compare.self, ReferenceNodeCommand.self, ConnectWorker.self])
+        subcommands: [Run.self, Compare.self, Summarize.self, ReferenceNodeCommand.self, ConnectWorker.self])
 }
 
 struct Run: AsyncParsableCommand {
@@ -205,6 +205,28 @@ struct Compare: ParsableCommand {
         let a = try decoder.decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: first)))
         let b = try decoder.decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: second)))
         say(RunReport.compare(a, b, names: ((first as NSString).lastPathComponent, (second as NSString).lastPathComponent)))
+    }
+}
+
+struct Summarize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "summary",
+        abstract: "Sums up many results (JSON files of `run`) of one scenario step by step: how many runs reached and passed each step, the p99's spread.")
+
+    @Argument(help: "Results of one scenario, e.g. bench/results/ramp-*.json.") var files: [String]
+
+    func run() throws {
+        guard !files.isEmpty else { throw ValidationError("name at least one result") }
+        let decoder = JSONDecoder()
+        var runs: [RunSummary.Run] = []
+        var scenarios: Set<String> = []
+        for file in files {
+            let report = try decoder.decode(RunReport.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+            scenarios.insert(report.scenario.scenario)
+            runs.append(RunSummary.Run(report))
+        }
+        guard scenarios.count == 1 else { throw ValidationError("the results are of several scenarios (\(scenarios.sorted().joined(separator: ", "))): sum up one at a time") }
+        say(RunSummary(runs).table())
     }
 }
 
