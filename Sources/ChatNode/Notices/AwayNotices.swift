@@ -4,17 +4,19 @@ import Synchronization
 
 /// Tells people about posts they missed while away (seed 000's moderator who gets an e-mail).
 ///
-/// Every stored post calls ``postStored(in:)``, which schedules the `notify` job of its conversation
-/// and time window: windows are `delay` long and aligned to the clock, the job is due when its window
-/// ends, and posts of the same window join it (enqueueing a pending id changes nothing): a debounce per
-/// conversation. A post made while its window's job already runs belongs to the next window, so no
-/// post goes unnoticed because a job had read the state just before it. The job (``handle(_:)``)
-/// reads the conversation and presence then, picks the recipients with ``AwayRules`` (confirmed by a
-/// second read of the conversation made after presence, so that someone who acknowledged the posts and
-/// then left is not told of them), and hands one ``AwayNotice`` to the ``AwayNotifier``; a failed delivery is retried by the ``JobRunner`` with
-/// backoff. The notice's id is its conversation and window, so every attempt carries the same id and a
-/// gateway that accepted an attempt but failed to answer drops the repeat; the retry reads the state
-/// again, so it carries what came meanwhile (which the next window's notice tells as well).
+/// Every stored post calls ``postStored(in:)``, which schedules the `notify` job of its
+/// conversation and time window: windows are `delay` long and aligned to the clock, the job is due
+/// when its window ends, and posts of the same window join it (enqueueing a pending id changes
+/// nothing): a debounce per conversation. A post made while its window's job already runs belongs
+/// to the next window, so no post goes unnoticed because a job had read the state just before it.
+/// The job (``handle(_:)``) reads the conversation and presence then, picks the recipients with
+/// ``AwayRules`` (confirmed by a second read of the conversation made after presence, so that
+/// someone who acknowledged the posts and then left is not told of them), and hands one
+/// ``AwayNotice`` to the ``AwayNotifier``; a failed delivery is retried by the ``JobRunner`` with
+/// backoff. The notice's id is its conversation and window, so every attempt carries the same id
+/// and a gateway that accepted an attempt but failed to answer drops the repeat; the retry reads
+/// the state again, so it carries what came meanwhile (which the next window's notice tells as
+/// well).
 ///
 /// A node enqueues each conversation's window once: it remembers the windows it scheduled (the current
 /// ones only, at most `rememberedWindows` conversations), so the posts after the first in a window cost
@@ -89,11 +91,12 @@ public struct AwayNotices: Sendable {
         let only = fields.count == 3 ? UserID(String(fields[2])) : nil
         let asked = conversation.participants.map(\.user)
         let statuses = try await presence.status(of: asked)
+        let seen = Set(asked)
         var online = Set(statuses.filter(\.online).map(\.user))
         if let only { online.remove(only) }
         func recipients(_ conversation: Conversation, _ activity: ConversationActivity) -> [NoticeRecipient] {
             AwayRules.recipients(of: conversation, newestPostBy: activity.lastPost?.sender, online: online)
-                .filter { only == nil ? asked.contains($0.user) : $0.user == only }
+                .filter { only == nil ? seen.contains($0.user) : $0.user == only }
         }
         guard !recipients(conversation, activity).isEmpty else { return }
         // The state was read before presence: a participant who acknowledged the posts and then left in
