@@ -14,14 +14,16 @@ import Synchronization
 /// map. A command with no key (`PING`, `PUBLISH`) goes to the first primary. Nothing else is retried
 /// behind the caller's back: a command whose node could not be reached fails as it does on one server
 /// (`unavailable`, `connectionClosed`, `timeout`), and the next call reads the slot map again, so
-/// after a failover the promoted replica is found.
+/// after a failover the promoted replica is found. A command whose slot the map gives no primary fails
+/// with `unavailable` and makes the next call read the map again too.
 public final class RedisClusterClient: RedisCommands {
     /// Redirections one command may follow before it fails.
     public static let maxRedirects = 5
 
     private struct State {
         var topology: ClusterTopology?
-        /// Set when the map may be stale (a redirection or a lost node): the next call reads it again.
+        /// Set when the map may be stale (a redirection, a lost node, a slot it gives no primary): the next
+        /// call reads it again.
         var stale = true
         var clients: [ClusterNodeAddress: RedisClient] = [:]
         var closed = false
@@ -163,7 +165,15 @@ public final class RedisClusterClient: RedisCommands {
         var parts: [ClusterNodeAddress: [Int]] = [:]
         var order: [ClusterNodeAddress] = []
         for (index, command) in commands.enumerated() {
-            let node = try Self.node(for: command, in: topology)
+            let node: ClusterNodeAddress
+            do {
+                node = try Self.node(for: command, in: topology)
+            } catch {
+                // A map with a slot no primary serves was read mid-change (or from a node that had not
+                // heard of every primary): the next call reads it again, as the sharded subscriber does.
+                state.withLock { $0.stale = true }
+                throw error
+            }
             if parts[node] == nil { order.append(node) }
             parts[node, default: []].append(index)
         }

@@ -257,3 +257,45 @@ extension RedisClusterClientTests {
         await cluster.remove()
     }
 }
+
+extension RedisClusterClientTests {
+    /// A slot map read from a node that gives a slot no primary (a node that has not yet heard who owns
+    /// it, as mid-failover or mid-reshard): a command for that slot fails with `unavailable`, and a later
+    /// call reads the map again instead of failing for as long as the client lives.
+    @Test func aSlotTheMapGivesNoPrimaryHasTheMapReadAgain() async throws {
+        let cluster = try await OwnRedisCluster.start()
+        let full = Self.client(cluster)
+        defer { full.close() }
+        let key = TestRedis.uniquePrefix()
+        try await full.execute(["SET", RedisArgument(key), "here"])
+        let slot = ClusterSlot(key: key)
+        let map = try await full.topology()
+        let owner = try #require(map.primary(of: slot))
+        let other = try #require(map.primaries.first { $0 != owner })
+        // The other primary forgets the slot's owner (its own view only: the owner's gossip restores it).
+        let redis = RedisClusterClient(seeds: [other], configuration: full.configuration)
+        defer { redis.close() }
+        let forgetful = Self.direct(other)
+        defer { forgetful.close() }
+        var forgot = false
+        let gossip = ContinuousClock.now + .seconds(30)
+        while !forgot, ContinuousClock.now < gossip {
+            _ = try await forgetful.send([["CLUSTER", "DELSLOTS", RedisArgument("\(slot.value)")]])
+            forgot = try await redis.refresh().primary(of: slot) == nil
+        }
+        try #require(forgot, "a map without the slot's primary was read")
+
+        await #expect(throws: RedisError.self) { try await redis.execute(["GET", RedisArgument(key)]) }
+        var reply: RESPValue?
+        let deadline = ContinuousClock.now + .seconds(30)
+        while reply == nil, ContinuousClock.now < deadline {
+            do {
+                reply = try await redis.execute(["GET", RedisArgument(key)])
+            } catch {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(reply?.string == "here", "the map was read again once the node had heard of the owner")
+        await cluster.remove()
+    }
+}
