@@ -1,18 +1,30 @@
 # Helpers shared by the scripts (postgres.sh, redis.sh, schemathesis.sh, bench.sh); sourced, not run.
 
-# Prints a loopback port nothing listens on, below the kernel's ephemeral range when it can: a port in
-# that range may be held by an outgoing connection, which a connect test does not see, and the server
-# would then fail to bind.
+# Prints a loopback port for a server the scripts start, nothing listening on it. Ports are handed out
+# in turn, machine-wide (a counter in ${TMPDIR:-/tmp}/switchboard-ports, taken under flock), from
+# 12000-21999. In turn, not at random: a test that kills a server keeps calling its address, and a port
+# handed out again soon after would put another test's server there (a cluster client would then read
+# another cluster's slot map). The range is below the kernel's ephemeral ports (32768 up), where an
+# outgoing connection may hold a port that a connect test does not see, and a cluster node's bus port
+# (its port + 10000, so 22000-31999) falls in neither range.
 free_port() {
-  local port low=32768 span
-  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
-  span=$((low > 22000 ? low - 20000 : 30000))
-  for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % span))
-    if ! port_open "$port"; then echo "$port"; return; fi
-  done
-  echo "no free port found" >&2
-  exit 1
+  local state=${TMPDIR:-/tmp}/switchboard-ports
+  (
+    flock 9
+    next=$(cat "$state" 2>/dev/null || true)
+    [[ $next =~ ^[0-9]+$ ]] || next=$((RANDOM % 10000))
+    for _ in $(seq 1 200); do
+      port=$((12000 + next % 10000))
+      next=$(((next + 1) % 10000))
+      if ! port_open "$port" && ! port_open $((port + 10000)); then
+        echo "$next" >"$state"
+        echo "$port"
+        exit 0
+      fi
+    done
+    echo "no free port found" >&2
+    exit 1
+  ) 9>>"$state.lock" || exit 1
 }
 
 # True when something accepts connections on the loopback port.
