@@ -168,7 +168,8 @@ struct Run: AsyncParsableCommand {
             scenario: scenario, rate: rate, fleet: fleet, recorder: recorder, fault: drill,
             progress: { sample, tally in
                 let lost = tally.map { "  waiting for \($0.lost)" } ?? ""
-                say("  \(sample.second)s  sent \(sample.sent)  delivered \(sample.delivered)  \(sample.rate)/s  p99 \(fmt(sample.p99Milliseconds)) ms\(lost)")
+                let ack = sample.ackP99Milliseconds.map { "  ack p99 \(fmt($0)) ms" } ?? ""
+                say("  \(sample.second)s  sent \(sample.sent)  delivered \(sample.delivered)  \(sample.rate)/s  p99 \(fmt(sample.p99Milliseconds)) ms\(ack)\(lost)")
             }
         ).run()
         let wall = Double(Recorder.now() - wallStart) / 1e9

@@ -16,6 +16,9 @@ final class Recorder: Sendable {
         var rate: Int
         /// p99 send→deliver of this second's deliveries, in milliseconds.
         var p99Milliseconds: Double
+        /// p99 send→ack of this second's acknowledgements, in milliseconds (the store's part of the
+        /// second's tail; absent from results made before it was recorded).
+        var ackP99Milliseconds: Double?
         var errors: Int
     }
 
@@ -30,6 +33,7 @@ final class Recorder: Sendable {
         var ack = Recorder.histogram()
         var deliver = Recorder.histogram()
         var secondDeliver = Recorder.histogram()
+        var secondAck = Recorder.histogram()
         var samples: [Sample] = []
         var marks: [Mark] = []
         var deliveredAtLastTick = 0
@@ -87,6 +91,7 @@ final class Recorder: Sendable {
         state.withLock {
             $0.ledger.acknowledged(seq, in: conversation)
             if sentAt >= $0.measureFrom { _ = $0.ack.record(micros) }
+            _ = $0.secondAck.record(micros)
         }
     }
 
@@ -166,10 +171,12 @@ final class Recorder: Sendable {
                 second: state.samples.count + 1, sent: tally.sent, delivered: tally.delivered,
                 rate: tally.delivered - state.deliveredAtLastTick,
                 p99Milliseconds: state.secondDeliver.totalCount == 0 ? 0 : Double(state.secondDeliver.valueAtPercentile(99)) / 1000,
+                ackP99Milliseconds: state.secondAck.totalCount == 0 ? nil : Double(state.secondAck.valueAtPercentile(99)) / 1000,
                 errors: errors - state.errorsAtLastTick)
             state.deliveredAtLastTick = tally.delivered
             state.errorsAtLastTick = errors
             state.secondDeliver.reset()
+            state.secondAck.reset()
             state.samples.append(sample)
             return sample
         }
@@ -265,6 +272,7 @@ extension Recorder {
             $0.ack = Recorder.histogram()
             $0.deliver = Recorder.histogram()
             $0.secondDeliver = Recorder.histogram()
+            $0.secondAck = Recorder.histogram()
             $0.maxLag = 0
             $0.abandoned = 0
         }
