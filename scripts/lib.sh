@@ -1,14 +1,15 @@
 # Helpers shared by the scripts (postgres.sh, redis.sh, schemathesis.sh, bench.sh); sourced, not run.
 
 # Prints a loopback port for a server the scripts start, nothing listening on it. Ports are handed out
-# in turn, machine-wide (a counter in ${TMPDIR:-/tmp}/switchboard-ports, taken under flock), from
-# 12000-21999. In turn, not at random: a test that kills a server keeps calling its address, and a port
+# in turn across all of one user's runs (a counter in ${TMPDIR:-/tmp}/switchboard-ports-UID, taken
+# under flock), from 12000-21999. In turn, not at random: a test that kills a server keeps calling its address, and a port
 # handed out again soon after would put another test's server there (a cluster client would then read
 # another cluster's slot map). The range is below the kernel's ephemeral ports (32768 up), where an
 # outgoing connection may hold a port that a connect test does not see, and a cluster node's bus port
 # (its port + 10000, so 22000-31999) falls in neither range.
 free_port() {
-  local state=${TMPDIR:-/tmp}/switchboard-ports
+  local state
+  state=${TMPDIR:-/tmp}/switchboard-ports-$(id -u)
   (
     flock 9
     next=$(cat "$state" 2>/dev/null || true)
