@@ -75,12 +75,12 @@ struct ConnectRun: Sendable {
         let after = stats.resident()
         let usage = stats.usage(since: cpuBefore, wallSeconds: Double(Recorder.now() - start) / 1e9)
         var perConnection: [String: Double] = [:]
-        for (name, mib) in after where name != "harness" {
+        for (name, mib) in after where name != ProcessStats.harness {
             perConnection[name] = (mib - (before[name] ?? 0)) * 1024 / Double(max(1, count))
         }
         let connections = RunReport.Connections(
             count: count, seconds: seconds, perSecond: Double(count) / max(seconds, 1e-9),
-            harnessKilobytesPerConnection: ((after["harness"] ?? 0) - (before["harness"] ?? 0)) * 1024 / Double(max(1, count)),
+            harnessKilobytesPerConnection: ((after[ProcessStats.harness] ?? 0) - (before[ProcessStats.harness] ?? 0)) * 1024 / Double(max(1, count)),
             kilobytesPerConnection: perConnection)
         return (connections, usage)
     }

@@ -51,7 +51,7 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("give --secret or --token-command")
         }
         let targets = try nodes.split(separator: ",").map { try NodeTarget(url: String($0)) }
-        var measured: [(name: String, pid: Int32)] = [("harness", getpid())]
+        var measured: [(name: String, pid: Int32)] = [(ProcessStats.harness, getpid())]
         for entry in processes {
             let parts = entry.split(separator: "=", maxSplits: 1)
             guard parts.count == 2, let pid = Int32(parts[1]) else { throw ValidationError("--process takes NAME=PID, not '\(entry)'") }
@@ -89,7 +89,7 @@ struct Run: AsyncParsableCommand {
         }
         var warnings: [String] = []
         for step in steps {
-            if let harness = step.processes.first(where: { $0.name == "harness" }), harness.cores >= 0.85 * Double(max(1, loops)) {
+            if let harness = step.processes.first(where: { $0.name == ProcessStats.harness }), harness.cores >= 0.85 * Double(max(1, loops)) {
                 warnings.append(
                     "at \(fmt(step.messagesPerSecond)) msg/s the harness used \(fmt(harness.cores)) cores with \(loops) loop(s): it, not the node, may have been the limit (raise --loops)")
             }

@@ -29,6 +29,9 @@ struct ProcessStats: Sendable {
     /// without, whatever its figures say.
     static let stolen = "stolen (host)"
 
+    /// The harness's own process, measured beside the deployment's (and left out of its CPU).
+    static let harness = "harness"
+
     /// CPU seconds of each named process tree now, and the machine's stolen seconds.
     func cpu() -> [String: Double] {
         let children = Self.childrenByParent()

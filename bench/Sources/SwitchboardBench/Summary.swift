@@ -110,7 +110,7 @@ extension RunSummary.Run {
     init(_ report: RunReport) {
         saturation = report.saturation
         steps = report.steps.map { step in
-            let servers = step.processes.filter { $0.name != "harness" && $0.name != ProcessStats.stolen }
+            let servers = step.processes.filter { $0.name != ProcessStats.harness && $0.name != ProcessStats.stolen }
             return RunSummary.StepFigures(
                 messagesPerSecond: step.messagesPerSecond, deliveriesPerSecond: step.deliveriesPerSecond, clean: step.verdict.isEmpty,
                 p99Milliseconds: step.sendToDeliver.p99, serverCores: servers.isEmpty ? nil : servers.map(\.cores).reduce(0, +))
