@@ -2,7 +2,9 @@
 # The bench harness against real deployments (bench/README.md). BENCH_BINARY names another release
 # build of the node to measure (an older commit's, to compare); the default is this tree's.
 # BENCH_NODE_ARGS adds flags to every node (e.g. "--database-append-batch 16"); BENCH_KEEP=1 leaves the
-# cluster running after a cluster run (to read its logs; stop it with `make cluster-down`).
+# cluster running after a cluster run (to read its logs; stop it with `make cluster-down`). The cluster's
+# PostgreSQL is given BENCH_WAL_AHEAD (default 48) WAL segments ready for reuse before the load, as a
+# database in service has them (scripts/postgres.sh wal-ahead); 0 measures a fresh database instead.
 #
 #   scripts/bench.sh cluster SCENARIO [HARNESS FLAGS…]   release build; starts a cluster (CLUSTER_NODES,
 #                                                        default 2), runs the scenario against every node
@@ -41,6 +43,7 @@ start_cluster() {
   export CLUSTER_BINARY=${BENCH_BINARY:-.build/release/switchboard} CLUSTER_ARGS="${limits[*]} ${BENCH_NODE_ARGS:-}"
   trap '[ -n "${BENCH_KEEP:-}" ] || bash scripts/cluster.sh down >/dev/null' EXIT
   bash scripts/cluster.sh up
+  [[ ${BENCH_WAL_AHEAD:-48} == 0 ]] || bash scripts/postgres.sh wal-ahead "$CLUSTER_DIR/postgres" "${BENCH_WAL_AHEAD:-48}"
 }
 
 # The harness against the cluster: every node's URL, each process measured (pids read now: a drill

@@ -5,6 +5,7 @@
 #   scripts/postgres.sh start DIR   starts a server in DIR (created; must not exist) and prints its URL
 #   scripts/postgres.sh stop DIR    stops the server in DIR by the pid it recorded (never by name)
 #   scripts/postgres.sh restart DIR  starts the stopped server in DIR again, same data and port (outage tests)
+#   scripts/postgres.sh wal-ahead DIR N  gives the running server in DIR N WAL segments ready for reuse (the bench)
 #
 # Tests trade durability for speed (fsync and full_page_writes off). POSTGRES_DURABLE=1 at `start` keeps
 # PostgreSQL's durable defaults (fsync, synchronous_commit and full_page_writes on), remembered for a
@@ -83,8 +84,24 @@ case ${1:-} in
   restart)
     start_server "$2"
     ;;
+  wal-ahead)
+    # A fresh cluster has one WAL segment, and the commit that fills a segment creates the next one:
+    # 16 MB zero-filled inside that commit, about 120 ms on the bench's host under load, while every
+    # other commit waits (bench/RESULTS.md, "twenty-second step"). A database in service does not pay
+    # it: each checkpoint renames the segments it no longer needs into the next ones. This does the
+    # same ahead of a measurement: N segments are written now (a WAL record, then a switch, N times),
+    # and a checkpoint, with min_wal_size covering them, keeps them all for reuse.
+    dir=$2 count=${3:?usage: $0 wal-ahead DIR COUNT}
+    sql() { psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(cat "$dir/port")" -U switchboard -d postgres -c "$1" >/dev/null; }
+    sql "ALTER SYSTEM SET min_wal_size = '$((count * 16 + 32))MB'"
+    sql "SELECT pg_reload_conf()"
+    for _ in $(seq 1 "$count"); do
+      sql "SELECT pg_logical_emit_message(false, 'switchboard', 'wal-ahead'); SELECT pg_switch_wal()"
+    done
+    sql "CHECKPOINT"
+    ;;
   *)
-    echo "usage: $0 start|stop|restart DIR" >&2
+    echo "usage: $0 start|stop|restart|wal-ahead DIR" >&2
     exit 2
     ;;
 esac
