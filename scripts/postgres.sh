@@ -86,7 +86,7 @@ case ${1:-} in
     ;;
   wal-ahead)
     # A fresh cluster has one WAL segment, and the commit that fills a segment creates the next one:
-    # 16 MB zero-filled inside that commit, about 120 ms on the bench's host under load, while every
+    # 16 MB zero-filled inside that commit, 0.10–0.15 s on the bench's host under load, while every
     # other commit waits (bench/RESULTS.md, "twenty-second step"). A database in service does not pay
     # it: each checkpoint renames the segments it no longer needs into the next ones. This does the
     # same ahead of a measurement: N segments are written now (a WAL record, then a switch, N times),
