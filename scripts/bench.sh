@@ -43,7 +43,8 @@ start_cluster() {
   export CLUSTER_BINARY=${BENCH_BINARY:-.build/release/switchboard} CLUSTER_ARGS="${limits[*]} ${BENCH_NODE_ARGS:-}"
   trap '[ -n "${BENCH_KEEP:-}" ] || bash scripts/cluster.sh down >/dev/null' EXIT
   bash scripts/cluster.sh up
-  [[ ${BENCH_WAL_AHEAD:-48} == 0 ]] || bash scripts/postgres.sh wal-ahead "$CLUSTER_DIR/postgres" "${BENCH_WAL_AHEAD:-48}"
+  local segments=${BENCH_WAL_AHEAD:-48}
+  [[ $segments == 0 ]] || bash scripts/postgres.sh wal-ahead "$CLUSTER_DIR/postgres" "$segments"
 }
 
 # The harness against the cluster: every node's URL, each process measured (pids read now: a drill

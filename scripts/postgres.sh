@@ -92,16 +92,20 @@ case ${1:-} in
     # same ahead of a measurement: N segments are written now (a WAL record, then a switch, N times),
     # and a checkpoint, with min_wal_size covering them, keeps them all for reuse.
     dir=$2 count=${3:?usage: $0 wal-ahead DIR COUNT}
-    sql() { psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(cat "$dir/port")" -U switchboard -d postgres -c "$1" >/dev/null; }
-    sql "ALTER SYSTEM SET min_wal_size = '$((count * 16 + 32))MB'"
-    sql "SELECT pg_reload_conf()"
-    for _ in $(seq 1 "$count"); do
-      sql "SELECT pg_logical_emit_message(false, 'switchboard', 'wal-ahead'); SELECT pg_switch_wal()"
-    done
-    sql "CHECKPOINT"
+    # One session, each statement on its own (ALTER SYSTEM and CHECKPOINT refuse a transaction block);
+    # min_wal_size in MB counts 16 MB segments, the initdb default, with two to spare.
+    {
+      echo "ALTER SYSTEM SET min_wal_size = '$((count * 16 + 32))MB';"
+      echo "SELECT pg_reload_conf();"
+      for _ in $(seq 1 "$count"); do
+        echo "SELECT pg_logical_emit_message(false, 'switchboard', 'wal-ahead');"
+        echo "SELECT pg_switch_wal();"
+      done
+      echo "CHECKPOINT;"
+    } | psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(cat "$dir/port")" -U switchboard -d postgres >/dev/null
     ;;
   *)
-    echo "usage: $0 start|stop|restart|wal-ahead DIR" >&2
+    echo "usage: $0 start|stop|restart DIR | wal-ahead DIR COUNT" >&2
     exit 2
     ;;
 esac
