@@ -118,9 +118,16 @@ struct FanoutRun: Sendable {
             }
         }
         defer { churn.cancel() }
+        var stolen = ProcessStats.stolenSeconds()
+        // The host's share of each second, read where the second is closed.
+        func tick() -> Recorder.Sample {
+            let now = ProcessStats.stolenSeconds()
+            defer { stolen = now }
+            return recorder.tick(stolenMilliseconds: max(0, now - stolen) * 1000)
+        }
         while Recorder.now() < stop {
             try await Task.sleep(for: .seconds(1))
-            progress(recorder.tick(), nil)
+            progress(tick(), nil)
         }
         try await faults.value
         // The grace: until every send was acknowledged and every acknowledged message reached every
@@ -131,7 +138,7 @@ struct FanoutRun: Sendable {
             try await Task.sleep(for: .milliseconds(100))
             if Recorder.now() - lastTick >= 1_000_000_000 {
                 lastTick = Recorder.now()
-                progress(recorder.tick(), recorder.tally())
+                progress(tick(), recorder.tally())
             }
         }
         let deliverySeconds = Double(Recorder.now() - start) / 1e9

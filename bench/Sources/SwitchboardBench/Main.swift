@@ -118,6 +118,15 @@ struct Run: AsyncParsableCommand {
         if failed { throw ExitCode(1) }
     }
 
+    /// What the host took in a step's measured seconds (after the warm-up) slower than `limit`, nothing
+    /// when it took nothing: a step failed in the host's bursts reads as such.
+    static func hostShare(_ samples: [Recorder.Sample], limit: Double, warmup: Double) -> String {
+        let slow = samples.filter { Double($0.second) > warmup && $0.p99Milliseconds > limit }
+        let stolen = slow.compactMap(\.stolenMilliseconds).reduce(0, +)
+        guard stolen > 0 else { return "" }
+        return " (the host took \(fmt(stolen)) ms of CPU in its \(slow.count) second(s) above it)"
+    }
+
     /// Stolen CPU beyond which a run is flagged as measured on a busy host (an idle machine here shows a
     /// few hundredths of a core).
     static let stolenLimit = 0.1
@@ -169,7 +178,8 @@ struct Run: AsyncParsableCommand {
             progress: { sample, tally in
                 let lost = tally.map { "  waiting for \($0.lost)" } ?? ""
                 let ack = sample.ackP99Milliseconds.map { "  ack p99 \(fmt($0)) ms" } ?? ""
-                say("  \(sample.second)s  sent \(sample.sent)  delivered \(sample.delivered)  \(sample.rate)/s  p99 \(fmt(sample.p99Milliseconds)) ms\(ack)\(lost)")
+                let stolen = sample.stolenMilliseconds.flatMap { $0 > 0 ? "  host took \(fmt($0)) ms" : nil } ?? ""
+                say("  \(sample.second)s  sent \(sample.sent)  delivered \(sample.delivered)  \(sample.rate)/s  p99 \(fmt(sample.p99Milliseconds)) ms\(ack)\(stolen)\(lost)")
             }
         ).run()
         let wall = Double(Recorder.now() - wallStart) / 1e9
@@ -178,7 +188,9 @@ struct Run: AsyncParsableCommand {
         let deliver = RunReport.Latency(snapshot.deliver)
         if snapshot.tally.lost > 0 { verdict.append("lost \(snapshot.tally.lost)") }
         if snapshot.tally.duplicatesShown > 0 { verdict.append("\(snapshot.tally.duplicatesShown) duplicates shown") }
-        if deliver.p99 > scenario.p99LimitMilliseconds { verdict.append("p99 \(fmt(deliver.p99)) ms > \(fmt(scenario.p99LimitMilliseconds)) ms") }
+        if deliver.p99 > scenario.p99LimitMilliseconds {
+            verdict.append("p99 \(fmt(deliver.p99)) ms > \(fmt(scenario.p99LimitMilliseconds)) ms" + Self.hostShare(snapshot.samples, limit: scenario.p99LimitMilliseconds, warmup: scenario.warmupSeconds))
+        }
         let lagMilliseconds = Double(snapshot.maxLag) / 1e6
         if lagMilliseconds > 100 { verdict.append("the senders fell \(fmt(lagMilliseconds)) ms behind schedule") }
         let errors = snapshot.tally.errors.values.reduce(0, +)

@@ -39,12 +39,18 @@ struct ProcessStats: Sendable {
         for (name, pid) in processes {
             result[name] = Self.tree(pid, children).reduce(0) { $0 + cpuTicks($1) } / ticksPerSecond
         }
-        result[Self.stolen] = stealTicks() / ticksPerSecond
+        result[Self.stolen] = Self.stolenSeconds()
         return result
     }
 
+    /// CPU seconds the host has taken from this machine so far, over all its CPUs (0 where /proc/stat
+    /// does not say). Read once a second, it shows the host's bursts that a step's total hides.
+    static func stolenSeconds() -> Double {
+        stealTicks() / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// The machine's stolen ticks so far, over all CPUs (the eighth number of /proc/stat's `cpu` line).
-    private func stealTicks() -> Double {
+    private static func stealTicks() -> Double {
         guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
             let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
         else { return 0 }

@@ -20,6 +20,10 @@ final class Recorder: Sendable {
         /// second's tail; absent from results made before it was recorded).
         var ackP99Milliseconds: Double?
         var errors: Int
+        /// CPU time the host took from this machine in this second, over all its CPUs, in milliseconds
+        /// (steal time; absent from results made before it was recorded). A slow second with much of
+        /// it was the host's, not the deployment's.
+        var stolenMilliseconds: Double?
     }
 
     /// Something that happened at a moment of the run (a fault, a recovery), marked on the charts.
@@ -162,8 +166,9 @@ final class Recorder: Sendable {
         state.withLock { $0.marks.append(Mark(second: Double(now &- ($0.origin ?? start)) / 1e9, label: label)) }
     }
 
-    /// Closes the current second: its sample, for the progress line.
-    func tick() -> Sample {
+    /// Closes the current second: its sample, for the progress line, with the CPU time the host took
+    /// in it (`stolenMilliseconds`, measured by the caller).
+    func tick(stolenMilliseconds: Double? = nil) -> Sample {
         state.withLock { state in
             let tally = state.counts()
             let errors = tally.errors.values.reduce(0, +)
@@ -172,7 +177,7 @@ final class Recorder: Sendable {
                 rate: tally.delivered - state.deliveredAtLastTick,
                 p99Milliseconds: state.secondDeliver.totalCount == 0 ? 0 : Double(state.secondDeliver.valueAtPercentile(99)) / 1000,
                 ackP99Milliseconds: state.secondAck.totalCount == 0 ? nil : Double(state.secondAck.valueAtPercentile(99)) / 1000,
-                errors: errors - state.errorsAtLastTick)
+                errors: errors - state.errorsAtLastTick, stolenMilliseconds: stolenMilliseconds)
             state.deliveredAtLastTick = tally.delivered
             state.errorsAtLastTick = errors
             state.secondDeliver.reset()

@@ -139,6 +139,10 @@ struct RunReport: Codable, Sendable {
             body += chart(title: "deliveries per second (x: seconds)", xs: seconds, ys: step.samples.map { Double($0.rate) }, marks: step.marks, unit: "/s")
             body += chart(
                 title: "p99 send→deliver per second (ms; x: seconds)", xs: seconds, ys: step.samples.map(\.p99Milliseconds), marks: step.marks, unit: "ms")
+            let stolen = step.samples.map { $0.stolenMilliseconds ?? 0 }
+            if stolen.contains(where: { $0 > 0 }) {
+                body += chart(title: "CPU time the host took per second (ms, all CPUs; x: seconds)", xs: seconds, ys: stolen, marks: step.marks, unit: "ms")
+            }
             let curve = step.sendToDeliver.curve
             // x: the percentile on a log scale of 1/(1-p), as latency percentile plots are drawn.
             let xs = curve.map { log10(1 / max(1e-6, 1 - $0[0] / 100)) }
