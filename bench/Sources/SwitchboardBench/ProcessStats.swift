@@ -19,7 +19,7 @@ struct ProcessStats: Sendable {
     }
 
     let processes: [(name: String, pid: Int32)]
-    private let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+    private static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
     private let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
 
     init(processes: [(name: String, pid: Int32)]) { self.processes = processes }
@@ -37,7 +37,7 @@ struct ProcessStats: Sendable {
         let children = Self.childrenByParent()
         var result: [String: Double] = [:]
         for (name, pid) in processes {
-            result[name] = Self.tree(pid, children).reduce(0) { $0 + cpuTicks($1) } / ticksPerSecond
+            result[name] = Self.tree(pid, children).reduce(0) { $0 + cpuTicks($1) } / Self.ticksPerSecond
         }
         result[Self.stolen] = Self.stolenSeconds()
         return result
@@ -46,7 +46,7 @@ struct ProcessStats: Sendable {
     /// CPU seconds the host has taken from this machine so far, over all its CPUs (0 where /proc/stat
     /// does not say). Read once a second, it shows the host's bursts that a step's total hides.
     static func stolenSeconds() -> Double {
-        stealTicks() / Double(sysconf(Int32(_SC_CLK_TCK)))
+        stealTicks() / ticksPerSecond
     }
 
     /// The machine's stolen ticks so far, over all CPUs (the eighth number of /proc/stat's `cpu` line).
