@@ -37,37 +37,52 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     /// Runs one batch: one result per item, in order.
     public typealias Run = @Sendable ([Item]) async -> [Result<Output, any Error>]
 
-    private enum Turn: Sendable {
+    // Internal but inlinable: its users compile `Batcher` for their own item types (specialised), where
+    // code generic across the module boundary looked its types up at run time on every batch
+    // (bench/RESULTS.md, issue 16's twenty-fourth step).
+    @usableFromInline enum Turn: Sendable {
         case lead
         case done(Result<Output, any Error>)
     }
 
-    private enum Decision { case lead, wait, full }
+    @usableFromInline enum Decision { case lead, wait, full }
 
-    private struct Waiter: Sendable {
-        var item: Item
-        var continuation: CheckedContinuation<Turn, Never>
+    @usableFromInline struct Waiter: Sendable {
+        @usableFromInline var item: Item
+        @usableFromInline var continuation: CheckedContinuation<Turn, Never>
         /// When it leaves the line with `unavailable` if no batch has taken it.
-        var deadline: Timestamp
+        @usableFromInline var deadline: Timestamp
+
+        @inlinable init(item: Item, continuation: CheckedContinuation<Turn, Never>, deadline: Timestamp) {
+            self.item = item
+            self.continuation = continuation
+            self.deadline = deadline
+        }
     }
 
-    private struct State: Sendable {
+    @usableFromInline struct State: Sendable {
         /// Whether a batch runs now.
-        var running = false
+        @usableFromInline var running: Bool
         /// What waits for a batch, in arrival order (so deadlines ascend).
-        var queue = CircularBuffer<Waiter>()
+        @usableFromInline var queue: CircularBuffer<Waiter>
         /// Whether the sweep's timer is armed (it re-arms itself while the line is not empty).
-        var sweeping = false
+        @usableFromInline var sweeping: Bool
+
+        @inlinable init() {
+            running = false
+            queue = CircularBuffer()
+            sweeping = false
+        }
     }
 
     public let maxBatch: Int
     public let maxWaiting: Int
     public let maxWait: Duration
-    private let run: Run
-    private let observe: BatchObserver
-    private let schedule: Schedule
-    private let clock: any WallClock
-    private let state = Mutex(State())
+    @usableFromInline let run: Run
+    @usableFromInline let observe: BatchObserver
+    @usableFromInline let schedule: Schedule
+    @usableFromInline let clock: any WallClock
+    @usableFromInline let state = Mutex(State())
 
     public init(
         maxBatch: Int, maxWaiting: Int, maxWait: Duration, schedule: @escaping Schedule, clock: any WallClock = SystemWallClock(),
@@ -83,14 +98,14 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     /// Items waiting for a batch now.
-    public var waitingCount: Int { state.withLock { $0.queue.count } }
+    @inlinable public var waitingCount: Int { state.withLock { $0.queue.count } }
 
     /// Whether a batch runs now.
-    public var isRunning: Bool { state.withLock { $0.running } }
+    @inlinable public var isRunning: Bool { state.withLock { $0.running } }
 
     /// Runs `item` in a batch and returns its result. `placed` is called once, in the calling task, as
     /// soon as the item has its place in line (it leads a batch, waits, or was refused at once).
-    public func submit(_ item: Item, placed: @Sendable () -> Void = {}) async throws -> Output {
+    @inlinable public func submit(_ item: Item, placed: @Sendable () -> Void = {}) async throws -> Output {
         let turn: Turn = await withCheckedContinuation { continuation in
             let (decision, arm) = state.withLock { state -> (Decision, Bool) in
                 guard state.running else {
@@ -117,7 +132,7 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
 
     /// Arms the line's one timer: then the waiters past their deadline leave with `unavailable`, and
     /// it re-arms for the next head while the line is not empty.
-    private func sweep(after delay: Duration) {
+    @inlinable func sweep(after delay: Duration) {
         _ = schedule(delay) { [self] in
             let now = clock.now()
             let (expired, next) = state.withLock { state -> ([Waiter], Duration?) in
@@ -137,14 +152,14 @@ public final class Batcher<Item: Sendable, Output: Sendable>: Sendable {
     }
 
     /// Runs a batch of `own` and the first waiters, answers them, and passes the turn on.
-    private func lead(_ own: Item) async -> Result<Output, any Error> {
+    @inlinable func lead(_ own: Item) async -> Result<Output, any Error> {
         let others = state.withLock { state -> [Waiter] in
             var taken: [Waiter] = []
             while taken.count < maxBatch - 1, let next = state.queue.popFirst() { taken.append(next) }
             return taken
         }
         observe(others.count + 1)
-        var results = await run([own] + others.map(\.item))
+        var results = await run([own] + others.map { $0.item })
         while results.count < others.count + 1 { results.append(.failure(ChatError.internal("the batch returned too few results"))) }
         // The turn first: the next batch starts while this one's submitters are being resumed.
         let next = state.withLock { state -> Waiter? in

@@ -196,6 +196,9 @@ extension PostgresStore {
 /// 0.14 ms of the database's time per batch here; bench/RESULTS.md, issue 16's ninth step). The
 /// arrays are the drafts' fields in the function's order, one element per draft.
 struct AppendBatchStatement: PostgresPreparedStatement {
+    /// The name the connection keeps it under: a constant, where the protocol's default spells the
+    /// type's name anew (a runtime type lookup and a string) at every call.
+    static let name = "switchboard_append_batch"
     static let sql = "SELECT * FROM switchboard_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     typealias Row = PostgresRow
 
@@ -227,6 +230,8 @@ struct AppendBatchStatement: PostgresPreparedStatement {
 /// ``AppendBatchStatement``: a batch of posts only, stored set-based in one statement with the same rows
 /// and rules as the batch function. The arrays are the drafts' fields in the function's order.
 struct AppendPostsStatement: PostgresPreparedStatement {
+    /// A constant, as ``AppendBatchStatement/name``.
+    static let name = "switchboard_append_posts"
     static let sql = "SELECT * FROM switchboard_append_posts($1, $2, $3, $4, $5, $6, $7, $8)"
     typealias Row = PostgresRow
 
