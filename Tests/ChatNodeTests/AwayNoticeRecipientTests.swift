@@ -22,19 +22,19 @@ import Testing
         }
 
         func connect(_ connection: ConnectionID, user: UserID, node: NodeID, ttl: Duration) async throws -> PresenceTransition? {
-            try await presence.connect(connection, user: user, node: node, ttl: ttl)
+            await presence.connect(connection, user: user, node: node, ttl: ttl)
         }
         func heartbeat(_ connections: [(connection: ConnectionID, user: UserID)], node: NodeID, ttl: Duration) async throws {
-            try await presence.heartbeat(connections, node: node, ttl: ttl)
+            await presence.heartbeat(connections, node: node, ttl: ttl)
         }
         func disconnect(_ connection: ConnectionID, user: UserID) async throws -> PresenceTransition? {
-            try await presence.disconnect(connection, user: user)
+            await presence.disconnect(connection, user: user)
         }
         func status(of users: [UserID]) async throws -> [UserPresence] {
             if let step = step.withLock({ step in defer { step = nil }; return step }) { try await step() }
-            return try await presence.status(of: users)
+            return await presence.status(of: users)
         }
-        func expire() async throws -> [PresenceTransition] { try await presence.expire() }
+        func expire() async throws -> [PresenceTransition] { await presence.expire() }
     }
 
     struct RecordingNotifier: AwayNotifier {
@@ -49,7 +49,7 @@ import Testing
     @Test func anAcknowledgementJustBeforeLeavingIsNotNews() async throws {
         let notices = try await notices { store, presence, id in
             _ = try await store.markWatermarks(of: bob, in: id, delivered: 1, read: nil)
-            _ = try await presence.disconnect(ConnectionID("bob-phone"), user: bob)
+            _ = await presence.disconnect(ConnectionID("bob-phone"), user: bob)
         }
         #expect(notices.isEmpty)
     }
@@ -58,7 +58,7 @@ import Testing
     /// devices have.
     @Test func leavingBehindIsNews() async throws {
         let notices = try await notices { _, presence, _ in
-            _ = try await presence.disconnect(ConnectionID("bob-phone"), user: bob)
+            _ = await presence.disconnect(ConnectionID("bob-phone"), user: bob)
         }
         #expect(notices.map { $0.recipients.map(\.user) } == [[bob]])
         #expect(notices.first?.recipients.first?.deliveredSeq == 0 && notices.first?.conversation.lastSeq == 1)
@@ -76,7 +76,7 @@ import Testing
         let memory = MemoryPresence(clock: clock)
         let id = ConversationID("c_direct")!
         _ = try await store.createDirect(id: id, between: alice, and: bob, workspace: nil, at: clock.now())
-        _ = try await memory.connect(ConnectionID("bob-phone"), user: bob, node: NodeID("n1"), ttl: .seconds(60))
+        _ = await memory.connect(ConnectionID("bob-phone"), user: bob, node: NodeID("n1"), ttl: .seconds(60))
         _ = try await store.append(
             MessageDraft(
                 id: RandomIDGenerator().messageID(), conversation: id, sender: alice, clientID: ClientMessageID("hi")!,
